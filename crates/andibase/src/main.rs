@@ -1,0 +1,364 @@
+//! The `andibase` binary: command-line interface and wiring of the crates.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use andibase_common::Clock;
+use andibase_identity::{Identity, KeyRole, Permissions};
+use andibase_server::{AppState, ServerConfig};
+use andibase_storage::{Database, DatabaseOptions, WorkspaceDatabases, MAIN_MIGRATIONS};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "andibase",
+    version,
+    about = "One workspace for AI agents and the humans they work for."
+)]
+struct Cli {
+    /// Where the databases live.
+    #[arg(
+        long,
+        global = true,
+        env = "ANDIBASE_DATA_DIR",
+        default_value = "./andibase-data"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage humans.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage workspaces.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+    /// Manage API keys (for operators without a browser).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Write a consistent copy of every database to a folder, safe while serving.
+    Backup {
+        /// Destination folder (created; must not already hold a backup).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "ANDIBASE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Public base URL used in links; defaults to http://<listen address>.
+    #[arg(long, env = "ANDIBASE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "ANDIBASE_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    body_limit: usize,
+    /// Sign-in attempts per client address per minute.
+    #[arg(long, env = "ANDIBASE_SIGN_IN_PER_MINUTE", default_value_t = 10)]
+    sign_in_per_minute: u32,
+    /// Agent-login starts per client address per minute.
+    #[arg(long, env = "ANDIBASE_AGENT_LOGIN_PER_MINUTE", default_value_t = 30)]
+    agent_login_per_minute: u32,
+    /// Log format: text or json.
+    #[arg(long, env = "ANDIBASE_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a human who can sign in.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "ANDIBASE_USER_PASSWORD")]
+        password: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user a server admin.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace owned by an existing user.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        handle: Option<String>,
+        /// Email of the owner.
+        #[arg(long)]
+        owner: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key and print its secret once.
+    Create {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, default_value = "admin")]
+        role: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn open_main(data_dir: &Path) -> Result<Database, String> {
+    Database::open(
+        &data_dir.join("main.db"),
+        MAIN_MIGRATIONS,
+        DatabaseOptions { readers: 4 },
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.data_dir, args).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    password,
+                    name,
+                    admin,
+                },
+        } => {
+            let identity = Identity::new(open_main(&cli.data_dir)?, Clock::system());
+            let user = identity
+                .create_user(&email, name.as_deref(), &password, admin)
+                .await
+                .map_err(describe)?;
+            println!(
+                "created user {} ({}){}",
+                user.email,
+                user.id,
+                if admin { " as admin" } else { "" }
+            );
+            Ok(())
+        }
+        Command::Workspace {
+            command:
+                WorkspaceCommand::Create {
+                    name,
+                    handle,
+                    owner,
+                },
+        } => {
+            let identity = Identity::new(open_main(&cli.data_dir)?, Clock::system());
+            let user = identity
+                .user_by_email(&owner)
+                .await
+                .map_err(describe)?
+                .ok_or(format!("no user with email {owner}"))?;
+            let ws = identity
+                .create_workspace(
+                    andibase_identity::CreateWorkspace { name, handle },
+                    &user.id,
+                )
+                .await
+                .map_err(describe)?;
+            println!(
+                "created workspace {} ({}) owned by {}",
+                ws.handle, ws.name, user.email
+            );
+            Ok(())
+        }
+        Command::Key {
+            command:
+                KeyCommand::Create {
+                    workspace,
+                    role,
+                    name,
+                },
+        } => {
+            let identity = Identity::new(open_main(&cli.data_dir)?, Clock::system());
+            let ws = identity
+                .workspace_by_handle(&workspace)
+                .await
+                .map_err(describe)?
+                .ok_or(format!("no workspace {workspace}"))?;
+            let role = KeyRole::parse(&role).ok_or("role must be admin, editor or viewer")?;
+            let created = identity
+                .create_operator_key(&ws, &name, role, &Permissions::new())
+                .await
+                .map_err(describe)?;
+            println!("{}", created.key);
+            eprintln!(
+                "created {} key {} ({}) in {}; the secret above is shown once",
+                role.as_str(),
+                created.api_key.name,
+                created.api_key.id,
+                ws.handle
+            );
+            Ok(())
+        }
+        Command::Backup { out } => backup(&cli.data_dir, &out).await,
+    }
+}
+
+fn describe(e: andibase_common::DomainError) -> String {
+    match e {
+        andibase_common::DomainError::Invalid { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+async fn backup(data_dir: &Path, out: &Path) -> Result<(), String> {
+    if out.join("main.db").exists() {
+        return Err(format!("{} already holds a backup", out.display()));
+    }
+    std::fs::create_dir_all(out.join("workspaces")).map_err(|e| e.to_string())?;
+    let main = open_main(data_dir)?;
+    main.backup_to(out.join("main.db"))
+        .await
+        .map_err(describe)?;
+    let workspaces = WorkspaceDatabases::new(data_dir.join("workspaces"));
+    let mut n = 0;
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("workspaces")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".db") {
+                let db = workspaces.get(id).await.map_err(describe)?;
+                db.backup_to(out.join("workspaces").join(&name))
+                    .await
+                    .map_err(describe)?;
+                n += 1;
+            }
+        }
+    }
+    println!(
+        "backed up main.db and {n} workspace database(s) to {}",
+        out.display()
+    );
+    Ok(())
+}
+
+async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
+    init_logging(&args.log_format);
+    let started = std::time::Instant::now();
+    let main = open_main(data_dir)?;
+    let clock = Clock::system();
+    let identity = Arc::new(Identity::new(main, clock.clone()));
+    let workspaces = Arc::new(WorkspaceDatabases::new(data_dir.join("workspaces")));
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+    let state = AppState {
+        identity: identity.clone(),
+        workspaces: workspaces.clone(),
+        hub: Default::default(),
+        config: Arc::new(ServerConfig {
+            public_url: public_url.clone(),
+            body_limit: args.body_limit,
+            sign_in_per_minute: args.sign_in_per_minute,
+            agent_login_per_minute: args.agent_login_per_minute,
+        }),
+        metrics: Default::default(),
+        limiter: Default::default(),
+        clock,
+    };
+    if let Some(token) = identity.issue_setup_token().await.map_err(describe)? {
+        println!("No users yet. Open this one-time link to create the first admin: {public_url}/setup?token={token}");
+    }
+
+    let background = {
+        let (identity, workspaces) = (identity.clone(), workspaces.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                n += 1;
+                if let Err(e) = identity.flush_last_requests().await {
+                    tracing::warn!(error = %e, "could not record key use times");
+                }
+                if n % 12 == 0 {
+                    let closed = workspaces.close_idle(Duration::from_secs(300));
+                    if closed > 0 {
+                        tracing::debug!(closed, "closed idle workspace databases");
+                    }
+                }
+            }
+        })
+    };
+
+    println!(
+        "andibase listening on {public_url} (data in {}, ready in {} ms)",
+        data_dir.display(),
+        started.elapsed().as_millis()
+    );
+    andibase_server::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+
+    background.abort();
+    tracing::info!("shutting down: finishing writes");
+    let _ = identity.flush_last_requests().await;
+    workspaces.close_all();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

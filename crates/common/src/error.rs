@@ -1,0 +1,97 @@
+//! The error every domain crate returns. Each HTTP surface maps it explicitly to its own
+//! wire format; nothing here knows about status codes.
+
+use std::fmt;
+
+/// One problem with one input field, named by its path (`["capabilities", "webAccess"]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldIssue {
+    pub path: Vec<serde_json::Value>,
+    pub message: String,
+}
+
+impl FieldIssue {
+    pub fn new(field: &str, message: impl Into<String>) -> FieldIssue {
+        FieldIssue {
+            path: field
+                .split('.')
+                .map(|p| serde_json::Value::String(p.to_string()))
+                .collect(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum DomainError {
+    /// The input is well-formed JSON of the right shape but breaks a rule.
+    Invalid {
+        message: String,
+        issues: Vec<FieldIssue>,
+    },
+    /// The thing does not exist, or exists where the caller may not see it.
+    NotFound,
+    /// A unique name or handle is taken.
+    Conflict { message: String },
+    /// The caller is known but lacks the named permission (`resource.action`).
+    Forbidden { permission: String, message: String },
+    /// Credentials were wrong (bad password, unusable token).
+    Unauthorized { message: String },
+    /// A state machine refuses the step (agent login codes use this).
+    State { code: &'static str, message: String },
+    /// Too many attempts; retry after the given seconds.
+    RateLimited { retry_after_secs: u64 },
+    /// Storage or another internal failure. The text goes to the log, not the client.
+    Internal(String),
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+impl DomainError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> DomainError {
+        let message = message.into();
+        DomainError::Invalid {
+            issues: vec![FieldIssue::new(field, message.clone())],
+            message,
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> DomainError {
+        DomainError::Conflict {
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(permission: impl Into<String>, message: impl Into<String>) -> DomainError {
+        DomainError::Forbidden {
+            permission: permission.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn state(code: &'static str, message: impl Into<String>) -> DomainError {
+        DomainError::State {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for DomainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DomainError::Invalid { message, .. } => write!(f, "invalid: {message}"),
+            DomainError::NotFound => write!(f, "not found"),
+            DomainError::Conflict { message } => write!(f, "conflict: {message}"),
+            DomainError::Forbidden { permission, .. } => write!(f, "forbidden: needs {permission}"),
+            DomainError::Unauthorized { message } => write!(f, "unauthorized: {message}"),
+            DomainError::State { code, message } => write!(f, "{code}: {message}"),
+            DomainError::RateLimited { retry_after_secs } => {
+                write!(f, "rate limited, retry after {retry_after_secs}s")
+            }
+            DomainError::Internal(m) => write!(f, "internal: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for DomainError {}

@@ -1,0 +1,10 @@
+//! The few types every andibase crate speaks: ids, timestamps, the clock and the
+//! domain error. Kept deliberately tiny; anything with behaviour lives in a noun crate.
+
+pub mod error;
+pub mod id;
+pub mod serde_util;
+pub mod time;
+
+pub use error::{DomainError, DomainResult, FieldIssue};
+pub use time::{Clock, Timestamp};

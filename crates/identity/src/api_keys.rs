@@ -1,0 +1,429 @@
+//! Workspace API keys: `andi_live_` + 43 base62 characters (about 256 bits), shown
+//! once, stored as SHA-256. Lookups are cached so an authenticated request costs
+//! microseconds; `lastRequest` is collected in memory and written in batches.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use andibase_common::{id, DomainError, DomainResult, Timestamp};
+use andibase_storage::{params, Row, Sql, Tx};
+use serde::{Deserialize, Serialize};
+
+use crate::permissions::{Access, KeyRole, MemberRole, Permissions};
+use crate::secrets::sha256_hex;
+use crate::users::{iso, iso_opt};
+use crate::workspaces::{prefixed_columns, workspace_from_row, Workspace};
+use crate::Identity;
+
+pub const KEY_PREFIX: &str = "andi_";
+const SECRET_PREFIX: &str = "andi_live_";
+const CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Key metadata as the API shows it (never the secret).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub start: String,
+    pub prefix: String,
+    pub enabled: bool,
+    pub role: KeyRole,
+    #[schema(value_type = Object)]
+    pub permissions: Permissions,
+    #[serde(serialize_with = "iso")]
+    #[schema(value_type = String)]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "iso")]
+    #[schema(value_type = String)]
+    pub updated_at: Timestamp,
+    #[serde(serialize_with = "iso_opt")]
+    #[schema(value_type = Option<String>)]
+    pub expires_at: Option<Timestamp>,
+    #[serde(serialize_with = "iso_opt")]
+    #[schema(value_type = Option<String>)]
+    pub last_request: Option<Timestamp>,
+}
+
+/// The one response that carries the secret.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApiKey {
+    /// The secret. Returned once; store it now.
+    pub key: String,
+    pub api_key: ApiKey,
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub name: String,
+    /// Defaults to the creator's highest assignable role.
+    #[serde(default)]
+    pub role: Option<KeyRole>,
+    /// Extra permissions `{resource: [actions]}`, added to the role's.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub permissions: Option<Permissions>,
+    /// ISO-8601 expiry; absent means the key lives until revoked.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// What a valid key resolves to.
+#[derive(Clone, Debug)]
+pub struct ApiKeyAuth {
+    pub key_id: String,
+    pub user_id: Option<String>,
+    pub workspace: Workspace,
+    pub access: Access,
+}
+
+struct CachedKey {
+    auth: ApiKeyAuth,
+    enabled: bool,
+    expires_at: Option<Timestamp>,
+    fetched: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    by_hash: RwLock<HashMap<String, CachedKey>>,
+    last_request: Mutex<HashMap<String, Timestamp>>,
+}
+
+const KEY_COLUMNS: &str =
+    "k.id, k.name, k.start, k.prefix, k.enabled, k.role, k.permissions, k.created_at, k.updated_at, k.expires_at, k.last_request";
+
+fn key_from_row(r: &Row) -> DomainResult<ApiKey> {
+    Ok(ApiKey {
+        id: r.text(0)?,
+        name: r.text(1)?,
+        start: r.text(2)?,
+        prefix: r.text(3)?,
+        enabled: r.bool(4)?,
+        role: KeyRole::parse(&r.text(5)?)
+            .ok_or_else(|| DomainError::Internal("bad key role".into()))?,
+        permissions: serde_json::from_value(r.json(6)?)
+            .map_err(|e| DomainError::Internal(e.to_string()))?,
+        created_at: r.time(7)?,
+        updated_at: r.time(8)?,
+        expires_at: r.opt_time(9)?,
+        last_request: r.opt_time(10)?,
+    })
+}
+
+/// Inserts a new key inside an existing transaction; used by key creation and by the
+/// agent-login exchange so both go through one path.
+pub(crate) fn insert_key(
+    tx: &Tx<'_>,
+    now: Timestamp,
+    workspace_id: &str,
+    user_id: Option<&str>,
+    name: &str,
+    role: KeyRole,
+    permissions: &Permissions,
+    expires_at: Option<Timestamp>,
+) -> DomainResult<CreatedApiKey> {
+    let secret = format!("{SECRET_PREFIX}{}", id::random_base62(43));
+    let key = ApiKey {
+        id: id::prefixed("key"),
+        name: name.to_string(),
+        start: secret[..6].to_string(),
+        prefix: KEY_PREFIX.to_string(),
+        enabled: true,
+        role,
+        permissions: permissions.clone(),
+        created_at: now,
+        updated_at: now,
+        expires_at,
+        last_request: None,
+    };
+    let perms =
+        serde_json::to_string(permissions).map_err(|e| DomainError::Internal(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO api_keys (id, workspace_id, user_id, name, key_hash, start, prefix, role, permissions, enabled, expires_at, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+        &params![
+            &key.id,
+            workspace_id,
+            user_id,
+            &key.name,
+            sha256_hex(&secret),
+            &key.start,
+            &key.prefix,
+            role.as_str(),
+            perms,
+            expires_at,
+            now,
+            now
+        ],
+    )?;
+    Ok(CreatedApiKey {
+        key: secret,
+        api_key: key,
+    })
+}
+
+pub(crate) fn validate_key_name(name: &str) -> DomainResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(DomainError::invalid("name", "must be 1 to 100 characters"));
+    }
+    Ok(name.to_string())
+}
+
+impl Identity {
+    /// Creates a key for a member. The role may not exceed what the member could do.
+    pub async fn create_api_key(
+        &self,
+        workspace: &Workspace,
+        user_id: &str,
+        member_role: MemberRole,
+        input: CreateApiKey,
+    ) -> DomainResult<CreatedApiKey> {
+        let name = validate_key_name(&input.name)?;
+        let max = member_role.max_key_role();
+        let role = input.role.unwrap_or(max);
+        if role > max {
+            return Err(DomainError::forbidden(
+                "apiKeys.write",
+                format!(
+                    "Your role ({}) cannot create a key with role {}.",
+                    member_role.as_str(),
+                    role.as_str()
+                ),
+            ));
+        }
+        let permissions = input.permissions.unwrap_or_default();
+        let extra = Access::from_permissions(&permissions)?;
+        if extra.union(max.access()) != max.access() {
+            return Err(DomainError::forbidden(
+                "apiKeys.write",
+                "Explicit permissions may not exceed your own access in this workspace.",
+            ));
+        }
+        let now = self.clock.now();
+        let expires_at = match input.expires_at {
+            None => None,
+            Some(s) => {
+                let t = Timestamp::parse_iso(&s).ok_or_else(|| {
+                    DomainError::invalid(
+                        "expiresAt",
+                        "must be an ISO-8601 UTC time like 2026-03-11T02:00:00.000Z",
+                    )
+                })?;
+                if t <= now {
+                    return Err(DomainError::invalid("expiresAt", "must be in the future"));
+                }
+                Some(t)
+            }
+        };
+        let (ws_id, user_id) = (workspace.id.clone(), user_id.to_string());
+        self.db
+            .write(move |tx| {
+                insert_key(
+                    tx,
+                    now,
+                    &ws_id,
+                    Some(&user_id),
+                    &name,
+                    role,
+                    &permissions,
+                    expires_at,
+                )
+            })
+            .await
+    }
+
+    /// Keys of a workspace: all of them for admins and owners, else the caller's own.
+    pub async fn list_api_keys(
+        &self,
+        workspace: &Workspace,
+        user_id: &str,
+        member_role: MemberRole,
+    ) -> DomainResult<Vec<ApiKey>> {
+        let (ws, user, all) = (
+            workspace.id.clone(),
+            user_id.to_string(),
+            member_role >= MemberRole::Admin,
+        );
+        self.db
+            .read(move |r| {
+                r.query(
+                    &format!(
+                        "SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.workspace_id = ? AND (? OR k.user_id = ?) ORDER BY k.created_at DESC"
+                    ),
+                    &params![ws, all, user],
+                )?
+                .iter()
+                .map(key_from_row)
+                .collect()
+            })
+            .await
+    }
+
+    /// Revokes (deletes) a key. Admins and owners may revoke any key of the
+    /// workspace; others only their own. Effective at once on this server.
+    pub async fn delete_api_key(
+        &self,
+        workspace: &Workspace,
+        user_id: &str,
+        member_role: MemberRole,
+        key_id: &str,
+    ) -> DomainResult<()> {
+        let (ws, user, all, key) = (
+            workspace.id.clone(),
+            user_id.to_string(),
+            member_role >= MemberRole::Admin,
+            key_id.to_string(),
+        );
+        let hash = self
+            .db
+            .write(move |tx| {
+                let row = tx
+                    .query_one(
+                        "SELECT key_hash FROM api_keys WHERE id = ? AND workspace_id = ? AND (? OR user_id = ?)",
+                        &params![&key, &ws, all, &user],
+                    )?
+                    .ok_or(DomainError::NotFound)?;
+                tx.execute("DELETE FROM api_keys WHERE id = ?", &params![&key])?;
+                row.text(0)
+            })
+            .await?;
+        self.keys
+            .by_hash
+            .write()
+            .expect("key cache poisoned")
+            .remove(&hash);
+        Ok(())
+    }
+
+    /// Forgets every cached key of a workspace (after bulk revocation).
+    pub(crate) fn forget_cached_keys(&self, workspace_id: &str) {
+        self.keys
+            .by_hash
+            .write()
+            .expect("key cache poisoned")
+            .retain(|_, k| k.auth.workspace.id != workspace_id);
+    }
+
+    /// Resolves a presented secret. `None` when unknown, disabled, expired, revoked or
+    /// malformed; the caller answers all of those the same way.
+    pub async fn authenticate_api_key(&self, secret: &str) -> DomainResult<Option<ApiKeyAuth>> {
+        if !secret.starts_with(SECRET_PREFIX) || secret.len() > 128 {
+            return Ok(None);
+        }
+        let hash = sha256_hex(secret);
+        let now = self.clock.now();
+        let cached = {
+            let cache = self.keys.by_hash.read().expect("key cache poisoned");
+            cache.get(&hash).and_then(|k| {
+                (k.fetched.elapsed() < CACHE_TTL).then(|| {
+                    (k.enabled && k.expires_at.is_none_or(|e| e > now)).then(|| k.auth.clone())
+                })
+            })
+        };
+        let auth = match cached {
+            Some(Some(auth)) => auth,
+            Some(None) => return Ok(None),
+            None => {
+                let h = hash.clone();
+                let found = self
+                    .db
+                    .read(move |r| {
+                        let wcols = prefixed_columns("w");
+                        r.query_one(
+                            &format!(
+                                "SELECT k.id, k.user_id, k.role, k.permissions, k.enabled, k.expires_at, {wcols} \
+                                 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id \
+                                 WHERE k.key_hash = ? AND w.deleted_at IS NULL"
+                            ),
+                            &params![h],
+                        )
+                    })
+                    .await?;
+                let Some(row) = found else { return Ok(None) };
+                let role = KeyRole::parse(&row.text(2)?)
+                    .ok_or_else(|| DomainError::Internal("bad key role".into()))?;
+                let perms: Permissions = serde_json::from_value(row.json(3)?)
+                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+                let workspace = workspace_from_row(&row.slice_from(6))?;
+                let entry = CachedKey {
+                    auth: ApiKeyAuth {
+                        key_id: row.text(0)?,
+                        user_id: row.opt_text(1)?,
+                        workspace,
+                        access: role.access().union(Access::from_permissions(&perms)?),
+                    },
+                    enabled: row.bool(4)?,
+                    expires_at: row.opt_time(5)?,
+                    fetched: Instant::now(),
+                };
+                let usable = entry.enabled && entry.expires_at.is_none_or(|e| e > now);
+                let auth = entry.auth.clone();
+                self.keys
+                    .by_hash
+                    .write()
+                    .expect("key cache poisoned")
+                    .insert(hash, entry);
+                if !usable {
+                    return Ok(None);
+                }
+                auth
+            }
+        };
+        self.keys
+            .last_request
+            .lock()
+            .expect("last-request map poisoned")
+            .insert(auth.key_id.clone(), now);
+        Ok(Some(auth))
+    }
+
+    /// Writes the collected `lastRequest` times in one transaction.
+    pub async fn flush_last_requests(&self) -> DomainResult<usize> {
+        let pending: Vec<(String, Timestamp)> = self
+            .keys
+            .last_request
+            .lock()
+            .expect("last-request map poisoned")
+            .drain()
+            .collect();
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let n = pending.len();
+        self.db
+            .write(move |tx| {
+                for (key, at) in &pending {
+                    tx.execute(
+                        "UPDATE api_keys SET last_request = max(coalesce(last_request, 0), ?) WHERE id = ?",
+                        &params![*at, key],
+                    )?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(n)
+    }
+}
+
+impl Identity {
+    /// A key made by the operator from the command line (no member owns it).
+    pub async fn create_operator_key(
+        &self,
+        workspace: &Workspace,
+        name: &str,
+        role: KeyRole,
+        permissions: &Permissions,
+    ) -> DomainResult<CreatedApiKey> {
+        let name = validate_key_name(name)?;
+        Access::from_permissions(permissions)?;
+        let (ws, now, perms) = (workspace.id.clone(), self.clock.now(), permissions.clone());
+        self.db
+            .write(move |tx| insert_key(tx, now, &ws, None, &name, role, &perms, None))
+            .await
+    }
+}

@@ -1,0 +1,52 @@
+//! Identity and tenancy: who is calling and what they may do.
+//!
+//! Humans (email + argon2id password) sign in to browser sessions; workspaces have
+//! members with roles; API keys belong to one workspace and carry a role plus explicit
+//! permissions; agents obtain keys through the device-code login of seed 000. All of it
+//! lives in the main database.
+
+mod agent_login;
+mod api_keys;
+mod invitations;
+mod members;
+pub mod permissions;
+mod secrets;
+mod setup;
+mod users;
+mod workspaces;
+
+pub use agent_login::{AgentLoginRequestView, AgentLoginStart, ExchangeSuccess, StartAgentLogin};
+pub use api_keys::{ApiKey, ApiKeyAuth, CreateApiKey, CreatedApiKey};
+pub use invitations::{CreateInvitation, Invitation};
+pub use members::{AddMember, Member};
+pub use permissions::{Access, KeyRole, MemberRole, Permissions};
+pub use users::{BrowserSession, User};
+pub use workspaces::{CreateWorkspace, Membership, Workspace};
+
+use andibase_common::Clock;
+use andibase_storage::Database;
+
+/// The identity service over the main database.
+pub struct Identity {
+    db: Database,
+    clock: Clock,
+    keys: api_keys::KeyCache,
+}
+
+impl Identity {
+    pub fn new(db: Database, clock: Clock) -> Identity {
+        Identity {
+            db,
+            clock,
+            keys: api_keys::KeyCache::default(),
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}

@@ -1,0 +1,154 @@
+//! Workspace members.
+
+use andibase_common::{DomainError, DomainResult, Timestamp};
+use andibase_storage::{params, Sql};
+use serde::{Deserialize, Serialize};
+
+use crate::permissions::MemberRole;
+use crate::users::iso;
+use crate::workspaces::Workspace;
+use crate::Identity;
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The user's id.
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: MemberRole,
+    /// When the user joined the workspace.
+    #[serde(serialize_with = "iso")]
+    #[schema(value_type = String)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddMember {
+    pub email: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Needed only when no user with this email exists yet.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Defaults to `editor`.
+    #[serde(default)]
+    pub role: Option<MemberRole>,
+}
+
+impl Identity {
+    pub async fn list_members(&self, workspace: &Workspace) -> DomainResult<Vec<Member>> {
+        let ws = workspace.id.clone();
+        self.db
+            .read(move |r| {
+                r.query(
+                    "SELECT u.id, u.email, u.name, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.workspace_id = ? ORDER BY m.created_at",
+                    &params![ws],
+                )?
+                .iter()
+                .map(|row| {
+                    Ok(Member {
+                        id: row.text(0)?,
+                        email: row.text(1)?,
+                        name: row.text(2)?,
+                        role: MemberRole::parse(&row.text(3)?).ok_or_else(|| DomainError::Internal("bad role".into()))?,
+                        created_at: row.time(4)?,
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+
+    /// Adds a user to the workspace, creating the user when the email is new. Only an
+    /// owner may make another owner; nobody may grant above their own role.
+    pub async fn add_member(
+        &self,
+        workspace: &Workspace,
+        actor_role: MemberRole,
+        input: AddMember,
+    ) -> DomainResult<Member> {
+        let role = input.role.unwrap_or(MemberRole::Editor);
+        if role > actor_role {
+            return Err(DomainError::forbidden(
+                "members.write",
+                format!(
+                    "Your role ({}) cannot grant the role {}.",
+                    actor_role.as_str(),
+                    role.as_str()
+                ),
+            ));
+        }
+        let user = match self.user_by_email(&input.email).await? {
+            Some(u) => u,
+            None => {
+                let Some(password) = input.password.as_deref() else {
+                    return Err(DomainError::invalid(
+                        "password",
+                        "no user has this email yet: send a password to create one, or send an invitation instead",
+                    ));
+                };
+                self.create_user(&input.email, input.name.as_deref(), password, false)
+                    .await?
+            }
+        };
+        let now = self.clock.now();
+        let (ws, uid) = (workspace.id.clone(), user.id.clone());
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?, ?, ?, ?)",
+                    &params![ws, uid, role.as_str(), now],
+                )
+            })
+            .await
+            .map_err(|e| match e {
+                DomainError::Conflict { .. } => DomainError::conflict("this user is already a member of the workspace"),
+                other => other,
+            })?;
+        Ok(Member {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            role,
+            created_at: now,
+        })
+    }
+
+    /// Removes a member and revokes the API keys they created in this workspace. The
+    /// last owner cannot be removed; only owners remove owners.
+    pub async fn remove_member(
+        &self,
+        workspace: &Workspace,
+        actor_role: MemberRole,
+        user_id: &str,
+    ) -> DomainResult<()> {
+        let (ws, uid) = (workspace.id.clone(), user_id.to_string());
+        self.db
+            .write(move |tx| {
+                let role = tx
+                    .query_one("SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?", &params![&ws, &uid])?
+                    .ok_or(DomainError::NotFound)?
+                    .text(0)?;
+                if role == "owner" {
+                    if actor_role != MemberRole::Owner {
+                        return Err(DomainError::forbidden("members.write", "Only an owner can remove an owner."));
+                    }
+                    let owners = tx
+                        .query_one("SELECT count(*) FROM memberships WHERE workspace_id = ? AND role = 'owner'", &params![&ws])?
+                        .map_or(Ok(0), |r| r.int(0))?;
+                    if owners <= 1 {
+                        return Err(DomainError::conflict("the last owner of a workspace cannot be removed"));
+                    }
+                }
+                tx.execute("DELETE FROM api_keys WHERE workspace_id = ? AND user_id = ?", &params![&ws, &uid])?;
+                tx.execute("DELETE FROM memberships WHERE workspace_id = ? AND user_id = ?", &params![&ws, &uid])?;
+                Ok(())
+            })
+            .await?;
+        self.forget_cached_keys(&workspace.id);
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! The workspace API (`/api/v1`, camelCase JSON). Routes and the OpenAPI document are
+//! built from the same annotated handlers, so they cannot drift.
+
+pub mod agent_auth;
+pub mod agents;
+pub mod auth;
+pub mod sessions;
+pub mod workspaces;
+
+use axum::routing::{get, post};
+use axum::Router;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, RefOr, Response as OaResponse, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiErrorBody, Issue};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "andibase API",
+        description = "One workspace shared by AI agents and the humans they work for. Authenticate with `x-api-key: <key>`, `Authorization: Bearer <key>`, or a signed-in browser session.",
+        version = "1"
+    ),
+    components(schemas(ApiErrorBody, Issue)),
+    modifiers(&CommonResponses),
+    tags(
+        (name = "Agent Auth", description = "Device-code login that gives an agent a workspace API key."),
+        (name = "Agents", description = "Saved workspace agents."),
+        (name = "Sessions", description = "Agent work sessions and their live timelines."),
+        (name = "Workspaces", description = "Workspaces, members, invitations and API keys."),
+        (name = "Auth", description = "Human sign-in for the web console."),
+    )
+)]
+struct ApiDoc;
+
+/// Adds the security schemes and the shared error responses to every operation.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "andibaseKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        let error = |description: &str| -> RefOr<OaResponse> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ApiErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, text) in [
+                    (
+                        "400",
+                        "The request did not match the expected schema, or was refused",
+                    ),
+                    ("401", "Authentication is missing or invalid"),
+                    (
+                        "403",
+                        "The caller lacks the permission named in details.requiredPermission",
+                    ),
+                    ("500", "An unexpected server error occurred"),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(text));
+                }
+            }
+        }
+    }
+}
+
+/// The API router and its OpenAPI document.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::sign_in))
+        .routes(routes!(auth::sign_out))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::complete_setup))
+        .routes(routes!(agent_auth::start_agent_login))
+        .routes(routes!(agent_auth::get_agent_login))
+        .routes(routes!(agent_auth::approve_agent_login))
+        .routes(routes!(agent_auth::deny_agent_login))
+        .routes(routes!(agent_auth::exchange_agent_login))
+        .routes(routes!(agents::list_agents, agents::create_agent))
+        .routes(routes!(
+            agents::get_agent,
+            agents::update_agent,
+            agents::delete_agent
+        ))
+        .routes(routes!(sessions::create_session))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::get_session))
+        .routes(routes!(sessions::post_event, sessions::list_events))
+        .routes(routes!(
+            workspaces::list_workspaces,
+            workspaces::create_workspace
+        ))
+        .routes(routes!(
+            workspaces::list_api_keys,
+            workspaces::create_api_key
+        ))
+        .routes(routes!(workspaces::delete_api_key))
+        .routes(routes!(workspaces::list_users, workspaces::add_user))
+        .routes(routes!(workspaces::remove_user))
+        .routes(routes!(
+            workspaces::list_invitations,
+            workspaces::create_invitation
+        ))
+        .routes(routes!(workspaces::delete_invitation))
+        .routes(routes!(workspaces::accept_invitation))
+        .split_for_parts();
+    (router.merge(aliases()), doc)
+}
+
+/// Seed 000's unversioned paths, served by the same handlers.
+fn aliases() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/agent/auth/requests",
+            post(agent_auth::start_agent_login),
+        )
+        .route(
+            "/api/agent/auth/requests/{userCode}",
+            get(agent_auth::get_agent_login),
+        )
+        .route(
+            "/api/agent/auth/requests/{userCode}/approve",
+            post(agent_auth::approve_agent_login),
+        )
+        .route(
+            "/api/agent/auth/requests/{userCode}/deny",
+            post(agent_auth::deny_agent_login),
+        )
+        .route(
+            "/api/agent/auth/exchange",
+            post(agent_auth::exchange_agent_login),
+        )
+        .route("/api/session/new", post(sessions::create_session))
+        .route("/api/session", get(sessions::list_sessions))
+        .route("/api/session/{sessionId}", get(sessions::get_session))
+        .route(
+            "/api/session/{sessionId}/events",
+            post(sessions::post_event).get(sessions::list_events),
+        )
+        .route(
+            "/api/agents",
+            get(agents::list_agents).post(agents::create_agent),
+        )
+        .route(
+            "/api/agents/{id}",
+            get(agents::get_agent)
+                .patch(agents::update_agent)
+                .delete(agents::delete_agent),
+        )
+}

@@ -1,0 +1,330 @@
+//! Workspaces, their API keys, users and invitations.
+
+use andibase_identity::{
+    AddMember, ApiKey, CreateApiKey, CreateInvitation, CreateWorkspace, CreatedApiKey, Invitation,
+    Member, Workspace,
+};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Caller, Human, WorkspaceAccess};
+use crate::state::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceWithRole {
+    #[serde(flatten)]
+    pub workspace: Workspace,
+    pub role: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WorkspaceList {
+    pub items: Vec<WorkspaceWithRole>,
+}
+
+/// The caller in the workspace named by the path (404 when not theirs).
+async fn in_path_workspace(
+    state: &AppState,
+    caller: Caller,
+    handle: &str,
+    headers: &HeaderMap,
+) -> ApiResult<WorkspaceAccess> {
+    caller.in_workspace(state, Some(handle), headers).await
+}
+
+/// The signed-in human's membership in the workspace named by the path.
+async fn human_in(
+    state: &AppState,
+    human: &Human,
+    handle: &str,
+) -> ApiResult<andibase_identity::MemberRole> {
+    state
+        .identity
+        .membership(&human.0.user.id, handle)
+        .await?
+        .map(|m| m.role)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// List my workspaces (signed-in session only).
+#[utoipa::path(get, path = "/api/v1/workspaces", tag = "Workspaces", operation_id = "workspaces.listMyWorkspaces",
+    responses((status = 200, description = "The caller's workspaces", body = WorkspaceList)))]
+pub async fn list_workspaces(
+    State(state): State<AppState>,
+    human: Human,
+) -> ApiResult<Json<WorkspaceList>> {
+    let items = state
+        .identity
+        .memberships(&human.0.user.id)
+        .await?
+        .into_iter()
+        .map(|m| WorkspaceWithRole {
+            workspace: m.workspace,
+            role: m.role.as_str().into(),
+        })
+        .collect();
+    Ok(Json(WorkspaceList { items }))
+}
+
+/// Create workspace (signed-in session only); the creator becomes its owner.
+#[utoipa::path(post, path = "/api/v1/workspaces", tag = "Workspaces", operation_id = "workspaces.createWorkspace",
+    request_body = CreateWorkspace,
+    responses((status = 201, description = "Created", body = Workspace), (status = 409, description = "Handle taken", body = crate::error::ApiErrorBody)))]
+pub async fn create_workspace(
+    State(state): State<AppState>,
+    human: Human,
+    Body(input): Body<CreateWorkspace>,
+) -> ApiResult<(StatusCode, Json<Workspace>)> {
+    let ws = state
+        .identity
+        .create_workspace(input, &human.0.user.id)
+        .await?;
+    Ok((StatusCode::CREATED, Json(ws)))
+}
+
+/// List workspace API keys (signed-in session only): the caller's own keys, or every
+/// key of the workspace for admins and owners.
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspaceHandle}/api-keys", tag = "Workspaces", operation_id = "workspaces.listWorkspaceApiKeys",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle")),
+    responses((status = 200, description = "Keys (never their secrets)", body = [ApiKey])))]
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    human: Human,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<Vec<ApiKey>>> {
+    let role = human_in(&state, &human, &handle).await?;
+    let ws = state
+        .identity
+        .workspace_by_handle(&handle)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(
+        state
+            .identity
+            .list_api_keys(&ws, &human.0.user.id, role)
+            .await?,
+    ))
+}
+
+/// Create workspace API key (signed-in session only; API keys are refused). The secret
+/// in `key` is shown once.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspaceHandle}/api-keys", tag = "Workspaces", operation_id = "workspaces.createWorkspaceApiKey",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle")),
+    request_body = CreateApiKey,
+    responses((status = 201, description = "The key and its one-time secret", body = CreatedApiKey)))]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    human: Human,
+    Path(handle): Path<String>,
+    Body(input): Body<CreateApiKey>,
+) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
+    let role = human_in(&state, &human, &handle).await?;
+    let ws = state
+        .identity
+        .workspace_by_handle(&handle)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let created = state
+        .identity
+        .create_api_key(&ws, &human.0.user.id, role, input)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Delete (revoke) workspace API key (signed-in session only).
+#[utoipa::path(delete, path = "/api/v1/workspaces/{workspaceHandle}/api-keys/{keyId}", tag = "Workspaces", operation_id = "workspaces.deleteWorkspaceApiKey",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle"), ("keyId" = String, Path, description = "Key id")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "Not found", body = crate::error::ApiErrorBody)))]
+pub async fn delete_api_key(
+    State(state): State<AppState>,
+    human: Human,
+    Path((handle, key_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let role = human_in(&state, &human, &handle).await?;
+    let ws = state
+        .identity
+        .workspace_by_handle(&handle)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    state
+        .identity
+        .delete_api_key(&ws, &human.0.user.id, role, &key_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List workspace users. Needs `members.read`.
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspaceHandle}/users", tag = "Workspaces", operation_id = "workspaces.listWorkspaceUsers",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle")),
+    responses((status = 200, description = "Members", body = [Member])),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<Vec<Member>>> {
+    let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
+    ws.require("members", "read")?;
+    Ok(Json(state.identity.list_members(&ws.workspace).await?))
+}
+
+/// Create workspace user: adds a user (creating them when the email is new) to the
+/// workspace. Needs `members.write`.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspaceHandle}/users", tag = "Workspaces", operation_id = "workspaces.createWorkspaceUser",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle")),
+    request_body = AddMember,
+    responses((status = 201, description = "The new member", body = Member), (status = 409, description = "Already a member", body = crate::error::ApiErrorBody)),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn add_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(handle): Path<String>,
+    Body(input): Body<AddMember>,
+) -> ApiResult<(StatusCode, Json<Member>)> {
+    let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
+    ws.require("members", "write")?;
+    let member = state
+        .identity
+        .add_member(&ws.workspace, ws.granting_role(), input)
+        .await?;
+    Ok((StatusCode::CREATED, Json(member)))
+}
+
+/// Delete workspace user: removes the membership and revokes the keys they created
+/// here. Needs `members.write`.
+#[utoipa::path(delete, path = "/api/v1/workspaces/{workspaceHandle}/users/{userId}", tag = "Workspaces", operation_id = "workspaces.deleteWorkspaceUser",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle"), ("userId" = String, Path, description = "User id")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "Not found", body = crate::error::ApiErrorBody)),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn remove_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((handle, user_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
+    ws.require("members", "write")?;
+    state
+        .identity
+        .remove_member(&ws.workspace, ws.granting_role(), &user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List pending workspace invitations. Needs `members.read`.
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspaceHandle}/invitations", tag = "Workspaces", operation_id = "workspaces.listWorkspaceInvitations",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle")),
+    responses((status = 200, description = "Pending invitations", body = [Invitation])),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<Vec<Invitation>>> {
+    let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
+    ws.require("members", "read")?;
+    Ok(Json(state.identity.list_invitations(&ws.workspace).await?))
+}
+
+/// Invite user to workspace. The response's `url` is the acceptance link, shown once.
+/// Needs `members.write`.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspaceHandle}/invitations", tag = "Workspaces", operation_id = "workspaces.createWorkspaceInvitation",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle")),
+    request_body = CreateInvitation,
+    responses((status = 201, description = "The invitation", body = Invitation)),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn create_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(handle): Path<String>,
+    Body(input): Body<CreateInvitation>,
+) -> ApiResult<(StatusCode, Json<Invitation>)> {
+    let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
+    ws.require("members", "write")?;
+    let mut inv = state
+        .identity
+        .create_invitation(&ws.workspace, &ws.actor(), ws.granting_role(), input)
+        .await?;
+    inv.url = inv
+        .url
+        .map(|u| format!("{}{u}", state.config.public_url.trim_end_matches('/')));
+    Ok((StatusCode::CREATED, Json(inv)))
+}
+
+/// Delete (withdraw) a pending invitation. Needs `members.write`.
+#[utoipa::path(delete, path = "/api/v1/workspaces/{workspaceHandle}/invitations/{invitationId}", tag = "Workspaces", operation_id = "workspaces.deleteWorkspaceInvitation",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle"), ("invitationId" = String, Path, description = "Invitation id")),
+    responses((status = 204, description = "Withdrawn"), (status = 404, description = "Not found", body = crate::error::ApiErrorBody)),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn delete_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((handle, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
+    ws.require("members", "write")?;
+    state.identity.delete_invitation(&ws.workspace, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AcceptInvitationInput {
+    /// For a new account: its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// For a new account (when not signed in): its password. The email is the invited one.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Accept an invitation from its link: as the signed-in human, or by creating the
+/// invited account (which is then signed in).
+#[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "Workspaces", operation_id = "workspaces.acceptInvitation",
+    params(("token" = String, Path, description = "The token from the invitation link")),
+    request_body = AcceptInvitationInput,
+    responses((status = 200, description = "Joined", body = crate::api::auth::Me), (status = 404, description = "Unknown or expired invitation", body = crate::error::ApiErrorBody)))]
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    caller: Result<Human, ApiError>,
+    Path(token): Path<String>,
+    Body(input): Body<AcceptInvitationInput>,
+) -> ApiResult<Response> {
+    match caller {
+        Ok(human) => {
+            state
+                .identity
+                .accept_invitation(&token, &human.0.user)
+                .await?;
+            Ok(axum::response::IntoResponse::into_response(Json(
+                crate::api::auth::me_for(&state, human.0.user).await?,
+            )))
+        }
+        Err(_) => {
+            let (inv, _) = state
+                .identity
+                .invitation_by_token(&token)
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            let Some(password) = input.password.as_deref() else {
+                return Err(ApiError::session_required());
+            };
+            let user = state
+                .identity
+                .create_user(&inv.email, input.name.as_deref(), password, false)
+                .await?;
+            state.identity.accept_invitation(&token, &user).await?;
+            crate::api::auth::signed_in(&state, user, StatusCode::OK).await
+        }
+    }
+}

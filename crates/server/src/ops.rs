@@ -1,0 +1,212 @@
+//! Operations: health, readiness, Prometheus metrics, request ids and access logs,
+//! and the small in-memory rate limiter for the login endpoints.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const BUCKETS_MS: &[f64] = &[0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<HashMap<(String, String, u16), u64>>,
+    latency_buckets: [AtomicU64; 10],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+impl Metrics {
+    fn observe(&self, method: &str, route: &str, status: u16, elapsed_ms: f64) {
+        *self
+            .requests
+            .lock()
+            .expect("metrics poisoned")
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default() += 1;
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            if elapsed_ms <= *b {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add((elapsed_ms * 1000.0) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, open_workspaces: usize) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP andibase_http_requests_total HTTP requests by method, route and status.\n",
+        );
+        out.push_str("# TYPE andibase_http_requests_total counter\n");
+        let mut rows: Vec<_> = self
+            .requests
+            .lock()
+            .expect("metrics poisoned")
+            .clone()
+            .into_iter()
+            .collect();
+        rows.sort();
+        for ((m, r, s), n) in rows {
+            let _ = writeln!(
+                out,
+                "andibase_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP andibase_http_request_duration_seconds Request latency.\n");
+        out.push_str("# TYPE andibase_http_request_duration_seconds histogram\n");
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "andibase_http_request_duration_seconds_bucket{{le=\"{}\"}} {}",
+                b / 1000.0,
+                self.latency_buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "andibase_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "andibase_http_request_duration_seconds_sum {}",
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "andibase_http_request_duration_seconds_count {count}");
+        out.push_str(
+            "# HELP andibase_open_workspace_databases Workspace database files currently open.\n",
+        );
+        out.push_str("# TYPE andibase_open_workspace_databases gauge\n");
+        let _ = writeln!(out, "andibase_open_workspace_databases {open_workspaces}");
+        out
+    }
+}
+
+/// Gives every request an id (the caller's `x-request-id` when sane), logs it, counts it.
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(andibase_common::id::uuid7);
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let path = req.uri().path().to_string();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        req.headers_mut().insert("x-request-id", v);
+    }
+    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %path);
+    let mut resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let status = resp.status().as_u16();
+    state.metrics.observe(&method, &route, status, elapsed);
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, elapsed_ms = elapsed, "request failed");
+        } else {
+            tracing::debug!(status, elapsed_ms = elapsed, "request");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Liveness: the process answers.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the main database answers a query.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.identity.user_count().await {
+        Ok(_) => Json(json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(state.workspaces.open_count()),
+    )
+        .into_response()
+}
+
+/// Fixed one-minute windows per (bucket, client address).
+#[derive(Default)]
+pub struct RateLimiter {
+    windows: Mutex<HashMap<(&'static str, IpAddr), (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn check(&self, bucket: &'static str, ip: IpAddr, per_minute: u32) -> Result<(), ApiError> {
+        let mut w = self.windows.lock().expect("limiter poisoned");
+        if w.len() > 100_000 {
+            w.retain(|_, (start, _)| start.elapsed().as_secs() < 60);
+        }
+        let entry = w.entry((bucket, ip)).or_insert((Instant::now(), 0));
+        if entry.0.elapsed().as_secs() >= 60 {
+            *entry = (Instant::now(), 0);
+        }
+        if entry.1 >= per_minute {
+            let retry = 60u64.saturating_sub(entry.0.elapsed().as_secs()).max(1);
+            return Err(ApiError::rate_limited(retry));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// The client's address (loopback when the server runs without connect info, as in
+/// in-process tests).
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(a)| a.ip())
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        ))
+    }
+}

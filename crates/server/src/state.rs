@@ -1,0 +1,40 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use andibase_common::Clock;
+use andibase_identity::Identity;
+use andibase_sessions::SessionHub;
+use andibase_storage::WorkspaceDatabases;
+
+use crate::ops::{Metrics, RateLimiter};
+
+/// Settings that need a restart (flags and `ANDIBASE_*` variables).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Absolute base URL used in links (`http://127.0.0.1:8080`).
+    pub public_url: String,
+    /// Largest accepted request body in bytes.
+    pub body_limit: usize,
+    /// Sign-in attempts allowed per client address per minute.
+    pub sign_in_per_minute: u32,
+    /// Agent-login starts allowed per client address per minute.
+    pub agent_login_per_minute: u32,
+}
+
+impl ServerConfig {
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub identity: Arc<Identity>,
+    pub workspaces: Arc<WorkspaceDatabases>,
+    pub hub: SessionHub,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+    pub clock: Clock,
+}

@@ -1,0 +1,310 @@
+//! Agent work sessions (seed 000): an agent opens a session, shares its URL with the
+//! human, and posts events the human watches live.
+
+use andibase_common::serde_util::iso;
+use andibase_common::{id, DomainError, DomainResult, Timestamp};
+use andibase_storage::{params, record_event, Database, Row, Sql};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentSession {
+    pub id: String,
+    pub title: String,
+    /// Absolute URL of the session's live page on this server.
+    pub url: String,
+    pub message: Option<String>,
+    #[serde(serialize_with = "iso")]
+    #[schema(value_type = String)]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "iso")]
+    #[schema(value_type = String)]
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEvent {
+    pub id: String,
+    pub session_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+    #[serde(serialize_with = "iso")]
+    #[schema(value_type = String)]
+    pub ts: Timestamp,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewSession {
+    /// Defaults to "Agent session".
+    #[serde(default)]
+    pub title: Option<String>,
+    /// A first status line; also recorded as a `session.started` event.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewEvent {
+    /// Event type such as `agent.update`, 1–100 characters.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Any JSON value, at most 64 KiB.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+}
+
+/// A posted event, tagged with its workspace, as live subscribers receive it.
+#[derive(Clone, Debug)]
+pub struct LiveEvent {
+    pub workspace_id: String,
+    pub event: SessionEvent,
+}
+
+/// Fans new events out to live pages. Delivery is best effort; the page reloads
+/// history from the database on connect, so nothing is lost.
+#[derive(Clone)]
+pub struct SessionHub {
+    tx: broadcast::Sender<LiveEvent>,
+}
+
+impl Default for SessionHub {
+    fn default() -> Self {
+        SessionHub {
+            tx: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl SessionHub {
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.tx.subscribe()
+    }
+}
+
+const SESSION_COLUMNS: &str = "id, title, message, created_at, updated_at";
+const EVENT_COLUMNS: &str = "id, session_id, type, body, ts";
+
+fn event_from_row(r: &Row) -> DomainResult<SessionEvent> {
+    Ok(SessionEvent {
+        id: r.text(0)?,
+        session_id: r.text(1)?,
+        kind: r.text(2)?,
+        body: r.json(3)?,
+        ts: r.time(4)?,
+    })
+}
+
+/// The sessions of one workspace.
+pub struct Sessions<'a> {
+    pub db: &'a Database,
+    pub workspace_id: &'a str,
+    /// `<public url>/w/<workspace handle>/sessions/`; the session id is appended.
+    pub url_base: String,
+    pub hub: &'a SessionHub,
+}
+
+impl Sessions<'_> {
+    fn session_from_row(&self, r: &Row) -> DomainResult<AgentSession> {
+        let id = r.text(0)?;
+        Ok(AgentSession {
+            url: format!("{}{id}", self.url_base),
+            id,
+            title: r.text(1)?,
+            message: r.opt_text(2)?,
+            created_at: r.time(3)?,
+            updated_at: r.time(4)?,
+        })
+    }
+
+    pub async fn create(
+        &self,
+        input: NewSession,
+        actor: Option<&str>,
+        now: Timestamp,
+    ) -> DomainResult<AgentSession> {
+        let title = input
+            .title
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        let title = title.unwrap_or_else(|| "Agent session".to_string());
+        if title.chars().count() > 200 {
+            return Err(DomainError::invalid(
+                "title",
+                "must be at most 200 characters",
+            ));
+        }
+        if input
+            .message
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > 10_000)
+        {
+            return Err(DomainError::invalid(
+                "message",
+                "must be at most 10000 characters",
+            ));
+        }
+        let session = AgentSession {
+            id: id::prefixed("sess"),
+            url: String::new(),
+            title,
+            message: input.message,
+            created_at: now,
+            updated_at: now,
+        };
+        let session = AgentSession {
+            url: format!("{}{}", self.url_base, session.id),
+            ..session
+        };
+        let (s, actor) = (session.clone(), actor.map(str::to_string));
+        let first = self
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    &format!("INSERT INTO sessions ({SESSION_COLUMNS}, created_by) VALUES (?, ?, ?, ?, ?, ?)"),
+                    &params![&s.id, &s.title, s.message.clone(), now, now, actor.clone()],
+                )?;
+                record_event(tx, "session.created", &s.id, actor.as_deref(), &serde_json::json!({}), now)?;
+                s.message
+                    .as_ref()
+                    .map(|m| insert_event(tx, &s.id, "session.started", &serde_json::json!({"message": m}), now))
+                    .transpose()
+            })
+            .await?;
+        if let Some(event) = first {
+            self.publish(event);
+        }
+        Ok(session)
+    }
+
+    pub async fn list(&self, limit: usize) -> DomainResult<Vec<AgentSession>> {
+        let rows = self
+            .db
+            .read(move |r| {
+                r.query(
+                    &format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?"),
+                    &params![limit as i64],
+                )
+            })
+            .await?;
+        rows.iter().map(|r| self.session_from_row(r)).collect()
+    }
+
+    pub async fn get(&self, session_id: &str) -> DomainResult<AgentSession> {
+        let id = session_id.to_string();
+        let row = self
+            .db
+            .read(move |r| {
+                r.query_one(
+                    &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"),
+                    &params![id],
+                )
+            })
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        self.session_from_row(&row)
+    }
+
+    pub async fn post_event(
+        &self,
+        session_id: &str,
+        input: NewEvent,
+        now: Timestamp,
+    ) -> DomainResult<SessionEvent> {
+        let kind = input.kind.trim().to_string();
+        if kind.is_empty() || kind.chars().count() > 100 {
+            return Err(DomainError::invalid("type", "must be 1 to 100 characters"));
+        }
+        if input.body.to_string().len() > MAX_BODY_BYTES {
+            return Err(DomainError::invalid(
+                "body",
+                "must be at most 64 KiB of JSON",
+            ));
+        }
+        let id = session_id.to_string();
+        let event = self
+            .db
+            .write(move |tx| {
+                let n = tx.execute(
+                    "UPDATE sessions SET updated_at = ? WHERE id = ?",
+                    &params![now, &id],
+                )?;
+                if n == 0 {
+                    return Err(DomainError::NotFound);
+                }
+                insert_event(tx, &id, &kind, &input.body, now)
+            })
+            .await?;
+        self.publish(event.clone());
+        Ok(event)
+    }
+
+    /// Events in order, optionally only those after `after` (an event id).
+    pub async fn events(
+        &self,
+        session_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> DomainResult<Vec<SessionEvent>> {
+        let (id, after) = (session_id.to_string(), after.map(str::to_string));
+        self.db
+            .read(move |r| {
+                if r.query_one("SELECT 1 FROM sessions WHERE id = ?", &params![&id])?.is_none() {
+                    return Err(DomainError::NotFound);
+                }
+                r.query(
+                    &format!(
+                        "SELECT {EVENT_COLUMNS} FROM session_events WHERE session_id = ? \
+                         AND seq > coalesce((SELECT seq FROM session_events WHERE id = ? AND session_id = ?), 0) ORDER BY seq LIMIT ?"
+                    ),
+                    &params![&id, after.clone(), &id, limit as i64],
+                )?
+                .iter()
+                .map(event_from_row)
+                .collect()
+            })
+            .await
+    }
+
+    fn publish(&self, event: SessionEvent) {
+        let _ = self.hub.tx.send(LiveEvent {
+            workspace_id: self.workspace_id.to_string(),
+            event,
+        });
+    }
+}
+
+fn insert_event(
+    tx: &andibase_storage::Tx<'_>,
+    session_id: &str,
+    kind: &str,
+    body: &serde_json::Value,
+    now: Timestamp,
+) -> DomainResult<SessionEvent> {
+    let event = SessionEvent {
+        id: id::uuid7(),
+        session_id: session_id.to_string(),
+        kind: kind.to_string(),
+        body: body.clone(),
+        ts: now,
+    };
+    tx.execute(
+        &format!("INSERT INTO session_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
+        &params![
+            &event.id,
+            &event.session_id,
+            &event.kind,
+            body.to_string(),
+            now
+        ],
+    )?;
+    Ok(event)
+}

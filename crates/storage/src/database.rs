@@ -1,0 +1,369 @@
+//! One SQLite file: a writer thread, a pool of reader threads, channels in between.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use andibase_common::{DomainError, DomainResult};
+use rusqlite::{types::ValueRef, Connection, OpenFlags};
+
+use crate::migrations::{apply_migrations, Migration};
+use crate::value::{Row, Value};
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+#[derive(Clone, Debug)]
+pub struct DatabaseOptions {
+    /// Reader threads (read-only connections).
+    pub readers: usize,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        DatabaseOptions { readers: 2 }
+    }
+}
+
+/// A handle to one database file; cheap to clone. The threads stop when the last
+/// handle is dropped, after finishing every job already queued.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: flume::Sender<Job>,
+    readers: flume::Sender<Job>,
+    threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+fn internal(e: impl std::fmt::Display) -> DomainError {
+    DomainError::Internal(e.to_string())
+}
+
+/// Maps SQLite's extended codes to precise domain errors (unique → conflict).
+fn map_sqlite_error(e: rusqlite::Error) -> DomainError {
+    if let rusqlite::Error::SqliteFailure(code, msg) = &e {
+        if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        {
+            return DomainError::Conflict {
+                message: msg.clone().unwrap_or_else(|| "already exists".into()),
+            };
+        }
+    }
+    internal(e)
+}
+
+fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    } else {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    Ok(())
+}
+
+impl Database {
+    /// Opens (creating if needed) the file, applies pending migrations in a
+    /// transaction, then starts the threads. Blocking: call from a blocking context.
+    pub fn open(
+        path: &Path,
+        migrations: &[Migration],
+        options: DatabaseOptions,
+    ) -> DomainResult<Database> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(internal)?;
+        }
+        let mut conn = Connection::open(path).map_err(internal)?;
+        configure(&conn, false).map_err(internal)?;
+        apply_migrations(&mut conn, migrations)?;
+
+        let (writer, write_rx) = flume::unbounded::<Job>();
+        let (readers, read_rx) = flume::unbounded::<Job>();
+        let mut threads = Vec::new();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("db-w-{name}"))
+                .spawn(move || {
+                    while let Ok(job) = write_rx.recv() {
+                        job(&mut conn);
+                    }
+                })
+                .map_err(internal)?,
+        );
+        for i in 0..options.readers.max(1) {
+            let mut rconn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(internal)?;
+            configure(&rconn, true).map_err(internal)?;
+            let rx = read_rx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("db-r{i}-{name}"))
+                    .spawn(move || {
+                        while let Ok(job) = rx.recv() {
+                            job(&mut rconn);
+                        }
+                    })
+                    .map_err(internal)?,
+            );
+        }
+        Ok(Database {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer,
+                readers,
+                threads: std::sync::Mutex::new(threads),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// How many handles exist (the registry uses it to close only unused files).
+    pub fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+
+    /// Runs `f` in one write transaction on the writer thread: committed when it
+    /// returns `Ok`, rolled back otherwise.
+    pub async fn write<T, F>(&self, f: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> DomainResult<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn: &mut Connection| {
+            let result = (|| {
+                let t = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(map_sqlite_error)?;
+                let out = f(&Tx { conn: &t })?;
+                t.commit().map_err(map_sqlite_error)?;
+                Ok(out)
+            })();
+            let _ = tx.send(result);
+        });
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| internal("database writer stopped"))?;
+        rx.await
+            .map_err(|_| internal("database writer dropped a job"))?
+    }
+
+    /// Runs `f` on a read-only connection from the pool.
+    pub async fn read<T, F>(&self, f: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader<'_>) -> DomainResult<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn: &mut Connection| {
+            let _ = tx.send(f(&Reader { conn }));
+        });
+        self.inner
+            .readers
+            .send(job)
+            .map_err(|_| internal("database readers stopped"))?;
+        rx.await
+            .map_err(|_| internal("database reader dropped a job"))?
+    }
+
+    /// Copies a consistent snapshot of the file to `dest` while serving (VACUUM INTO).
+    pub async fn backup_to(&self, dest: PathBuf) -> DomainResult<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn: &mut Connection| {
+            let r = conn
+                .execute("VACUUM INTO ?1", [dest.to_string_lossy().as_ref()])
+                .map(|_| ())
+                .map_err(map_sqlite_error);
+            let _ = tx.send(r);
+        });
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| internal("database writer stopped"))?;
+        rx.await
+            .map_err(|_| internal("database writer dropped a job"))?
+    }
+
+    /// Waits for the threads of this file to finish their queued work. Only the last
+    /// handle can do it; with others alive it returns without waiting.
+    pub fn close(self) {
+        if let Ok(inner) = Arc::try_unwrap(self.inner) {
+            let Inner {
+                writer,
+                readers,
+                threads,
+                ..
+            } = inner;
+            drop(writer);
+            drop(readers);
+            for t in threads.into_inner().unwrap_or_default() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// Statements a transaction or a reader can run.
+pub trait Sql {
+    fn conn(&self) -> &Connection;
+
+    fn execute(&self, sql: &str, params: &[Value]) -> DomainResult<usize> {
+        let mut stmt = self.conn().prepare_cached(sql).map_err(map_sqlite_error)?;
+        stmt.execute(rusqlite::params_from_iter(params.iter().map(to_sql)))
+            .map_err(map_sqlite_error)
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> DomainResult<Vec<Row>> {
+        let mut stmt = self.conn().prepare_cached(sql).map_err(map_sqlite_error)?;
+        let n = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter().map(to_sql)))
+            .map_err(map_sqlite_error)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(map_sqlite_error)? {
+            let mut vals = Vec::with_capacity(n);
+            for i in 0..n {
+                vals.push(from_sql(r.get_ref(i).map_err(map_sqlite_error)?));
+            }
+            out.push(Row(vals));
+        }
+        Ok(out)
+    }
+
+    fn query_one(&self, sql: &str, params: &[Value]) -> DomainResult<Option<Row>> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+}
+
+/// A write transaction on the writer thread.
+pub struct Tx<'a> {
+    conn: &'a Connection,
+}
+
+/// A read-only connection from the pool.
+pub struct Reader<'a> {
+    conn: &'a Connection,
+}
+
+impl Sql for Tx<'_> {
+    fn conn(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Sql for Reader<'_> {
+    fn conn(&self) -> &Connection {
+        self.conn
+    }
+}
+
+fn to_sql(v: &Value) -> rusqlite::types::Value {
+    match v {
+        Value::Null => rusqlite::types::Value::Null,
+        Value::Integer(n) => rusqlite::types::Value::Integer(*n),
+        Value::Real(f) => rusqlite::types::Value::Real(*f),
+        Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        Value::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
+    }
+}
+
+fn from_sql(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Integer(n),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params;
+
+    const TEST: &[Migration] = &[Migration {
+        version: 1,
+        name: "things",
+        sql: "CREATE TABLE things (id TEXT PRIMARY KEY, n INTEGER NOT NULL);",
+    }];
+
+    fn temp_path(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "andibase-storage-{name}-{}",
+            andibase_common::id::random_hex(6)
+        ));
+        dir.join("t.db")
+    }
+
+    #[tokio::test]
+    async fn writes_commit_and_failures_roll_back() {
+        let db = Database::open(&temp_path("rb"), TEST, DatabaseOptions::default()).unwrap();
+        db.write(|tx| tx.execute("INSERT INTO things VALUES (?, ?)", &params!["a", 1i64]))
+            .await
+            .unwrap();
+        let err = db
+            .write(|tx| {
+                tx.execute("INSERT INTO things VALUES (?, ?)", &params!["b", 2i64])?;
+                tx.execute("INSERT INTO things VALUES (?, ?)", &params!["a", 3i64])
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Conflict { .. }), "{err:?}");
+        let n = db
+            .read(|r| {
+                r.query_one("SELECT count(*) FROM things", &[])?
+                    .unwrap()
+                    .int(0)
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "the failed transaction left nothing behind");
+    }
+
+    #[tokio::test]
+    async fn readers_cannot_write() {
+        let db = Database::open(&temp_path("ro"), TEST, DatabaseOptions::default()).unwrap();
+        let err = db
+            .read(|r| r.execute("INSERT INTO things VALUES ('x', 1)", &[]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Internal(_)));
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopen() {
+        let path = temp_path("reopen");
+        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
+        db.write(|tx| tx.execute("INSERT INTO things VALUES ('k', 7)", &[]))
+            .await
+            .unwrap();
+        db.close();
+        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
+        let n = db
+            .read(|r| r.query_one("SELECT n FROM things", &[])?.unwrap().int(0))
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
+    }
+}

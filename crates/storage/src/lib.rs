@@ -1,0 +1,29 @@
+//! The storage engine.
+//!
+//! Every SQLite file is a [`Database`]: one writer thread owning the only write
+//! connection (jobs arrive over a channel, each runs in one transaction) and a few
+//! reader threads with read-only connections. Async code never blocks on a lock.
+//!
+//! Domain crates talk to it through [`Sql`] with `?` placeholders and [`Value`]
+//! parameters and keep to portable DML; everything dialect-specific (DDL in the
+//! migrations, pragmas, error codes) stays in this crate so a PostgreSQL backend can be
+//! added beside it.
+
+mod database;
+mod migrations;
+mod outbox;
+mod value;
+mod workspaces;
+
+pub use database::{Database, DatabaseOptions, Reader, Sql, Tx};
+pub use migrations::{Migration, MAIN_MIGRATIONS, WORKSPACE_MIGRATIONS};
+pub use outbox::record_event;
+pub use value::{Row, Value};
+pub use workspaces::WorkspaceDatabases;
+
+/// Builds a `Vec<Value>` from expressions that convert into [`Value`].
+#[macro_export]
+macro_rules! params {
+    () => { ::std::vec::Vec::<$crate::Value>::new() };
+    ($($v:expr),+ $(,)?) => { vec![$($crate::Value::from($v)),+] };
+}
