@@ -73,6 +73,9 @@ struct ServeArgs {
     /// Agent-login starts per client address per minute.
     #[arg(long, env = "ANDIBASE_AGENT_LOGIN_PER_MINUTE", default_value_t = 30)]
     agent_login_per_minute: u32,
+    /// How long an agent login request can be approved and exchanged, in seconds.
+    #[arg(long, env = "ANDIBASE_AGENT_LOGIN_TTL_SECONDS", default_value_t = 900)]
+    agent_login_ttl_seconds: i64,
     /// Log format: text or json.
     #[arg(long, env = "ANDIBASE_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -279,7 +282,9 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     let started = std::time::Instant::now();
     let main = open_main(data_dir)?;
     let clock = Clock::system();
-    let identity = Arc::new(Identity::new(main, clock.clone()));
+    let identity = Arc::new(
+        Identity::new(main, clock.clone()).with_agent_login_ttl(args.agent_login_ttl_seconds),
+    );
     let workspaces = Arc::new(WorkspaceDatabases::new(data_dir.join("workspaces")));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -12,7 +12,6 @@ use crate::users::{iso, User};
 use crate::workspaces::{workspace_from_row, Workspace, WORKSPACE_COLUMNS};
 use crate::Identity;
 
-const LOGIN_TTL_SECS: i64 = 15 * 60;
 pub const POLL_INTERVAL_SECS: i64 = 5;
 /// Letters that cannot be mistaken for digits or each other.
 const USER_CODE_LETTERS: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
@@ -144,7 +143,7 @@ impl Identity {
         let start = AgentLoginStart {
             device_code: device_code.clone(),
             user_code: new_user_code(),
-            expires_at: now.plus_seconds(LOGIN_TTL_SECS),
+            expires_at: now.plus_seconds(self.agent_login_ttl_secs),
             interval_seconds: POLL_INTERVAL_SECS,
         };
         let perms = serde_json::to_string(&permissions)
@@ -309,11 +308,12 @@ impl Identity {
                     let interval = row.int(4)?;
                     let too_soon = row.opt_time(3)?.is_some_and(|last| now.0 - last.0 < interval * 1000);
                     tx.execute("UPDATE agent_login_requests SET last_poll_at = ? WHERE id = ?", &params![now, &req_id])?;
-                    return Err(if too_soon {
+                    // The poll time must be committed, so the refusal is the inner result.
+                    return Ok(Err(if too_soon {
                         DomainError::state("slow_down", format!("Poll less frequently and retry in about {interval} seconds."))
                     } else {
                         DomainError::state("authorization_pending", "The customer has not approved this login request yet.")
-                    });
+                    }));
                 }
                 let ws_id = row.text(5)?;
                 let workspace = tx
@@ -331,9 +331,9 @@ impl Identity {
                     "UPDATE agent_login_requests SET status = 'consumed', api_key_id = ? WHERE id = ?",
                     &params![&api_key.api_key.id, &req_id],
                 )?;
-                Ok(ExchangeSuccess { workspace, api_key })
+                Ok(Ok(ExchangeSuccess { workspace, api_key }))
             })
-            .await
+            .await?
     }
 }
 

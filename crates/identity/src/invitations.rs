@@ -54,7 +54,7 @@ impl Identity {
     pub async fn create_invitation(
         &self,
         workspace: &Workspace,
-        actor: &str,
+        invited_by: Option<&str>,
         actor_role: MemberRole,
         input: CreateInvitation,
     ) -> DomainResult<Invitation> {
@@ -82,12 +82,16 @@ impl Identity {
             created_at: now,
             expires_at: now.plus_seconds(INVITATION_DAYS * 86_400),
         };
-        let (i, ws, actor) = (inv.clone(), workspace.id.clone(), actor.to_string());
+        let (i, ws, by) = (
+            inv.clone(),
+            workspace.id.clone(),
+            invited_by.map(str::to_string),
+        );
         self.db
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO invitations (id, workspace_id, email, role, token_hash, invited_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    &params![&i.id, ws, &i.email, i.role.as_str(), sha256_hex(&token), actor, i.created_at, i.expires_at],
+                    &params![&i.id, ws, &i.email, i.role.as_str(), sha256_hex(&token), by, i.created_at, i.expires_at],
                 )
             })
             .await?;

@@ -31,6 +31,7 @@ pub struct Identity {
     db: Database,
     clock: Clock,
     keys: api_keys::KeyCache,
+    agent_login_ttl_secs: i64,
 }
 
 impl Identity {
@@ -39,7 +40,14 @@ impl Identity {
             db,
             clock,
             keys: api_keys::KeyCache::default(),
+            agent_login_ttl_secs: 15 * 60,
         }
+    }
+
+    /// How long an agent login request stays usable (default 15 minutes).
+    pub fn with_agent_login_ttl(mut self, seconds: i64) -> Identity {
+        self.agent_login_ttl_secs = seconds.max(1);
+        self
     }
 
     pub fn database(&self) -> &Database {

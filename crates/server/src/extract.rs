@@ -136,14 +136,19 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(k) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(k.trim());
     }
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+    // Any Authorization header is a key attempt: a wrong scheme or an empty token is an
+    // invalid key, not an anonymous request.
+    let auth = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .unwrap_or("")
+        .trim();
+    let token = if auth.len() >= 6 && auth[..6].eq_ignore_ascii_case("bearer") {
+        auth[6..].trim()
+    } else {
+        ""
+    };
+    Some(token)
 }
 
 /// Cookie-authenticated writes must come from our own pages: a same-origin `Origin`

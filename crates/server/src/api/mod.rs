@@ -26,7 +26,6 @@ use crate::state::AppState;
         version = "1"
     ),
     components(schemas(ApiErrorBody, Issue)),
-    modifiers(&CommonResponses),
     tags(
         (name = "Agent Auth", description = "Device-code login that gives an agent a workspace API key."),
         (name = "Agents", description = "Saved workspace agents."),
@@ -137,6 +136,9 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::delete_invitation))
         .routes(routes!(workspaces::accept_invitation))
         .split_for_parts();
+    // Applied after the routes are in, so every operation gets the shared responses.
+    let mut doc = doc;
+    CommonResponses.modify(&mut doc);
     (router.merge(aliases()), doc)
 }
 

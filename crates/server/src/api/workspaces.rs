@@ -252,7 +252,12 @@ pub async fn create_invitation(
     ws.require("members", "write")?;
     let mut inv = state
         .identity
-        .create_invitation(&ws.workspace, &ws.actor(), ws.granting_role(), input)
+        .create_invitation(
+            &ws.workspace,
+            ws.user.as_ref().map(|u| u.id.as_str()),
+            ws.granting_role(),
+            input,
+        )
         .await?;
     inv.url = inv
         .url

@@ -1,0 +1,282 @@
+//! The web console in a real headless Chromium, driven through chromedriver's
+//! WebDriver protocol: an agent starts a login, a human approves it on the real
+//! `/agent-login` page, the agent's key works; then a session page updates live.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian's `chromium` and
+//! `chromium-driver`, which `.ci/run` installs). Without them the test fails under
+//! CI and is skipped, with a note, elsewhere.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::{temp_dir, Server};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+}
+
+impl Browser {
+    fn start() -> Option<Browser> {
+        let (chromium, driver) = ("/usr/bin/chromium", "/usr/bin/chromedriver");
+        if !std::path::Path::new(chromium).exists() || !std::path::Path::new(driver).exists() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must install chromium and chromium-driver"
+            );
+            eprintln!("skipping browser test: chromium/chromedriver not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = temp_dir("chromium-profile");
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1100,900",
+                     format!("--user-data-dir={}", profile.display())]
+        }}}});
+        let mut browser = Browser {
+            driver: child,
+            base,
+            session: String::new(),
+        };
+        let r = browser.call("POST", "/session", Some(caps));
+        browser.session = r["sessionId"]
+            .as_str()
+            .expect("a WebDriver session")
+            .to_string();
+        Some(browser)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{}", self.base, path);
+        let req = ureq::request(method, &url).timeout(Duration::from_secs(60));
+        let resp = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let resp = match resp {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("webdriver {method} {path}: {e}"),
+        };
+        let v: Value = resp.into_json().unwrap();
+        v["value"].clone()
+    }
+
+    fn s(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    fn goto(&self, url: &str) {
+        self.call("POST", &self.s("/url"), Some(json!({"url": url})));
+    }
+
+    fn url(&self) -> String {
+        self.call("GET", &self.s("/url"), None)
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Waits for an element matching `css` and returns its id.
+    fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v = self.call(
+                "POST",
+                &self.s("/element"),
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            if let Some(id) = v[ELEMENT].as_str() {
+                return id.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} on {}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{id}/value")),
+            Some(json!({"text": text})),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{id}/click")),
+            Some(json!({})),
+        );
+    }
+
+    fn text(&self, css: &str) -> String {
+        let id = self.find(css);
+        self.call("GET", &self.s(&format!("/element/{id}/text")), None)
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn wait_for_text(&self, css: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.text(css).contains(want) {
+            assert!(
+                Instant::now() < deadline,
+                "{css} never showed {want:?}; it shows {:?}",
+                self.text(css)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn screenshot(&self, name: &str) {
+        use std::io::Write;
+        let b64 = self.call("GET", &self.s("/screenshot"), None);
+        if let Some(data) = b64.as_str().and_then(decode_base64) {
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let _ = std::fs::File::create(dir.join(format!("{name}.png")))
+                .and_then(|mut f| f.write_all(&data));
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[test]
+fn agent_login_is_approved_in_a_real_browser_and_sessions_update_live() {
+    let server = Server::start();
+    let (_owner, ws) = server.setup_admin();
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+
+    // The agent, as seed 000 tells it to.
+    let start = server.anon().post(
+        "/api/agent/auth/requests",
+        json!({"agentName": "Claude Browser Test", "agentDescription": "Tidies the CRM", "role": "editor"}),
+    );
+    assert_eq!(start.status, 200);
+    let link = start.body["verificationUriComplete"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let device = json!({"deviceCode": start.body["deviceCode"]});
+
+    // The human opens the link, is asked to sign in, and lands back on the approval.
+    browser.goto(&link);
+    browser.find("#sign-in");
+    assert!(
+        browser.url().contains("/sign-in?next="),
+        "{}",
+        browser.url()
+    );
+    browser.type_into("#email", "owner@example.com");
+    browser.type_into("#password", "correct horse");
+    browser.click("#sign-in-submit");
+    browser.find("#approve");
+    assert!(
+        browser.url().contains("/agent-login?user_code="),
+        "{}",
+        browser.url()
+    );
+    assert_eq!(browser.text("#agent-name"), "Claude Browser Test");
+    assert_eq!(browser.text("#agent-description"), "Tidies the CRM");
+    assert_eq!(browser.text("#requested-role"), "editor");
+    browser.screenshot("agent-login");
+    server
+        .anon()
+        .post("/api/agent/auth/exchange", device.clone())
+        .expect_error(400, "authorization_pending");
+    browser.click("#approve");
+    browser.wait_for_text("#decision-wrap", "approved");
+
+    let x = server.anon().post("/api/agent/auth/exchange", device);
+    assert_eq!(x.status, 200, "{}", x.text);
+    assert_eq!(x.body["workspace"]["handle"], ws.as_str());
+    assert_eq!(x.body["apiKey"]["apiKey"]["role"], "editor");
+    let agent = server.with_key(x.body["apiKey"]["key"].as_str().unwrap());
+    assert_eq!(agent.get("/api/v1/agents").status, 200);
+
+    // The agent opens a session; the human watches it update without reloading.
+    let s = agent.post(
+        "/api/session/new",
+        json!({"title": "Cleaning up leads", "message": "Started working"}),
+    );
+    browser.goto(s.body["url"].as_str().unwrap());
+    browser.wait_for_text("#session-title", "Cleaning up leads");
+    browser.wait_for_text("#timeline", "session.started");
+    // Give the page a moment to open its event stream before posting.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while browser.call("POST", &browser.s("/execute/sync"), Some(json!({"script": "return document.getElementById('live-dot').classList.contains('on')", "args": []}))) != json!(true) {
+        assert!(Instant::now() < deadline, "the page never connected its event stream");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let id = s.body["id"].as_str().unwrap();
+    let e = agent.post(
+        &format!("/api/session/{id}/events"),
+        json!({"type": "agent.update", "body": {"message": "Merged 12 duplicates"}}),
+    );
+    assert_eq!(e.status, 200);
+    browser.wait_for_text("#timeline", "Merged 12 duplicates");
+    browser.screenshot("session-live");
+}

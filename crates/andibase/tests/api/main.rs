@@ -1,0 +1,13 @@
+//! Black-box tests: each starts the real server and drives it over HTTP.
+
+mod support;
+
+mod agent_login;
+mod agents;
+mod browser;
+mod docs_and_ops;
+mod errors_and_auth;
+mod isolation;
+mod restart;
+mod sessions;
+mod workspaces;

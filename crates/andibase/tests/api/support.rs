@@ -1,0 +1,300 @@
+//! Test harness: starts the real `andibase` binary on a loopback port with a temporary
+//! data dir, and talks to it over HTTP like any client.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+pub struct Server {
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub setup_token: Option<String>,
+    child: Child,
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "andibase-test-{name}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{nanos:x}{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_andibase")
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_in(temp_dir("srv"), &[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_in(temp_dir("srv"), extra)
+    }
+
+    pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
+        let mut child = Command::new(binary())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start andibase");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut url = None;
+        let mut token = None;
+        while url.is_none() {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("server printed its address");
+            if let Some(rest) = line.split("setup?token=").nth(1) {
+                token = Some(rest.trim().to_string());
+            }
+            if let Some(rest) = line.strip_prefix("andibase listening on ") {
+                url = Some(rest.split_whitespace().next().unwrap().to_string());
+            }
+        }
+        Server {
+            url: url.unwrap(),
+            data_dir,
+            setup_token: token,
+            child,
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for it (graceful shutdown).
+    pub fn stop(mut self) -> PathBuf {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "graceful shutdown exits 0, got {status:?}"
+        );
+        self.data_dir.clone()
+    }
+
+    pub fn anon(&self) -> Client {
+        Client {
+            base: self.url.clone(),
+            headers: vec![],
+        }
+    }
+
+    pub fn with_key(&self, key: &str) -> Client {
+        Client {
+            base: self.url.clone(),
+            headers: vec![("Authorization".into(), format!("Bearer {key}"))],
+        }
+    }
+
+    /// Completes first-run setup; returns the admin's session and workspace handle.
+    pub fn setup_admin(&self) -> (Client, String) {
+        let token = self
+            .setup_token
+            .clone()
+            .expect("a fresh server prints a setup link");
+        let r = self.anon().post(
+            "/api/v1/auth/setup",
+            json!({"token": token, "email": "owner@example.com", "password": "correct horse", "name": "Olivia Owner", "workspaceName": "Acme Growth Team"}),
+        );
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let handle = r.body["workspaces"][0]["handle"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (self.session_from(&r), handle)
+    }
+
+    pub fn session_from(&self, r: &Resp) -> Client {
+        let cookie = r.header("set-cookie").expect("a session cookie");
+        let pair = cookie.split(';').next().unwrap().to_string();
+        Client {
+            base: self.url.clone(),
+            headers: vec![("Cookie".into(), pair), ("Origin".into(), self.url.clone())],
+        }
+    }
+
+    pub fn sign_in(&self, email: &str, password: &str) -> Client {
+        let r = self.anon().post(
+            "/api/v1/auth/sign-in",
+            json!({"email": email, "password": password}),
+        );
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        self.session_from(&r)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts an error response: status and `code`.
+    pub fn expect_error(&self, status: u16, code: &str) -> &Resp {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(self.body["code"], code, "body: {}", self.text);
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "errors carry a message: {}",
+            self.text
+        );
+        self
+    }
+}
+
+impl Client {
+    pub fn header(mut self, k: &str, v: &str) -> Client {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        self.headers.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    pub fn without(mut self, k: &str) -> Client {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        self
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .redirects(0)
+            .build();
+        let mut req = agent.request(method, &format!("{}{}", self.base, path));
+        for (k, v) in &self.headers {
+            req = req.set(k, v);
+        }
+        let result = match body {
+            Some(b) => req.set("Content-Type", "application/json").send_string(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .iter()
+            .filter_map(|n| resp.header(n).map(|v| (n.clone(), v.to_string())))
+            .collect();
+        let text = resp.into_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, None)
+    }
+
+    pub fn delete(&self, path: &str) -> Resp {
+        self.request("DELETE", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Resp {
+        self.request("POST", path, Some(&body.to_string()))
+    }
+
+    pub fn patch(&self, path: &str, body: Value) -> Resp {
+        self.request("PATCH", path, Some(&body.to_string()))
+    }
+
+    pub fn post_raw(&self, path: &str, body: &str) -> Resp {
+        self.request("POST", path, Some(body))
+    }
+
+    /// Creates an API key in `ws` with `role` (this client must be a signed-in member).
+    pub fn create_key(&self, ws: &str, role: &str) -> String {
+        let r = self.post(
+            &format!("/api/v1/workspaces/{ws}/api-keys"),
+            json!({"name": format!("{role} key"), "role": role}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["key"].as_str().unwrap().to_string()
+    }
+}
+
+/// Runs the device-code login up to approval by `human` and returns the exchange body.
+pub fn agent_login(server: &Server, human: &Client, ws: &str, role: Option<&str>) -> Value {
+    let mut start = json!({"agentName": "Claude", "agentDescription": "Keeps the books"});
+    if let Some(r) = role {
+        start["role"] = json!(r);
+    }
+    let s = server.anon().post("/api/agent/auth/requests", start);
+    assert_eq!(s.status, 200, "{}", s.text);
+    let code = s.body["userCode"].as_str().unwrap();
+    let a = human.post(
+        &format!("/api/v1/agent/auth/requests/{code}/approve"),
+        json!({"workspaceHandle": ws}),
+    );
+    assert_eq!(a.status, 200, "{}", a.text);
+    let x = server.anon().post(
+        "/api/agent/auth/exchange",
+        json!({"deviceCode": s.body["deviceCode"]}),
+    );
+    assert_eq!(x.status, 200, "{}", x.text);
+    x.body
+}
