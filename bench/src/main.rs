@@ -1,1 +1,463 @@
-fn main() {}
+//! `andibase-bench`: starts release servers on loopback ports with fresh data dirs and
+//! measures them side by side in one run:
+//!
+//! - requests/s, p50/p99 latency and server CPU per request of unauthenticated
+//!   `GET /healthz` (the baseline), a public endpoint doing one database read
+//!   (`GET /api/v1/agent/auth/requests/{code}`), and API-key-authenticated
+//!   `GET /api/v1/agents/{id}`, at 32 keep-alive connections;
+//! - the in-process cost of authentication and workspace resolution;
+//! - cold start (spawn to first `/healthz` answer) and idle RSS.
+//!
+//! This machine is a shared VM whose speed drifts by tens of percent within a minute, so
+//! rounds are short and interleaved across endpoints and binaries, and medians are reported.
+//!
+//! Usage: `cargo build --release && target/release/andibase-bench [--seconds 3]
+//! [--rounds 5] [--connections 32] [--binary target/release/andibase] [--compare OTHER_BINARY]`
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
+use tokio::net::TcpStream;
+
+struct Args {
+    binary: String,
+    compare: Option<String>,
+    seconds: u64,
+    connections: usize,
+    rounds: usize,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        binary: "target/release/andibase".into(),
+        compare: None,
+        seconds: 3,
+        connections: 32,
+        rounds: 5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let v = it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--binary" => a.binary = v,
+            "--compare" => a.compare = Some(v),
+            "--seconds" => a.seconds = v.parse().expect("--seconds N"),
+            "--connections" => a.connections = v.parse().expect("--connections N"),
+            "--rounds" => a.rounds = v.parse().expect("--rounds N"),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    a
+}
+
+/// One keep-alive HTTP/1.1 connection, just enough protocol for this harness.
+struct Conn {
+    stream: BufStream<TcpStream>,
+    host: String,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> std::io::Result<Conn> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        Ok(Conn {
+            stream: BufStream::new(tcp),
+            host: addr.to_string(),
+        })
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> (u16, Vec<u8>) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.host,
+            body.len()
+        );
+        if !body.is_empty() {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(&body);
+        self.stream.write_all(req.as_bytes()).await.unwrap();
+        self.stream.flush().await.unwrap();
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await.unwrap();
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut buf = vec![0; len];
+        self.stream.read_exact(&mut buf).await.unwrap();
+        (status, buf)
+    }
+}
+
+/// A server under test, provisioned with one workspace, key, agent and login request.
+struct Target {
+    label: String,
+    data: PathBuf,
+    addr: String,
+    child: Child,
+    key: String,
+    endpoints: Vec<(&'static str, String, bool)>,
+    cold_start: Duration,
+    idle_rss_kib: u64,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn cli(binary: &str, data: &Path, args: &[&str]) -> String {
+    let out = Command::new(binary)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+async fn start_target(label: &str, binary: &str) -> Target {
+    let data = std::env::temp_dir().join(format!("andibase-bench-{}-{label}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    // Provision with the operator CLI before the server starts.
+    cli(
+        binary,
+        &data,
+        &[
+            "user",
+            "create",
+            "--email",
+            "bench@example.com",
+            "--password",
+            "bench password",
+        ],
+    );
+    cli(
+        binary,
+        &data,
+        &[
+            "workspace",
+            "create",
+            "--name",
+            "Bench",
+            "--owner",
+            "bench@example.com",
+        ],
+    );
+    let key = cli(
+        binary,
+        &data,
+        &[
+            "key",
+            "create",
+            "--workspace",
+            "bench",
+            "--role",
+            "admin",
+            "--name",
+            "bench",
+        ],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+
+    let spawned = Instant::now();
+    let child = Command::new(binary)
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &addr,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {binary}: {e} (build it with cargo build --release)")
+        });
+    let cold_start = loop {
+        if let Ok(mut c) = Conn::open(&addr).await {
+            if c.send("GET", "/healthz", &[], None).await.0 == 200 {
+                break spawned.elapsed();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss_kib = rss_kib(child.id());
+
+    let mut c = Conn::open(&addr).await.unwrap();
+    let (s, body) = c
+        .send("POST", "/api/v1/agents", &[("x-api-key", &key)], Some(&json!({"name": "Bench Agent", "handle": "bench-agent", "instructions": "x".repeat(500)})))
+        .await;
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&body));
+    let agent: Value = serde_json::from_slice(&body).unwrap();
+    let (s, body) = c
+        .send(
+            "POST",
+            "/api/v1/agent/auth/requests",
+            &[],
+            Some(&json!({"agentName": "Bench"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+    let login: Value = serde_json::from_slice(&body).unwrap();
+    let endpoints = vec![
+        (
+            "GET /healthz (no auth, no read)",
+            "/healthz".to_string(),
+            false,
+        ),
+        (
+            "GET /api/v1/agent/auth/requests/{code} (no auth, one read)",
+            format!(
+                "/api/v1/agent/auth/requests/{}",
+                login["userCode"].as_str().unwrap()
+            ),
+            false,
+        ),
+        (
+            "GET /api/v1/agents/{id} (API key, one read)",
+            format!("/api/v1/agents/{}", agent["id"].as_str().unwrap()),
+            true,
+        ),
+    ];
+    Target {
+        label: label.to_string(),
+        data,
+        addr,
+        child,
+        key,
+        endpoints,
+        cold_start,
+        idle_rss_kib,
+    }
+}
+
+struct Sample {
+    rps: f64,
+    p50_us: u64,
+    p99_us: u64,
+    cpu_us: f64,
+}
+
+async fn load(t: &Target, path: &str, authed: bool, connections: usize, seconds: u64) -> Sample {
+    let pid = t.child.id();
+    let cpu_before = cpu_ticks(pid);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (addr, path, key) = (
+            t.addr.clone(),
+            path.to_string(),
+            authed.then(|| t.key.clone()),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::open(&addr).await.unwrap();
+            let mut lat = Vec::with_capacity(50_000);
+            let headers: Vec<(&str, &str)> = key
+                .as_deref()
+                .map(|k| vec![("x-api-key", k)])
+                .unwrap_or_default();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (status, _) = c.send("GET", &path, &headers, None).await;
+                assert_eq!(status, 200, "GET {path}");
+                lat.push(t.elapsed().as_micros() as u32);
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as u64;
+    let cpu_us = (cpu_ticks(pid) - cpu_before) as f64 * 1e6 / 100.0;
+    Sample {
+        rps: all.len() as f64 / elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        cpu_us: cpu_us / all.len() as f64,
+    }
+}
+
+/// utime + stime of a process in clock ticks (USER_HZ, 100 on mainstream Linux builds).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Times, in this process, the exact calls a request makes to authenticate its key and
+/// find its workspace's database (key-cache hit, as in steady state).
+async fn auth_cost_ns(data: &Path, key: &str) -> f64 {
+    let main = andibase_storage::Database::open(
+        &data.join("main.db"),
+        andibase_storage::MAIN_MIGRATIONS,
+        andibase_storage::DatabaseOptions {
+            readers: 1,
+            inline_readers: 2,
+        },
+    )
+    .unwrap();
+    let identity = andibase_identity::Identity::new(main, andibase_common::Clock::system());
+    let workspaces = andibase_storage::WorkspaceDatabases::new(data.join("workspaces"));
+    let warm = identity
+        .authenticate_api_key(key)
+        .await
+        .unwrap()
+        .expect("the bench key");
+    workspaces.get(&warm.workspace.id).await.unwrap();
+    let n = 200_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        let auth = identity.authenticate_api_key(key).await.unwrap().unwrap();
+        let db = workspaces.get(&auth.workspace.id).await.unwrap();
+        std::hint::black_box((&auth.access, &db));
+    }
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args = parse_args();
+    let mut targets = vec![start_target("current", &args.binary).await];
+    if let Some(other) = &args.compare {
+        targets.push(start_target("baseline", other).await);
+    }
+    // samples[target][endpoint] = one Sample per round
+    let mut samples: Vec<Vec<Vec<Sample>>> = targets
+        .iter()
+        .map(|t| t.endpoints.iter().map(|_| Vec::new()).collect())
+        .collect();
+    for t in &targets {
+        for (_, path, authed) in &t.endpoints {
+            let _ = load(t, path, *authed, args.connections, 1).await;
+        }
+    }
+    for _ in 0..args.rounds {
+        for (ti, t) in targets.iter().enumerate() {
+            for (ei, (_, path, authed)) in t.endpoints.iter().enumerate() {
+                samples[ti][ei].push(load(t, path, *authed, args.connections, args.seconds).await);
+            }
+        }
+    }
+
+    println!(
+        "andibase-bench: {} connections, {} rounds x {} s per endpoint (interleaved), medians; client and server share one 2-core VM",
+        args.connections, args.rounds, args.seconds
+    );
+    println!();
+    println!("| binary | endpoint | requests/s | p50 | p99 | server CPU / request |");
+    println!("|---|---|---:|---:|---:|---:|");
+    let mut rps = vec![vec![0.0; 3]; targets.len()];
+    let mut cpu = vec![vec![0.0; 3]; targets.len()];
+    for (ti, t) in targets.iter().enumerate() {
+        for (ei, (name, _, _)) in t.endpoints.iter().enumerate() {
+            let s = &samples[ti][ei];
+            rps[ti][ei] = median(s.iter().map(|x| x.rps).collect());
+            cpu[ti][ei] = median(s.iter().map(|x| x.cpu_us).collect());
+            println!(
+                "| {} | {name} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs |",
+                t.label,
+                rps[ti][ei],
+                median(s.iter().map(|x| x.p50_us as f64).collect()) / 1000.0,
+                median(s.iter().map(|x| x.p99_us as f64).collect()) / 1000.0,
+                cpu[ti][ei]
+            );
+        }
+    }
+    println!();
+    for (ti, t) in targets.iter().enumerate() {
+        println!(
+            "{}: agents/{{id}} with key = {:.2} of /healthz throughput, {:.2} of the public one-read endpoint's; cold start {:.1} ms; idle RSS {:.1} MiB",
+            t.label,
+            rps[ti][2] / rps[ti][0],
+            rps[ti][2] / rps[ti][1],
+            t.cold_start.as_secs_f64() * 1000.0,
+            t.idle_rss_kib as f64 / 1024.0
+        );
+    }
+    if targets.len() == 2 {
+        let names = ["healthz", "public one-read", "agents/{id} with key"];
+        let ratios: Vec<String> = (0..3)
+            .map(|e| format!("{} {:.2}x", names[e], rps[0][e] / rps[1][e]))
+            .collect();
+        println!("current / baseline throughput: {}", ratios.join(", "));
+    }
+    let t = &targets[0];
+    let key = t.key.clone();
+    let data = t.data.clone();
+    let auth_ns = auth_cost_ns(&data, &key).await;
+    println!(
+        "authentication + workspace resolution, timed in-process: {:.0} ns = {:.1}% of the server CPU of an authenticated agents/{{id}} request ({:.1} µs)",
+        auth_ns,
+        auth_ns / 10.0 / cpu[0][2],
+        cpu[0][2]
+    );
+}

@@ -1,7 +1,7 @@
 //! The workspace agents registry (seed 001): saved agent definitions with a handle,
 //! instructions, a model string and capability flags. Chats arrive in a later issue.
 
-use andibase_common::serde_util::{double_option, iso};
+use andibase_common::serde_util::double_option;
 use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
 use andibase_storage::{params, record_event, Database, Row, Sql};
 use serde::{Deserialize, Serialize};
@@ -40,11 +40,7 @@ pub struct Agent {
     pub instructions: Option<String>,
     pub model: Option<String>,
     pub capabilities: AgentCapabilities,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub created_at: Timestamp,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub updated_at: Timestamp,
 }
 
@@ -59,11 +55,7 @@ pub struct AgentSummary {
     pub description: Option<String>,
     pub model: Option<String>,
     pub capabilities: AgentCapabilities,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub created_at: Timestamp,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub updated_at: Timestamp,
 }
 

@@ -128,7 +128,10 @@ fn open_main(data_dir: &Path) -> Result<Database, String> {
     Database::open(
         &data_dir.join("main.db"),
         MAIN_MIGRATIONS,
-        DatabaseOptions { readers: 4 },
+        DatabaseOptions {
+            readers: 2,
+            inline_readers: 4,
+        },
     )
     .map_err(|e| e.to_string())
 }

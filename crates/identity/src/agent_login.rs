@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::api_keys::{insert_key, validate_key_name, CreatedApiKey};
 use crate::permissions::{Access, KeyRole, MemberRole, Permissions};
 use crate::secrets::sha256_hex;
-use crate::users::{iso, User};
+use crate::users::User;
 use crate::workspaces::{workspace_from_row, Workspace, WORKSPACE_COLUMNS};
 use crate::Identity;
 
@@ -52,11 +52,7 @@ pub struct AgentLoginRequestView {
     pub permissions: Permissions,
     /// `pending`, `approved`, `denied`, `expired` or `consumed`.
     pub status: String,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub created_at: Timestamp,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub expires_at: Timestamp,
 }
 

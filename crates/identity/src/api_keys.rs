@@ -3,7 +3,8 @@
 //! microseconds; `lastRequest` is collected in memory and written in batches.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use andibase_common::{id, DomainError, DomainResult, Timestamp};
@@ -12,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::permissions::{Access, KeyRole, MemberRole, Permissions};
 use crate::secrets::sha256_hex;
-use crate::users::{iso, iso_opt};
 use crate::workspaces::{prefixed_columns, workspace_from_row, Workspace};
 use crate::Identity;
 
@@ -32,17 +32,9 @@ pub struct ApiKey {
     pub role: KeyRole,
     #[schema(value_type = Object)]
     pub permissions: Permissions,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub created_at: Timestamp,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub updated_at: Timestamp,
-    #[serde(serialize_with = "iso_opt")]
-    #[schema(value_type = Option<String>)]
     pub expires_at: Option<Timestamp>,
-    #[serde(serialize_with = "iso_opt")]
-    #[schema(value_type = Option<String>)]
     pub last_request: Option<Timestamp>,
 }
 
@@ -71,26 +63,28 @@ pub struct CreateApiKey {
     pub expires_at: Option<String>,
 }
 
-/// What a valid key resolves to.
-#[derive(Clone, Debug)]
+/// What a valid key resolves to. Shared, not copied, on every request.
+#[derive(Debug)]
 pub struct ApiKeyAuth {
     pub key_id: String,
     pub user_id: Option<String>,
-    pub workspace: Workspace,
+    pub workspace: Arc<Workspace>,
     pub access: Access,
 }
 
 struct CachedKey {
-    auth: ApiKeyAuth,
+    auth: Arc<ApiKeyAuth>,
     enabled: bool,
     expires_at: Option<Timestamp>,
     fetched: Instant,
+    /// Last use (ms), and the last value written to the database.
+    last_used: AtomicI64,
+    last_flushed: AtomicI64,
 }
 
 #[derive(Default)]
 pub(crate) struct KeyCache {
-    by_hash: RwLock<HashMap<String, CachedKey>>,
-    last_request: Mutex<HashMap<String, Timestamp>>,
+    by_hash: RwLock<HashMap<String, Arc<CachedKey>>>,
 }
 
 const KEY_COLUMNS: &str =
@@ -311,85 +305,100 @@ impl Identity {
 
     /// Resolves a presented secret. `None` when unknown, disabled, expired, revoked or
     /// malformed; the caller answers all of those the same way.
-    pub async fn authenticate_api_key(&self, secret: &str) -> DomainResult<Option<ApiKeyAuth>> {
+    pub async fn authenticate_api_key(
+        &self,
+        secret: &str,
+    ) -> DomainResult<Option<Arc<ApiKeyAuth>>> {
         if !secret.starts_with(SECRET_PREFIX) || secret.len() > 128 {
             return Ok(None);
         }
         let hash = sha256_hex(secret);
         let now = self.clock.now();
-        let cached = {
-            let cache = self.keys.by_hash.read().expect("key cache poisoned");
-            cache.get(&hash).and_then(|k| {
-                (k.fetched.elapsed() < CACHE_TTL).then(|| {
-                    (k.enabled && k.expires_at.is_none_or(|e| e > now)).then(|| k.auth.clone())
-                })
-            })
-        };
-        let auth = match cached {
-            Some(Some(auth)) => auth,
-            Some(None) => return Ok(None),
+        let cached = self
+            .keys
+            .by_hash
+            .read()
+            .expect("key cache poisoned")
+            .get(&hash)
+            .filter(|k| k.fetched.elapsed() < CACHE_TTL)
+            .cloned();
+        let entry = match cached {
+            Some(entry) => entry,
             None => {
-                let h = hash.clone();
-                let found = self
-                    .db
-                    .read(move |r| {
-                        let wcols = prefixed_columns("w");
-                        r.query_one(
-                            &format!(
-                                "SELECT k.id, k.user_id, k.role, k.permissions, k.enabled, k.expires_at, {wcols} \
-                                 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id \
-                                 WHERE k.key_hash = ? AND w.deleted_at IS NULL"
-                            ),
-                            &params![h],
-                        )
-                    })
-                    .await?;
-                let Some(row) = found else { return Ok(None) };
-                let role = KeyRole::parse(&row.text(2)?)
-                    .ok_or_else(|| DomainError::Internal("bad key role".into()))?;
-                let perms: Permissions = serde_json::from_value(row.json(3)?)
-                    .map_err(|e| DomainError::Internal(e.to_string()))?;
-                let workspace = workspace_from_row(&row.slice_from(6))?;
-                let entry = CachedKey {
-                    auth: ApiKeyAuth {
-                        key_id: row.text(0)?,
-                        user_id: row.opt_text(1)?,
-                        workspace,
-                        access: role.access().union(Access::from_permissions(&perms)?),
-                    },
-                    enabled: row.bool(4)?,
-                    expires_at: row.opt_time(5)?,
-                    fetched: Instant::now(),
-                };
-                let usable = entry.enabled && entry.expires_at.is_none_or(|e| e > now);
-                let auth = entry.auth.clone();
-                self.keys
-                    .by_hash
-                    .write()
-                    .expect("key cache poisoned")
-                    .insert(hash, entry);
-                if !usable {
+                let Some(entry) = self.load_key(&hash).await? else {
                     return Ok(None);
+                };
+                let mut cache = self.keys.by_hash.write().expect("key cache poisoned");
+                if let Some(old) = cache.get(&hash) {
+                    // Keep the unflushed use time of the entry being refreshed.
+                    entry
+                        .last_used
+                        .store(old.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
+                    entry
+                        .last_flushed
+                        .store(old.last_flushed.load(Ordering::Relaxed), Ordering::Relaxed);
                 }
-                auth
+                cache.insert(hash, entry.clone());
+                entry
             }
         };
-        self.keys
-            .last_request
-            .lock()
-            .expect("last-request map poisoned")
-            .insert(auth.key_id.clone(), now);
-        Ok(Some(auth))
+        if !entry.enabled || entry.expires_at.is_some_and(|e| e <= now) {
+            return Ok(None);
+        }
+        entry.last_used.fetch_max(now.0, Ordering::Relaxed);
+        Ok(Some(entry.auth.clone()))
     }
 
-    /// Writes the collected `lastRequest` times in one transaction.
+    async fn load_key(&self, hash: &str) -> DomainResult<Option<Arc<CachedKey>>> {
+        let h = hash.to_string();
+        let found = self
+            .db
+            .read(move |r| {
+                let wcols = prefixed_columns("w");
+                r.query_one(
+                    &format!(
+                        "SELECT k.id, k.user_id, k.role, k.permissions, k.enabled, k.expires_at, coalesce(k.last_request, 0), {wcols} \
+                         FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id \
+                         WHERE k.key_hash = ? AND w.deleted_at IS NULL"
+                    ),
+                    &params![h],
+                )
+            })
+            .await?;
+        let Some(row) = found else { return Ok(None) };
+        let role = KeyRole::parse(&row.text(2)?)
+            .ok_or_else(|| DomainError::Internal("bad key role".into()))?;
+        let perms: Permissions = serde_json::from_value(row.json(3)?)
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let last = row.int(6)?;
+        Ok(Some(Arc::new(CachedKey {
+            auth: Arc::new(ApiKeyAuth {
+                key_id: row.text(0)?,
+                user_id: row.opt_text(1)?,
+                workspace: Arc::new(workspace_from_row(&row.slice_from(7))?),
+                access: role.access().union(Access::from_permissions(&perms)?),
+            }),
+            enabled: row.bool(4)?,
+            expires_at: row.opt_time(5)?,
+            fetched: Instant::now(),
+            last_used: AtomicI64::new(last),
+            last_flushed: AtomicI64::new(last),
+        })))
+    }
+
+    /// Writes the use times collected since the last flush, in one transaction.
     pub async fn flush_last_requests(&self) -> DomainResult<usize> {
-        let pending: Vec<(String, Timestamp)> = self
+        let pending: Vec<(String, i64)> = self
             .keys
-            .last_request
-            .lock()
-            .expect("last-request map poisoned")
-            .drain()
+            .by_hash
+            .read()
+            .expect("key cache poisoned")
+            .values()
+            .filter_map(|k| {
+                let used = k.last_used.load(Ordering::Relaxed);
+                (used > k.last_flushed.swap(used, Ordering::Relaxed))
+                    .then(|| (k.auth.key_id.clone(), used))
+            })
             .collect();
         if pending.is_empty() {
             return Ok(0);

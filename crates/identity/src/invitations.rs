@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::permissions::MemberRole;
 use crate::secrets::sha256_hex;
-use crate::users::{iso, validate_email, User};
+use crate::users::{validate_email, User};
 use crate::workspaces::{prefixed_columns, workspace_from_row, Workspace};
 use crate::Identity;
 
@@ -21,11 +21,7 @@ pub struct Invitation {
     /// Path of the acceptance page; only present in the create response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub created_at: Timestamp,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub expires_at: Timestamp,
 }
 

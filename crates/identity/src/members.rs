@@ -5,7 +5,6 @@ use andibase_storage::{params, Sql};
 use serde::{Deserialize, Serialize};
 
 use crate::permissions::MemberRole;
-use crate::users::iso;
 use crate::workspaces::Workspace;
 use crate::Identity;
 
@@ -18,8 +17,6 @@ pub struct Member {
     pub name: String,
     pub role: MemberRole,
     /// When the user joined the workspace.
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub created_at: Timestamp,
 }
 

@@ -16,12 +16,8 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub is_admin: bool,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub created_at: Timestamp,
 }
-
-pub(crate) use andibase_common::serde_util::{iso, iso_opt};
 
 pub(crate) const USER_COLUMNS: &str = "id, email, name, is_admin, created_at";
 

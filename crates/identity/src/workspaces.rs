@@ -6,7 +6,6 @@ use andibase_storage::{params, Row, Sql};
 use serde::{Deserialize, Serialize};
 
 use crate::permissions::MemberRole;
-use crate::users::{iso, iso_opt};
 use crate::Identity;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -16,14 +15,8 @@ pub struct Workspace {
     pub id: String,
     pub handle: String,
     pub name: String,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub created_at: Timestamp,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub updated_at: Timestamp,
-    #[serde(serialize_with = "iso_opt")]
-    #[schema(value_type = Option<String>)]
     pub deleted_at: Option<Timestamp>,
 }
 

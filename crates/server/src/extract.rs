@@ -3,6 +3,7 @@
 //! the check cannot be forgotten and is declared in one place.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use andibase_identity::{Access, ApiKeyAuth, BrowserSession, MemberRole, User, Workspace};
 use axum::body::Bytes;
@@ -117,7 +118,7 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// Whoever sent the request.
 #[derive(Clone)]
 pub enum Caller {
-    Key(ApiKeyAuth),
+    Key(Arc<ApiKeyAuth>),
     Browser(BrowserSession),
 }
 
@@ -231,7 +232,7 @@ impl FromRequestParts<AppState> for Human {
 /// The caller resolved to one workspace, with their effective access.
 #[derive(Clone)]
 pub struct WorkspaceAccess {
-    pub workspace: Workspace,
+    pub workspace: Arc<Workspace>,
     pub access: Access,
     /// Set for humans; keys act with the access of their role and permissions.
     pub member_role: Option<MemberRole>,
@@ -294,11 +295,11 @@ impl Caller {
                     }
                 }
                 Ok(WorkspaceAccess {
-                    workspace: k.workspace,
+                    workspace: k.workspace.clone(),
                     access: k.access,
                     member_role: None,
                     user: None,
-                    key_id: Some(k.key_id),
+                    key_id: Some(k.key_id.clone()),
                 })
             }
             Caller::Browser(s) => {
@@ -331,7 +332,7 @@ impl Caller {
                 Ok(WorkspaceAccess {
                     access: m.role.access(),
                     member_role: Some(m.role),
-                    workspace: m.workspace,
+                    workspace: Arc::new(m.workspace),
                     user: Some(s.user),
                     key_id: None,
                 })

@@ -1,7 +1,6 @@
 //! Agent work sessions (seed 000): an agent opens a session, shares its URL with the
 //! human, and posts events the human watches live.
 
-use andibase_common::serde_util::iso;
 use andibase_common::{id, DomainError, DomainResult, Timestamp};
 use andibase_storage::{params, record_event, Database, Row, Sql};
 use serde::{Deserialize, Serialize};
@@ -17,11 +16,7 @@ pub struct AgentSession {
     /// Absolute URL of the session's live page on this server.
     pub url: String,
     pub message: Option<String>,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub created_at: Timestamp,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub updated_at: Timestamp,
 }
 
@@ -34,8 +29,6 @@ pub struct SessionEvent {
     pub kind: String,
     #[schema(value_type = Object)]
     pub body: serde_json::Value,
-    #[serde(serialize_with = "iso")]
-    #[schema(value_type = String)]
     pub ts: Timestamp,
 }
 

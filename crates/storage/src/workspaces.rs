@@ -56,7 +56,14 @@ impl WorkspaceDatabases {
         }
         let path = self.path_of(workspace_id);
         let db = tokio::task::spawn_blocking(move || {
-            Database::open(&path, WORKSPACE_MIGRATIONS, DatabaseOptions { readers: 2 })
+            Database::open(
+                &path,
+                WORKSPACE_MIGRATIONS,
+                DatabaseOptions {
+                    readers: 1,
+                    inline_readers: 2,
+                },
+            )
         })
         .await
         .map_err(|e| DomainError::Internal(e.to_string()))??;

@@ -158,7 +158,7 @@ fn nav<'a>(session: &'a BrowserSession, m: &'a Membership, section: &'a str) -> 
 
 fn access_of(session: &BrowserSession, m: &Membership) -> WorkspaceAccess {
     WorkspaceAccess {
-        workspace: m.workspace.clone(),
+        workspace: std::sync::Arc::new(m.workspace.clone()),
         access: m.role.access(),
         member_role: Some(m.role),
         user: Some(session.user.clone()),
