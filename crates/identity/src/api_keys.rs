@@ -47,6 +47,16 @@ pub struct CreatedApiKey {
     pub api_key: ApiKey,
 }
 
+/// Changes to a key: rename it, or disable and re-enable it without revoking it.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateApiKey {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateApiKey {
@@ -294,6 +304,52 @@ impl Identity {
         Ok(())
     }
 
+    /// Renames, disables or re-enables a key, with the same ownership rule as revoking.
+    /// A disabled key is refused at once on this server.
+    pub async fn update_api_key(
+        &self,
+        workspace: &Workspace,
+        user_id: &str,
+        member_role: MemberRole,
+        key_id: &str,
+        input: UpdateApiKey,
+    ) -> DomainResult<ApiKey> {
+        let name = input.name.as_deref().map(validate_key_name).transpose()?;
+        let (ws, user, all, key, now) = (
+            workspace.id.clone(),
+            user_id.to_string(),
+            member_role >= MemberRole::Admin,
+            key_id.to_string(),
+            self.clock.now(),
+        );
+        let (hash, updated) = self
+            .db
+            .write(move |tx| {
+                let hash = tx
+                    .query_one(
+                        "SELECT key_hash FROM api_keys WHERE id = ? AND workspace_id = ? AND (? OR user_id = ?)",
+                        &params![&key, &ws, all, &user],
+                    )?
+                    .ok_or(DomainError::NotFound)?
+                    .text(0)?;
+                tx.execute(
+                    "UPDATE api_keys SET name = coalesce(?, name), enabled = coalesce(?, enabled), updated_at = ? WHERE id = ?",
+                    &params![name, input.enabled, now, &key],
+                )?;
+                let row = tx
+                    .query_one(&format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.id = ?"), &params![&key])?
+                    .ok_or(DomainError::NotFound)?;
+                Ok((hash, key_from_row(&row)?))
+            })
+            .await?;
+        self.keys
+            .by_hash
+            .write()
+            .expect("key cache poisoned")
+            .remove(&hash);
+        Ok(updated)
+    }
+
     /// Forgets every cached key of a workspace (after bulk revocation).
     pub(crate) fn forget_cached_keys(&self, workspace_id: &str) {
         self.keys
@@ -408,8 +464,8 @@ impl Identity {
             .write(move |tx| {
                 for (key, at) in &pending {
                     tx.execute(
-                        "UPDATE api_keys SET last_request = max(coalesce(last_request, 0), ?) WHERE id = ?",
-                        &params![*at, key],
+                        "UPDATE api_keys SET last_request = ? WHERE id = ? AND (last_request IS NULL OR last_request < ?)",
+                        &params![*at, key, *at],
                     )?;
                 }
                 Ok(())

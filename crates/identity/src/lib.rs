@@ -16,7 +16,7 @@ mod users;
 mod workspaces;
 
 pub use agent_login::{AgentLoginRequestView, AgentLoginStart, ExchangeSuccess, StartAgentLogin};
-pub use api_keys::{ApiKey, ApiKeyAuth, CreateApiKey, CreatedApiKey};
+pub use api_keys::{ApiKey, ApiKeyAuth, CreateApiKey, CreatedApiKey, UpdateApiKey};
 pub use invitations::{CreateInvitation, Invitation};
 pub use members::{AddMember, Member};
 pub use permissions::{Access, KeyRole, MemberRole, Permissions};

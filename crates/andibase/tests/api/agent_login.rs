@@ -310,3 +310,21 @@ fn approval_may_narrow_but_never_widen_the_role() {
         .expect_error(404, "not_found");
     let _ = agent_login(&server, &owner, &ws, Some("editor"));
 }
+
+#[test]
+fn starting_logins_is_rate_limited_per_address() {
+    let server = Server::start_with(&["--agent-login-per-minute", "2"]);
+    let agent = server.anon();
+    for _ in 0..2 {
+        assert_eq!(
+            agent
+                .post("/api/agent/auth/requests", json!({"agentName": "Burst"}))
+                .status,
+            200
+        );
+    }
+    let r = agent.post("/api/agent/auth/requests", json!({"agentName": "Burst"}));
+    r.expect_error(429, "rate_limited");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+}

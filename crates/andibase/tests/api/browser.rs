@@ -279,4 +279,29 @@ fn agent_login_is_approved_in_a_real_browser_and_sessions_update_live() {
     assert_eq!(e.status, 200);
     browser.wait_for_text("#timeline", "Merged 12 duplicates");
     browser.screenshot("session-live");
+
+    // On a phone-sized window no console page scrolls sideways, and the key page's
+    // Disable button works.
+    browser.call(
+        "POST",
+        &browser.s("/window/rect"),
+        Some(json!({"width": 390, "height": 844})),
+    );
+    for page in ["sessions", "agents", "api-keys", "members"] {
+        browser.goto(&format!("{}/w/{ws}/{page}", server.url));
+        browser.find("main h1");
+        let fits = browser.call("POST", &browser.s("/execute/sync"), Some(json!({"script": "return document.documentElement.scrollWidth <= window.innerWidth + 1", "args": []})));
+        assert_eq!(
+            fits,
+            json!(true),
+            "/w/{ws}/{page} scrolls sideways on a phone"
+        );
+    }
+    browser.goto(&format!("{}/w/{ws}/api-keys", server.url));
+    browser.screenshot("api-keys-phone");
+    browser.click("button[data-method=PATCH]");
+    browser.wait_for_text("main table", "disabled");
+    agent
+        .get("/api/v1/agents")
+        .expect_error(401, "invalid_api_key");
 }

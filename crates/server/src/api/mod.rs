@@ -126,7 +126,10 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             workspaces::list_api_keys,
             workspaces::create_api_key
         ))
-        .routes(routes!(workspaces::delete_api_key))
+        .routes(routes!(
+            workspaces::delete_api_key,
+            workspaces::update_api_key
+        ))
         .routes(routes!(workspaces::list_users, workspaces::add_user))
         .routes(routes!(workspaces::remove_user))
         .routes(routes!(

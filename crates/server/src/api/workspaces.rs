@@ -2,7 +2,7 @@
 
 use andibase_identity::{
     AddMember, ApiKey, CreateApiKey, CreateInvitation, CreateWorkspace, CreatedApiKey, Invitation,
-    Member, Workspace,
+    Member, UpdateApiKey, Workspace,
 };
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -156,6 +156,31 @@ pub async fn delete_api_key(
         .delete_api_key(&ws, &human.0.user.id, role, &key_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Update workspace API key: rename, disable or re-enable it (signed-in session only).
+#[utoipa::path(patch, path = "/api/v1/workspaces/{workspaceHandle}/api-keys/{keyId}", tag = "Workspaces", operation_id = "workspaces.updateWorkspaceApiKey",
+    params(("workspaceHandle" = String, Path, description = "Workspace handle"), ("keyId" = String, Path, description = "Key id")),
+    request_body = UpdateApiKey,
+    responses((status = 200, description = "The key", body = ApiKey), (status = 404, description = "Not found", body = crate::error::ApiErrorBody)))]
+pub async fn update_api_key(
+    State(state): State<AppState>,
+    human: Human,
+    Path((handle, key_id)): Path<(String, String)>,
+    Body(input): Body<UpdateApiKey>,
+) -> ApiResult<Json<ApiKey>> {
+    let role = human_in(&state, &human, &handle).await?;
+    let ws = state
+        .identity
+        .workspace_by_handle(&handle)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(
+        state
+            .identity
+            .update_api_key(&ws, &human.0.user.id, role, &key_id, input)
+            .await?,
+    ))
 }
 
 /// List workspace users. Needs `members.read`.

@@ -701,8 +701,11 @@ async fn api_keys_page(
         .iter()
         .map(|k| {
             format!(
-                r#"<tr><td>{n}<div class="small muted mono">{start}…</div></td><td><span class="badge">{role}</span></td><td class="small">{last}</td><td class="small">{exp}</td><td><button class="secondary" data-action="/api/v1/workspaces/{h}/api-keys/{id}" data-method="DELETE" data-confirm="Revoke this key? Agents using it stop working at once." data-redirect="reload">Revoke</button></td></tr>"#,
+                r#"<tr><td>{n}<div class="small muted mono">{start}…</div></td><td><span class="badge">{role}</span>{off}</td><td class="small"><span class="muted phone-only">Last used </span>{last}</td><td class="small"><span class="muted phone-only">Expires </span>{exp}</td><td><button class="secondary" data-action="/api/v1/workspaces/{h}/api-keys/{id}" data-method="PATCH" data-body="{toggle}" data-redirect="reload">{toggle_label}</button> <button class="secondary" data-action="/api/v1/workspaces/{h}/api-keys/{id}" data-method="DELETE" data-confirm="Revoke this key? Agents using it stop working at once." data-redirect="reload">Revoke</button></td></tr>"#,
                 n = esc(&k.name), start = esc(&k.start), role = k.role.as_str(), id = esc(&k.id),
+                toggle = esc(&format!("{{\"enabled\":{}}}", !k.enabled)),
+                toggle_label = if k.enabled { "Disable" } else { "Enable" },
+                off = if k.enabled { "" } else { " <span class=\"badge\">disabled</span>" },
                 last = k.last_request.map(|t| t.to_iso()).unwrap_or_else(|| "never".into()),
                 exp = k.expires_at.map(|t| t.to_iso()).unwrap_or_else(|| "never".into()),
             )
