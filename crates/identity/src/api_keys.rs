@@ -170,6 +170,23 @@ pub(crate) fn insert_key(
     })
 }
 
+/// The stored hash of a key the caller may manage: any key of the workspace for admins
+/// and owners (`all`), else only their own.
+fn manageable_key_hash(
+    tx: &Tx<'_>,
+    key_id: &str,
+    workspace_id: &str,
+    all: bool,
+    user_id: &str,
+) -> DomainResult<String> {
+    tx.query_one(
+        "SELECT key_hash FROM api_keys WHERE id = ? AND workspace_id = ? AND (? OR user_id = ?)",
+        &params![key_id, workspace_id, all, user_id],
+    )?
+    .ok_or(DomainError::NotFound)?
+    .text(0)
+}
+
 pub(crate) fn validate_key_name(name: &str) -> DomainResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -286,14 +303,9 @@ impl Identity {
         let hash = self
             .db
             .write(move |tx| {
-                let row = tx
-                    .query_one(
-                        "SELECT key_hash FROM api_keys WHERE id = ? AND workspace_id = ? AND (? OR user_id = ?)",
-                        &params![&key, &ws, all, &user],
-                    )?
-                    .ok_or(DomainError::NotFound)?;
+                let hash = manageable_key_hash(tx, &key, &ws, all, &user)?;
                 tx.execute("DELETE FROM api_keys WHERE id = ?", &params![&key])?;
-                row.text(0)
+                Ok(hash)
             })
             .await?;
         self.keys
@@ -325,13 +337,7 @@ impl Identity {
         let (hash, updated) = self
             .db
             .write(move |tx| {
-                let hash = tx
-                    .query_one(
-                        "SELECT key_hash FROM api_keys WHERE id = ? AND workspace_id = ? AND (? OR user_id = ?)",
-                        &params![&key, &ws, all, &user],
-                    )?
-                    .ok_or(DomainError::NotFound)?
-                    .text(0)?;
+                let hash = manageable_key_hash(tx, &key, &ws, all, &user)?;
                 tx.execute(
                     "UPDATE api_keys SET name = coalesce(?, name), enabled = coalesce(?, enabled), updated_at = ? WHERE id = ?",
                     &params![name, input.enabled, now, &key],

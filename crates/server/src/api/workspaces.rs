@@ -42,12 +42,11 @@ async fn human_in(
     state: &AppState,
     human: &Human,
     handle: &str,
-) -> ApiResult<andibase_identity::MemberRole> {
+) -> ApiResult<andibase_identity::Membership> {
     state
         .identity
         .membership(&human.0.user.id, handle)
         .await?
-        .map(|m| m.role)
         .ok_or_else(ApiError::not_found)
 }
 
@@ -97,16 +96,11 @@ pub async fn list_api_keys(
     human: Human,
     Path(handle): Path<String>,
 ) -> ApiResult<Json<Vec<ApiKey>>> {
-    let role = human_in(&state, &human, &handle).await?;
-    let ws = state
-        .identity
-        .workspace_by_handle(&handle)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = human_in(&state, &human, &handle).await?;
     Ok(Json(
         state
             .identity
-            .list_api_keys(&ws, &human.0.user.id, role)
+            .list_api_keys(&m.workspace, &human.0.user.id, m.role)
             .await?,
     ))
 }
@@ -123,15 +117,10 @@ pub async fn create_api_key(
     Path(handle): Path<String>,
     Body(input): Body<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
-    let role = human_in(&state, &human, &handle).await?;
-    let ws = state
-        .identity
-        .workspace_by_handle(&handle)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = human_in(&state, &human, &handle).await?;
     let created = state
         .identity
-        .create_api_key(&ws, &human.0.user.id, role, input)
+        .create_api_key(&m.workspace, &human.0.user.id, m.role, input)
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -145,15 +134,10 @@ pub async fn delete_api_key(
     human: Human,
     Path((handle, key_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let role = human_in(&state, &human, &handle).await?;
-    let ws = state
-        .identity
-        .workspace_by_handle(&handle)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = human_in(&state, &human, &handle).await?;
     state
         .identity
-        .delete_api_key(&ws, &human.0.user.id, role, &key_id)
+        .delete_api_key(&m.workspace, &human.0.user.id, m.role, &key_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -169,16 +153,11 @@ pub async fn update_api_key(
     Path((handle, key_id)): Path<(String, String)>,
     Body(input): Body<UpdateApiKey>,
 ) -> ApiResult<Json<ApiKey>> {
-    let role = human_in(&state, &human, &handle).await?;
-    let ws = state
-        .identity
-        .workspace_by_handle(&handle)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let m = human_in(&state, &human, &handle).await?;
     Ok(Json(
         state
             .identity
-            .update_api_key(&ws, &human.0.user.id, role, &key_id, input)
+            .update_api_key(&m.workspace, &human.0.user.id, m.role, &key_id, input)
             .await?,
     ))
 }
