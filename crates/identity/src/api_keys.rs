@@ -180,7 +180,7 @@ fn manageable_key_hash(
     user_id: &str,
 ) -> DomainResult<String> {
     tx.query_one(
-        "SELECT key_hash FROM api_keys WHERE id = ? AND workspace_id = ? AND (? OR user_id = ?)",
+        "SELECT key_hash FROM api_keys WHERE id = ? AND workspace_id = ? AND (? = 1 OR user_id = ?)",
         &params![key_id, workspace_id, all, user_id],
     )?
     .ok_or(DomainError::NotFound)?
@@ -274,7 +274,7 @@ impl Identity {
             .read(move |r| {
                 r.query(
                     &format!(
-                        "SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.workspace_id = ? AND (? OR k.user_id = ?) ORDER BY k.created_at DESC"
+                        "SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.workspace_id = ? AND (? = 1 OR k.user_id = ?) ORDER BY k.created_at DESC"
                     ),
                     &params![ws, all, user],
                 )?
