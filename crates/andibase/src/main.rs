@@ -76,6 +76,42 @@ struct ServeArgs {
     /// How long an agent login request can be approved and exchanged, in seconds.
     #[arg(long, env = "ANDIBASE_AGENT_LOGIN_TTL_SECONDS", default_value_t = 900)]
     agent_login_ttl_seconds: i64,
+    /// Smallest timeout an approval may have, in seconds.
+    #[arg(
+        long,
+        env = "ANDIBASE_APPROVAL_MIN_TIMEOUT_SECONDS",
+        default_value_t = 30
+    )]
+    approval_min_timeout_seconds: i64,
+    /// Timeout of approvals whose agent has no settings, in seconds.
+    #[arg(
+        long,
+        env = "ANDIBASE_APPROVAL_DEFAULT_TIMEOUT_SECONDS",
+        default_value_t = 86_400
+    )]
+    approval_default_timeout_seconds: i64,
+    /// Approval creates allowed per agent per sliding minute.
+    #[arg(
+        long,
+        env = "ANDIBASE_APPROVAL_CREATES_PER_MINUTE",
+        default_value_t = 60
+    )]
+    approval_creates_per_minute: usize,
+    /// Approvals a workspace may create per calendar month (unset: no cap).
+    #[arg(long, env = "ANDIBASE_APPROVAL_MONTHLY_QUOTA")]
+    approval_monthly_quota: Option<i64>,
+    /// Allow callbacks (and other outbound requests) to loopback and private addresses.
+    #[arg(long, env = "ANDIBASE_ALLOW_PRIVATE_CALLBACKS")]
+    allow_private_callbacks: bool,
+    /// First retry delay of a failed callback, doubling each attempt, in milliseconds.
+    #[arg(long, env = "ANDIBASE_CALLBACK_RETRY_BASE_MS", default_value_t = 2_000)]
+    callback_retry_base_ms: i64,
+    /// Attempts before a callback is marked failed.
+    #[arg(long, env = "ANDIBASE_CALLBACK_MAX_ATTEMPTS", default_value_t = 8)]
+    callback_max_attempts: i64,
+    /// Show remote images in approval context Markdown (off: they render as links).
+    #[arg(long, env = "ANDIBASE_ALLOW_REMOTE_IMAGES")]
+    allow_remote_images: bool,
     /// Log format: text or json.
     #[arg(long, env = "ANDIBASE_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -289,6 +325,47 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         Identity::new(main, clock.clone()).with_agent_login_ttl(args.agent_login_ttl_seconds),
     );
     let workspaces = Arc::new(WorkspaceDatabases::new(data_dir.join("workspaces")));
+    // Secrets kept for users are sealed with this key; never logged.
+    let vault = andibase_vault::Vault::open(
+        data_dir,
+        std::env::var("ANDIBASE_SECRET_KEY").ok().as_deref(),
+    )
+    .map_err(describe)?;
+    let scheduler = Arc::new(andibase_jobs::Scheduler::default());
+    let approvals = Arc::new(andibase_approvals::Approvals::new(
+        workspaces.clone(),
+        scheduler.clone(),
+        vault,
+        clock.clone(),
+        andibase_approvals::ApprovalsConfig {
+            min_timeout_secs: args.approval_min_timeout_seconds.max(1),
+            default_timeout_secs: args.approval_default_timeout_seconds,
+            creates_per_minute: args.approval_creates_per_minute.max(1),
+            monthly_quota: args.approval_monthly_quota,
+            callback_base_backoff_ms: args.callback_retry_base_ms.max(1),
+            callback_max_attempts: args.callback_max_attempts.max(1),
+            callback_timeout: Duration::from_secs(10),
+            outbound: andibase_outbound::Policy {
+                allow_private: args.allow_private_callbacks,
+            },
+        },
+    ));
+    let runner = Arc::new(
+        andibase_jobs::Runner::new(workspaces.clone(), scheduler.clone(), clock.clone())
+            .handle(
+                andibase_approvals::EXPIRE_JOB,
+                Arc::new(andibase_approvals::ExpireJob(approvals.clone())),
+            )
+            .handle(
+                andibase_approvals::CALLBACK_JOB,
+                Arc::new(andibase_approvals::CallbackJob(approvals.clone())),
+            ),
+    );
+    let recovered = runner.recover().await.map_err(describe)?;
+    if recovered > 0 {
+        tracing::info!(workspaces = recovered, "resuming pending jobs");
+    }
+    let jobs = tokio::spawn(runner.run());
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -302,11 +379,13 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         identity: identity.clone(),
         workspaces: workspaces.clone(),
         hub: Default::default(),
+        approvals,
         config: Arc::new(ServerConfig {
             public_url: public_url.clone(),
             body_limit: args.body_limit,
             sign_in_per_minute: args.sign_in_per_minute,
             agent_login_per_minute: args.agent_login_per_minute,
+            allow_remote_images: args.allow_remote_images,
         }),
         metrics: Default::default(),
         limiter: Default::default(),
@@ -347,6 +426,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     background.abort();
+    jobs.abort();
     tracing::info!("shutting down: finishing writes");
     let _ = identity.flush_last_requests().await;
     workspaces.close_all();

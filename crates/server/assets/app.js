@@ -121,3 +121,23 @@
     });
   }
 })();
+
+// Live approvals inbox: any approval event refreshes the list from the server, which
+// renders (and sanitizes) it.
+(function () {
+  "use strict";
+  var inbox = document.querySelector("[data-approval-stream]");
+  if (!inbox || !window.EventSource) return;
+  var dot = document.getElementById("live-dot");
+  var refresh = function () {
+    fetch(inbox.getAttribute("data-fragment"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html !== null) inbox.innerHTML = html; });
+  };
+  var source = new EventSource(inbox.getAttribute("data-approval-stream"));
+  source.onopen = function () { if (dot) dot.classList.add("on"); };
+  source.onerror = function () { if (dot) dot.classList.remove("on"); };
+  ["approval.created", "approval.resolved", "approval.expired"].forEach(function (kind) {
+    source.addEventListener(kind, refresh);
+  });
+})();

@@ -366,6 +366,8 @@ permissions! {
     SessionEventsWrite = "sessionEvents"."write";
     MembersRead = "members"."read";
     MembersWrite = "members"."write";
+    ApprovalsRead = "approvals"."read";
+    ApprovalsWrite = "approvals"."write";
 }
 
 /// The caller in their workspace (from the key or the workspace header), already

@@ -1,6 +1,7 @@
 //! HTTP for andibase: the workspace API, the web console and the documentation, mapped
 //! onto the domain crates. Handlers are small: extract, call one domain function, map.
 
+pub mod agent_api;
 pub mod api;
 mod console;
 mod docs;

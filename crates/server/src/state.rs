@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use andibase_approvals::Approvals;
 use andibase_common::Clock;
 use andibase_identity::Identity;
 use andibase_sessions::SessionHub;
@@ -20,6 +21,8 @@ pub struct ServerConfig {
     pub sign_in_per_minute: u32,
     /// Agent-login starts allowed per client address per minute.
     pub agent_login_per_minute: u32,
+    /// Show remote images in approval context Markdown (off: they render as links).
+    pub allow_remote_images: bool,
 }
 
 impl ServerConfig {
@@ -33,6 +36,7 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     pub workspaces: Arc<WorkspaceDatabases>,
     pub hub: SessionHub,
+    pub approvals: Arc<Approvals>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,

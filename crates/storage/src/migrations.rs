@@ -18,11 +18,18 @@ pub const MAIN_MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// Each workspace's own database.
-pub const WORKSPACE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "agents_and_sessions",
-    sql: include_str!("../migrations/sqlite/workspace/0001_agents_sessions.sql"),
-}];
+pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "agents_and_sessions",
+        sql: include_str!("../migrations/sqlite/workspace/0001_agents_sessions.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "jobs_and_approvals",
+        sql: include_str!("../migrations/sqlite/workspace/0002_jobs_approvals.sql"),
+    },
+];
 
 pub(crate) fn apply_migrations(
     conn: &mut Connection,

@@ -74,6 +74,24 @@ impl WorkspaceDatabases {
         Ok(db)
     }
 
+    /// Ids of every workspace database file in the folder (open or not).
+    pub fn ids_on_disk(&self) -> Vec<String> {
+        std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_str()
+                            .and_then(|n| n.strip_suffix(".db"))
+                            .map(str::to_string)
+                    })
+                    .filter(|id| safe_file_stem(id))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn open_count(&self) -> usize {
         self.open.lock().expect("workspace map poisoned").len()
     }

@@ -3,6 +3,7 @@
 
 pub mod agent_auth;
 pub mod agents;
+pub mod approvals;
 pub mod auth;
 pub mod sessions;
 pub mod workspaces;
@@ -32,6 +33,8 @@ use crate::state::AppState;
         (name = "Sessions", description = "Agent work sessions and their live timelines."),
         (name = "Workspaces", description = "Workspaces, members, invitations and API keys."),
         (name = "Auth", description = "Human sign-in for the web console."),
+        (name = "Approvals", description = "Human approvals: the inbox side (list, resolve, events, agent settings, notifications)."),
+        (name = "Approvals (Agent API)", description = "FinalSay's Agent API: agents ask for approval with X-Agent-Id and X-Api-Key; errors are {error, code, issues?}."),
     )
 )]
 struct ApiDoc;
@@ -63,7 +66,11 @@ impl Modify for CommonResponses {
                     .build(),
             )
         };
-        for item in openapi.paths.paths.values_mut() {
+        // The Agent API (`/v1`, `/health`) has its own error format, declared per operation.
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/") {
+                continue;
+            }
             for op in [
                 &mut item.get,
                 &mut item.post,
@@ -138,6 +145,18 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(workspaces::delete_invitation))
         .routes(routes!(workspaces::accept_invitation))
+        .routes(routes!(approvals::list_approvals))
+        .routes(routes!(approvals::stream_events))
+        .routes(routes!(approvals::get_approval))
+        .routes(routes!(approvals::resolve_approval))
+        .routes(routes!(approvals::get_settings, approvals::update_settings))
+        .routes(routes!(approvals::inbox))
+        .routes(routes!(approvals::mark_read))
+        .routes(routes!(crate::agent_api::create_approval))
+        .routes(routes!(crate::agent_api::get_approval))
+        .routes(routes!(crate::agent_api::get_result))
+        .routes(routes!(crate::agent_api::list_agents))
+        .routes(routes!(crate::agent_api::health))
         .split_for_parts();
     // Applied after the routes are in, so every operation gets the shared responses.
     let mut doc = doc;

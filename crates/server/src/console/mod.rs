@@ -2,6 +2,7 @@
 //! alone. Every page is `layout::page` around a body; actions call the JSON API.
 
 pub mod layout;
+mod markdown;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -53,6 +54,8 @@ pub fn router() -> Router<AppState> {
         .route("/w/{ws}/agents/{slug}", get(agent_page))
         .route("/w/{ws}/api-keys", get(api_keys_page))
         .route("/w/{ws}/members", get(members_page))
+        .route("/w/{ws}/approvals", get(approvals_page))
+        .route("/w/{ws}/approvals/stream", get(approvals_stream))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -788,4 +791,154 @@ async fn members_page(
         &body,
         &state,
     )
+}
+
+/// One pending approval as a card with its sanitized context and one button per option.
+fn approval_card(
+    a: &andibase_approvals::Approval,
+    ws: &str,
+    agent_name: &str,
+    can_resolve: bool,
+    allow_images: bool,
+) -> String {
+    let id = esc(&a.request_id);
+    let buttons: String = if can_resolve {
+        let opts: String = a
+            .options
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                format!(
+                    r#"<button class="option" data-action="/api/v1/approvals/{path}/resolve" data-ws="{ws}" data-body="{body}" data-redirect="reload">{label}</button>"#,
+                    path = url_encode(&a.request_id), ws = esc(ws), body = esc(&format!("{{\"optionIndex\":{i}}}")), label = esc(&o.label)
+                )
+            })
+            .collect();
+        format!(
+            r#"<div class="actions">{opts}</div><form class="instruction" id="instr-{id}"><label for="ci-{id}">Or answer with an instruction</label><textarea id="ci-{id}" name="customInstruction" rows="2"></textarea></form>
+<div class="actions"><button class="secondary" data-action="/api/v1/approvals/{path}/resolve" data-ws="{ws}" data-fields-from="instr-{id}" data-redirect="reload">Send instruction</button></div><p class="error" hidden></p>"#,
+            path = url_encode(&a.request_id),
+            ws = esc(ws)
+        )
+    } else {
+        "<p class=\"muted small\">Viewers cannot decide approvals.</p>".to_string()
+    };
+    format!(
+        r#"<div class="card approval" data-request-id="{id}"><p class="muted small">{agent} · asked {created} · expires {expires}</p><h2 class="question">{q}</h2><div class="context">{ctx}</div>{buttons}</div>"#,
+        agent = esc(agent_name),
+        created = a.created_at.to_iso(),
+        expires = a.expires_at.to_iso(),
+        q = esc(&a.question),
+        ctx = markdown::render_untrusted(&a.context_markdown, allow_images)
+    )
+}
+
+async fn approvals_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let (session, m) = match member_page(&state, &headers, &ws, &format!("/w/{ws}/approvals")).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let pending = state
+        .approvals
+        .list(
+            &m.workspace.id,
+            andibase_approvals::ListFilter {
+                status: Some("pending".into()),
+                agent_id: None,
+                limit: Some(200),
+            },
+        )
+        .await;
+    let decided = state
+        .approvals
+        .list(
+            &m.workspace.id,
+            andibase_approvals::ListFilter {
+                status: None,
+                agent_id: None,
+                limit: Some(20),
+            },
+        )
+        .await;
+    let db = state.workspaces.get(&m.workspace.id).await;
+    let (pending, decided, db) = match (pending, decided, db) {
+        (Ok(p), Ok(d), Ok(db)) => (p, d, db),
+        _ => return internal(&state, "could not load approvals"),
+    };
+    let names: std::collections::HashMap<String, String> = (Agents {
+        db: &db,
+        workspace_handle: &m.workspace.handle,
+    })
+    .list()
+    .await
+    .unwrap_or_default()
+    .into_iter()
+    .map(|a| (a.id, a.name))
+    .collect();
+    let can_resolve = m.role.access().allows("approvals", "write");
+    let cards: String = pending
+        .iter()
+        .map(|a| {
+            approval_card(
+                a,
+                &m.workspace.handle,
+                names
+                    .get(&a.agent_id)
+                    .map(String::as_str)
+                    .unwrap_or("Unknown agent"),
+                can_resolve,
+                state.config.allow_remote_images,
+            )
+        })
+        .collect();
+    let list = if pending.is_empty() {
+        "<div class=\"card\"><p class=\"muted\" id=\"inbox-empty\">Nothing is waiting for you.</p></div>".to_string()
+    } else {
+        cards
+    };
+    if query_param(q.as_deref(), "fragment").is_some() {
+        return Html(list).into_response();
+    }
+    let history: String = decided
+        .iter()
+        .filter(|a| !a.is_pending())
+        .map(|a| {
+            let outcome = a.selected_option_label.clone().or(a.custom_instruction.clone()).unwrap_or_default();
+            format!(
+                "<tr><td>{q}</td><td><span class=\"badge\">{s}</span> {o}</td><td class=\"small\">{by}</td></tr>",
+                q = esc(&a.question), s = esc(&a.status), o = esc(&outcome), by = esc(a.resolved_by.as_deref().unwrap_or(""))
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"<h1>Approvals</h1><p class="muted"><span id="live-dot" class="live"></span>Requests from agents appear here as they arrive.</p>
+<div id="inbox" data-approval-stream="/w/{h}/approvals/stream" data-fragment="/w/{h}/approvals?fragment=1">{list}</div>
+<h2>Recently decided</h2><div class="card table-wrap"><table><thead><tr><th>Question</th><th>Outcome</th><th>By</th></tr></thead><tbody>{history}</tbody></table></div>"#,
+        h = esc(&m.workspace.handle)
+    );
+    html(
+        "Approvals",
+        Some(&nav(&session, &m, "approvals")),
+        &body,
+        &state,
+    )
+}
+
+async fn approvals_stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+) -> Response {
+    match member_page(&state, &headers, &ws, &format!("/w/{ws}/approvals")).await {
+        Ok((_, m)) => {
+            crate::api::approvals::approval_events(&state, m.workspace.id.clone()).into_response()
+        }
+        Err(r) => r,
+    }
 }

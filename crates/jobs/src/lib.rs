@@ -1,0 +1,355 @@
+//! Durable background jobs (DESIGN §4).
+//!
+//! A job is a row in its workspace's `jobs` table, written in the same transaction as the
+//! change that needs it ([`enqueue`]), so it exists exactly when the change does. The
+//! [`Runner`] keeps an in-memory heap of "workspace W has work at time T", rebuilt from
+//! the rows at start ([`Runner::recover`]); it claims due rows with a lease, runs their
+//! handler, and marks them done, schedules a retry, or marks them failed. A job whose
+//! process died mid-run is claimed again once its lease lapses (at-least-once).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use andibase_common::{id, Clock, DomainResult, Timestamp};
+use andibase_storage::{params, Database, Sql, Tx, WorkspaceDatabases};
+use tokio::sync::Notify;
+
+const LEASE_MS: i64 = 60_000;
+const BATCH: i64 = 32;
+
+/// A claimed job.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// Including this one.
+    pub attempts: i64,
+}
+
+/// What a handler says about a run.
+#[derive(Debug)]
+pub enum Outcome {
+    Done,
+    /// Try again after the delay; the error is kept on the row.
+    Retry {
+        after_ms: i64,
+        error: String,
+    },
+    /// Give up; the error is kept on the row.
+    Failed(String),
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Runs one kind of job. `db` is the job's workspace database.
+pub trait Handler: Send + Sync {
+    fn run(&self, workspace_id: String, db: Database, job: Job) -> BoxFuture<Outcome>;
+}
+
+/// Writes a job in the caller's transaction. Call [`Scheduler::wake`] after commit.
+pub fn enqueue(
+    tx: &Tx<'_>,
+    kind: &str,
+    payload: &serde_json::Value,
+    run_at: Timestamp,
+    now: Timestamp,
+) -> DomainResult<String> {
+    let id = id::uuid7();
+    tx.execute(
+        "INSERT INTO jobs (id, kind, payload, run_at, created_at) VALUES (?, ?, ?, ?, ?)",
+        &params![&id, kind, payload.to_string(), run_at, now],
+    )?;
+    Ok(id)
+}
+
+/// The wake-up heap, shared by whoever enqueues jobs and the runner.
+#[derive(Default)]
+pub struct Scheduler {
+    heap: Mutex<BinaryHeap<Reverse<(i64, String)>>>,
+    notify: Notify,
+}
+
+impl Scheduler {
+    /// Tells the runner that `workspace_id` has a job due at `at`.
+    pub fn wake(&self, workspace_id: &str, at: Timestamp) {
+        self.heap
+            .lock()
+            .expect("scheduler poisoned")
+            .push(Reverse((at.0, workspace_id.to_string())));
+        self.notify.notify_one();
+    }
+
+    fn next_due(&self) -> Option<i64> {
+        self.heap
+            .lock()
+            .expect("scheduler poisoned")
+            .peek()
+            .map(|Reverse((t, _))| *t)
+    }
+
+    /// Removes and returns the workspaces due by `now`, each once.
+    fn take_due(&self, now: i64) -> Vec<String> {
+        let mut heap = self.heap.lock().expect("scheduler poisoned");
+        let mut due = Vec::new();
+        while heap.peek().is_some_and(|Reverse((t, _))| *t <= now) {
+            if let Some(Reverse((_, ws))) = heap.pop() {
+                if !due.contains(&ws) {
+                    due.push(ws);
+                }
+            }
+        }
+        due
+    }
+}
+
+pub struct Runner {
+    workspaces: Arc<WorkspaceDatabases>,
+    scheduler: Arc<Scheduler>,
+    handlers: HashMap<&'static str, Arc<dyn Handler>>,
+    clock: Clock,
+}
+
+impl Runner {
+    pub fn new(
+        workspaces: Arc<WorkspaceDatabases>,
+        scheduler: Arc<Scheduler>,
+        clock: Clock,
+    ) -> Runner {
+        Runner {
+            workspaces,
+            scheduler,
+            handlers: HashMap::new(),
+            clock,
+        }
+    }
+
+    pub fn handle(mut self, kind: &'static str, handler: Arc<dyn Handler>) -> Runner {
+        self.handlers.insert(kind, handler);
+        self
+    }
+
+    /// After a restart: frees the leases of the previous process (only one process
+    /// runs jobs on SQLite) and schedules every workspace with pending jobs.
+    pub async fn recover(&self) -> DomainResult<usize> {
+        let mut n = 0;
+        for ws in self.workspaces.ids_on_disk() {
+            let db = self.workspaces.get(&ws).await?;
+            let next = db
+                .write(|tx| {
+                    tx.execute(
+                        "UPDATE jobs SET locked_until = NULL WHERE status = 'pending'",
+                        &[],
+                    )?;
+                    tx.query_one("SELECT min(run_at) FROM jobs WHERE status = 'pending'", &[])?
+                        .map_or(Ok(None), |r| r.opt_int(0))
+                })
+                .await?;
+            if let Some(at) = next {
+                self.scheduler.wake(&ws, Timestamp(at));
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Runs forever; spawn it.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let now = self.clock.now().0;
+            match self.scheduler.next_due() {
+                None => self.scheduler.notify.notified().await,
+                Some(t) if t > now => {
+                    let wait = Duration::from_millis((t - now).min(60_000) as u64);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {},
+                        _ = self.scheduler.notify.notified() => {},
+                    }
+                }
+                Some(_) => {
+                    for ws in self.scheduler.take_due(now) {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = me.run_workspace(&ws).await {
+                                tracing::error!(workspace = %ws, error = %e, "job batch failed");
+                                me.scheduler.wake(&ws, me.clock.now().plus_seconds(5));
+                            }
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_workspace(&self, ws: &str) -> DomainResult<()> {
+        let db = self.workspaces.get(ws).await?;
+        let now = self.clock.now();
+        let claimed = db
+            .write(move |tx| {
+                let rows = tx.query(
+                    "SELECT id, kind, payload, attempts FROM jobs WHERE status = 'pending' AND run_at <= ? \
+                     AND (locked_until IS NULL OR locked_until < ?) ORDER BY run_at LIMIT ?",
+                    &params![now, now, BATCH],
+                )?;
+                let mut jobs = Vec::new();
+                for r in rows {
+                    let job = Job { id: r.text(0)?, kind: r.text(1)?, payload: r.json(2)?, attempts: r.int(3)? + 1 };
+                    tx.execute("UPDATE jobs SET locked_until = ?, attempts = ? WHERE id = ?", &params![now.0 + LEASE_MS, job.attempts, &job.id])?;
+                    jobs.push(job);
+                }
+                Ok(jobs)
+            })
+            .await?;
+        let mut running = Vec::new();
+        for job in claimed {
+            let handler = self.handlers.get(job.kind.as_str()).cloned();
+            let (db, ws) = (db.clone(), ws.to_string());
+            running.push(tokio::spawn(async move {
+                let outcome = match handler {
+                    Some(h) => h.run(ws, db, job.clone()).await,
+                    None => Outcome::Failed(format!("no handler for job kind {}", job.kind)),
+                };
+                (job, outcome)
+            }));
+        }
+        for task in running {
+            let Ok((job, outcome)) = task.await else {
+                continue;
+            };
+            let now = self.clock.now();
+            let (status, run_at, error) = match outcome {
+                Outcome::Done => ("done", None, None),
+                Outcome::Retry { after_ms, error } => {
+                    ("pending", Some(now.0 + after_ms.max(0)), Some(error))
+                }
+                Outcome::Failed(error) => ("failed", None, Some(error)),
+            };
+            db.write(move |tx| {
+                tx.execute(
+                    "UPDATE jobs SET status = ?, run_at = coalesce(?, run_at), last_error = ?, locked_until = NULL, \
+                     finished_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END WHERE id = ?",
+                    &params![status, run_at, error, status, now, &job.id],
+                )
+            })
+            .await?;
+        }
+        // Whatever is left (later retries, a full batch) gets the next wake-up.
+        let next = db
+            .read(|r| {
+                r.query_one("SELECT min(run_at) FROM jobs WHERE status = 'pending'", &[])?
+                    .map_or(Ok(None), |r| r.opt_int(0))
+            })
+            .await?;
+        if let Some(at) = next {
+            self.scheduler.wake(ws, Timestamp(at));
+        }
+        Ok(())
+    }
+}
+
+/// Exponential backoff: `base_ms * 2^(attempt-1)`, capped at one hour.
+pub fn backoff_ms(base_ms: i64, attempt: i64) -> i64 {
+    (base_ms.saturating_mul(1i64 << (attempt - 1).clamp(0, 20))).min(3_600_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Flaky {
+        calls: Arc<AtomicUsize>,
+        fail_first: usize,
+    }
+
+    impl Handler for Flaky {
+        fn run(&self, _ws: String, _db: Database, job: Job) -> BoxFuture<Outcome> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            let fail = n < self.fail_first;
+            Box::pin(async move {
+                if fail {
+                    Outcome::Retry {
+                        after_ms: 10,
+                        error: format!("attempt {} failed", job.attempts),
+                    }
+                } else {
+                    Outcome::Done
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn jobs_retry_then_finish_and_survive_a_new_runner() {
+        let dir = std::env::temp_dir().join(format!("andibase-jobs-{}", id::random_hex(6)));
+        let workspaces = Arc::new(WorkspaceDatabases::new(dir.clone()));
+        let ws = "0190e2a0-0000-7000-8000-000000000001";
+        let db = workspaces.get(ws).await.unwrap();
+        let clock = Clock::system();
+        let now = clock.now();
+        db.write(move |tx| {
+            enqueue(tx, "flaky", &serde_json::json!({"x": 1}), now, now).map(|_| ())
+        })
+        .await
+        .unwrap();
+
+        // A fresh runner finds the job from the rows alone (as after a restart).
+        let calls = Arc::new(AtomicUsize::new(0));
+        let scheduler = Arc::new(Scheduler::default());
+        let runner = Arc::new(
+            Runner::new(workspaces.clone(), scheduler.clone(), clock.clone()).handle(
+                "flaky",
+                Arc::new(Flaky {
+                    calls: calls.clone(),
+                    fail_first: 2,
+                }),
+            ),
+        );
+        assert_eq!(runner.recover().await.unwrap(), 1);
+        let task = tokio::spawn(runner.clone().run());
+        let mut status = String::new();
+        for _ in 0..200 {
+            status = db
+                .read(|r| {
+                    r.query_one("SELECT status FROM jobs", &[])?
+                        .unwrap()
+                        .text(0)
+                })
+                .await
+                .unwrap();
+            if status == "done" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        task.abort();
+        assert_eq!(status, "done");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "two failures, then success"
+        );
+        let attempts = db
+            .read(|r| {
+                r.query_one("SELECT attempts FROM jobs", &[])?
+                    .unwrap()
+                    .int(0)
+            })
+            .await
+            .unwrap();
+        assert_eq!(attempts, 3);
+    }
+
+    #[test]
+    fn backoff_doubles() {
+        assert_eq!(
+            (backoff_ms(100, 1), backoff_ms(100, 2), backoff_ms(100, 4)),
+            (100, 200, 800)
+        );
+        assert_eq!(backoff_ms(1000, 60), 3_600_000);
+    }
+}
