@@ -305,3 +305,87 @@ fn agent_login_is_approved_in_a_real_browser_and_sessions_update_live() {
         .get("/api/v1/agents")
         .expect_error(401, "invalid_api_key");
 }
+
+#[test]
+fn a_human_resolves_an_approval_in_the_inbox_while_the_agent_long_polls() {
+    let server = Server::start();
+    let (owner, ws) = server.setup_admin();
+    let key = owner.create_key(&ws, "editor");
+    let agent_id = server
+        .with_key(&key)
+        .post(
+            "/api/v1/agents",
+            json!({"name": "Deploy Bot", "handle": "deploy-bot"}),
+        )
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let agent = server
+        .anon()
+        .header("X-Api-Key", &key)
+        .header("X-Agent-Id", &agent_id);
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+
+    // The human opens the inbox first; the request arrives live.
+    browser.goto(&format!("{}/sign-in?next=/w/{ws}/approvals", server.url));
+    browser.type_into("#email", "owner@example.com");
+    browser.type_into("#password", "correct horse");
+    browser.click("#sign-in-submit");
+    browser.find("#inbox");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while browser.call("POST", &browser.s("/execute/sync"), Some(json!({"script": "return document.getElementById('live-dot').classList.contains('on')", "args": []}))) != json!(true) {
+        assert!(Instant::now() < deadline, "the inbox never connected its event stream");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let created = agent.post(
+        "/v1/approvals",
+        json!({
+            "question": "Deploy build #123 to production?",
+            "context_markdown": "**CI passed.** <script>window.__pwned=1</script>\n\n<img src=x onerror=\"window.__pwned=2\">\n\n[details](javascript:window.__pwned=3)",
+            "options": [{"label": "Approve", "value": "approve"}, {"label": "Reject", "value": "reject"}]
+        }),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["request_id"].as_str().unwrap().to_string();
+    browser.wait_for_text("#inbox", "Deploy build #123 to production?");
+    // Load it fresh too, so the card is parsed as a page, not only swapped in.
+    browser.goto(&format!("{}/w/{ws}/approvals", server.url));
+    browser.wait_for_text("#inbox", "Deploy build #123 to production?");
+    let clean = browser.call("POST", &browser.s("/execute/sync"), Some(json!({"script": "return window.__pwned === undefined && !document.querySelector('.context script, .context img')", "args": []})));
+    assert_eq!(
+        clean,
+        json!(true),
+        "context Markdown produced live elements"
+    );
+    browser.screenshot("approvals-inbox");
+
+    // The agent waits; the human clicks once.
+    let poller = {
+        let (agent, id) = (agent.clone(), id.clone());
+        std::thread::spawn(move || agent.get(&format!("/v1/approvals/{id}/result?wait=30")))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    browser.click(&format!(
+        ".approval[data-request-id='{id}'] button.option:nth-of-type(1)"
+    ));
+    let r = poller.join().unwrap();
+    assert_eq!(r.body["status"], "selected_option", "{}", r.text);
+    assert_eq!(r.body["selected_option_value"], "approve");
+    assert_eq!(r.body["resolved_by"], "owner@example.com");
+    browser.wait_for_text("#inbox", "Nothing is waiting for you.");
+
+    // Nothing the agent wrote ran in the page.
+    let pwned = browser.call(
+        "POST",
+        &browser.s("/execute/sync"),
+        Some(json!({"script": "return window.__pwned === undefined", "args": []})),
+    );
+    assert_eq!(pwned, json!(true), "context Markdown ran script");
+    // Clicking the javascript: link (rendered as '#') does nothing either.
+    browser.goto(&format!("{}/w/{ws}/approvals", server.url));
+    let decided = browser.text("main table");
+    assert!(decided.contains("Approve"), "{decided}");
+}

@@ -4,6 +4,7 @@ mod support;
 
 mod agent_login;
 mod agents;
+mod approvals;
 mod browser;
 mod docs_and_ops;
 mod errors_and_auth;

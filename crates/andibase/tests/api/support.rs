@@ -298,3 +298,102 @@ pub fn agent_login(server: &Server, human: &Client, ws: &str, role: Option<&str>
     assert_eq!(x.status, 200, "{}", x.text);
     x.body
 }
+
+/// A callback receiver on loopback: answers each request with the next scripted status
+/// (then `default`), and records what it got.
+pub struct Receiver {
+    pub url: String,
+    pub hits: std::sync::Arc<std::sync::Mutex<Vec<(Vec<(String, String)>, Value)>>>,
+}
+
+impl Receiver {
+    pub fn start(script: Vec<u16>, default: u16) -> Receiver {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = hits.clone();
+        std::thread::spawn(move || {
+            let mut script = script.into_iter();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body_start) = loop {
+                    let n = stream.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break (String::new(), 0);
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break (String::from_utf8_lossy(&buf[..pos]).to_string(), pos + 4);
+                    }
+                };
+                let headers: Vec<(String, String)> = head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| {
+                        l.split_once(':')
+                            .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                    })
+                    .collect();
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < body_start + len {
+                    let n = stream.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = serde_json::from_slice(&buf[body_start.min(buf.len())..])
+                    .unwrap_or(Value::Null);
+                recorded.lock().unwrap().push((headers, body));
+                let status = script.next().unwrap_or(default);
+                let _ = stream.write_all(
+                    format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        Receiver { url, hits }
+    }
+
+    pub fn count(&self) -> usize {
+        self.hits.lock().unwrap().len()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub fn wait_for(&self, n: usize, secs: u64) -> Vec<(Vec<(String, String)>, Value)> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while self.count() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {n} callbacks arrived",
+                self.count()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.hits.lock().unwrap().clone()
+    }
+}
+
+/// Polls `f` until it returns `Some`, for up to `secs` seconds.
+pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
