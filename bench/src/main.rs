@@ -15,6 +15,9 @@
 //! requests: `/api/health`, a public record view, and a record view with a superuser token,
 //! of a record holding the same 500-character text.
 //!
+//! `--approvals` instead measures approvals: creates/s on one agent key and the delay from
+//! a resolve call to the waiting long-poll's answer.
+//!
 //! Usage: `cargo build --release && target/release/andibase-bench [--seconds 3]
 //! [--rounds 5] [--connections 32] [--binary target/release/andibase] [--compare OTHER_BINARY]
 //! [--pocketbase $(which pocketbase)]`
@@ -31,6 +34,7 @@ struct Args {
     binary: String,
     compare: Option<String>,
     pocketbase: Option<String>,
+    approvals_only: bool,
     seconds: u64,
     connections: usize,
     rounds: usize,
@@ -41,12 +45,17 @@ fn parse_args() -> Args {
         binary: "target/release/andibase".into(),
         compare: None,
         pocketbase: None,
+        approvals_only: false,
         seconds: 3,
         connections: 32,
         rounds: 5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--approvals" {
+            a.approvals_only = true;
+            continue;
+        }
         let v = it.next().unwrap_or_default();
         match flag.as_str() {
             "--binary" => a.binary = v,
@@ -260,6 +269,49 @@ async fn start_pocketbase(binary: &str) -> Target {
     }
 }
 
+/// One user, one workspace and an admin key, made with the operator CLI before the
+/// server starts. Returns the key.
+fn provision(binary: &str, data: &Path) -> String {
+    cli(
+        binary,
+        data,
+        &[
+            "user",
+            "create",
+            "--email",
+            "bench@example.com",
+            "--password",
+            "bench password",
+        ],
+    );
+    cli(
+        binary,
+        data,
+        &[
+            "workspace",
+            "create",
+            "--name",
+            "Bench",
+            "--owner",
+            "bench@example.com",
+        ],
+    );
+    cli(
+        binary,
+        data,
+        &[
+            "key",
+            "create",
+            "--workspace",
+            "bench",
+            "--role",
+            "admin",
+            "--name",
+            "bench",
+        ],
+    )
+}
+
 fn cli(binary: &str, data: &Path, args: &[&str]) -> String {
     let out = Command::new(binary)
         .arg("--data-dir")
@@ -278,45 +330,7 @@ fn cli(binary: &str, data: &Path, args: &[&str]) -> String {
 async fn start_target(label: &str, binary: &str) -> Target {
     let data = std::env::temp_dir().join(format!("andibase-bench-{}-{label}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    // Provision with the operator CLI before the server starts.
-    cli(
-        binary,
-        &data,
-        &[
-            "user",
-            "create",
-            "--email",
-            "bench@example.com",
-            "--password",
-            "bench password",
-        ],
-    );
-    cli(
-        binary,
-        &data,
-        &[
-            "workspace",
-            "create",
-            "--name",
-            "Bench",
-            "--owner",
-            "bench@example.com",
-        ],
-    );
-    let key = cli(
-        binary,
-        &data,
-        &[
-            "key",
-            "create",
-            "--workspace",
-            "bench",
-            "--role",
-            "admin",
-            "--name",
-            "bench",
-        ],
-    );
+    let key = provision(binary, &data);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -505,9 +519,192 @@ async fn auth_cost_ns(data: &Path, key: &str) -> f64 {
     t.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// Approvals on the current binary: creates/s on one agent key (burst limit raised), and
+/// the delay from a resolve call to the waiting long-poll's response.
+async fn bench_approvals(binary: &str, connections: usize, seconds: u64) {
+    let data =
+        std::env::temp_dir().join(format!("andibase-bench-{}-approvals", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    cli(
+        binary,
+        &data,
+        &[
+            "user",
+            "create",
+            "--email",
+            "bench@example.com",
+            "--password",
+            "bench password",
+        ],
+    );
+    cli(
+        binary,
+        &data,
+        &[
+            "workspace",
+            "create",
+            "--name",
+            "Bench",
+            "--owner",
+            "bench@example.com",
+        ],
+    );
+    let key = cli(
+        binary,
+        &data,
+        &[
+            "key",
+            "create",
+            "--workspace",
+            "bench",
+            "--role",
+            "admin",
+            "--name",
+            "bench",
+        ],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(binary)
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &addr,
+            "--approval-creates-per-minute",
+            "100000000",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut c = loop {
+        if let Ok(c) = Conn::open(&addr).await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let (s, body) = c
+        .send(
+            "POST",
+            "/api/v1/agents",
+            &[("x-api-key", &key)],
+            Some(&json!({"name": "Bench Agent", "handle": "bench-agent"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&body));
+    let agent_id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ask = json!({"question": "Deploy to production?", "context_markdown": "Build #123 passed CI.",
+        "options": [{"label": "Approve", "value": "approve"}, {"label": "Reject", "value": "reject"}]});
+
+    // Creates/s at `connections` connections.
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (addr, key, agent_id, ask) = (addr.clone(), key.clone(), agent_id.clone(), ask.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::open(&addr).await.unwrap();
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (s, _) = c
+                    .send(
+                        "POST",
+                        "/v1/approvals",
+                        &[("x-api-key", &key), ("x-agent-id", &agent_id)],
+                        Some(&ask),
+                    )
+                    .await;
+                assert_eq!(s, 201);
+                lat.push(t.elapsed().as_micros() as u64);
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let pct =
+        |v: &[u64], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)] as f64 / 1000.0;
+    println!();
+    println!("approvals: {:.0} creates/s on one agent key at {connections} connections (p50 {:.2} ms, p99 {:.2} ms, {} approvals)", lat.len() as f64 / elapsed, pct(&lat, 0.5), pct(&lat, 0.99), lat.len());
+
+    // Resolve → long-poll delay, one approval at a time.
+    let mut delays = Vec::new();
+    for _ in 0..300 {
+        let (s, body) = c
+            .send(
+                "POST",
+                "/v1/approvals",
+                &[("x-api-key", &key), ("x-agent-id", &agent_id)],
+                Some(&ask),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let id = serde_json::from_slice::<Value>(&body).unwrap()["request_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (addr2, key2, agent2, id2) = (addr.clone(), key.clone(), agent_id.clone(), id.clone());
+        let poll = tokio::spawn(async move {
+            let mut p = Conn::open(&addr2).await.unwrap();
+            let (s, _) = p
+                .send(
+                    "GET",
+                    &format!("/v1/approvals/{id2}/result?wait=30"),
+                    &[("x-api-key", &key2), ("x-agent-id", &agent2)],
+                    None,
+                )
+                .await;
+            assert_eq!(s, 200);
+            Instant::now()
+        });
+        // Let the long-poll park before the human decides.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let t0 = Instant::now();
+        let (s, _) = c
+            .send(
+                "POST",
+                &format!("/api/v1/approvals/{id}/resolve"),
+                &[("x-api-key", &key)],
+                Some(&json!({"optionIndex": 0})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let done = poll.await.unwrap();
+        delays.push(done.saturating_duration_since(t0).as_micros() as u64);
+    }
+    delays.sort_unstable();
+    println!(
+        "approvals: resolve call sent → waiting long-poll answered: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (300 approvals, one at a time)",
+        pct(&delays, 0.5),
+        pct(&delays, 0.99),
+        *delays.last().unwrap() as f64 / 1000.0
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = parse_args();
+    if args.approvals_only {
+        bench_approvals(&args.binary, args.connections, args.seconds).await;
+        return;
+    }
     let mut targets = vec![start_target("current", &args.binary).await];
     if let Some(other) = &args.compare {
         targets.push(start_target("baseline", other).await);

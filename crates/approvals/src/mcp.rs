@@ -96,3 +96,116 @@ pub async fn call(
         _ => Err(DomainError::invalid("name", format!("unknown tool {name}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use andibase_common::Clock;
+    use andibase_storage::WorkspaceDatabases;
+
+    #[tokio::test]
+    async fn the_tools_create_and_read_approvals_with_the_agents_defaults() {
+        let dir = std::env::temp_dir().join(format!(
+            "andibase-mcp-{}",
+            andibase_common::id::random_hex(6)
+        ));
+        let workspaces = Arc::new(WorkspaceDatabases::new(dir));
+        let ws = "0190e2a0-0000-7000-8000-0000000000aa";
+        let db = workspaces.get(ws).await.unwrap();
+        db.write(|tx| {
+            andibase_storage::Sql::execute(tx, "INSERT INTO agents (id, handle, name, created_at, updated_at) VALUES ('agent-1', 'bot', 'Bot', 0, 0)", &[])
+        })
+        .await
+        .unwrap();
+        let approvals = Arc::new(Approvals::new(
+            workspaces,
+            Arc::new(andibase_jobs::Scheduler::default()),
+            andibase_vault::Vault::from_key([1; 32]),
+            Clock::system(),
+            Default::default(),
+        ));
+        let descriptors = tools();
+        let names: Vec<&str> = descriptors
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["request_human_approval", "get_approval_result"]);
+
+        let args = json!({"question": "Ship it?", "context_markdown": "", "options": [{"label": "Yes", "value": "yes"}]});
+        let created = call(
+            &approvals,
+            ws,
+            "acme",
+            "agent-1",
+            None,
+            vec![],
+            "request_human_approval",
+            args.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(created["status"], "pending");
+        assert_eq!(
+            created["timeout"]["seconds"], 86_400,
+            "the agent's defaults apply"
+        );
+        let id = created["request_id"].as_str().unwrap();
+        let result = call(
+            &approvals,
+            ws,
+            "acme",
+            "agent-1",
+            None,
+            vec![],
+            "get_approval_result",
+            json!({"request_id": id}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(result, json!({"request_id": id, "status": "pending"}));
+
+        let mut with_timeout = args.clone();
+        with_timeout["timeout"] = json!({"seconds": 60});
+        assert!(call(
+            &approvals,
+            ws,
+            "acme",
+            "agent-1",
+            None,
+            vec![],
+            "request_human_approval",
+            with_timeout
+        )
+        .await
+        .is_err());
+        assert!(
+            call(
+                &approvals,
+                ws,
+                "acme",
+                "agent-2",
+                None,
+                vec![],
+                "get_approval_result",
+                json!({"request_id": id})
+            )
+            .await
+            .is_err(),
+            "another agent's approval is not found"
+        );
+        assert!(call(
+            &approvals,
+            ws,
+            "acme",
+            "agent-1",
+            None,
+            vec![],
+            "nope",
+            json!({})
+        )
+        .await
+        .is_err());
+    }
+}

@@ -131,6 +131,31 @@ fn openapi_lists_every_foundation_route() {
             "workspaces.deleteWorkspaceInvitation",
         ),
         ("post", "/api/v1/auth/sign-in", "auth.signIn"),
+        ("post", "/v1/approvals", "approvals.create"),
+        ("get", "/v1/approvals/{request_id}", "approvals.get"),
+        (
+            "get",
+            "/v1/approvals/{request_id}/result",
+            "approvals.getResult",
+        ),
+        ("get", "/v1/agents", "approvals.listAgents"),
+        ("get", "/health", "approvals.health"),
+        ("get", "/api/v1/approvals", "approvals.listApprovals"),
+        (
+            "post",
+            "/api/v1/approvals/{requestId}/resolve",
+            "approvals.resolveApproval",
+        ),
+        (
+            "get",
+            "/api/v1/approvals/events",
+            "approvals.streamApprovalEvents",
+        ),
+        (
+            "patch",
+            "/api/v1/agents/{id}/approval-settings",
+            "approvals.updateAgentSettings",
+        ),
         ("post", "/api/v1/auth/sign-out", "auth.signOut"),
     ];
     for (method, path, op) in expected {
@@ -143,6 +168,9 @@ fn openapi_lists_every_foundation_route() {
     assert!(doc["components"]["securitySchemes"]["andibaseKey"].is_object());
     // The shared error responses are on every operation.
     assert!(doc["paths"]["/api/v1/agents"]["get"]["responses"]["401"].is_object());
+    // The Agent API documents its own error body, not the workspace API's.
+    let v1_400 = &doc["paths"]["/v1/approvals"]["post"]["responses"]["400"];
+    assert!(v1_400.to_string().contains("V1ErrorBody"), "{v1_400}");
 }
 
 #[test]
