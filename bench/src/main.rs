@@ -525,44 +525,7 @@ async fn bench_approvals(binary: &str, connections: usize, seconds: u64) {
     let data =
         std::env::temp_dir().join(format!("andibase-bench-{}-approvals", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    cli(
-        binary,
-        &data,
-        &[
-            "user",
-            "create",
-            "--email",
-            "bench@example.com",
-            "--password",
-            "bench password",
-        ],
-    );
-    cli(
-        binary,
-        &data,
-        &[
-            "workspace",
-            "create",
-            "--name",
-            "Bench",
-            "--owner",
-            "bench@example.com",
-        ],
-    );
-    let key = cli(
-        binary,
-        &data,
-        &[
-            "key",
-            "create",
-            "--workspace",
-            "bench",
-            "--role",
-            "admin",
-            "--name",
-            "bench",
-        ],
-    );
+    let key = provision(binary, &data);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
