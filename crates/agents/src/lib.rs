@@ -176,29 +176,11 @@ impl Checks {
 
     fn finish(self) -> DomainResult<()> {
         if self.0.is_empty() {
-            return Ok(());
+            Ok(())
+        } else {
+            Err(DomainError::from_issues(self.0))
         }
-        let message = self
-            .0
-            .iter()
-            .map(|i| format!("{}: {}", path_text(&i.path), i.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Err(DomainError::Invalid {
-            message,
-            issues: self.0,
-        })
     }
-}
-
-fn path_text(path: &[serde_json::Value]) -> String {
-    path.iter()
-        .map(|p| match p {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 fn merge(caps: &mut AgentCapabilities, input: Option<AgentCapabilitiesInput>) {

@@ -239,23 +239,7 @@ fn validate(input: &CreateApproval, issues: &mut Vec<FieldIssue>) {
 }
 
 fn invalid(issues: Vec<FieldIssue>) -> DomainError {
-    let message = issues
-        .iter()
-        .map(|i| {
-            let path: Vec<String> = i
-                .path
-                .iter()
-                .map(|p| {
-                    p.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| p.to_string())
-                })
-                .collect();
-            format!("{}: {}", path.join("."), i.message)
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    DomainError::Invalid { message, issues }
+    DomainError::from_issues(issues)
 }
 
 /// Start of the UTC month containing `t`.

@@ -56,6 +56,27 @@ impl DomainError {
         }
     }
 
+    /// A validation failure naming every broken field; the message lists them all.
+    pub fn from_issues(issues: Vec<FieldIssue>) -> DomainError {
+        let message = issues
+            .iter()
+            .map(|i| {
+                let path: Vec<String> = i
+                    .path
+                    .iter()
+                    .map(|p| {
+                        p.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| p.to_string())
+                    })
+                    .collect();
+                format!("{}: {}", path.join("."), i.message)
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        DomainError::Invalid { message, issues }
+    }
+
     pub fn conflict(message: impl Into<String>) -> DomainError {
         DomainError::Conflict {
             message: message.into(),

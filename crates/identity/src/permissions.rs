@@ -20,6 +20,7 @@ pub const RESOURCES: &[&str] = &[
     "automations",
     "approvals",
     "memory",
+    "dataDefinitions",
 ];
 pub const ACTIONS: &[&str] = &["read", "write"];
 

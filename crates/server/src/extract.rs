@@ -368,6 +368,9 @@ permissions! {
     MembersWrite = "members"."write";
     ApprovalsRead = "approvals"."read";
     ApprovalsWrite = "approvals"."write";
+    DataRead = "data"."read";
+    DataWrite = "data"."write";
+    DefinitionsWrite = "dataDefinitions"."write";
 }
 
 /// The caller in their workspace (from the key or the workspace header), already

@@ -29,6 +29,11 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
         name: "jobs_and_approvals",
         sql: include_str!("../migrations/sqlite/workspace/0002_jobs_approvals.sql"),
     },
+    Migration {
+        version: 3,
+        name: "data_definitions",
+        sql: include_str!("../migrations/sqlite/workspace/0003_data.sql"),
+    },
 ];
 
 pub(crate) fn apply_migrations(

@@ -6,6 +6,7 @@ mod agent_login;
 mod agents;
 mod approvals;
 mod browser;
+mod data;
 mod docs_and_ops;
 mod errors_and_auth;
 mod isolation;

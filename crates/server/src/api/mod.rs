@@ -5,6 +5,7 @@ pub mod agent_auth;
 pub mod agents;
 pub mod approvals;
 pub mod auth;
+pub mod data;
 pub mod sessions;
 pub mod workspaces;
 
@@ -33,6 +34,8 @@ use crate::state::AppState;
         (name = "Sessions", description = "Agent work sessions and their live timelines."),
         (name = "Workspaces", description = "Workspaces, members, invitations and API keys."),
         (name = "Auth", description = "Human sign-in for the web console."),
+        (name = "Data Definitions", description = "Typed data definitions; each is a real table."),
+        (name = "Data", description = "Records of a data definition: get, query, upsert, patch, delete."),
         (name = "Approvals", description = "Human approvals: the inbox side (list, resolve, events, agent settings, notifications)."),
         (name = "Approvals (Agent API)", description = "FinalSay's Agent API: agents ask for approval with X-Agent-Id and X-Api-Key; errors are {error, code, issues?}."),
     )
@@ -145,6 +148,18 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(workspaces::delete_invitation))
         .routes(routes!(workspaces::accept_invitation))
+        .routes(routes!(data::list_definitions, data::create_definition))
+        .routes(routes!(
+            data::get_definition,
+            data::update_definition,
+            data::delete_definition
+        ))
+        .routes(routes!(data::get_record))
+        .routes(routes!(data::query))
+        .routes(routes!(data::select_all))
+        .routes(routes!(data::upsert_many))
+        .routes(routes!(data::patch_many))
+        .routes(routes!(data::delete_many))
         .routes(routes!(approvals::list_approvals))
         .routes(routes!(approvals::stream_events))
         .routes(routes!(approvals::get_approval))
@@ -197,6 +212,16 @@ fn aliases() -> Router<AppState> {
         .route(
             "/api/agents",
             get(agents::list_agents).post(agents::create_agent),
+        )
+        .route(
+            "/api/data-definitions",
+            get(data::list_definitions).post(data::create_definition),
+        )
+        .route(
+            "/api/data-definitions/{id}",
+            get(data::get_definition)
+                .patch(data::update_definition)
+                .delete(data::delete_definition),
         )
         .route(
             "/api/agents/{id}",

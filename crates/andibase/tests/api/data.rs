@@ -1,0 +1,656 @@
+//! Data definitions as real tables, typed records, queries in the filter language.
+
+use serde_json::{json, Value};
+
+use crate::support::{Client, Server};
+
+fn admin(server: &Server) -> (Client, Client, String) {
+    let (owner, ws) = server.setup_admin();
+    let key = owner.create_key(&ws, "admin");
+    (owner, server.with_key(&key), ws)
+}
+
+fn issue_paths(r: &crate::support::Resp) -> Vec<Value> {
+    r.body["issues"]
+        .as_array()
+        .map(|a| a.iter().map(|i| i["path"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Customers and orders, with every field type on orders.
+fn shop(c: &Client) -> (String, String) {
+    let customers = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Customers", "attributes": {"email": {"type": "email", "required": true, "unique": true}, "country": {"type": "string"}}}),
+    );
+    assert_eq!(customers.status, 201, "{}", customers.text);
+    let orders = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Orders", "description": "Customer purchase orders", "fields": {
+            "title": {"name": "Title", "type": "text", "required": true},
+            "amount": {"type": "number", "indexed": true},
+            "paid": {"type": "boolean", "default": false},
+            "due": {"type": "date"},
+            "placedAt": {"type": "datetime"},
+            "status": {"type": "select", "options": [{"value": "open", "label": "Open", "color": "sky"}, {"value": "closed"}], "default": "open"},
+            "tags": {"type": "multiSelect", "options": [{"value": "vip"}, {"value": "rush"}]},
+            "customer": {"type": "relationship", "dataDefinitionId": "customers"},
+            "meta": {"type": "json"},
+            "site": {"type": "url"},
+            "invoice": {"type": "file"}
+        }}),
+    );
+    assert_eq!(orders.status, 201, "{}", orders.text);
+    (
+        customers.body["id"].as_str().unwrap().to_string(),
+        orders.body["id"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn definitions_are_created_in_both_shapes_and_checked() {
+    let server = Server::start();
+    let (_owner, c, _ws) = admin(&server);
+    let (customers_id, _) = shop(&c);
+    let d = c.get("/api/v1/data-definitions/orders").body;
+    assert_eq!(d["handle"], "orders");
+    assert_eq!(d["fields"]["title"]["name"], "Title");
+    assert_eq!(
+        d["fields"]["amount"]["name"], "amount",
+        "the name defaults to the key"
+    );
+    assert_eq!(
+        d["fields"]["customer"]["dataDefinitionId"],
+        customers_id.as_str(),
+        "handles resolve to ids"
+    );
+    assert_eq!(
+        c.get("/api/v1/data-definitions/customers").body["fields"]["country"]["type"],
+        "text",
+        "string is an alias of text"
+    );
+    assert_eq!(
+        c.get("/api/v1/data-definitions")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        c.get("/api/data-definitions").status,
+        200,
+        "the unversioned alias"
+    );
+
+    let r = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Weekly Report Delivery"}),
+    );
+    assert_eq!(r.body["handle"], "weekly-report-delivery");
+    let r = c.post("/api/v1/data-definitions", json!({"name": "Orders"}));
+    assert_eq!(issue_paths(&r), vec![json!(["handle"])], "{}", r.text);
+    let r = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Bad", "fields": {"x": {"type": "colour"}, "s": {"type": "select"}, "r": {"type": "relationship", "dataDefinitionId": "nope"}, "createdAt": {"type": "text"}, "n": {"type": "number", "default": "ten"}}}),
+    );
+    let paths = issue_paths(&r);
+    for p in [
+        json!(["fields", "x", "type"]),
+        json!(["fields", "s", "options"]),
+        json!(["fields", "r", "dataDefinitionId"]),
+        json!(["fields", "createdAt"]),
+        json!(["fields", "n", "default"]),
+    ] {
+        assert!(paths.contains(&p), "{p} in {}", r.text);
+    }
+    assert_eq!(
+        c.get("/api/v1/data-definitions/bad").status,
+        404,
+        "nothing was created"
+    );
+    c.get("/api/v1/data-definitions/nope")
+        .expect_error(404, "not_found");
+}
+
+#[test]
+fn every_field_type_round_trips_and_bad_values_name_their_field() {
+    let server = Server::start();
+    let (_owner, c, _ws) = admin(&server);
+    shop(&c);
+    let cu = c.post("/api/v1/data-definitions/customers/data/upsert-many", json!({"records": [{"id": "cus_1", "name": "Ada", "attributes": {"email": "ada@example.com", "country": "DE"}}]}));
+    assert_eq!(cu.status, 200, "{}", cu.text);
+    let r = c.post(
+        "/api/v1/data-definitions/orders/data/upsert-many",
+        json!({"records": [{"id": "ord_123", "name": "Order #123", "attributes": {
+            "title": "First", "amount": 1499, "due": "2026-03-31", "placedAt": "2026-03-05T12:00:00Z",
+            "tags": ["vip", "rush", "vip"], "customer": "cus_1", "meta": {"source": "web", "n": [1, 2]}, "site": "https://example.com", "invoice": "file_1"
+        }}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["results"],
+        json!([{"index": 0, "id": "ord_123", "action": "created"}])
+    );
+    let o = c.get("/api/v1/data-definitions/orders/data/ord_123").body;
+    assert_eq!(o["name"], "Order #123");
+    let a = &o["attributes"];
+    assert_eq!(a["amount"], 1499);
+    assert_eq!(a["paid"], false, "defaults apply");
+    assert_eq!(a["status"], "open");
+    assert_eq!(
+        a["placedAt"], "2026-03-05T12:00:00.000Z",
+        "times are normalized"
+    );
+    assert_eq!(a["tags"], json!(["vip", "rush"]));
+    assert_eq!(a["meta"], json!({"source": "web", "n": [1, 2]}));
+    assert_eq!(o["version"], 1);
+    assert!(o["createdAt"].as_str().unwrap().ends_with('Z') && o["deletedAt"].is_null());
+    assert!(o["createdBy"].as_str().unwrap().starts_with("key:"));
+
+    let bad = c.post(
+        "/api/v1/data-definitions/orders/data/upsert-many",
+        json!({"records": [{"attributes": {
+            "amount": "lots", "paid": "yes", "due": "31/03/2026", "placedAt": "yesterday", "status": "pending",
+            "tags": ["gold"], "customer": "cus_nope", "site": "ftp://x", "nonsense": 1
+        }}]}),
+    );
+    bad.expect_error(400, "invalid_request");
+    let paths = issue_paths(&bad);
+    for key in [
+        "title", "amount", "paid", "due", "placedAt", "status", "tags", "customer", "site",
+        "nonsense",
+    ] {
+        assert!(
+            paths.contains(&json!(["records", 0, "attributes", key])),
+            "{key} in {}",
+            bad.text
+        );
+    }
+}
+
+#[test]
+fn batches_are_atomic_and_modes_match_as_asked() {
+    let server = Server::start();
+    let (_owner, c, _ws) = admin(&server);
+    shop(&c);
+    let url = "/api/v1/data-definitions/customers/data/upsert-many";
+    let r = c.post(url, json!({"records": [
+        {"attributes": {"email": "a@example.com"}}, {"attributes": {"email": "b@example.com"}}, {"attributes": {"email": "not an email"}}
+    ]}));
+    assert_eq!(
+        issue_paths(&r),
+        vec![json!(["records", 2, "attributes", "email"])],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        c.get("/api/v1/data-definitions/customers/query?count=true")
+            .body["total"],
+        0,
+        "nothing of the batch was written"
+    );
+
+    assert_eq!(
+        c.post(
+            url,
+            json!({"records": [{"id": "c1", "attributes": {"email": "a@example.com"}}]})
+        )
+        .status,
+        200
+    );
+    // Unique violation inside a batch: nothing written, the field named.
+    let r = c.post(url, json!({"records": [{"id": "c2", "attributes": {"email": "z@example.com"}}, {"id": "c3", "attributes": {"email": "a@example.com"}}]}));
+    assert_eq!(
+        issue_paths(&r),
+        vec![json!(["records", 1, "attributes", "email"])],
+        "{}",
+        r.text
+    );
+    c.get("/api/v1/data-definitions/customers/data/c2")
+        .expect_error(404, "not_found");
+    // Append mode refuses existing ids; update mode refuses missing ones.
+    let r = c.post(url, json!({"mode": "insert", "records": [{"id": "c1", "attributes": {"email": "x@example.com"}}]}));
+    assert_eq!(issue_paths(&r), vec![json!(["records", 0, "id"])]);
+    let r = c.post(
+        url,
+        json!({"mode": "update", "records": [{"id": "ghost", "attributes": {"country": "FR"}}]}),
+    );
+    assert_eq!(issue_paths(&r), vec![json!(["records", 0, "id"])]);
+    // Upsert matching on a unique field updates in place.
+    let r = c.post(url, json!({"matchOn": "email", "records": [{"attributes": {"email": "a@example.com", "country": "FR"}}, {"attributes": {"email": "n@example.com"}}]}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["created"].as_u64(), r.body["updated"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        r.body["results"][0],
+        json!({"index": 0, "id": "c1", "action": "updated"})
+    );
+    let c1 = c.get("/api/v1/data-definitions/customers/data/c1").body;
+    assert_eq!(
+        (c1["attributes"]["country"].as_str(), c1["version"].as_i64()),
+        (Some("FR"), Some(2))
+    );
+    let r = c.post(
+        url,
+        json!({"matchOn": "country", "records": [{"attributes": {"email": "q@example.com"}}]}),
+    );
+    assert_eq!(issue_paths(&r), vec![json!(["matchOn"])]);
+    let r = c.post(url, json!({"records": []}));
+    assert_eq!(issue_paths(&r), vec![json!(["records"])]);
+    let r = c.post(
+        url,
+        json!({"records": [{"id": "has space", "attributes": {"email": "s@example.com"}}]}),
+    );
+    assert_eq!(issue_paths(&r), vec![json!(["records", 0, "id"])]);
+}
+
+fn seed_orders(c: &Client, n: usize) {
+    let cu = "/api/v1/data-definitions/customers/data/upsert-many";
+    c.post(
+        cu,
+        json!({"records": [
+            {"id": "de", "attributes": {"email": "de@example.com", "country": "DE"}},
+            {"id": "fr", "attributes": {"email": "fr@example.com", "country": "FR"}}
+        ]}),
+    );
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("o{i:03}"), "name": format!("Order {i}"), "attributes": {
+                "title": format!("Order number {i}"),
+                "amount": (i * 37 % 1000) as f64,
+                "paid": i % 3 == 0,
+                "status": if i % 4 == 0 { "closed" } else { "open" },
+                "tags": if i % 5 == 0 { json!(["vip"]) } else { json!([]) },
+                "customer": if i % 2 == 0 { "de" } else { "fr" },
+                "placedAt": format!("2026-03-{:02}T10:00:00.000Z", 1 + i % 28),
+            }})
+        })
+        .collect();
+    let r = c.post(
+        "/api/v1/data-definitions/orders/data/upsert-many",
+        json!({"records": records}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn q(c: &Client, params: &str) -> crate::support::Resp {
+    c.get(&format!("/api/v1/data-definitions/orders/query?{params}"))
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn queries_filter_sort_page_count_and_project() {
+    let server = Server::start();
+    let (_owner, c, _ws) = admin(&server);
+    shop(&c);
+    seed_orders(&c, 60);
+    let count = |filter: &str| {
+        q(&c, &format!("count=true&limit=1&filter={}", enc(filter))).body["total"]
+            .as_i64()
+            .unwrap_or(-1)
+    };
+    // The documented example, and the same in JSON.
+    let text = r#"status = "open" && (amount > 500 || tags ?= "vip")"#;
+    let json_f = json!({"and": [{"field": "status", "op": "eq", "value": "open"}, {"or": [{"field": "amount", "op": "gt", "value": 500}, {"field": "tags", "op": "contains", "value": "vip"}]}]});
+    let want = (0..60usize)
+        .filter(|i| i % 4 != 0 && ((i * 37 % 1000) > 500 || i % 5 == 0))
+        .count() as i64;
+    assert_eq!(count(text), want);
+    assert_eq!(count(&json_f.to_string()), want);
+    // Every operator once.
+    assert_eq!(count(r#"status != "open""#), 15);
+    assert_eq!(
+        count("amount >= 999 || amount < 1"),
+        (0..60usize)
+            .filter(|i| {
+                let a = i * 37 % 1000;
+                a >= 999 || a < 1
+            })
+            .count() as i64
+    );
+    assert_eq!(
+        count("amount <= 37"),
+        (0..60usize).filter(|i| i * 37 % 1000 <= 37).count() as i64
+    );
+    assert_eq!(count(r#"id in ["o001", "o002", "nope"]"#), 2);
+    assert_eq!(count(r#"id nin ["o001", "o002"]"#), 58);
+    assert_eq!(count(r#"title contains "number 1""#), 11);
+    assert_eq!(count(r#"title icontains "NUMBER 5""#), 11);
+    assert_eq!(count(r#"title startsWith "Order number 4""#), 11);
+    assert_eq!(count(r#"title endsWith "9""#), 6);
+    assert_eq!(count("due isNull true"), 60);
+    assert_eq!(
+        count("amount between [100, 200]"),
+        (0..60usize)
+            .filter(|i| (100..=200).contains(&(i * 37 % 1000)))
+            .count() as i64
+    );
+    assert_eq!(count("paid = true"), 20);
+    assert_eq!(count(r#"placedAt < "2026-03-02T00:00:00Z""#), 3);
+    assert_eq!(count(r#"!(status = "closed")"#), 45);
+    assert_eq!(
+        count(r#"customer.country = "DE""#),
+        30,
+        "relationship paths"
+    );
+    assert_eq!(
+        count(r#"customer.email endsWith "@example.com" && customer.country != "DE""#),
+        30
+    );
+    // Injection attempts are values or unknown fields, never SQL.
+    assert_eq!(count(r#"title = "x\" OR 1=1 --""#), 0);
+    let r = q(&c, &format!("filter={}", enc(r#"title = "a" OR 1=1"#)));
+    r.expect_error(400, "invalid_request");
+    assert!(
+        r.body["issues"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("character"),
+        "{}",
+        r.text
+    );
+    let r = q(&c, &format!("filter={}", enc(r#"f_title" = "x""#)));
+    r.expect_error(400, "invalid_request");
+    let r = q(&c, &format!("filter={}", enc(r#"nope = 1"#)));
+    assert!(
+        r.body["issues"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no field `nope`"),
+        "{}",
+        r.text
+    );
+    let r = q(&c, &format!("filter={}", enc(r#"amount = "ten""#)));
+    assert_eq!(r.status, 400);
+    let r = q(
+        &c,
+        &format!(
+            "filter={}",
+            enc(r#"{"field": "amount", "op": "like", "value": 1}"#)
+        ),
+    );
+    assert!(
+        r.body["issues"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/op"),
+        "{}",
+        r.text
+    );
+
+    // Sort, page with cursors, project.
+    let page = q(&c, "sort=-amount,title&limit=7&fields=amount").body;
+    assert_eq!(page["items"].as_array().unwrap().len(), 7);
+    assert_eq!(page["items"][0]["attributes"], json!({"amount": 999}));
+    let amounts: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["attributes"]["amount"].as_i64().unwrap())
+        .collect();
+    assert!(amounts.windows(2).all(|w| w[0] >= w[1]), "{amounts:?}");
+    let mut seen = ids(&page);
+    let mut cursor = page["nextCursor"].as_str().unwrap().to_string();
+    loop {
+        let p = q(&c, &format!("sort=-amount,title&limit=7&cursor={cursor}")).body;
+        seen.extend(ids(&p));
+        match p["nextCursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!((seen.len(), sorted.len()), (60, 60), "every record once");
+    q(&c, "cursor=zz").expect_error(400, "invalid_request");
+    q(&c, "sort=tags").expect_error(400, "invalid_request");
+    q(&c, "limit=0").expect_error(400, "invalid_request");
+    q(&c, "fields=nope").expect_error(400, "invalid_request");
+    q(&c, "bogus=1").expect_error(400, "invalid_request");
+}
+
+#[test]
+fn pages_stay_stable_while_records_are_inserted() {
+    let server = Server::start();
+    let (_owner, c, _ws) = admin(&server);
+    shop(&c);
+    seed_orders(&c, 30);
+    let first = q(&c, "limit=10").body;
+    // New records arrive between pages (their ids sort after the existing ones and before).
+    c.post("/api/v1/data-definitions/orders/data/upsert-many", json!({"records": [
+        {"id": "a-early", "attributes": {"title": "inserted before"}}, {"id": "z-late", "attributes": {"title": "inserted after"}}
+    ]}));
+    let mut seen = ids(&first);
+    let mut cursor = first["nextCursor"].as_str().map(str::to_string);
+    while let Some(cur) = cursor {
+        let p = q(&c, &format!("limit=10&cursor={cur}")).body;
+        seen.extend(ids(&p));
+        cursor = p["nextCursor"].as_str().map(str::to_string);
+    }
+    let originals: Vec<String> = (0..30).map(|i| format!("o{i:03}")).collect();
+    for o in &originals {
+        assert_eq!(
+            seen.iter().filter(|s| *s == o).count(),
+            1,
+            "{o} seen once: {seen:?}"
+        );
+    }
+    assert!(
+        seen.contains(&"z-late".to_string()),
+        "later rows show up at the end"
+    );
+}
+
+#[test]
+fn patch_delete_restore_purge_and_select_all() {
+    let server = Server::start();
+    let (_owner, c, _ws) = admin(&server);
+    shop(&c);
+    seed_orders(&c, 20);
+    let base = "/api/v1/data-definitions/orders/data";
+    let r = c.patch(
+        &format!("{base}/patch-many"),
+        json!({"filter": "status = \"closed\"", "attributes": {"paid": true}}),
+    );
+    assert_eq!(r.body["updated"], 5, "{}", r.text);
+    assert_eq!(
+        c.get(&format!("{base}/o004")).body["attributes"]["paid"],
+        true
+    );
+    // An invalid patch changes nothing.
+    let r = c.patch(
+        &format!("{base}/patch-many"),
+        json!({"ids": ["o001"], "attributes": {"amount": "x"}}),
+    );
+    assert_eq!(issue_paths(&r), vec![json!(["attributes", "amount"])]);
+    let r = c.patch(
+        &format!("{base}/patch-many"),
+        json!({"ids": ["o001"], "attributes": {"title": null}}),
+    );
+    assert_eq!(
+        issue_paths(&r),
+        vec![json!(["attributes", "title"])],
+        "required fields cannot be cleared"
+    );
+    c.patch(
+        &format!("{base}/patch-many"),
+        json!({"attributes": {"paid": true}}),
+    )
+    .expect_error(400, "invalid_request");
+
+    let all = c
+        .get(&format!("{base}/select-all?filter={}", enc("paid = true")))
+        .body;
+    assert_eq!(all["total"], 7 + 3, "{all}");
+
+    let r = c.post(
+        &format!("{base}/delete-many"),
+        json!({"ids": ["o001", "o002"]}),
+    );
+    assert_eq!(r.body["deleted"], 2);
+    c.get(&format!("{base}/o001"))
+        .expect_error(404, "not_found");
+    assert!(c.get(&format!("{base}/o001?includeDeleted=true")).body["deletedAt"].is_string());
+    assert_eq!(q(&c, "count=true").body["total"], 18);
+    assert_eq!(q(&c, "count=true&includeDeleted=true").body["total"], 20);
+    let r = c.post(
+        &format!("{base}/delete-many"),
+        json!({"ids": ["o001"], "restore": true}),
+    );
+    assert_eq!(r.body["restored"], 1);
+    assert_eq!(c.get(&format!("{base}/o001")).status, 200);
+    let r = c.post(
+        &format!("{base}/delete-many"),
+        json!({"filter": "id = \"o002\"", "purge": true}),
+    );
+    assert_eq!(r.body["purged"], 1);
+    c.get(&format!("{base}/o002?includeDeleted=true"))
+        .expect_error(404, "not_found");
+    c.post(&format!("{base}/delete-many"), json!({}))
+        .expect_error(400, "invalid_request");
+}
+
+#[test]
+fn definitions_evolve_with_their_data() {
+    let server = Server::start();
+    let (_owner, c, _ws) = admin(&server);
+    shop(&c);
+    seed_orders(&c, 5);
+    let def = "/api/v1/data-definitions/orders";
+    // A new field with a default fills existing records.
+    let r = c.patch(
+        def,
+        json!({"fields": {"priority": {"type": "number", "default": 3}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        c.get(&format!("{def}/data/o001")).body["attributes"]["priority"],
+        3
+    );
+    // A new required field without a default is refused while records exist.
+    let r = c.patch(
+        def,
+        json!({"fields": {"owner": {"type": "text", "required": true}}}),
+    );
+    assert_eq!(
+        issue_paths(&r),
+        vec![json!(["fields", "owner", "required"])]
+    );
+    // Rename keeps the data and the filter follows the new name.
+    let r = c.patch(def, json!({"renameFields": {"title": "headline"}}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        c.get(&format!("{def}/data/o001")).body["attributes"]["headline"],
+        "Order number 1"
+    );
+    assert_eq!(
+        q(
+            &c,
+            &format!("count=true&filter={}", enc("headline startsWith \"Order\""))
+        )
+        .body["total"],
+        5
+    );
+    // Unique over duplicate data is refused and nothing changes.
+    let r = c.patch(def, json!({"fields": {"status": {"type": "select", "options": [{"value": "open"}, {"value": "closed"}], "unique": true}}}));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(c.get(def).body["fields"]["status"]["unique"], false);
+    // Changing a type is refused for now, naming the field.
+    let r = c.patch(def, json!({"fields": {"amount": {"type": "text"}}}));
+    assert_eq!(issue_paths(&r), vec![json!(["fields", "amount", "type"])]);
+    // Removing drops the column.
+    assert_eq!(c.patch(def, json!({"fields": {"meta": null}})).status, 200);
+    assert!(c.get(&format!("{def}/data/o001")).body["attributes"]
+        .get("meta")
+        .is_none());
+    // A definition others point to cannot be deleted; a free one can.
+    c.delete("/api/v1/data-definitions/customers")
+        .expect_error(409, "conflict");
+    assert_eq!(c.delete(def).status, 204);
+    assert_eq!(c.delete("/api/v1/data-definitions/customers").status, 204);
+    c.get(def).expect_error(404, "not_found");
+}
+
+#[test]
+fn permissions_and_workspaces_bound_data() {
+    let server = Server::start();
+    let (owner, c, ws) = admin(&server);
+    shop(&c);
+    seed_orders(&c, 3);
+    let editor = server.with_key(&owner.create_key(&ws, "editor"));
+    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
+    let r = editor.post("/api/v1/data-definitions", json!({"name": "Nope"}));
+    r.expect_error(403, "insufficient_permissions");
+    assert_eq!(
+        r.body["details"]["requiredPermission"],
+        "dataDefinitions.write"
+    );
+    assert_eq!(
+        editor
+            .post(
+                "/api/v1/data-definitions/orders/data/upsert-many",
+                json!({"records": [{"attributes": {"title": "by editor"}}]})
+            )
+            .status,
+        200
+    );
+    assert_eq!(
+        viewer.get("/api/v1/data-definitions/orders/query").status,
+        200
+    );
+    let r = viewer.post(
+        "/api/v1/data-definitions/orders/data/upsert-many",
+        json!({"records": [{"attributes": {"title": "x"}}]}),
+    );
+    assert_eq!(r.body["details"]["requiredPermission"], "data.write");
+    viewer
+        .post(
+            "/api/v1/data-definitions/orders/data/delete-many",
+            json!({"ids": ["o001"]}),
+        )
+        .expect_error(403, "insufficient_permissions");
+
+    // Another workspace sees none of it.
+    owner.post("/api/v1/workspaces", json!({"name": "Other"}));
+    let other = server.with_key(&owner.create_key("other", "admin"));
+    other
+        .get("/api/v1/data-definitions/orders")
+        .expect_error(404, "not_found");
+    other
+        .get("/api/v1/data-definitions/orders/data/o001")
+        .expect_error(404, "not_found");
+    other
+        .post(
+            "/api/v1/data-definitions/orders/data/delete-many",
+            json!({"ids": ["o001"]}),
+        )
+        .expect_error(404, "not_found");
+    assert_eq!(
+        c.get("/api/v1/data-definitions/orders/data/o001").status,
+        200
+    );
+}

@@ -1,0 +1,429 @@
+//! Data definitions: their fields, checks, and the table each one owns.
+
+use std::collections::BTreeMap;
+
+use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
+use andibase_filter::quote_ident;
+use andibase_storage::{params, Row, Sql, Tx};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    Number,
+    Boolean,
+    Date,
+    DateTime,
+    Select,
+    MultiSelect,
+    Relationship,
+    Json,
+    Email,
+    Url,
+    File,
+}
+
+impl FieldType {
+    pub fn parse(s: &str) -> Option<FieldType> {
+        Some(match s {
+            "text" | "string" => FieldType::Text,
+            "number" => FieldType::Number,
+            "boolean" => FieldType::Boolean,
+            "date" => FieldType::Date,
+            "datetime" => FieldType::DateTime,
+            "select" => FieldType::Select,
+            "multiSelect" => FieldType::MultiSelect,
+            "relationship" => FieldType::Relationship,
+            "json" => FieldType::Json,
+            "email" => FieldType::Email,
+            "url" => FieldType::Url,
+            "file" => FieldType::File,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Number => "number",
+            FieldType::Boolean => "boolean",
+            FieldType::Date => "date",
+            FieldType::DateTime => "datetime",
+            FieldType::Select => "select",
+            FieldType::MultiSelect => "multiSelect",
+            FieldType::Relationship => "relationship",
+            FieldType::Json => "json",
+            FieldType::Email => "email",
+            FieldType::Url => "url",
+            FieldType::File => "file",
+        }
+    }
+
+    fn column_type(self) -> &'static str {
+        match self {
+            FieldType::Number => "REAL",
+            FieldType::Boolean => "INTEGER",
+            _ => "TEXT",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectOption {
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+}
+
+/// One field of a definition, as sent and as shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FieldSpec {
+    /// Display name; defaults to the key.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `text` (alias `string`), `number`, `boolean`, `date`, `datetime`, `select`,
+    /// `multiSelect`, `relationship`, `json`, `email`, `url`, `file`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub indexed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub default: Option<Value>,
+    /// For `select` and `multiSelect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<SelectOption>>,
+    /// For `relationship`: the target definition (id or handle on input, id when shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_definition_id: Option<String>,
+    /// For `relationship`: many targets (an array of ids) instead of one.
+    #[serde(default)]
+    pub many: bool,
+}
+
+impl FieldSpec {
+    pub fn field_type(&self) -> FieldType {
+        FieldType::parse(&self.kind).unwrap_or(FieldType::Json)
+    }
+
+    /// Stored as a JSON array (multi-select, many-relationship).
+    pub fn is_multi(&self) -> bool {
+        match self.field_type() {
+            FieldType::MultiSelect => true,
+            FieldType::Relationship => self.many,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataDefinition {
+    pub id: String,
+    pub handle: String,
+    pub name: String,
+    pub description: Option<String>,
+    #[schema(value_type = Object)]
+    pub fields: BTreeMap<String, FieldSpec>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(skip)]
+    pub table: String,
+}
+
+/// `POST /api/v1/data-definitions`: fields under `fields` (recipes) or `attributes` (seed 002).
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateDefinition {
+    pub name: String,
+    #[serde(default)]
+    pub handle: Option<String>,
+    /// Seed 002 calls it `key`; used as the handle when `handle` is absent.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<BTreeMap<String, FieldSpec>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<BTreeMap<String, FieldSpec>>,
+}
+
+/// `PATCH`: new or changed fields by key, `null` removes one; `renameFields` renames.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateDefinition {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "andibase_common::serde_util::double_option"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<BTreeMap<String, Option<FieldSpec>>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<BTreeMap<String, Option<FieldSpec>>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub rename_fields: Option<BTreeMap<String, String>>,
+}
+
+pub const SYSTEM_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "createdAt",
+    "updatedAt",
+    "deletedAt",
+    "createdBy",
+    "updatedBy",
+    "version",
+];
+pub const MAX_FIELDS: usize = 200;
+
+pub fn column_of(key: &str) -> String {
+    format!("f_{key}")
+}
+
+pub fn valid_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && key.len() <= 63
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !SYSTEM_FIELDS.contains(&key)
+}
+
+pub(crate) fn issue(path: &[&str], message: impl Into<String>) -> FieldIssue {
+    FieldIssue {
+        path: path.iter().map(|p| Value::from(*p)).collect(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn invalid(issues: Vec<FieldIssue>) -> DomainError {
+    DomainError::from_issues(issues)
+}
+
+const DEF_COLUMNS: &str =
+    "id, handle, name, description, fields, table_name, created_at, updated_at";
+
+fn definition_from_row(r: &Row) -> DomainResult<DataDefinition> {
+    Ok(DataDefinition {
+        id: r.text(0)?,
+        handle: r.text(1)?,
+        name: r.text(2)?,
+        description: r.opt_text(3)?,
+        fields: serde_json::from_str(&r.text(4)?)
+            .map_err(|e| DomainError::Internal(e.to_string()))?,
+        table: r.text(5)?,
+        created_at: r.time(6)?,
+        updated_at: r.time(7)?,
+    })
+}
+
+pub(crate) fn load_definition(r: &impl Sql, key: &str) -> DomainResult<DataDefinition> {
+    r.query_one(&format!("SELECT {DEF_COLUMNS} FROM data_definitions WHERE id = ? OR handle = ? ORDER BY id = ? DESC LIMIT 1"), &params![key, key, key])?
+        .map(|row| definition_from_row(&row))
+        .transpose()?
+        .ok_or(DomainError::NotFound)
+}
+
+pub(crate) fn load_all(r: &impl Sql) -> DomainResult<Vec<DataDefinition>> {
+    r.query(
+        &format!("SELECT {DEF_COLUMNS} FROM data_definitions ORDER BY created_at, id"),
+        &[],
+    )?
+    .iter()
+    .map(definition_from_row)
+    .collect()
+}
+
+/// Normalizes and checks one field spec; `at` is its path for issues.
+pub(crate) fn check_field(
+    tx: &impl Sql,
+    key: &str,
+    spec: &mut FieldSpec,
+    at: &str,
+    self_id: &str,
+    issues: &mut Vec<FieldIssue>,
+) -> DomainResult<()> {
+    if !valid_key(key) {
+        issues.push(issue(&[at, key], "field keys start with a letter and hold letters, digits and _ (at most 63); id, name, createdAt, updatedAt, deletedAt, createdBy, updatedBy and version are reserved"));
+        return Ok(());
+    }
+    let Some(kind) = FieldType::parse(&spec.kind) else {
+        issues.push(issue(&[at, key, "type"], "must be one of text, string, number, boolean, date, datetime, select, multiSelect, relationship, json, email, url, file"));
+        return Ok(());
+    };
+    spec.kind = kind.name().to_string();
+    if spec.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        spec.name = Some(key.to_string());
+    }
+    match kind {
+        FieldType::Select | FieldType::MultiSelect => {
+            let opts = spec.options.clone().unwrap_or_default();
+            let mut seen = std::collections::HashSet::new();
+            if opts.is_empty()
+                || opts
+                    .iter()
+                    .any(|o| o.value.is_empty() || !seen.insert(o.value.clone()))
+            {
+                issues.push(issue(
+                    &[at, key, "options"],
+                    "needs at least one option, each with a distinct non-empty value",
+                ));
+            }
+        }
+        _ if spec.options.is_some() => issues.push(issue(
+            &[at, key, "options"],
+            "only select and multiSelect fields take options",
+        )),
+        _ => {}
+    }
+    if kind == FieldType::Relationship {
+        match spec.data_definition_id.clone() {
+            None => issues.push(issue(
+                &[at, key, "dataDefinitionId"],
+                "relationship fields need the target definition's id or handle",
+            )),
+            Some(target) if target == self_id => {}
+            Some(target) => match load_definition(tx, &target) {
+                Ok(def) => spec.data_definition_id = Some(def.id),
+                Err(DomainError::NotFound) => issues.push(issue(
+                    &[at, key, "dataDefinitionId"],
+                    format!("no data definition `{target}` in this workspace"),
+                )),
+                Err(e) => return Err(e),
+            },
+        }
+    } else if spec.data_definition_id.is_some() || spec.many {
+        issues.push(issue(
+            &[at, key, "dataDefinitionId"],
+            "only relationship fields take dataDefinitionId and many",
+        ));
+    }
+    if spec.unique && (spec.is_multi() || kind == FieldType::Json) {
+        issues.push(issue(
+            &[at, key, "unique"],
+            "multi-value and json fields cannot be unique",
+        ));
+    }
+    if let Some(d) = spec.default.clone() {
+        if kind == FieldType::Relationship {
+            issues.push(issue(
+                &[at, key, "default"],
+                "relationship fields have no default",
+            ));
+        } else if let Err(m) = crate::value::to_sql(spec, &d) {
+            issues.push(issue(&[at, key, "default"], m));
+        }
+    }
+    Ok(())
+}
+
+/// The statements that create a field's column and indexes on `table`.
+pub(crate) fn field_ddl(table: &str, key: &str, spec: &FieldSpec, add: bool) -> Vec<String> {
+    let col = quote_ident(&column_of(key));
+    let t = quote_ident(table);
+    let mut out = Vec::new();
+    if add {
+        out.push(format!(
+            "ALTER TABLE {t} ADD COLUMN {col} {}",
+            spec.field_type().column_type()
+        ));
+    }
+    let index_name = |kind: &str| quote_ident(&format!("{kind}_{table}_{key}"));
+    if spec.unique {
+        out.push(format!(
+            "CREATE UNIQUE INDEX {} ON {t} ({col})",
+            index_name("ux")
+        ));
+    } else if spec.indexed || (spec.field_type() == FieldType::Relationship && !spec.many) {
+        out.push(format!("CREATE INDEX {} ON {t} ({col})", index_name("ix")));
+    }
+    out
+}
+
+pub(crate) fn drop_indexes(table: &str, key: &str) -> Vec<String> {
+    ["ux", "ix"]
+        .iter()
+        .map(|k| {
+            format!(
+                "DROP INDEX IF EXISTS {}",
+                quote_ident(&format!("{k}_{table}_{key}"))
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn create_table_ddl(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<String> {
+    let cols: String = fields
+        .iter()
+        .map(|(k, f)| {
+            format!(
+                ", {} {}",
+                quote_ident(&column_of(k)),
+                f.field_type().column_type()
+            )
+        })
+        .collect();
+    let t = quote_ident(table);
+    let mut out = vec![format!(
+        "CREATE TABLE {t} (id TEXT PRIMARY KEY, name TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT, \
+         created_by TEXT, updated_by TEXT, version INTEGER NOT NULL DEFAULT 1{cols})"
+    )];
+    out.push(format!(
+        "CREATE INDEX {} ON {t} (deleted_at)",
+        quote_ident(&format!("ix_{table}_deleted"))
+    ));
+    for (k, f) in fields {
+        out.extend(field_ddl(table, k, f, false));
+    }
+    out
+}
+
+pub(crate) fn insert_definition(
+    tx: &Tx<'_>,
+    handle: &str,
+    name: &str,
+    description: Option<&str>,
+    fields: &BTreeMap<String, FieldSpec>,
+    now: Timestamp,
+    def_id: &str,
+) -> DomainResult<String> {
+    let table = format!("rec_{}", def_id.replace('-', ""));
+    tx.execute(
+        &format!("INSERT INTO data_definitions ({DEF_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+        &params![
+            def_id,
+            handle,
+            name,
+            description,
+            serde_json::to_string(fields).map_err(|e| DomainError::Internal(e.to_string()))?,
+            &table,
+            now,
+            now
+        ],
+    )?;
+    Ok(table)
+}
+
+pub(crate) fn new_definition_id() -> String {
+    id::uuid7()
+}

@@ -1,0 +1,393 @@
+//! Queries: the filter language over a definition's table, multi-key sort with NULLs last,
+//! keyset cursors that stay stable while rows are inserted, opt-in totals, projection.
+
+use andibase_common::DomainResult;
+use andibase_filter::{
+    compile, parse_json, parse_text, quote_ident, FieldKind, Hop, Param, ResolvedField, Schema,
+};
+use andibase_storage::{Row, Value as SqlValue};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::definition::{column_of, invalid, issue, DataDefinition, FieldType};
+use crate::value::to_json;
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryParams {
+    /// The filter, in the text spelling (`status = "open" && amount > 100`) or as JSON.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Comma-separated keys, `-` for descending: `-amount,name`. Ties break by id.
+    #[serde(default)]
+    pub sort: Option<String>,
+    /// 1–1000, default 50.
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Also count every matching record (costs a second query).
+    #[serde(default)]
+    pub count: Option<bool>,
+    /// Comma-separated attribute keys to return (default: all).
+    #[serde(default)]
+    pub fields: Option<String>,
+    /// Include soft-deleted records.
+    #[serde(default)]
+    pub include_deleted: Option<bool>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Value>,
+    pub next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+/// The filter language's view of a definition and the definitions it relates to.
+pub(crate) struct DefinitionSchema<'a> {
+    pub all: &'a [DataDefinition],
+    pub def: &'a DataDefinition,
+}
+
+fn system_column(key: &str) -> Option<(&'static str, FieldKind)> {
+    Some(match key {
+        "id" => ("id", FieldKind::Text),
+        "name" => ("name", FieldKind::Text),
+        "createdAt" => ("created_at", FieldKind::DateTime),
+        "updatedAt" => ("updated_at", FieldKind::DateTime),
+        "deletedAt" => ("deleted_at", FieldKind::DateTime),
+        _ => return None,
+    })
+}
+
+pub(crate) fn kind_of(t: FieldType, many: bool) -> FieldKind {
+    match t {
+        FieldType::Number => FieldKind::Number,
+        FieldType::Boolean => FieldKind::Boolean,
+        FieldType::Date => FieldKind::Date,
+        FieldType::DateTime => FieldKind::DateTime,
+        FieldType::MultiSelect => FieldKind::Multi,
+        FieldType::Relationship if many => FieldKind::Multi,
+        FieldType::Json => FieldKind::Json,
+        _ => FieldKind::Text,
+    }
+}
+
+impl Schema for DefinitionSchema<'_> {
+    fn resolve(&self, path: &[String]) -> Result<ResolvedField, String> {
+        let mut def = self.def;
+        let mut hops = Vec::new();
+        for (i, key) in path.iter().enumerate() {
+            let last = i + 1 == path.len();
+            if let Some((column, kind)) = system_column(key) {
+                if !last {
+                    return Err(format!("`{key}` is not a relationship"));
+                }
+                return Ok(ResolvedField {
+                    hops,
+                    column: column.into(),
+                    kind,
+                });
+            }
+            let spec = def
+                .fields
+                .get(key)
+                .ok_or_else(|| format!("`{}` has no field `{key}`", def.handle))?;
+            if last {
+                return Ok(ResolvedField {
+                    hops,
+                    column: column_of(key),
+                    kind: kind_of(spec.field_type(), spec.many),
+                });
+            }
+            if spec.field_type() != FieldType::Relationship {
+                return Err(format!("`{key}` is not a relationship"));
+            }
+            let target_id = spec.data_definition_id.clone().unwrap_or_default();
+            let target = self
+                .all
+                .iter()
+                .find(|d| d.id == target_id)
+                .ok_or_else(|| format!("the target of `{key}` no longer exists"))?;
+            hops.push(Hop {
+                local_column: column_of(key),
+                many: spec.many,
+                target_table: target.table.clone(),
+            });
+            def = target;
+        }
+        Err("empty field path".into())
+    }
+}
+
+pub(crate) fn to_sql_params(params: Vec<Param>) -> Vec<SqlValue> {
+    params
+        .into_iter()
+        .map(|p| match p {
+            Param::Text(s) => SqlValue::Text(s),
+            Param::Integer(i) => SqlValue::Integer(i),
+            Param::Real(f) => SqlValue::Real(f),
+        })
+        .collect()
+}
+
+/// Parses the `filter` parameter (text, or JSON when it starts with `{`) and compiles it.
+pub(crate) fn filter_sql(
+    all: &[DataDefinition],
+    def: &DataDefinition,
+    filter: Option<&str>,
+) -> DomainResult<(String, Vec<SqlValue>)> {
+    let Some(src) = filter.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(("1".into(), vec![]));
+    };
+    let parsed = if src.starts_with('{') {
+        let v: Value = serde_json::from_str(src)
+            .map_err(|e| invalid(vec![issue(&["filter"], format!("is not valid JSON: {e}"))]))?;
+        parse_json(&v)
+    } else {
+        parse_text(src)
+    }
+    .map_err(|e| invalid(vec![issue(&["filter"], e.to_string())]))?;
+    let compiled = compile(&parsed, &DefinitionSchema { all, def }, "t")
+        .map_err(|e| invalid(vec![issue(&["filter"], e.to_string())]))?;
+    Ok((compiled.sql, to_sql_params(compiled.params)))
+}
+
+/// A sort key: its column, direction, and whether it can be NULL.
+pub(crate) struct SortKey {
+    column: String,
+    desc: bool,
+    nullable: bool,
+}
+
+impl SortKey {
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+}
+
+pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResult<Vec<SortKey>> {
+    let mut keys = Vec::new();
+    for raw in sort
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let (desc, key) = raw.strip_prefix('-').map_or((false, raw), |k| (true, k));
+        let key = key.strip_prefix('+').unwrap_or(key);
+        let (column, nullable) = if let Some((col, _)) = system_column(key) {
+            (
+                col.to_string(),
+                !matches!(key, "id" | "createdAt" | "updatedAt"),
+            )
+        } else {
+            match def.fields.get(key) {
+                Some(spec) if !spec.is_multi() && spec.field_type() != FieldType::Json => {
+                    (column_of(key), true)
+                }
+                Some(_) => {
+                    return Err(invalid(vec![issue(
+                        &["sort"],
+                        format!("`{key}` holds many values or JSON and cannot be sorted on"),
+                    )]))
+                }
+                None => {
+                    return Err(invalid(vec![issue(
+                        &["sort"],
+                        format!("`{}` has no field `{key}`", def.handle),
+                    )]))
+                }
+            }
+        };
+        keys.push(SortKey {
+            column,
+            desc,
+            nullable,
+        });
+    }
+    if keys.len() > 8 {
+        return Err(invalid(vec![issue(&["sort"], "at most 8 sort keys")]));
+    }
+    if keys.last().is_none_or(|k| k.column != "id") {
+        keys.push(SortKey {
+            column: "id".into(),
+            desc: keys.first().is_some_and(|k| k.desc && k.column == "id"),
+            nullable: false,
+        });
+    }
+    Ok(keys)
+}
+
+pub(crate) fn order_by(keys: &[SortKey]) -> String {
+    keys.iter()
+        .map(|k| {
+            let col = format!("t.{}", quote_ident(&k.column));
+            let dir = if k.desc { "DESC" } else { "ASC" };
+            if k.nullable {
+                format!("({col} IS NULL), {col} {dir}")
+            } else {
+                format!("{col} {dir}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<String> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+fn sql_to_json(v: &SqlValue) -> Value {
+    match v {
+        SqlValue::Null | SqlValue::Blob(_) => Value::Null,
+        SqlValue::Integer(i) => json!(i),
+        SqlValue::Real(f) => json!(f),
+        SqlValue::Text(s) => json!(s),
+    }
+}
+
+fn json_to_sql(v: &Value) -> Option<SqlValue> {
+    Some(match v {
+        Value::Null => SqlValue::Null,
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Number(n) if n.is_i64() => SqlValue::Integer(n.as_i64()?),
+        Value::Number(n) => SqlValue::Real(n.as_f64()?),
+        _ => return None,
+    })
+}
+
+/// The opaque cursor after `row`, whose first `keys.len()` columns are the sort keys.
+pub(crate) fn cursor_after(row: &Row, keys: &[SortKey]) -> String {
+    let values: Vec<Value> = (0..keys.len()).map(|i| sql_to_json(row.value(i))).collect();
+    hex(&Value::Array(values).to_string())
+}
+
+/// The `WHERE` part that continues after a cursor.
+pub(crate) fn keyset(keys: &[SortKey], cursor: &str) -> DomainResult<(String, Vec<SqlValue>)> {
+    let bad = || {
+        invalid(vec![issue(
+            &["cursor"],
+            "is not a cursor of this query (sort and cursor must match)",
+        )])
+    };
+    let values: Vec<Value> = unhex(cursor)
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .ok_or_else(bad)?;
+    if values.len() != keys.len() {
+        return Err(bad());
+    }
+    let values: Vec<SqlValue> = values
+        .iter()
+        .map(json_to_sql)
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    let mut ors = Vec::new();
+    let mut params = Vec::new();
+    for i in 0..keys.len() {
+        let mut parts = Vec::new();
+        let mut p = Vec::new();
+        for j in 0..i {
+            parts.push(format!("t.{} IS ?", quote_ident(&keys[j].column)));
+            p.push(values[j].clone());
+        }
+        let k = &keys[i];
+        let col = format!("t.{}", quote_ident(&k.column));
+        let cmp = if k.desc { "<" } else { ">" };
+        match (&values[i], k.nullable) {
+            // NULLs sort last: nothing but other NULLs (ties) comes after a NULL.
+            (SqlValue::Null, _) => continue,
+            (v, true) => {
+                parts.push(format!("({col} {cmp} ? OR {col} IS NULL)"));
+                p.push(v.clone());
+            }
+            (v, false) => {
+                parts.push(format!("{col} {cmp} ?"));
+                p.push(v.clone());
+            }
+        }
+        ors.push(format!("({})", parts.join(" AND ")));
+        params.extend(p);
+    }
+    if ors.is_empty() {
+        return Ok(("0".into(), vec![]));
+    }
+    Ok((format!("({})", ors.join(" OR ")), params))
+}
+
+/// Columns selected for records, after the sort keys.
+pub(crate) fn record_columns(def: &DataDefinition) -> String {
+    let fields: String = def
+        .fields
+        .keys()
+        .map(|k| format!(", t.{}", quote_ident(&column_of(k))))
+        .collect();
+    format!("t.id, t.name, t.created_at, t.updated_at, t.deleted_at, t.created_by, t.updated_by, t.version{fields}")
+}
+
+/// A record row (from `offset` on) as the API shows it; `only` limits the attributes.
+pub(crate) fn record_json(
+    def: &DataDefinition,
+    row: &Row,
+    offset: usize,
+    only: Option<&[String]>,
+) -> Value {
+    let mut attrs = Map::new();
+    for (i, (key, spec)) in def.fields.iter().enumerate() {
+        if only.is_none_or(|o| o.contains(key)) {
+            attrs.insert(key.clone(), to_json(spec, row.value(offset + 8 + i)));
+        }
+    }
+    let at = |i: usize| sql_to_json(row.value(offset + i));
+    json!({
+        "id": at(0),
+        "name": at(1),
+        "attributes": attrs,
+        "createdAt": at(2),
+        "updatedAt": at(3),
+        "deletedAt": at(4),
+        "createdBy": at(5),
+        "updatedBy": at(6),
+        "version": at(7),
+    })
+}
+
+/// Checks a `fields` projection against the definition.
+pub(crate) fn projection(
+    def: &DataDefinition,
+    fields: Option<&str>,
+) -> DomainResult<Option<Vec<String>>> {
+    let Some(list) = fields.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let keys: Vec<String> = list
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for k in &keys {
+        if !def.fields.contains_key(k) {
+            return Err(invalid(vec![issue(
+                &["fields"],
+                format!("`{}` has no field `{k}`", def.handle),
+            )]));
+        }
+    }
+    Ok(Some(keys))
+}

@@ -1,0 +1,933 @@
+//! The data service over one workspace's database: definitions and their records. Every
+//! operation is one transaction: a batch with one bad record writes nothing.
+
+use std::collections::BTreeMap;
+
+use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
+use andibase_filter::quote_ident;
+use andibase_storage::{params, record_event, Database, Sql, Tx, Value as SqlValue};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::definition::*;
+use crate::query::*;
+use crate::value::to_sql;
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordInput {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpsertMany {
+    /// 1–1000 records.
+    pub records: Vec<RecordInput>,
+    /// `id` (default) or the key of a unique field to match existing records on.
+    #[serde(default)]
+    pub match_on: Option<String>,
+    /// `upsert` (default), `insert` (append many: fails on an existing match) or `update`
+    /// (fails when a record does not exist).
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpsertResult {
+    pub index: usize,
+    pub id: String,
+    /// `created` or `updated`.
+    pub action: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpsertOutcome {
+    pub results: Vec<UpsertResult>,
+    pub created: usize,
+    pub updated: usize,
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchMany {
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+    /// A filter (text or JSON) choosing the records, instead of `ids`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteMany {
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
+    /// Remove for good (also already soft-deleted records) instead of setting `deletedAt`.
+    #[serde(default)]
+    pub purge: bool,
+    /// Undo a soft delete instead.
+    #[serde(default)]
+    pub restore: bool,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectAll {
+    pub ids: Vec<String>,
+    pub total: usize,
+}
+
+pub struct Data<'a> {
+    pub db: &'a Database,
+    pub workspace_handle: &'a str,
+}
+
+fn json_filter(v: &Option<Value>) -> Option<String> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+fn valid_record_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks attributes for a create (`creating`) or an update, giving the columns to write.
+fn check_attributes(
+    tx: &Tx<'_>,
+    all: &[DataDefinition],
+    def: &DataDefinition,
+    attrs: &Map<String, Value>,
+    creating: bool,
+    at: &[Value],
+    issues: &mut Vec<FieldIssue>,
+) -> DomainResult<Vec<(String, SqlValue)>> {
+    let path = |key: &str| {
+        let mut p = at.to_vec();
+        p.extend([json!("attributes"), json!(key)]);
+        p
+    };
+    let mut out = Vec::new();
+    for key in attrs.keys() {
+        if !def.fields.contains_key(key) {
+            issues.push(FieldIssue {
+                path: path(key),
+                message: format!("`{}` has no field `{key}`", def.handle),
+            });
+        }
+    }
+    for (key, spec) in &def.fields {
+        let given = attrs.get(key);
+        let value = match (given, creating) {
+            (Some(v), _) => v.clone(),
+            (None, true) => spec.default.clone().unwrap_or(Value::Null),
+            (None, false) => continue,
+        };
+        if value.is_null() {
+            if spec.required {
+                issues.push(FieldIssue {
+                    path: path(key),
+                    message: "is required".into(),
+                });
+            }
+            out.push((column_of(key), SqlValue::Null));
+            continue;
+        }
+        match to_sql(spec, &value) {
+            Err(m) => issues.push(FieldIssue {
+                path: path(key),
+                message: m,
+            }),
+            Ok(sql) => {
+                if spec.field_type() == FieldType::Relationship {
+                    let target = all
+                        .iter()
+                        .find(|d| Some(&d.id) == spec.data_definition_id.as_ref());
+                    let ids: Vec<String> = match &value {
+                        Value::Array(items) => items
+                            .iter()
+                            .filter_map(|i| i.as_str().map(str::to_string))
+                            .collect(),
+                        Value::String(s) => vec![s.clone()],
+                        _ => vec![],
+                    };
+                    for rid in ids {
+                        let exists = match target {
+                            Some(t) => tx
+                                .query_one(
+                                    &format!(
+                                        "SELECT 1 FROM {} WHERE id = ? AND deleted_at IS NULL",
+                                        quote_ident(&t.table)
+                                    ),
+                                    &params![&rid],
+                                )?
+                                .is_some(),
+                            None => false,
+                        };
+                        if !exists {
+                            issues.push(FieldIssue {
+                                path: path(key),
+                                message: format!("no record `{rid}` to relate to"),
+                            });
+                        }
+                    }
+                }
+                out.push((column_of(key), sql));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The field named in a SQLite unique-violation message (`UNIQUE constraint failed: t.f_email`).
+fn unique_field(message: &str) -> Option<String> {
+    message
+        .rsplit('.')
+        .next()
+        .and_then(|c| c.strip_prefix("f_"))
+        .map(str::to_string)
+}
+
+impl Data<'_> {
+    pub async fn list_definitions(&self) -> DomainResult<Vec<DataDefinition>> {
+        self.db.read(|r| load_all(r)).await
+    }
+
+    pub async fn get_definition(&self, key: &str) -> DomainResult<DataDefinition> {
+        let key = key.to_string();
+        self.db.read(move |r| load_definition(r, &key)).await
+    }
+
+    pub async fn create_definition(
+        &self,
+        input: CreateDefinition,
+        now: Timestamp,
+    ) -> DomainResult<DataDefinition> {
+        let mut issues = Vec::new();
+        let name = input.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 {
+            issues.push(issue(&["name"], "must be 1 to 200 characters"));
+        }
+        let handle = input
+            .handle
+            .clone()
+            .or(input.key.as_deref().map(id::slugify))
+            .unwrap_or_else(|| id::slugify(&name));
+        if !id::is_valid_handle(&handle) {
+            issues.push(issue(
+                &["handle"],
+                "must be 1 to 64 characters of a-z, 0-9 and inner dashes",
+            ));
+        }
+        let (fields, at) = match (input.fields, input.attributes) {
+            (Some(_), Some(_)) => {
+                issues.push(issue(
+                    &["fields"],
+                    "send `fields` or `attributes`, not both",
+                ));
+                (BTreeMap::new(), "fields")
+            }
+            (Some(f), None) => (f, "fields"),
+            (None, Some(a)) => (a, "attributes"),
+            (None, None) => (BTreeMap::new(), "fields"),
+        };
+        if fields.len() > MAX_FIELDS {
+            issues.push(issue(&[at], format!("at most {MAX_FIELDS} fields")));
+        }
+        let description = input.description;
+        let def_id = new_definition_id();
+        self.db
+            .write(move |tx| {
+                let mut fields = fields;
+                for (key, spec) in fields.iter_mut() {
+                    check_field(tx, key, spec, at, &def_id, &mut issues)?;
+                }
+                if !issues.is_empty() {
+                    return Err(invalid(issues));
+                }
+                let table = insert_definition(
+                    tx,
+                    &handle,
+                    &name,
+                    description.as_deref(),
+                    &fields,
+                    now,
+                    &def_id,
+                )
+                .map_err(|e| match e {
+                    DomainError::Conflict { .. } => invalid(vec![issue(
+                        &["handle"],
+                        format!("`{handle}` is already used by another definition"),
+                    )]),
+                    other => other,
+                })?;
+                for stmt in create_table_ddl(&table, &fields) {
+                    tx.execute(&stmt, &[])?;
+                }
+                record_event(
+                    tx,
+                    "dataDefinition.created",
+                    &def_id,
+                    None,
+                    &json!({"handle": handle}),
+                    now,
+                )?;
+                load_definition(tx, &def_id)
+            })
+            .await
+    }
+
+    /// Adds, changes, renames and removes fields, changing the table in the same
+    /// transaction. A field's type cannot change yet (remove and add it instead).
+    pub async fn update_definition(
+        &self,
+        key: &str,
+        patch: UpdateDefinition,
+        now: Timestamp,
+    ) -> DomainResult<DataDefinition> {
+        let key = key.to_string();
+        self.db
+            .write(move |tx| {
+                let mut def = load_definition(tx, &key)?;
+                let mut issues = Vec::new();
+                let t = quote_ident(&def.table);
+                if let Some(n) = &patch.name {
+                    if n.trim().is_empty() || n.chars().count() > 200 {
+                        issues.push(issue(&["name"], "must be 1 to 200 characters"));
+                    }
+                    def.name = n.trim().to_string();
+                }
+                if let Some(d) = patch.description.clone() {
+                    def.description = d;
+                }
+                let mut ddl = Vec::new();
+                for (old, new) in patch.rename_fields.clone().unwrap_or_default() {
+                    match def.fields.remove(&old) {
+                        None => issues.push(issue(&["renameFields", &old], "no such field")),
+                        Some(_) if !valid_key(&new) || def.fields.contains_key(&new) => {
+                            issues.push(issue(&["renameFields", &old], format!("`{new}` is not a free, valid field key")))
+                        }
+                        Some(spec) => {
+                            ddl.extend(drop_indexes(&def.table, &old));
+                            ddl.push(format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", quote_ident(&column_of(&old)), quote_ident(&column_of(&new))));
+                            ddl.extend(field_ddl(&def.table, &new, &spec, false));
+                            def.fields.insert(new, spec);
+                        }
+                    }
+                }
+                let (changes, at) = match (patch.fields.clone(), patch.attributes.clone()) {
+                    (Some(f), _) => (f, "fields"),
+                    (None, Some(a)) => (a, "attributes"),
+                    (None, None) => (BTreeMap::new(), "fields"),
+                };
+                for (fkey, change) in changes {
+                    match (change, def.fields.get(&fkey).cloned()) {
+                        (None, None) => issues.push(issue(&[at, &fkey], "no such field to remove")),
+                        (None, Some(_)) => {
+                            ddl.extend(drop_indexes(&def.table, &fkey));
+                            ddl.push(format!("ALTER TABLE {t} DROP COLUMN {}", quote_ident(&column_of(&fkey))));
+                            def.fields.remove(&fkey);
+                        }
+                        (Some(mut spec), existing) => {
+                            check_field(tx, &fkey, &mut spec, at, &def.id, &mut issues)?;
+                            match existing {
+                                None => {
+                                    if spec.required && spec.default.is_none() {
+                                        let count = tx.query_one(&format!("SELECT count(*) FROM {t}"), &[])?.map_or(Ok(0), |r| r.int(0))?;
+                                        if count > 0 {
+                                            issues.push(issue(&[at, &fkey, "required"], "a new required field needs a default while records exist"));
+                                        }
+                                    }
+                                    ddl.extend(field_ddl(&def.table, &fkey, &spec, true));
+                                    if let Some(d) = &spec.default {
+                                        if let Ok(v) = to_sql(&spec, d) {
+                                            // Existing records take the default.
+                                            ddl.push(format!("UPDATE {t} SET {} = {}", quote_ident(&column_of(&fkey)), sql_literal(&v)));
+                                        }
+                                    }
+                                }
+                                Some(old) if old.field_type() != spec.field_type() || old.many != spec.many => {
+                                    issues.push(issue(&[at, &fkey, "type"], "changing a field's type is not supported yet; remove the field and add it again"));
+                                }
+                                Some(_) => {
+                                    ddl.extend(drop_indexes(&def.table, &fkey));
+                                    ddl.extend(field_ddl(&def.table, &fkey, &spec, false));
+                                    if spec.required {
+                                        let nulls = tx
+                                            .query_one(&format!("SELECT count(*) FROM {t} WHERE {} IS NULL", quote_ident(&column_of(&fkey))), &[])?
+                                            .map_or(Ok(0), |r| r.int(0))?;
+                                        if nulls > 0 {
+                                            issues.push(issue(&[at, &fkey, "required"], format!("{nulls} existing records have no value")));
+                                        }
+                                    }
+                                }
+                            }
+                            def.fields.insert(fkey, spec);
+                        }
+                    }
+                }
+                if def.fields.len() > MAX_FIELDS {
+                    issues.push(issue(&[at], format!("at most {MAX_FIELDS} fields")));
+                }
+                if !issues.is_empty() {
+                    return Err(invalid(issues));
+                }
+                for stmt in ddl {
+                    tx.execute(&stmt, &[]).map_err(|e| match e {
+                        DomainError::Conflict { message } => invalid(vec![issue(&[at], format!("existing records break a unique rule: {message}"))]),
+                        other => other,
+                    })?;
+                }
+                tx.execute(
+                    "UPDATE data_definitions SET name = ?, description = ?, fields = ?, updated_at = ? WHERE id = ?",
+                    &params![&def.name, def.description.clone(), serde_json::to_string(&def.fields).map_err(|e| DomainError::Internal(e.to_string()))?, now, &def.id],
+                )?;
+                record_event(tx, "dataDefinition.updated", &def.id, None, &json!({}), now)?;
+                load_definition(tx, &def.id)
+            })
+            .await
+    }
+
+    pub async fn delete_definition(&self, key: &str, now: Timestamp) -> DomainResult<()> {
+        let key = key.to_string();
+        self.db
+            .write(move |tx| {
+                let def = load_definition(tx, &key)?;
+                let users: Vec<String> = load_all(tx)?
+                    .into_iter()
+                    .filter(|d| {
+                        d.id != def.id
+                            && d.fields
+                                .values()
+                                .any(|f| f.data_definition_id.as_ref() == Some(&def.id))
+                    })
+                    .map(|d| d.handle)
+                    .collect();
+                if !users.is_empty() {
+                    return Err(DomainError::conflict(format!(
+                        "relationship fields of {} point to this definition; remove them first",
+                        users.join(", ")
+                    )));
+                }
+                tx.execute(&format!("DROP TABLE {}", quote_ident(&def.table)), &[])?;
+                tx.execute(
+                    "DELETE FROM data_definitions WHERE id = ?",
+                    &params![&def.id],
+                )?;
+                record_event(
+                    tx,
+                    "dataDefinition.deleted",
+                    &def.id,
+                    None,
+                    &json!({"handle": def.handle}),
+                    now,
+                )
+            })
+            .await
+    }
+
+    pub async fn upsert_many(
+        &self,
+        key: &str,
+        input: UpsertMany,
+        actor: &str,
+        now: Timestamp,
+    ) -> DomainResult<UpsertOutcome> {
+        if input.records.is_empty() || input.records.len() > 1000 {
+            return Err(invalid(vec![issue(
+                &["records"],
+                "must hold 1 to 1000 records",
+            )]));
+        }
+        let mode = input.mode.clone().unwrap_or_else(|| "upsert".into());
+        if !["upsert", "insert", "update"].contains(&mode.as_str()) {
+            return Err(invalid(vec![issue(
+                &["mode"],
+                "must be upsert, insert or update",
+            )]));
+        }
+        let (key, actor) = (key.to_string(), actor.to_string());
+        self.db
+            .write(move |tx| {
+                let all = load_all(tx)?;
+                let def = all
+                    .iter()
+                    .find(|d| d.id == key || d.handle == key)
+                    .cloned()
+                    .ok_or(DomainError::NotFound)?;
+                let t = quote_ident(&def.table);
+                let match_on = input.match_on.clone().unwrap_or_else(|| "id".into());
+                if match_on != "id" && !def.fields.get(&match_on).is_some_and(|f| f.unique) {
+                    return Err(invalid(vec![issue(
+                        &["matchOn"],
+                        "must be id or the key of a unique field",
+                    )]));
+                }
+                let mut issues = Vec::new();
+                let mut results = Vec::new();
+                let now_iso = now.to_iso();
+                for (i, rec) in input.records.iter().enumerate() {
+                    let at = vec![json!("records"), json!(i)];
+                    let attrs = rec.attributes.clone().unwrap_or_default();
+                    if let Some(id) = &rec.id {
+                        if !valid_record_id(id) {
+                            issues.push(FieldIssue {
+                                path: vec![json!("records"), json!(i), json!("id")],
+                                message: "must be 1 to 100 of A-Z a-z 0-9 - _".into(),
+                            });
+                            continue;
+                        }
+                    }
+                    // Find the existing record to update, if any.
+                    let existing: Option<String> = if match_on == "id" {
+                        match &rec.id {
+                            Some(id) => tx
+                                .query_one(
+                                    &format!("SELECT id FROM {t} WHERE id = ?"),
+                                    &params![id],
+                                )?
+                                .map(|r| r.text(0))
+                                .transpose()?,
+                            None => None,
+                        }
+                    } else {
+                        match attrs.get(&match_on).filter(|v| !v.is_null()) {
+                            Some(v) => {
+                                let sql =
+                                    to_sql(&def.fields[&match_on], v).unwrap_or(SqlValue::Null);
+                                tx.query_one(
+                                    &format!(
+                                        "SELECT id FROM {t} WHERE {} = ?",
+                                        quote_ident(&column_of(&match_on))
+                                    ),
+                                    &[sql],
+                                )?
+                                .map(|r| r.text(0))
+                                .transpose()?
+                            }
+                            None => {
+                                issues.push(FieldIssue {
+                                    path: vec![
+                                        json!("records"),
+                                        json!(i),
+                                        json!("attributes"),
+                                        json!(match_on),
+                                    ],
+                                    message: "is needed to match on".into(),
+                                });
+                                continue;
+                            }
+                        }
+                    };
+                    match (&existing, mode.as_str()) {
+                        (Some(_), "insert") => {
+                            issues.push(FieldIssue {
+                                path: vec![
+                                    json!("records"),
+                                    json!(i),
+                                    json!(if match_on == "id" { "id" } else { "attributes" }),
+                                ],
+                                message: "a record with this key already exists".into(),
+                            });
+                            continue;
+                        }
+                        (None, "update") => {
+                            issues.push(FieldIssue {
+                                path: vec![json!("records"), json!(i), json!("id")],
+                                message: "no such record to update".into(),
+                            });
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    let columns = check_attributes(
+                        tx,
+                        &all,
+                        &def,
+                        &attrs,
+                        existing.is_none(),
+                        &at,
+                        &mut issues,
+                    )?;
+                    let name = rec
+                        .name
+                        .clone()
+                        .map(|n| n.chars().take(500).collect::<String>());
+                    let outcome = match (existing, mode.as_str()) {
+                        (Some(id), _) => {
+                            let mut sets = vec![
+                                "updated_at = ?".to_string(),
+                                "updated_by = ?".to_string(),
+                                "version = version + 1".to_string(),
+                            ];
+                            let mut p: Vec<SqlValue> = params![&now_iso, &actor];
+                            if let Some(n) = &name {
+                                sets.push("name = ?".into());
+                                p.push(SqlValue::Text(n.clone()));
+                            }
+                            for (col, v) in &columns {
+                                sets.push(format!("{} = ?", quote_ident(col)));
+                                p.push(v.clone());
+                            }
+                            p.push(SqlValue::Text(id.clone()));
+                            (
+                                format!("UPDATE {t} SET {} WHERE id = ?", sets.join(", ")),
+                                p,
+                                id,
+                                "updated",
+                            )
+                        }
+                        (None, _) => {
+                            let id = rec.id.clone().unwrap_or_else(id::uuid7);
+                            let mut cols = vec![
+                                "id",
+                                "name",
+                                "created_at",
+                                "updated_at",
+                                "created_by",
+                                "updated_by",
+                            ]
+                            .into_iter()
+                            .map(String::from)
+                            .collect::<Vec<_>>();
+                            let mut p: Vec<SqlValue> =
+                                params![&id, name.clone(), &now_iso, &now_iso, &actor, &actor];
+                            for (col, v) in &columns {
+                                cols.push(quote_ident(col));
+                                p.push(v.clone());
+                            }
+                            let marks = vec!["?"; cols.len()].join(", ");
+                            (
+                                format!("INSERT INTO {t} ({}) VALUES ({marks})", cols.join(", ")),
+                                p,
+                                id,
+                                "created",
+                            )
+                        }
+                    };
+                    if !issues.is_empty() {
+                        // Keep checking the rest for a complete report; write nothing more.
+                        continue;
+                    }
+                    let (sql, p, id, action) = outcome;
+                    match tx.execute(&sql, &p) {
+                        Ok(_) => {}
+                        Err(DomainError::Conflict { message }) => {
+                            let field = unique_field(&message).unwrap_or_else(|| "id".into());
+                            issues.push(FieldIssue {
+                                path: vec![
+                                    json!("records"),
+                                    json!(i),
+                                    json!("attributes"),
+                                    json!(field),
+                                ],
+                                message: "must be unique; another record has this value".into(),
+                            });
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    record_event(
+                        tx,
+                        if action == "created" {
+                            "data.created"
+                        } else {
+                            "data.updated"
+                        },
+                        &id,
+                        Some(&actor),
+                        &json!({"definition": def.handle}),
+                        now,
+                    )?;
+                    results.push(UpsertResult {
+                        index: i,
+                        id,
+                        action,
+                    });
+                }
+                if !issues.is_empty() {
+                    return Err(invalid(issues));
+                }
+                let created = results.iter().filter(|r| r.action == "created").count();
+                Ok(UpsertOutcome {
+                    updated: results.len() - created,
+                    created,
+                    results,
+                })
+            })
+            .await
+    }
+
+    pub async fn get_record(
+        &self,
+        key: &str,
+        record_id: &str,
+        include_deleted: bool,
+    ) -> DomainResult<Value> {
+        let (key, rid) = (key.to_string(), record_id.to_string());
+        self.db
+            .read(move |r| {
+                let def = load_definition(r, &key)?;
+                let row = r
+                    .query_one(
+                        &format!("SELECT {} FROM {} t WHERE t.id = ? AND (? = 1 OR t.deleted_at IS NULL)", record_columns(&def), quote_ident(&def.table)),
+                        &params![&rid, include_deleted],
+                    )?
+                    .ok_or(DomainError::NotFound)?;
+                Ok(record_json(&def, &row, 0, None))
+            })
+            .await
+    }
+
+    pub async fn query(&self, key: &str, q: QueryParams) -> DomainResult<Page> {
+        let key = key.to_string();
+        self.db
+            .read(move |r| {
+                let all = load_all(r)?;
+                let def = all.iter().find(|d| d.id == key || d.handle == key).ok_or(DomainError::NotFound)?;
+                let limit = q.limit.unwrap_or(50);
+                if !(1..=1000).contains(&limit) {
+                    return Err(invalid(vec![issue(&["limit"], "must be 1 to 1000")]));
+                }
+                let only = projection(def, q.fields.as_deref())?;
+                let (filter, mut params) = filter_sql(&all, def, q.filter.as_deref())?;
+                let deleted = if q.include_deleted.unwrap_or(false) { "1" } else { "t.deleted_at IS NULL" };
+                let total = if q.count.unwrap_or(false) {
+                    let sql = format!("SELECT count(*) FROM {} t WHERE {deleted} AND {filter}", quote_ident(&def.table));
+                    Some(r.query_one(&sql, &params)?.map_or(Ok(0), |row| row.int(0))?)
+                } else {
+                    None
+                };
+                let keys = sort_keys(def, q.sort.as_deref())?;
+                let (after, after_params) = match &q.cursor {
+                    Some(c) => keyset(&keys, c)?,
+                    None => ("1".into(), vec![]),
+                };
+                params.extend(after_params);
+                params.push(SqlValue::Integer(limit + 1));
+                let key_cols: String = keys.iter().map(|k| format!("t.{}, ", quote_ident(k.column()))).collect();
+                let sql = format!(
+                    "SELECT {key_cols}{} FROM {} t WHERE {deleted} AND {filter} AND {after} ORDER BY {} LIMIT ?",
+                    record_columns(def),
+                    quote_ident(&def.table),
+                    order_by(&keys)
+                );
+                let rows = r.query(&sql, &params)?;
+                let more = rows.len() as i64 > limit;
+                let rows = &rows[..rows.len().min(limit as usize)];
+                let items = rows.iter().map(|row| record_json(def, row, keys.len(), only.as_deref())).collect();
+                let next_cursor = if more { rows.last().map(|row| cursor_after(row, &keys)) } else { None };
+                Ok(Page { items, next_cursor, total })
+            })
+            .await
+    }
+
+    pub async fn select_all(
+        &self,
+        key: &str,
+        filter: Option<String>,
+        include_deleted: bool,
+    ) -> DomainResult<SelectAll> {
+        let key = key.to_string();
+        self.db
+            .read(move |r| {
+                let all = load_all(r)?;
+                let def = all.iter().find(|d| d.id == key || d.handle == key).ok_or(DomainError::NotFound)?;
+                let (f, params) = filter_sql(&all, def, filter.as_deref())?;
+                let deleted = if include_deleted { "1" } else { "t.deleted_at IS NULL" };
+                let ids: Vec<String> = r
+                    .query(&format!("SELECT t.id FROM {} t WHERE {deleted} AND {f} ORDER BY t.id LIMIT 100000", quote_ident(&def.table)), &params)?
+                    .iter()
+                    .map(|row| row.text(0))
+                    .collect::<DomainResult<_>>()?;
+                Ok(SelectAll { total: ids.len(), ids })
+            })
+            .await
+    }
+
+    /// Ids matching `ids` and/or `filter` (one of them is required), among live records,
+    /// or among soft-deleted ones when `deleted`.
+    fn matching(
+        tx: &Tx<'_>,
+        all: &[DataDefinition],
+        def: &DataDefinition,
+        ids: &Option<Vec<String>>,
+        filter: &Option<Value>,
+        deleted: Option<bool>,
+    ) -> DomainResult<Vec<String>> {
+        let filter = json_filter(filter);
+        if ids.is_none() && filter.is_none() {
+            return Err(invalid(vec![issue(
+                &["ids"],
+                "send ids or a filter (to touch every record, use a filter that matches them all)",
+            )]));
+        }
+        let (f, mut params) = filter_sql(all, def, filter.as_deref())?;
+        let id_cond = match ids {
+            Some(list) if list.len() > 10_000 => {
+                return Err(invalid(vec![issue(&["ids"], "at most 10000 ids")]))
+            }
+            Some(list) if list.is_empty() => "0".to_string(),
+            Some(list) => {
+                params.extend(list.iter().map(|i| SqlValue::Text(i.clone())));
+                format!("t.id IN ({})", vec!["?"; list.len()].join(", "))
+            }
+            None => "1".to_string(),
+        };
+        let del = match deleted {
+            Some(true) => "t.deleted_at IS NOT NULL",
+            Some(false) => "t.deleted_at IS NULL",
+            None => "1",
+        };
+        tx.query(
+            &format!(
+                "SELECT t.id FROM {} t WHERE {del} AND {f} AND {id_cond}",
+                quote_ident(&def.table)
+            ),
+            &params,
+        )?
+        .iter()
+        .map(|r| r.text(0))
+        .collect()
+    }
+
+    pub async fn patch_many(
+        &self,
+        key: &str,
+        input: PatchMany,
+        actor: &str,
+        now: Timestamp,
+    ) -> DomainResult<Value> {
+        let (key, actor) = (key.to_string(), actor.to_string());
+        self.db
+            .write(move |tx| {
+                let all = load_all(tx)?;
+                let def = all
+                    .iter()
+                    .find(|d| d.id == key || d.handle == key)
+                    .cloned()
+                    .ok_or(DomainError::NotFound)?;
+                let mut issues = Vec::new();
+                let attrs = input.attributes.clone().unwrap_or_default();
+                let columns = check_attributes(tx, &all, &def, &attrs, false, &[], &mut issues)?;
+                if !issues.is_empty() {
+                    return Err(invalid(issues));
+                }
+                let ids = Self::matching(tx, &all, &def, &input.ids, &input.filter, Some(false))?;
+                let t = quote_ident(&def.table);
+                let now_iso = now.to_iso();
+                for id in &ids {
+                    let mut sets = vec![
+                        "updated_at = ?".to_string(),
+                        "updated_by = ?".to_string(),
+                        "version = version + 1".to_string(),
+                    ];
+                    let mut p: Vec<SqlValue> = params![&now_iso, &actor];
+                    if let Some(n) = &input.name {
+                        sets.push("name = ?".into());
+                        p.push(SqlValue::Text(n.clone()));
+                    }
+                    for (col, v) in &columns {
+                        sets.push(format!("{} = ?", quote_ident(col)));
+                        p.push(v.clone());
+                    }
+                    p.push(SqlValue::Text(id.clone()));
+                    tx.execute(
+                        &format!("UPDATE {t} SET {} WHERE id = ?", sets.join(", ")),
+                        &p,
+                    )
+                    .map_err(|e| match e {
+                        DomainError::Conflict { message } => invalid(vec![issue(
+                            &["attributes", &unique_field(&message).unwrap_or_default()],
+                            "must be unique; another record has this value",
+                        )]),
+                        other => other,
+                    })?;
+                    record_event(
+                        tx,
+                        "data.updated",
+                        id,
+                        Some(&actor),
+                        &json!({"definition": def.handle}),
+                        now,
+                    )?;
+                }
+                Ok(json!({"updated": ids.len(), "ids": ids}))
+            })
+            .await
+    }
+
+    /// Soft delete (default), restore, or purge.
+    pub async fn delete_many(
+        &self,
+        key: &str,
+        input: DeleteMany,
+        actor: &str,
+        now: Timestamp,
+    ) -> DomainResult<Value> {
+        if input.purge && input.restore {
+            return Err(invalid(vec![issue(
+                &["purge"],
+                "choose purge or restore, not both",
+            )]));
+        }
+        let (key, actor) = (key.to_string(), actor.to_string());
+        self.db
+            .write(move |tx| {
+                let all = load_all(tx)?;
+                let def = all.iter().find(|d| d.id == key || d.handle == key).cloned().ok_or(DomainError::NotFound)?;
+                let t = quote_ident(&def.table);
+                let scope = if input.purge { None } else { Some(input.restore) };
+                let ids = Self::matching(tx, &all, &def, &input.ids, &input.filter, scope)?;
+                let now_iso = now.to_iso();
+                let (stmt, kind, word) = if input.purge {
+                    (format!("DELETE FROM {t} WHERE id = ?"), "data.purged", "purged")
+                } else if input.restore {
+                    (format!("UPDATE {t} SET deleted_at = NULL, updated_at = '{now_iso}', version = version + 1 WHERE id = ?"), "data.restored", "restored")
+                } else {
+                    (format!("UPDATE {t} SET deleted_at = '{now_iso}', updated_at = '{now_iso}', version = version + 1 WHERE id = ?"), "data.deleted", "deleted")
+                };
+                for id in &ids {
+                    tx.execute(&stmt, &params![id])?;
+                    record_event(tx, kind, id, Some(&actor), &json!({"definition": def.handle}), now)?;
+                }
+                Ok(json!({word: ids.len(), "ids": ids}))
+            })
+            .await
+    }
+}
+
+/// A literal for DDL-time defaults (values are already checked and typed).
+fn sql_literal(v: &SqlValue) -> String {
+    match v {
+        SqlValue::Null => "NULL".into(),
+        SqlValue::Integer(i) => i.to_string(),
+        SqlValue::Real(f) => format!("{f:?}"),
+        SqlValue::Text(s) => format!("'{}'", s.replace('\'', "''")),
+        SqlValue::Blob(_) => "NULL".into(),
+    }
+}
