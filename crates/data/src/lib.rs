@@ -10,4 +10,7 @@ pub use definition::{
     CreateDefinition, DataDefinition, FieldSpec, FieldType, SelectOption, UpdateDefinition,
 };
 pub use query::{Page, QueryParams};
-pub use records::{Data, DeleteMany, PatchMany, RecordInput, SelectAll, UpsertMany, UpsertOutcome};
+pub use records::{
+    Data, DeleteMany, PatchMany, RecordInput, SelectAll, SqlQuery, SqlResult, UpsertMany,
+    UpsertOutcome,
+};

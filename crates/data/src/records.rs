@@ -931,3 +931,122 @@ fn sql_literal(v: &SqlValue) -> String {
         SqlValue::Blob(_) => "NULL".into(),
     }
 }
+
+/// `POST /api/v1/data/sql/query`
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SqlQuery {
+    /// One read-only statement; definitions are tables named by handle
+    /// (`SELECT status, count(*) FROM orders GROUP BY 1`).
+    pub sql: String,
+    /// Values for `?` placeholders.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub params: Option<Vec<Value>>,
+    /// Row cap, 1–10000 (default 1000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SqlColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SqlResult {
+    pub columns: Vec<SqlColumn>,
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub rows: Vec<Vec<Value>>,
+    pub truncated: bool,
+    pub elapsed_ms: f64,
+}
+
+impl Data<'_> {
+    /// Read-only SQL over this workspace's definitions, each a view named by its handle
+    /// (live records only; columns `id`, `name`, `createdAt`, `updatedAt`, `createdBy`,
+    /// `updatedBy`, `version` and the field keys).
+    pub async fn sql_query(
+        &self,
+        input: SqlQuery,
+        timeout: std::time::Duration,
+    ) -> DomainResult<SqlResult> {
+        if input.sql.trim().is_empty() || input.sql.len() > 100_000 {
+            return Err(invalid(vec![issue(&["sql"], "must be 1 to 100000 bytes")]));
+        }
+        let limit = input.limit.unwrap_or(1000);
+        if !(1..=10_000).contains(&limit) {
+            return Err(invalid(vec![issue(&["limit"], "must be 1 to 10000")]));
+        }
+        let mut params = Vec::new();
+        for (i, p) in input.params.clone().unwrap_or_default().iter().enumerate() {
+            params.push(match p {
+                Value::Null => SqlValue::Null,
+                Value::Bool(b) => SqlValue::Integer(*b as i64),
+                Value::Number(n) if n.is_i64() => SqlValue::Integer(n.as_i64().unwrap_or_default()),
+                Value::Number(n) => SqlValue::Real(n.as_f64().unwrap_or_default()),
+                Value::String(s) => SqlValue::Text(s.clone()),
+                _ => {
+                    return Err(invalid(vec![FieldIssue {
+                        path: vec![json!("params"), json!(i)],
+                        message: "must be a string, number, boolean or null".into(),
+                    }]))
+                }
+            });
+        }
+        let defs = self.list_definitions().await?;
+        let views = defs
+            .iter()
+            .map(|d| {
+                let fields: String = d.fields.keys().map(|k| format!(", {} AS {}", quote_ident(&column_of(k)), quote_ident(k))).collect();
+                (
+                    d.handle.clone(),
+                    format!(
+                        "SELECT id, name, created_at AS \"createdAt\", updated_at AS \"updatedAt\", created_by AS \"createdBy\", \
+                         updated_by AS \"updatedBy\", version{fields} FROM main.{} WHERE deleted_at IS NULL",
+                        quote_ident(&d.table)
+                    ),
+                )
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let out = self
+            .db
+            .sandboxed_query(andibase_storage::SandboxedQuery {
+                views,
+                readable_tables: defs.iter().map(|d| d.table.clone()).collect(),
+                sql: input.sql,
+                params,
+                max_rows: limit,
+                timeout,
+            })
+            .await?;
+        let rows = out
+            .rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| match v {
+                        SqlValue::Null | SqlValue::Blob(_) => Value::Null,
+                        SqlValue::Integer(i) => json!(i),
+                        SqlValue::Real(f) => json!(f),
+                        SqlValue::Text(s) => json!(s),
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(SqlResult {
+            columns: out
+                .columns
+                .into_iter()
+                .map(|(name, kind)| SqlColumn { name, kind })
+                .collect(),
+            rows,
+            truncated: out.truncated,
+            elapsed_ms: (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
+        })
+    }
+}

@@ -12,12 +12,14 @@
 mod database;
 mod migrations;
 mod outbox;
+mod sandbox;
 mod value;
 mod workspaces;
 
 pub use database::{Database, DatabaseOptions, Reader, Sql, Tx};
 pub use migrations::{Migration, MAIN_MIGRATIONS, WORKSPACE_MIGRATIONS};
 pub use outbox::record_event;
+pub use sandbox::{QueryOutput, SandboxedQuery};
 pub use value::{Row, Value};
 pub use workspaces::WorkspaceDatabases;
 

@@ -654,3 +654,120 @@ fn permissions_and_workspaces_bound_data() {
         200
     );
 }
+
+#[test]
+fn read_only_sql_sees_definitions_and_nothing_else() {
+    let server = Server::start();
+    let (owner, c, ws) = admin(&server);
+    shop(&c);
+    seed_orders(&c, 20);
+    c.post(
+        "/api/v1/data-definitions/orders/data/delete-many",
+        json!({"ids": ["o000"]}),
+    );
+    let sql = |body: Value| c.post("/api/v1/data/sql/query", body);
+
+    let r = sql(
+        json!({"sql": "SELECT status, count(*) AS n, sum(amount) AS total FROM orders GROUP BY status ORDER BY status"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["columns"],
+        json!([{"name": "status", "type": "text"}, {"name": "n", "type": "integer"}, {"name": "total", "type": "real"}])
+    );
+    assert_eq!(r.body["rows"][0][0], "closed");
+    assert_eq!(r.body["rows"][0][1], 4, "soft-deleted o000 is not counted");
+    assert_eq!(r.body["rows"][1][1], 15);
+    assert_eq!(r.body["truncated"], false);
+    assert!(r.body["elapsedMs"].is_number());
+    // Parameters, joins through relationships, a viewer key.
+    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
+    let r = viewer.post(
+        "/api/v1/data/sql/query",
+        json!({"sql": "SELECT c.country, count(*) FROM orders o JOIN customers c ON c.id = o.customer WHERE o.amount > ? GROUP BY 1 ORDER BY 1", "params": [100]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["rows"].as_array().unwrap().len(), 2);
+    // The row cap.
+    let r = sql(json!({"sql": "SELECT id FROM orders", "limit": 5}));
+    assert_eq!(
+        (
+            r.body["rows"].as_array().unwrap().len(),
+            r.body["truncated"].as_bool()
+        ),
+        (5, Some(true))
+    );
+
+    let refused = |statement: &str| {
+        let r = sql(json!({"sql": statement}));
+        assert_eq!(r.status, 400, "{statement} → {}", r.text);
+        assert_eq!(r.body["issues"][0]["path"], json!(["sql"]), "{statement}");
+        r.body["issues"][0]["message"].as_str().unwrap().to_string()
+    };
+    for statement in [
+        "INSERT INTO orders (id) VALUES ('x')",
+        "UPDATE orders SET name = 'x'",
+        "DELETE FROM orders",
+        "CREATE TABLE evil (x)",
+        "DROP VIEW orders",
+        "ATTACH DATABASE '/tmp/x.db' AS x",
+        "PRAGMA table_info(orders)",
+        "SELECT load_extension('/tmp/evil.so')",
+        "SELECT * FROM sqlite_master",
+        "SELECT * FROM sqlite_temp_master",
+        "SELECT * FROM agents",
+        "SELECT * FROM approvals",
+        "SELECT * FROM jobs",
+        "SELECT * FROM events",
+        "SELECT * FROM data_definitions",
+        "SELECT 1; DELETE FROM orders",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+        "SELEKT 1",
+    ] {
+        refused(statement);
+    }
+    let msg = refused(
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+    );
+    assert!(msg.contains("stopped"), "{msg}");
+    let msg = refused("SELECT * FROM agents");
+    assert!(
+        msg.contains("not authorized") || msg.contains("prohibited"),
+        "{msg}"
+    );
+    // The physical table of a definition is not reachable either except through its view.
+    let table = format!(
+        "rec_{}",
+        c.get("/api/v1/data-definitions/orders").body["id"]
+            .as_str()
+            .unwrap()
+            .replace('-', "")
+    );
+    let r = sql(json!({"sql": format!("SELECT count(*) FROM {table}")}));
+    assert_eq!(
+        r.status, 200,
+        "reading the workspace's own records table directly is allowed: {}",
+        r.text
+    );
+    // Another workspace's definitions do not exist here.
+    owner.post("/api/v1/workspaces", json!({"name": "Other"}));
+    let other = server.with_key(&owner.create_key("other", "admin"));
+    let r = other.post(
+        "/api/v1/data/sql/query",
+        json!({"sql": "SELECT * FROM orders"}),
+    );
+    assert!(
+        r.body["issues"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such table"),
+        "{}",
+        r.text
+    );
+    // Bad input.
+    sql(json!({"sql": ""})).expect_error(400, "invalid_request");
+    sql(json!({"sql": "SELECT 1", "limit": 0})).expect_error(400, "invalid_request");
+    sql(json!({"sql": "SELECT ?", "params": [{"a": 1}]})).expect_error(400, "invalid_request");
+    // Nothing was changed by any of it.
+    assert_eq!(q(&c, "count=true&includeDeleted=true").body["total"], 20);
+}

@@ -246,3 +246,26 @@ pub async fn delete_many(
         .await?,
     ))
 }
+
+/// Run SQL query against workspace data
+///
+/// One read-only statement over this workspace's data definitions, each a table named by
+/// its handle holding its live records (`SELECT status, count(*) FROM orders GROUP BY 1`).
+/// Enforced by the database engine, not by reading the SQL: writes, DDL, ATTACH, PRAGMA,
+/// extension loading, system tables and everything outside the definitions are refused;
+/// statements are stopped after 2 s; rows are capped by `limit`. Needs `data.read`.
+#[utoipa::path(post, path = "/api/v1/data/sql/query", tag = "Data SQL Query", operation_id = "data.runSqlQuery",
+    request_body = andibase_data::SqlQuery, responses((status = 200, description = "Columns and rows", body = andibase_data::SqlResult)),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn sql_query(
+    State(state): State<AppState>,
+    Ws(ws, ..): Ws<DataRead>,
+    Body(input): Body<andibase_data::SqlQuery>,
+) -> ApiResult<Json<andibase_data::SqlResult>> {
+    Ok(Json(
+        data_of(&state, &ws, async |d| {
+            d.sql_query(input, std::time::Duration::from_secs(2)).await
+        })
+        .await?,
+    ))
+}

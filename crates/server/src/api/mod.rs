@@ -36,6 +36,7 @@ use crate::state::AppState;
         (name = "Auth", description = "Human sign-in for the web console."),
         (name = "Data Definitions", description = "Typed data definitions; each is a real table."),
         (name = "Data", description = "Records of a data definition: get, query, upsert, patch, delete."),
+        (name = "Data SQL Query", description = "Read-only SQL over the workspace's data definitions."),
         (name = "Approvals", description = "Human approvals: the inbox side (list, resolve, events, agent settings, notifications)."),
         (name = "Approvals (Agent API)", description = "FinalSay's Agent API: agents ask for approval with X-Agent-Id and X-Api-Key; errors are {error, code, issues?}."),
     )
@@ -160,6 +161,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(data::upsert_many))
         .routes(routes!(data::patch_many))
         .routes(routes!(data::delete_many))
+        .routes(routes!(data::sql_query))
         .routes(routes!(approvals::list_approvals))
         .routes(routes!(approvals::stream_events))
         .routes(routes!(approvals::get_approval))
