@@ -427,3 +427,85 @@ pub(crate) fn insert_definition(
 pub(crate) fn new_definition_id() -> String {
     id::uuid7()
 }
+
+/// Text-like fields feed full-text search.
+fn searchable(spec: &FieldSpec) -> bool {
+    matches!(
+        spec.field_type(),
+        FieldType::Text | FieldType::Email | FieldType::Url | FieldType::Select
+    )
+}
+
+pub(crate) fn search_table(table: &str) -> String {
+    format!("fts_{}", table.trim_start_matches("rec_"))
+}
+
+/// (Re)builds the definition's FTS5 index over `name` and its text fields, with triggers
+/// keeping it in step with the table. Run after any field change.
+pub(crate) fn rebuild_search(
+    tx: &impl Sql,
+    table: &str,
+    fields: &BTreeMap<String, FieldSpec>,
+) -> DomainResult<()> {
+    let fts = search_table(table);
+    let (f, t) = (quote_ident(&fts), quote_ident(table));
+    for trigger in ["ai", "au", "ad"] {
+        tx.execute(
+            &format!(
+                "DROP TRIGGER IF EXISTS {}",
+                quote_ident(&format!("{fts}_{trigger}"))
+            ),
+            &[],
+        )?;
+    }
+    tx.execute(&format!("DROP TABLE IF EXISTS {f}"), &[])?;
+    let body = |row: &str| {
+        std::iter::once(format!("coalesce({row}.name, '')"))
+            .chain(
+                fields
+                    .iter()
+                    .filter(|(_, s)| searchable(s))
+                    .map(|(k, _)| format!("coalesce({row}.{}, '')", quote_ident(&column_of(k)))),
+            )
+            .collect::<Vec<_>>()
+            .join(" || ' ' || ")
+    };
+    tx.execute(
+        &format!(
+            "CREATE VIRTUAL TABLE {f} USING fts5(body, tokenize = 'unicode61 remove_diacritics 2')"
+        ),
+        &[],
+    )?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {f} (rowid, body) SELECT rowid, {} FROM {t} AS new",
+            body("new")
+        ),
+        &[],
+    )?;
+    tx.execute(
+        &format!("CREATE TRIGGER {} AFTER INSERT ON {t} BEGIN INSERT INTO {f} (rowid, body) VALUES (new.rowid, {}); END", quote_ident(&format!("{fts}_ai")), body("new")),
+        &[],
+    )?;
+    tx.execute(
+        &format!(
+            "CREATE TRIGGER {} AFTER UPDATE ON {t} BEGIN DELETE FROM {f} WHERE rowid = old.rowid; INSERT INTO {f} (rowid, body) VALUES (new.rowid, {}); END",
+            quote_ident(&format!("{fts}_au")),
+            body("new")
+        ),
+        &[],
+    )?;
+    tx.execute(&format!("CREATE TRIGGER {} AFTER DELETE ON {t} BEGIN DELETE FROM {f} WHERE rowid = old.rowid; END", quote_ident(&format!("{fts}_ad"))), &[])?;
+    Ok(())
+}
+
+/// Turns what a person typed into an FTS5 query that cannot be read as syntax: every word
+/// becomes a quoted prefix term, all required.
+pub(crate) fn search_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .take(32)
+        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}

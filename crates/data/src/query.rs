@@ -36,6 +36,12 @@ pub struct QueryParams {
     /// Include soft-deleted records.
     #[serde(default)]
     pub include_deleted: Option<bool>,
+    /// Full-text search over the name and text fields: every word must match (as a prefix).
+    #[serde(default)]
+    pub search: Option<String>,
+    /// Comma-separated relationship fields to replace by the related records.
+    #[serde(default)]
+    pub expand: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -390,4 +396,94 @@ pub(crate) fn projection(
         }
     }
     Ok(Some(keys))
+}
+
+/// Checks an `expand` list: relationship fields only.
+pub(crate) fn expansion(def: &DataDefinition, expand: Option<&str>) -> DomainResult<Vec<String>> {
+    let keys: Vec<String> = expand
+        .unwrap_or("")
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for k in &keys {
+        if def
+            .fields
+            .get(k)
+            .is_none_or(|f| f.field_type() != FieldType::Relationship)
+        {
+            return Err(invalid(vec![issue(
+                &["expand"],
+                format!("`{k}` is not a relationship field of `{}`", def.handle),
+            )]));
+        }
+    }
+    Ok(keys)
+}
+
+/// Replaces relationship ids in `items` by the related (live) records.
+pub(crate) fn expand_related(
+    r: &impl andibase_storage::Sql,
+    all: &[DataDefinition],
+    def: &DataDefinition,
+    keys: &[String],
+    items: &mut [Value],
+) -> DomainResult<()> {
+    for key in keys {
+        let spec = &def.fields[key];
+        let Some(target) = all
+            .iter()
+            .find(|d| Some(&d.id) == spec.data_definition_id.as_ref())
+        else {
+            continue;
+        };
+        let mut ids: Vec<String> = Vec::new();
+        for item in items.iter() {
+            match &item["attributes"][key] {
+                Value::String(s) => ids.push(s.clone()),
+                Value::Array(list) => {
+                    ids.extend(list.iter().filter_map(|v| v.as_str().map(str::to_string)))
+                }
+                _ => {}
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            continue;
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let rows = r.query(
+            &format!(
+                "SELECT {} FROM {} t WHERE t.deleted_at IS NULL AND t.id IN ({marks})",
+                record_columns(target),
+                quote_ident(&target.table)
+            ),
+            &ids.iter()
+                .map(|i| SqlValue::Text(i.clone()))
+                .collect::<Vec<_>>(),
+        )?;
+        let found: std::collections::HashMap<String, Value> = rows
+            .iter()
+            .map(|row| {
+                (
+                    row.text(0).unwrap_or_default(),
+                    record_json(target, row, 0, None),
+                )
+            })
+            .collect();
+        for item in items.iter_mut() {
+            let replaced = match &item["attributes"][key] {
+                Value::String(s) => found.get(s).cloned().unwrap_or(Value::Null),
+                Value::Array(list) => Value::Array(
+                    list.iter()
+                        .filter_map(|v| v.as_str().and_then(|s| found.get(s).cloned()))
+                        .collect(),
+                ),
+                other => other.clone(),
+            };
+            item["attributes"][key] = replaced;
+        }
+    }
+    Ok(())
 }

@@ -288,6 +288,7 @@ impl Data<'_> {
                 for stmt in create_table_ddl(&table, &fields) {
                     tx.execute(&stmt, &[])?;
                 }
+                rebuild_search(tx, &table, &fields)?;
                 record_event(
                     tx,
                     "dataDefinition.created",
@@ -402,6 +403,7 @@ impl Data<'_> {
                         other => other,
                     })?;
                 }
+                rebuild_search(tx, &def.table, &def.fields)?;
                 tx.execute(
                     "UPDATE data_definitions SET name = ?, description = ?, fields = ?, updated_at = ? WHERE id = ?",
                     &params![&def.name, def.description.clone(), serde_json::to_string(&def.fields).map_err(|e| DomainError::Internal(e.to_string()))?, now, &def.id],
@@ -434,6 +436,13 @@ impl Data<'_> {
                     )));
                 }
                 tx.execute(&format!("DROP TABLE {}", quote_ident(&def.table)), &[])?;
+                tx.execute(
+                    &format!(
+                        "DROP TABLE IF EXISTS {}",
+                        quote_ident(&search_table(&def.table))
+                    ),
+                    &[],
+                )?;
                 tx.execute(
                     "DELETE FROM data_definitions WHERE id = ?",
                     &params![&def.id],
@@ -687,18 +696,24 @@ impl Data<'_> {
         key: &str,
         record_id: &str,
         include_deleted: bool,
+        expand: Option<String>,
     ) -> DomainResult<Value> {
         let (key, rid) = (key.to_string(), record_id.to_string());
         self.db
             .read(move |r| {
-                let def = load_definition(r, &key)?;
+                let all = load_all(r)?;
+                let def = all.iter().find(|d| d.id == key || d.handle == key).cloned().ok_or(DomainError::NotFound)?;
+                let expand = expansion(&def, expand.as_deref())?;
                 let row = r
                     .query_one(
                         &format!("SELECT {} FROM {} t WHERE t.id = ? AND (? = 1 OR t.deleted_at IS NULL)", record_columns(&def), quote_ident(&def.table)),
                         &params![&rid, include_deleted],
                     )?
                     .ok_or(DomainError::NotFound)?;
-                Ok(record_json(&def, &row, 0, None))
+                let mut items = [record_json(&def, &row, 0, None)];
+                expand_related(r, &all, &def, &expand, &mut items)?;
+                let [item] = items;
+                Ok(item)
             })
             .await
     }
@@ -714,7 +729,12 @@ impl Data<'_> {
                     return Err(invalid(vec![issue(&["limit"], "must be 1 to 1000")]));
                 }
                 let only = projection(def, q.fields.as_deref())?;
-                let (filter, mut params) = filter_sql(&all, def, q.filter.as_deref())?;
+                let (mut filter, mut params) = filter_sql(&all, def, q.filter.as_deref())?;
+                if let Some(terms) = q.search.as_deref().and_then(search_query) {
+                    filter = format!("{filter} AND t.rowid IN (SELECT rowid FROM {} WHERE {} MATCH ?)", quote_ident(&search_table(&def.table)), quote_ident(&search_table(&def.table)));
+                    params.push(SqlValue::Text(terms));
+                }
+                let expand = expansion(def, q.expand.as_deref())?;
                 let deleted = if q.include_deleted.unwrap_or(false) { "1" } else { "t.deleted_at IS NULL" };
                 let total = if q.count.unwrap_or(false) {
                     let sql = format!("SELECT count(*) FROM {} t WHERE {deleted} AND {filter}", quote_ident(&def.table));
@@ -739,7 +759,8 @@ impl Data<'_> {
                 let rows = r.query(&sql, &params)?;
                 let more = rows.len() as i64 > limit;
                 let rows = &rows[..rows.len().min(limit as usize)];
-                let items = rows.iter().map(|row| record_json(def, row, keys.len(), only.as_deref())).collect();
+                let mut items: Vec<Value> = rows.iter().map(|row| record_json(def, row, keys.len(), only.as_deref())).collect();
+                expand_related(r, &all, def, &expand, &mut items)?;
                 let next_cursor = if more { rows.last().map(|row| cursor_after(row, &keys)) } else { None };
                 Ok(Page { items, next_cursor, total })
             })

@@ -771,3 +771,82 @@ fn read_only_sql_sees_definitions_and_nothing_else() {
     // Nothing was changed by any of it.
     assert_eq!(q(&c, "count=true&includeDeleted=true").body["total"], 20);
 }
+
+#[test]
+fn full_text_search_and_relationship_expansion() {
+    let server = Server::start();
+    let (_owner, c, _ws) = admin(&server);
+    shop(&c);
+    seed_orders(&c, 12);
+    c.post("/api/v1/data-definitions/orders/data/upsert-many", json!({"records": [
+        {"id": "s1", "name": "Crème brûlée supplies", "attributes": {"title": "Kitchen restock for the café"}},
+        {"id": "s2", "name": "Quarterly report", "attributes": {"title": "Finance \"special\" OR review"}}
+    ]}));
+    let search = |s: &str| ids(&q(&c, &format!("search={}", enc(s))).body);
+    assert_eq!(search("kitchen"), vec!["s1"]);
+    assert_eq!(search("creme"), vec!["s1"], "diacritics fold");
+    assert_eq!(search("cafe restock"), vec!["s1"], "every word must match");
+    assert_eq!(search("rest"), vec!["s1"], "words match as prefixes");
+    assert_eq!(
+        search("quarterly finance"),
+        vec!["s2"],
+        "name and text fields both count"
+    );
+    assert_eq!(
+        search("\"special\" OR"),
+        vec!["s2"],
+        "query syntax is taken as words"
+    );
+    assert!(search("NEAR( kitchen").is_empty());
+    assert_eq!(search("number 1").len(), 3, "Order number 1, 10, 11");
+    // Search follows edits and deletes, and combines with filters.
+    c.patch(
+        "/api/v1/data-definitions/orders/data/patch-many",
+        json!({"ids": ["s1"], "attributes": {"title": "Pantry"}}),
+    );
+    assert!(search("kitchen").is_empty());
+    assert_eq!(search("pantry"), vec!["s1"]);
+    assert_eq!(
+        ids(&q(
+            &c,
+            &format!("search=number&filter={}", enc("status = \"closed\""))
+        )
+        .body),
+        vec!["o000", "o004", "o008"]
+    );
+    c.post(
+        "/api/v1/data-definitions/orders/data/delete-many",
+        json!({"ids": ["s1"], "purge": true}),
+    );
+    assert!(search("pantry").is_empty());
+    // A field added later is searchable too.
+    c.patch(
+        "/api/v1/data-definitions/orders",
+        json!({"fields": {"notes": {"type": "text"}}}),
+    );
+    c.patch(
+        "/api/v1/data-definitions/orders/data/patch-many",
+        json!({"ids": ["o003"], "attributes": {"notes": "fragile glassware"}}),
+    );
+    assert_eq!(search("glassware"), vec!["o003"]);
+
+    // Expansion of a relationship, on lists and single records.
+    let page = q(
+        &c,
+        &format!("expand=customer&filter={}", enc("id = \"o001\"")),
+    )
+    .body;
+    assert_eq!(
+        page["items"][0]["attributes"]["customer"]["attributes"]["country"],
+        "FR"
+    );
+    let one = c
+        .get("/api/v1/data-definitions/orders/data/o002?expand=customer")
+        .body;
+    assert_eq!(one["attributes"]["customer"]["id"], "de");
+    assert_eq!(
+        c.get("/api/v1/data-definitions/orders/data/o002").body["attributes"]["customer"],
+        "de"
+    );
+    q(&c, "expand=title").expect_error(400, "invalid_request");
+}

@@ -114,6 +114,9 @@ pub async fn delete_definition(
 pub struct RecordQuery {
     #[serde(default)]
     pub include_deleted: Option<bool>,
+    /// Comma-separated relationship fields to replace by the related records.
+    #[serde(default)]
+    pub expand: Option<String>,
 }
 
 /// Get data by id. Needs `data.read`.
@@ -129,7 +132,7 @@ pub async fn get_record(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         data_of(&state, &ws, async |d| {
-            d.get_record(&def, &id, q.include_deleted.unwrap_or(false))
+            d.get_record(&def, &id, q.include_deleted.unwrap_or(false), q.expand)
                 .await
         })
         .await?,
