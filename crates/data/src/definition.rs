@@ -60,7 +60,7 @@ impl FieldType {
         }
     }
 
-    fn column_type(self) -> &'static str {
+    pub(crate) fn column_type(self) -> &'static str {
         match self {
             FieldType::Number => "REAL",
             FieldType::Boolean => "INTEGER",
@@ -496,6 +496,23 @@ pub(crate) fn rebuild_search(
         &[],
     )?;
     tx.execute(&format!("CREATE TRIGGER {} AFTER DELETE ON {t} BEGIN DELETE FROM {f} WHERE rowid = old.rowid; END", quote_ident(&format!("{fts}_ad"))), &[])?;
+    Ok(())
+}
+
+/// Removes the search index and its triggers (which name columns, so they go before any
+/// column is dropped or renamed).
+pub(crate) fn drop_search(tx: &impl Sql, table: &str) -> DomainResult<()> {
+    let fts = search_table(table);
+    for trigger in ["ai", "au", "ad"] {
+        tx.execute(
+            &format!(
+                "DROP TRIGGER IF EXISTS {}",
+                quote_ident(&format!("{fts}_{trigger}"))
+            ),
+            &[],
+        )?;
+    }
+    tx.execute(&format!("DROP TABLE IF EXISTS {}", quote_ident(&fts)), &[])?;
     Ok(())
 }
 

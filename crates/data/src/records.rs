@@ -325,7 +325,9 @@ impl Data<'_> {
                 if let Some(d) = patch.description.clone() {
                     def.description = d;
                 }
-                let mut ddl = Vec::new();
+                let mut ddl: Vec<(String, Vec<SqlValue>)> = Vec::new();
+                // Where each field's column is on disk right now (renames run first).
+                let mut on_disk: BTreeMap<String, String> = def.fields.keys().map(|k| (k.clone(), k.clone())).collect();
                 for (old, new) in patch.rename_fields.clone().unwrap_or_default() {
                     match def.fields.remove(&old) {
                         None => issues.push(issue(&["renameFields", &old], "no such field")),
@@ -333,9 +335,12 @@ impl Data<'_> {
                             issues.push(issue(&["renameFields", &old], format!("`{new}` is not a free, valid field key")))
                         }
                         Some(spec) => {
-                            ddl.extend(drop_indexes(&def.table, &old));
-                            ddl.push(format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", quote_ident(&column_of(&old)), quote_ident(&column_of(&new))));
-                            ddl.extend(field_ddl(&def.table, &new, &spec, false));
+                            ddl.extend(drop_indexes(&def.table, &old).into_iter().map(|s| (s, vec![])));
+                            ddl.push((format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", quote_ident(&column_of(&old)), quote_ident(&column_of(&new))), vec![]));
+                            ddl.extend(field_ddl(&def.table, &new, &spec, false).into_iter().map(|s| (s, vec![])));
+                            if let Some(disk) = on_disk.remove(&old) {
+                                on_disk.insert(new.clone(), disk);
+                            }
                             def.fields.insert(new, spec);
                         }
                     }
@@ -349,8 +354,8 @@ impl Data<'_> {
                     match (change, def.fields.get(&fkey).cloned()) {
                         (None, None) => issues.push(issue(&[at, &fkey], "no such field to remove")),
                         (None, Some(_)) => {
-                            ddl.extend(drop_indexes(&def.table, &fkey));
-                            ddl.push(format!("ALTER TABLE {t} DROP COLUMN {}", quote_ident(&column_of(&fkey))));
+                            ddl.extend(drop_indexes(&def.table, &fkey).into_iter().map(|s| (s, vec![])));
+                            ddl.push((format!("ALTER TABLE {t} DROP COLUMN {}", quote_ident(&column_of(&fkey))), vec![]));
                             def.fields.remove(&fkey);
                         }
                         (Some(mut spec), existing) => {
@@ -363,20 +368,53 @@ impl Data<'_> {
                                             issues.push(issue(&[at, &fkey, "required"], "a new required field needs a default while records exist"));
                                         }
                                     }
-                                    ddl.extend(field_ddl(&def.table, &fkey, &spec, true));
+                                    ddl.extend(field_ddl(&def.table, &fkey, &spec, true).into_iter().map(|s| (s, vec![])));
                                     if let Some(d) = &spec.default {
                                         if let Ok(v) = to_sql(&spec, d) {
                                             // Existing records take the default.
-                                            ddl.push(format!("UPDATE {t} SET {} = {}", quote_ident(&column_of(&fkey)), sql_literal(&v)));
+                                            ddl.push((format!("UPDATE {t} SET {} = ?", quote_ident(&column_of(&fkey))), vec![v]));
                                         }
                                     }
                                 }
                                 Some(old) if old.field_type() != spec.field_type() || old.many != spec.many => {
-                                    issues.push(issue(&[at, &fkey, "type"], "changing a field's type is not supported yet; remove the field and add it again"));
+                                    // Convert every stored value first; refuse with examples if any cannot be.
+                                    let disk = column_of(on_disk.get(&fkey).unwrap_or(&fkey));
+                                    let rows = tx.query(&format!("SELECT id, {} FROM {t} WHERE {} IS NOT NULL", quote_ident(&disk), quote_ident(&disk)), &[])?;
+                                    let mut converted = Vec::new();
+                                    let mut failures = Vec::new();
+                                    for row in &rows {
+                                        let shown = crate::value::to_json(&old, row.value(1));
+                                        match crate::value::convert(&shown, &spec) {
+                                            Ok(v) => converted.push((row.text(0)?, v)),
+                                            Err(_) => failures.push(format!("{} ({shown})", row.text(0)?)),
+                                        }
+                                    }
+                                    if spec.field_type() == FieldType::Relationship && !rows.is_empty() {
+                                        issues.push(issue(&[at, &fkey, "type"], "existing values cannot be turned into relationships; add a new relationship field instead"));
+                                    } else if !failures.is_empty() {
+                                        let examples: Vec<&String> = failures.iter().take(3).collect();
+                                        issues.push(issue(
+                                            &[at, &fkey, "type"],
+                                            format!("{} existing records cannot become {}: e.g. {}", failures.len(), spec.field_type().name(), examples.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                                        ));
+                                    } else {
+                                        let temp = format!("{}__new", column_of(&fkey));
+                                        ddl.extend(drop_indexes(&def.table, &fkey).into_iter().map(|s| (s, vec![])));
+                                        ddl.push((format!("ALTER TABLE {t} ADD COLUMN {} {}", quote_ident(&temp), spec.field_type().column_type()), vec![]));
+                                        for (id, v) in converted {
+                                            ddl.push((format!("UPDATE {t} SET {} = ? WHERE id = ?", quote_ident(&temp)), vec![v, SqlValue::Text(id)]));
+                                        }
+                                        ddl.push((format!("ALTER TABLE {t} DROP COLUMN {}", quote_ident(&column_of(&fkey))), vec![]));
+                                        ddl.push((format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", quote_ident(&temp), quote_ident(&column_of(&fkey))), vec![]));
+                                        ddl.extend(field_ddl(&def.table, &fkey, &spec, false).into_iter().map(|s| (s, vec![])));
+                                        if spec.required && rows.len() < tx.query_one(&format!("SELECT count(*) FROM {t}"), &[])?.map_or(Ok(0), |r| r.int(0))? as usize {
+                                            issues.push(issue(&[at, &fkey, "required"], "some existing records have no value"));
+                                        }
+                                    }
                                 }
                                 Some(_) => {
-                                    ddl.extend(drop_indexes(&def.table, &fkey));
-                                    ddl.extend(field_ddl(&def.table, &fkey, &spec, false));
+                                    ddl.extend(drop_indexes(&def.table, &fkey).into_iter().map(|s| (s, vec![])));
+                                    ddl.extend(field_ddl(&def.table, &fkey, &spec, false).into_iter().map(|s| (s, vec![])));
                                     if spec.required {
                                         let nulls = tx
                                             .query_one(&format!("SELECT count(*) FROM {t} WHERE {} IS NULL", quote_ident(&column_of(&fkey))), &[])?
@@ -397,8 +435,9 @@ impl Data<'_> {
                 if !issues.is_empty() {
                     return Err(invalid(issues));
                 }
-                for stmt in ddl {
-                    tx.execute(&stmt, &[]).map_err(|e| match e {
+                drop_search(tx, &def.table)?;
+                for (stmt, p) in ddl {
+                    tx.execute(&stmt, &p).map_err(|e| match e {
                         DomainError::Conflict { message } => invalid(vec![issue(&[at], format!("existing records break a unique rule: {message}"))]),
                         other => other,
                     })?;
@@ -939,17 +978,6 @@ impl Data<'_> {
                 Ok(json!({word: ids.len(), "ids": ids}))
             })
             .await
-    }
-}
-
-/// A literal for DDL-time defaults (values are already checked and typed).
-fn sql_literal(v: &SqlValue) -> String {
-    match v {
-        SqlValue::Null => "NULL".into(),
-        SqlValue::Integer(i) => i.to_string(),
-        SqlValue::Real(f) => format!("{f:?}"),
-        SqlValue::Text(s) => format!("'{}'", s.replace('\'', "''")),
-        SqlValue::Blob(_) => "NULL".into(),
     }
 }
 

@@ -119,3 +119,40 @@ pub fn to_json(field: &FieldSpec, v: &SqlValue) -> Value {
         (SqlValue::Blob(_), _) => Value::Null,
     }
 }
+
+/// Converts a value shown for one type into a column value of another field: strings are
+/// read as numbers, booleans, dates or JSON where the new type needs it; numbers and
+/// booleans become text; a single value becomes a one-item list.
+pub fn convert(shown: &Value, to: &FieldSpec) -> Result<SqlValue, String> {
+    let candidate = match (shown, to.field_type()) {
+        (Value::String(s), FieldType::Number) => s
+            .trim()
+            .parse::<f64>()
+            .map(|n| json!(n))
+            .map_err(|_| "not a number".to_string())?,
+        (Value::String(s), FieldType::Boolean) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => json!(true),
+            "false" | "no" | "0" => json!(false),
+            _ => return Err("not a boolean".into()),
+        },
+        (Value::String(s), FieldType::Json) => serde_json::from_str(s).unwrap_or_else(|_| json!(s)),
+        (
+            Value::Number(n),
+            FieldType::Text
+            | FieldType::Select
+            | FieldType::Email
+            | FieldType::Url
+            | FieldType::File,
+        ) => json!(n.to_string()),
+        (Value::Bool(b), FieldType::Text | FieldType::Select) => json!(b.to_string()),
+        (Value::Number(n), FieldType::Boolean) => json!(n.as_f64() != Some(0.0)),
+        (Value::Bool(b), FieldType::Number) => json!(*b as i64),
+        (Value::String(s), FieldType::MultiSelect) => json!([s]),
+        (Value::String(s), FieldType::Relationship) if to.many => json!([s]),
+        (Value::Array(items), FieldType::Text | FieldType::Select) if items.len() == 1 => {
+            items[0].clone()
+        }
+        (other, _) => other.clone(),
+    };
+    to_sql(to, &candidate)
+}

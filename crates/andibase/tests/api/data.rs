@@ -579,9 +579,53 @@ fn definitions_evolve_with_their_data() {
     let r = c.patch(def, json!({"fields": {"status": {"type": "select", "options": [{"value": "open"}, {"value": "closed"}], "unique": true}}}));
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(c.get(def).body["fields"]["status"]["unique"], false);
-    // Changing a type is refused for now, naming the field.
+    // Changing a type converts existing values, or refuses with examples and changes nothing.
+    let r = c.patch(def, json!({"fields": {"headline": {"type": "number"}}}));
+    assert_eq!(issue_paths(&r), vec![json!(["fields", "headline", "type"])]);
+    assert!(
+        r.body["issues"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("5 existing records cannot become number"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        c.get(&format!("{def}/data/o001")).body["attributes"]["headline"],
+        "Order number 1"
+    );
     let r = c.patch(def, json!({"fields": {"amount": {"type": "text"}}}));
-    assert_eq!(issue_paths(&r), vec![json!(["fields", "amount", "type"])]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        c.get(&format!("{def}/data/o001")).body["attributes"]["amount"],
+        "37"
+    );
+    assert_eq!(
+        q(
+            &c,
+            &format!("count=true&filter={}", enc("amount startsWith \"3\""))
+        )
+        .body["total"],
+        1
+    );
+    let r = c.patch(
+        def,
+        json!({"fields": {"amount": {"type": "number", "indexed": true}}}),
+    );
+    assert_eq!(r.status, 200, "back to numbers: {}", r.text);
+    assert_eq!(
+        c.get(&format!("{def}/data/o002")).body["attributes"]["amount"],
+        74
+    );
+    assert_eq!(
+        q(&c, "sort=-amount&limit=1&fields=amount").body["items"][0]["attributes"]["amount"],
+        148
+    );
+    let r = c.patch(
+        def,
+        json!({"fields": {"paid": {"type": "relationship", "dataDefinitionId": "customers"}}}),
+    );
+    assert_eq!(issue_paths(&r), vec![json!(["fields", "paid", "type"])]);
     // Removing drops the column.
     assert_eq!(c.patch(def, json!({"fields": {"meta": null}})).status, 200);
     assert!(c.get(&format!("{def}/data/o001")).body["attributes"]
