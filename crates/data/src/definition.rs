@@ -447,18 +447,9 @@ pub(crate) fn rebuild_search(
     table: &str,
     fields: &BTreeMap<String, FieldSpec>,
 ) -> DomainResult<()> {
+    drop_search(tx, table)?;
     let fts = search_table(table);
     let (f, t) = (quote_ident(&fts), quote_ident(table));
-    for trigger in ["ai", "au", "ad"] {
-        tx.execute(
-            &format!(
-                "DROP TRIGGER IF EXISTS {}",
-                quote_ident(&format!("{fts}_{trigger}"))
-            ),
-            &[],
-        )?;
-    }
-    tx.execute(&format!("DROP TABLE IF EXISTS {f}"), &[])?;
     let body = |row: &str| {
         std::iter::once(format!("coalesce({row}.name, '')"))
             .chain(
