@@ -22,6 +22,8 @@
 //! [--rounds 5] [--connections 32] [--binary target/release/andibase] [--compare OTHER_BINARY]
 //! [--pocketbase $(which pocketbase)]`
 
+mod data;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,6 +37,9 @@ struct Args {
     compare: Option<String>,
     pocketbase: Option<String>,
     approvals_only: bool,
+    data_only: bool,
+    records: usize,
+    sustain_seconds: u64,
     seconds: u64,
     connections: usize,
     rounds: usize,
@@ -46,6 +51,9 @@ fn parse_args() -> Args {
         compare: None,
         pocketbase: None,
         approvals_only: false,
+        data_only: false,
+        records: 100_000,
+        sustain_seconds: 60,
         seconds: 3,
         connections: 32,
         rounds: 5,
@@ -56,6 +64,10 @@ fn parse_args() -> Args {
             a.approvals_only = true;
             continue;
         }
+        if flag == "--data" {
+            a.data_only = true;
+            continue;
+        }
         let v = it.next().unwrap_or_default();
         match flag.as_str() {
             "--binary" => a.binary = v,
@@ -64,6 +76,8 @@ fn parse_args() -> Args {
             "--seconds" => a.seconds = v.parse().expect("--seconds N"),
             "--connections" => a.connections = v.parse().expect("--connections N"),
             "--rounds" => a.rounds = v.parse().expect("--rounds N"),
+            "--records" => a.records = v.parse().expect("--records N"),
+            "--sustain-seconds" => a.sustain_seconds = v.parse().expect("--sustain-seconds N"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -117,6 +131,7 @@ impl Conn {
             .and_then(|s| s.parse().ok())
             .expect("status line");
         let mut len = 0usize;
+        let mut chunked = false;
         loop {
             line.clear();
             self.stream.read_line(&mut line).await.unwrap();
@@ -127,10 +142,28 @@ impl Conn {
                 if k.eq_ignore_ascii_case("content-length") {
                     len = v.trim().parse().unwrap_or(0);
                 }
+                if k.eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked") {
+                    chunked = true;
+                }
             }
         }
-        let mut buf = vec![0; len];
-        self.stream.read_exact(&mut buf).await.unwrap();
+        let mut buf = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.stream.read_line(&mut line).await.unwrap();
+                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+                let mut chunk = vec![0; size + 2];
+                self.stream.read_exact(&mut chunk).await.unwrap();
+                if size == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            buf = vec![0; len];
+            self.stream.read_exact(&mut buf).await.unwrap();
+        }
         (status, buf)
     }
 }
@@ -666,6 +699,10 @@ async fn main() {
     let args = parse_args();
     if args.approvals_only {
         bench_approvals(&args.binary, args.connections, args.seconds).await;
+        return;
+    }
+    if args.data_only {
+        data::bench_data(&args).await;
         return;
     }
     let mut targets = vec![start_target("current", &args.binary).await];

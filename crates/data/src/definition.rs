@@ -384,14 +384,12 @@ pub(crate) fn create_table_ddl(table: &str, fields: &BTreeMap<String, FieldSpec>
         })
         .collect();
     let t = quote_ident(table);
+    // No index on deleted_at: nearly every row has it NULL, and the planner would pick it
+    // over the selective indexes that filters and sorts need.
     let mut out = vec![format!(
         "CREATE TABLE {t} (id TEXT PRIMARY KEY, name TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT, \
          created_by TEXT, updated_by TEXT, version INTEGER NOT NULL DEFAULT 1{cols})"
     )];
-    out.push(format!(
-        "CREATE INDEX {} ON {t} (deleted_at)",
-        quote_ident(&format!("ix_{table}_deleted"))
-    ));
     for (k, f) in fields {
         out.extend(field_ddl(table, k, f, false));
     }

@@ -230,15 +230,16 @@ pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResul
     Ok(keys)
 }
 
+/// NULLs sort last in both directions. SQLite puts NULL lowest, so a descending key gets
+/// that for free (and keeps using its index); an ascending one says `NULLS LAST`.
 pub(crate) fn order_by(keys: &[SortKey]) -> String {
     keys.iter()
         .map(|k| {
             let col = format!("t.{}", quote_ident(&k.column));
-            let dir = if k.desc { "DESC" } else { "ASC" };
-            if k.nullable {
-                format!("({col} IS NULL), {col} {dir}")
-            } else {
-                format!("{col} {dir}")
+            match (k.desc, k.nullable) {
+                (true, _) => format!("{col} DESC"),
+                (false, true) => format!("{col} ASC NULLS LAST"),
+                (false, false) => format!("{col} ASC"),
             }
         })
         .collect::<Vec<_>>()

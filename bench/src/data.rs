@@ -1,0 +1,317 @@
+//! `--data`: records throughput of the data API side by side with raw SQLite in-process
+//! and, with `--pocketbase`, PocketBase on the same machine:
+//!
+//! - bulk insert of `--records` records (3 fields) in batches of 1,000 over 4 connections;
+//! - point reads by id at 32 connections;
+//! - the filtered, sorted query `status = "open" && amount > 500`, sort `-amount`, limit 50;
+//! - sustained single-record writes for `--sustain-seconds`, with the WAL's size.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{provision, rss_kib, Args, Conn};
+
+struct Stats {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn pct(v: &[u64], p: f64) -> f64 {
+    v[((v.len() as f64 * p) as usize).min(v.len() - 1)] as f64 / 1000.0
+}
+
+/// Closed-loop load: each connection sends `request(i)` back to back until time is up.
+async fn run_load<F>(addr: &str, connections: usize, seconds: u64, request: F) -> Stats
+where
+    F: Fn(usize) -> (String, String, Vec<(String, String)>, Option<Value>) + Send + Sync + 'static,
+{
+    let request = Arc::new(request);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let (addr, request) = (addr.to_string(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&addr).await.unwrap();
+            let mut lat = Vec::new();
+            let mut i = c;
+            while Instant::now() < deadline {
+                let (method, path, headers, body) = request(i);
+                let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let t = Instant::now();
+                let (status, resp) = conn.send(&method, &path, &hs, body.as_ref()).await;
+                assert!(status < 300, "{method} {path}: {status} {}", String::from_utf8_lossy(&resp));
+                lat.push(t.elapsed().as_micros() as u64);
+                i += connections;
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    Stats { rps: all.len() as f64 / secs, p50: pct(&all, 0.5), p99: pct(&all, 0.99) }
+}
+
+fn record(i: usize) -> Value {
+    json!({"status": if i % 2 == 0 { "open" } else { "closed" }, "amount": (i * 7919) % 1000, "title": format!("Item number {i}")})
+}
+
+/// Inserts `n` records in batches of 1,000 over 4 connections; returns records/s.
+async fn bulk(addr: &str, n: usize, batch: impl Fn(std::ops::Range<usize>) -> (String, Vec<(String, String)>, Value) + Send + Sync + 'static) -> f64 {
+    let batch = Arc::new(batch);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let (addr, batch) = (addr.to_string(), batch.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&addr).await.unwrap();
+            let mut start = w * 1000;
+            while start < n {
+                let (path, headers, body) = batch(start..(start + 1000).min(n));
+                let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let (status, resp) = conn.send("POST", &path, &hs, Some(&body)).await;
+                assert!(status < 300, "{path}: {status} {}", String::from_utf8_lossy(&resp[..resp.len().min(500)]));
+                start += 4000;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn sqlite_in_process(n: usize) -> f64 {
+    let path = std::env::temp_dir().join(format!("andibase-bench-{}-raw.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE items (id TEXT PRIMARY KEY, status TEXT, amount REAL, title TEXT);").unwrap();
+    let started = Instant::now();
+    let mut conn = conn;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let tx = conn.transaction().unwrap();
+        {
+            let mut stmt = tx.prepare_cached("INSERT INTO items VALUES (?1, ?2, ?3, ?4)").unwrap();
+            for &i in chunk {
+                let r = record(i);
+                stmt.execute(rusqlite::params![format!("i{i}"), r["status"].as_str(), r["amount"].as_f64(), r["title"].as_str()]).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    rate
+}
+
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("127.0.0.1:{port}")
+}
+
+async fn wait_for(addr: &str, path: &str) {
+    loop {
+        if let Ok(mut c) = Conn::open(addr).await {
+            if c.send("GET", path, &[], None).await.0 == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn print(name: &str, ours: &Stats, pb: Option<&Stats>) {
+    match pb {
+        Some(p) => println!(
+            "| {name} | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | {:.1}× |",
+            ours.rps, ours.p50, ours.p99, p.rps, p.p50, p.p99, ours.rps / p.rps
+        ),
+        None => println!("| {name} | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | — | — |", ours.rps, ours.p50, ours.p99),
+    }
+}
+
+struct PocketBase {
+    child: Child,
+    addr: String,
+    token: String,
+    ids: Vec<String>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for PocketBase {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn pocketbase(binary: &str, n: usize) -> (PocketBase, f64) {
+    let dir = std::env::temp_dir().join(format!("andibase-bench-{}-pb-data", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_flag = format!("--dir={}", dir.display());
+    let out = Command::new(binary).args(["superuser", "upsert", "bench@example.com", "bench-password-123", &dir_flag]).output().unwrap();
+    assert!(out.status.success());
+    let addr = free_addr();
+    let child = Command::new(binary).args(["serve", &format!("--http={addr}"), &dir_flag]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for(&addr, "/api/health").await;
+    let mut c = Conn::open(&addr).await.unwrap();
+    let (_, body) = c.send("POST", "/api/collections/_superusers/auth-with-password", &[], Some(&json!({"identity": "bench@example.com", "password": "bench-password-123"}))).await;
+    let token = serde_json::from_slice::<Value>(&body).unwrap()["token"].as_str().unwrap().to_string();
+    let auth = [("Authorization", token.as_str())];
+    let (s, b) = c.send("PATCH", "/api/settings", &auth, Some(&json!({"batch": {"enabled": true, "maxRequests": 1000, "timeout": 60, "maxBodySize": 0}}))).await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    let collection = json!({"name": "pb_items", "type": "base", "viewRule": "", "listRule": "", "fields": [
+        {"name": "status", "type": "text"}, {"name": "amount", "type": "number"}, {"name": "title", "type": "text"}],
+        "indexes": ["CREATE INDEX idx_pb_items_amount ON pb_items (amount)"]});
+    let (s, b) = c.send("POST", "/api/collections", &auth, Some(&collection)).await;
+    assert!(s < 300, "{}", String::from_utf8_lossy(&b));
+    let token2 = token.clone();
+    let rate = bulk(&addr, n, move |range| {
+        let requests: Vec<Value> = range.map(|i| json!({"method": "POST", "url": "/api/collections/pb_items/records", "body": record(i)})).collect();
+        ("/api/batch".to_string(), vec![("Authorization".to_string(), token2.clone())], json!({"requests": requests}))
+    })
+    .await;
+    let (_, body) = c.send("GET", "/api/collections/pb_items/records?perPage=500&skipTotal=1&fields=id", &auth, None).await;
+    let ids = serde_json::from_slice::<Value>(&body).unwrap()["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    (PocketBase { child, addr, token, ids, dir }, rate)
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+pub async fn bench_data(args: &Args) {
+    let n = args.records;
+    let data = std::env::temp_dir().join(format!("andibase-bench-{}-data", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let key = provision(&args.binary, &data);
+    let addr = free_addr();
+    let mut child = Command::new(&args.binary)
+        .args(["--data-dir", data.to_str().unwrap(), "serve", "--listen", &addr])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&addr, "/healthz").await;
+    let mut c = Conn::open(&addr).await.unwrap();
+    let (s, b) = c
+        .send("POST", "/api/v1/data-definitions", &[("x-api-key", &key)], Some(&json!({"name": "Items", "fields": {
+            "status": {"type": "select", "options": [{"value": "open"}, {"value": "closed"}]},
+            "amount": {"type": "number", "indexed": true},
+            "title": {"type": "text"}}})))
+        .await;
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
+
+    println!("andibase-bench --data: {n} records of 3 fields; loopback; client and servers share one 2-core VM");
+    println!();
+    let raw = tokio::task::spawn_blocking(move || sqlite_in_process(n)).await.unwrap();
+    let k = key.clone();
+    let ours = bulk(&addr, n, move |range| {
+        let records: Vec<Value> = range.map(|i| json!({"id": format!("i{i}"), "attributes": record(i)})).collect();
+        ("/api/v1/data-definitions/items/data/upsert-many".to_string(), vec![("x-api-key".to_string(), k.clone())], json!({"mode": "insert", "records": records}))
+    })
+    .await;
+    let pb = match &args.pocketbase {
+        Some(bin) => Some(pocketbase(bin, n).await),
+        None => None,
+    };
+    println!("| measure | andibase | PocketBase | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| bulk insert, batches of 1,000 (4 connections) | {ours:.0} rec/s ({:.2} of rusqlite in-process: {raw:.0} rows/s) | {} | {} |",
+        ours / raw,
+        pb.as_ref().map(|(_, r)| format!("{r:.0} rec/s")).unwrap_or("—".into()),
+        pb.as_ref().map(|(_, r)| format!("{:.1}×", ours / r)).unwrap_or("—".into())
+    );
+
+    let k = key.clone();
+    let ours_read = run_load(&addr, args.connections, args.seconds, move |i| {
+        ("GET".into(), format!("/api/v1/data-definitions/items/data/i{}", (i * 7919) % n), vec![("x-api-key".into(), k.clone())], None)
+    })
+    .await;
+    let pb_read = match &pb {
+        Some((p, _)) => {
+            let (ids, token) = (p.ids.clone(), p.token.clone());
+            Some(run_load(&p.addr, args.connections, args.seconds, move |i| {
+                ("GET".into(), format!("/api/collections/pb_items/records/{}", ids[i % ids.len()]), vec![("Authorization".into(), token.clone())], None)
+            })
+            .await)
+        }
+        None => None,
+    };
+    print("point read by id (32 connections, authenticated)", &ours_read, pb_read.as_ref());
+
+    let k = key.clone();
+    let filter = "filter=status%20%3D%20%22open%22%20%26%26%20amount%20%3E%20500&sort=-amount&limit=50";
+    let ours_q = run_load(&addr, args.connections, args.seconds, move |_| {
+        ("GET".into(), format!("/api/v1/data-definitions/items/query?{filter}"), vec![("x-api-key".into(), k.clone())], None)
+    })
+    .await;
+    let pb_q = match &pb {
+        Some((p, _)) => {
+            let token = p.token.clone();
+            Some(run_load(&p.addr, args.connections, args.seconds, move |_| {
+                (
+                    "GET".into(),
+                    "/api/collections/pb_items/records?filter=(status%3D'open'%26%26amount%3E500)&sort=-amount&perPage=50&skipTotal=1".into(),
+                    vec![("Authorization".into(), token.clone())],
+                    None,
+                )
+            })
+            .await)
+        }
+        None => None,
+    };
+    print("filtered, sorted query, limit 50 (32 connections)", &ours_q, pb_q.as_ref());
+    drop(pb);
+
+    // Sustained single-record writes, watching the write-ahead log.
+    let ws_dir = data.join("workspaces");
+    let wal = std::fs::read_dir(&ws_dir).unwrap().flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with(".db-wal")).unwrap_or_default();
+    let watcher = {
+        let wal = wal.clone();
+        let secs = args.sustain_seconds;
+        tokio::spawn(async move {
+            let mut max = 0;
+            for _ in 0..secs * 4 {
+                max = max.max(dir_size(&wal));
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            max
+        })
+    };
+    let k = key.clone();
+    let sustained = run_load(&addr, args.connections, args.sustain_seconds, move |i| {
+        (
+            "POST".into(),
+            "/api/v1/data-definitions/items/data/upsert-many".into(),
+            vec![("x-api-key".into(), k.clone())],
+            Some(json!({"mode": "insert", "records": [{"id": format!("w{i}"), "attributes": record(i)}]})),
+        )
+    })
+    .await;
+    let max_wal = watcher.await.unwrap();
+    println!(
+        "| sustained single-record writes, {} s (32 connections) | {:.0} writes/s, p50 {:.2} ms, p99 {:.2} ms; WAL at most {:.1} MiB, {:.1} MiB at the end | — | — |",
+        args.sustain_seconds,
+        sustained.rps,
+        sustained.p50,
+        sustained.p99,
+        max_wal as f64 / 1048576.0,
+        dir_size(&wal) as f64 / 1048576.0
+    );
+    println!();
+    println!("server RSS after the run: {:.1} MiB", rss_kib(child.id()) as f64 / 1024.0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
