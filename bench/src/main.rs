@@ -142,7 +142,9 @@ impl Conn {
                 if k.eq_ignore_ascii_case("content-length") {
                     len = v.trim().parse().unwrap_or(0);
                 }
-                if k.eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked") {
+                if k.eq_ignore_ascii_case("transfer-encoding")
+                    && v.trim().eq_ignore_ascii_case("chunked")
+                {
                     chunked = true;
                 }
             }
@@ -152,7 +154,8 @@ impl Conn {
             loop {
                 line.clear();
                 self.stream.read_line(&mut line).await.unwrap();
-                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                    .unwrap_or(0);
                 let mut chunk = vec![0; size + 2];
                 self.stream.read_exact(&mut chunk).await.unwrap();
                 if size == 0 {

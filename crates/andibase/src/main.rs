@@ -10,6 +10,8 @@ use andibase_server::{AppState, ServerConfig};
 use andibase_storage::{Database, DatabaseOptions, WorkspaceDatabases, MAIN_MIGRATIONS};
 use clap::{Parser, Subcommand};
 
+mod data_cli;
+
 #[derive(Parser)]
 #[command(
     name = "andibase",
@@ -47,6 +49,11 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Import or export the records of a data definition.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
     },
     /// Write a consistent copy of every database to a folder, safe while serving.
     Backup {
@@ -144,6 +151,37 @@ enum WorkspaceCommand {
         /// Email of the owner.
         #[arg(long)]
         owner: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Import a .csv (header row of field keys, optional id and name) or .jsonl file.
+    Import {
+        workspace: String,
+        definition: String,
+        file: PathBuf,
+        /// Records per atomic batch.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// upsert (default), insert (fail on existing records) or update.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Match existing records on this unique field instead of id.
+        #[arg(long)]
+        match_on: Option<String>,
+    },
+    /// Export records as jsonl (default) or csv, to --out or stdout.
+    Export {
+        workspace: String,
+        definition: String,
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only records matching this filter.
+        #[arg(long)]
+        filter: Option<String>,
     },
 }
 
@@ -276,6 +314,56 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Backup { out } => backup(&cli.data_dir, &out).await,
+        Command::Data {
+            command:
+                DataCommand::Import {
+                    workspace,
+                    definition,
+                    file,
+                    batch,
+                    mode,
+                    match_on,
+                },
+        } => {
+            let opts = data_cli::ImportOptions {
+                batch: batch.clamp(1, 1000),
+                mode,
+                match_on,
+            };
+            match data_cli::import(&cli.data_dir, &workspace, &definition, &file, opts).await? {
+                true => Ok(()),
+                false => std::process::exit(1),
+            }
+        }
+        Command::Data {
+            command:
+                DataCommand::Export {
+                    workspace,
+                    definition,
+                    format,
+                    out,
+                    filter,
+                },
+        } => {
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+            };
+            let n = data_cli::export(
+                &cli.data_dir,
+                &workspace,
+                &definition,
+                &format,
+                filter,
+                &mut sink,
+            )
+            .await?;
+            sink.flush().map_err(|e| e.to_string())?;
+            eprintln!("exported {n} records");
+            Ok(())
+        }
     }
 }
 

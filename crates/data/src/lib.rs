@@ -10,6 +10,15 @@ pub use definition::{
     CreateDefinition, DataDefinition, FieldSpec, FieldType, SelectOption, UpdateDefinition,
 };
 pub use query::{Page, QueryParams};
+
+/// A value as shown for `field` (strings read as numbers, booleans, … where needed),
+/// checked and converted to what the field stores, then shown again.
+pub fn typed_value(
+    field: &FieldSpec,
+    shown: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    value::convert(shown, field).map(|v| value::to_json(field, &v))
+}
 pub use records::{
     Data, DeleteMany, PatchMany, RecordInput, SelectAll, SqlQuery, SqlResult, UpsertMany,
     UpsertOutcome,

@@ -894,3 +894,143 @@ fn full_text_search_and_relationship_expansion() {
     );
     q(&c, "expand=title").expect_error(400, "invalid_request");
 }
+
+#[test]
+fn the_cli_imports_csv_and_jsonl_and_exports_both() {
+    use std::process::Command;
+    let server = Server::start();
+    let (_owner, c, ws) = admin(&server);
+    shop(&c);
+    let dir = crate::support::temp_dir("import");
+    let csv = dir.join("orders.csv");
+    std::fs::write(
+        &csv,
+        "id,name,title,amount,paid,status,tags\n\
+         c1,First,\"Chairs, oak\",120,true,open,\"[\"\"vip\"\"]\"\n\
+         c2,Second,\"Two\nlines\",80.5,false,closed,\n\
+         c3,Third,Bad amount,lots,false,open,\n\
+         c4,Fourth,Unknown status,10,false,pending,\n\
+         c5,Fifth,Fine,5,no,open,\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(crate::support::binary())
+            .arg("--data-dir")
+            .arg(&server.data_dir)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = run(&[
+        "data",
+        "import",
+        &ws,
+        "orders",
+        csv.to_str().unwrap(),
+        "--batch",
+        "10",
+    ]);
+    assert_eq!(
+        code,
+        Some(1),
+        "rejections make the exit status 1: {out} {err}"
+    );
+    assert!(out.contains("imported 3 records"), "{out}");
+    assert!(
+        err.contains("rejected line 5: amount"),
+        "line numbers count the quoted newline: {err}"
+    );
+    assert!(err.contains("rejected line 6: "), "{err}");
+    assert!(err.contains("100%"), "a progress line: {err}");
+    let c1 = c.get("/api/v1/data-definitions/orders/data/c1").body;
+    assert_eq!(
+        (
+            c1["attributes"]["title"].as_str(),
+            c1["attributes"]["amount"].as_i64()
+        ),
+        (Some("Chairs, oak"), Some(120))
+    );
+    assert_eq!(c1["attributes"]["tags"], json!(["vip"]));
+    assert_eq!(
+        c.get("/api/v1/data-definitions/orders/data/c2").body["attributes"]["title"],
+        "Two\nlines"
+    );
+    assert_eq!(
+        c.get("/api/v1/data-definitions/orders/data/c5").body["attributes"]["paid"],
+        false
+    );
+    c.get("/api/v1/data-definitions/orders/data/c3")
+        .expect_error(404, "not_found");
+
+    let jsonl = dir.join("more.jsonl");
+    std::fs::write(&jsonl, "{\"id\": \"j1\", \"attributes\": {\"title\": \"From JSON\", \"amount\": 7}}\n{\"id\": \"j2\", \"title\": \"Flat\"}\nnot json\n{\"id\": \"j3\"}\n").unwrap();
+    let (code, out, err) = run(&["data", "import", &ws, "orders", jsonl.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("imported 2 records"), "{out} {err}");
+    assert!(
+        err.contains("rejected line 3: not JSON")
+            && err.contains("rejected line 4: title: is required"),
+        "{err}"
+    );
+
+    let (code, out, _) = run(&["data", "export", &ws, "orders", "--filter", "amount > 50"]);
+    assert_eq!(code, Some(0));
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["c1", "c2"]
+    );
+    let out_file = dir.join("all.csv");
+    let (code, _, err) = run(&[
+        "data",
+        "export",
+        &ws,
+        "orders",
+        "--format",
+        "csv",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(text.starts_with("id,name,createdAt,updatedAt,"), "{text}");
+    assert!(
+        text.contains("\"Chairs, oak\"") && text.contains("\"Two\nlines\""),
+        "{text}"
+    );
+    // An export imports back into its definition (the CSV reader reads its own CSV)…
+    let (code, out, err) = run(&["data", "import", &ws, "orders", out_file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out} {err}");
+    assert!(out.contains("imported 5 records"), "{out}");
+    assert_eq!(
+        c.get("/api/v1/data-definitions/orders/data/c2").body["attributes"]["title"],
+        "Two\nlines"
+    );
+    // …but a file whose columns are not the definition's fields is refused before anything is written.
+    let (code, out, err) = run(&[
+        "data",
+        "import",
+        &ws,
+        "customers",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{out} {err}");
+    assert!(
+        err.contains("line 1: column `amount` is not a field of customers"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["data", "import", &ws, "nope", csv.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("nope"), "{err}");
+}
