@@ -215,18 +215,7 @@ async fn pocketbase(binary: &str, n: usize) -> (PocketBase, f64) {
         .unwrap();
     wait_for(&addr, "/api/health").await;
     let mut c = Conn::open(&addr).await.unwrap();
-    let (_, body) = c
-        .send(
-            "POST",
-            "/api/collections/_superusers/auth-with-password",
-            &[],
-            Some(&json!({"identity": "bench@example.com", "password": "bench-password-123"})),
-        )
-        .await;
-    let token = serde_json::from_slice::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = super::pocketbase_token(&mut c).await;
     let auth = [("Authorization", token.as_str())];
     let (s, b) = c.send("PATCH", "/api/settings", &auth, Some(&json!({"batch": {"enabled": true, "maxRequests": 1000, "timeout": 60, "maxBodySize": 0}}))).await;
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));

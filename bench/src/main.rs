@@ -239,19 +239,7 @@ async fn start_pocketbase(binary: &str) -> Target {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss_kib = rss_kib(child.id());
     let mut c = Conn::open(&addr).await.unwrap();
-    let (s, body) = c
-        .send(
-            "POST",
-            "/api/collections/_superusers/auth-with-password",
-            &[],
-            Some(&json!({"identity": "bench@example.com", "password": "bench-password-123"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
-    let token = serde_json::from_slice::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = pocketbase_token(&mut c).await;
     let auth = [("Authorization", token.as_str())];
     let collection = json!({"name": "bench_agents", "type": "base", "viewRule": "", "listRule": "",
         "fields": [{"name": "name", "type": "text"}, {"name": "handle", "type": "text"}, {"name": "instructions", "type": "text", "max": 100000}]});
@@ -303,6 +291,24 @@ async fn start_pocketbase(binary: &str) -> Target {
         cold_start,
         idle_rss_kib,
     }
+}
+
+/// Signs in as the bench's PocketBase superuser; returns the token.
+async fn pocketbase_token(c: &mut Conn) -> String {
+    let body = json!({"identity": "bench@example.com", "password": "bench-password-123"});
+    let (s, resp) = c
+        .send(
+            "POST",
+            "/api/collections/_superusers/auth-with-password",
+            &[],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&resp));
+    serde_json::from_slice::<Value>(&resp).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// One user, one workspace and an admin key, made with the operator CLI before the

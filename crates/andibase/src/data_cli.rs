@@ -133,10 +133,11 @@ pub struct ImportOptions {
     pub match_on: Option<String>,
 }
 
+/// The workspace's database and handle, from the data dir (the server may be running).
 async fn open(
     data_dir: &Path,
     workspace: &str,
-) -> Result<(WorkspaceDatabases, String, String), String> {
+) -> Result<(andibase_storage::Database, String), String> {
     let main = andibase_storage::Database::open(
         &data_dir.join("main.db"),
         andibase_storage::MAIN_MIGRATIONS,
@@ -152,11 +153,11 @@ async fn open(
         .await
         .map_err(|e| e.to_string())?
         .ok_or(format!("no workspace {workspace}"))?;
-    Ok((
-        WorkspaceDatabases::new(data_dir.join("workspaces")),
-        ws.id,
-        ws.handle,
-    ))
+    let db = WorkspaceDatabases::new(data_dir.join("workspaces"))
+        .get(&ws.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((db, ws.handle))
 }
 
 /// Upserts `batch`, dropping and reporting rejected rows until what is left goes in whole.
@@ -233,8 +234,7 @@ pub async fn import(
     file: &Path,
     opts: ImportOptions,
 ) -> Result<bool, String> {
-    let (workspaces, ws_id, ws_handle) = open(data_dir, workspace).await?;
-    let db = workspaces.get(&ws_id).await.map_err(|e| e.to_string())?;
+    let (db, ws_handle) = open(data_dir, workspace).await?;
     let data = Data {
         db: &db,
         workspace_handle: &ws_handle,
@@ -270,20 +270,10 @@ pub async fn import(
             None => return Err("the file is empty".into()),
         };
         // Columns an export writes but records do not take (kept by the server).
-        const SYSTEM: &[&str] = &[
-            "createdAt",
-            "updatedAt",
-            "deletedAt",
-            "createdBy",
-            "updatedBy",
-            "version",
-        ];
+        let system =
+            |k: &str| k != "id" && k != "name" && andibase_data::SYSTEM_FIELDS.contains(&k);
         for key in &header {
-            if key != "id"
-                && key != "name"
-                && !SYSTEM.contains(&key.as_str())
-                && !def.fields.contains_key(key)
-            {
+            if key != "id" && key != "name" && !system(key) && !def.fields.contains_key(key) {
                 return Err(format!(
                     "line 1: column `{key}` is not a field of {}",
                     def.handle
@@ -311,7 +301,7 @@ pub async fn import(
                         obj.insert(key.clone(), json!(cell));
                     }
                     "id" | "name" => {}
-                    k if SYSTEM.contains(&k) => {}
+                    k if system(k) => {}
                     _ => match cell_value(&def, key, cell) {
                         Ok(v) => {
                             attrs.insert(key.clone(), v);
@@ -394,8 +384,7 @@ pub async fn export(
     filter: Option<String>,
     out: &mut dyn Write,
 ) -> Result<usize, String> {
-    let (workspaces, ws_id, ws_handle) = open(data_dir, workspace).await?;
-    let db = workspaces.get(&ws_id).await.map_err(|e| e.to_string())?;
+    let (db, ws_handle) = open(data_dir, workspace).await?;
     let data = Data {
         db: &db,
         workspace_handle: &ws_handle,

@@ -8,6 +8,7 @@ mod value;
 
 pub use definition::{
     CreateDefinition, DataDefinition, FieldSpec, FieldType, SelectOption, UpdateDefinition,
+    SYSTEM_FIELDS,
 };
 pub use query::{Page, QueryParams};
 
