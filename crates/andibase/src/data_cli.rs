@@ -235,9 +235,12 @@ pub async fn import(
     opts: ImportOptions,
 ) -> Result<bool, String> {
     let (db, ws_handle) = open(data_dir, workspace).await?;
+    let hooks = andibase_data::Pipeline::default();
     let data = Data {
         db: &db,
         workspace_handle: &ws_handle,
+        hooks: &hooks,
+        role: "admin",
     };
     let def = data
         .get_definition(definition)
@@ -385,9 +388,12 @@ pub async fn export(
     out: &mut dyn Write,
 ) -> Result<usize, String> {
     let (db, ws_handle) = open(data_dir, workspace).await?;
+    let hooks = andibase_data::Pipeline::default();
     let data = Data {
         db: &db,
         workspace_handle: &ws_handle,
+        hooks: &hooks,
+        role: "admin",
     };
     let def = data
         .get_definition(definition)

@@ -468,6 +468,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         workspaces: workspaces.clone(),
         hub: Default::default(),
         approvals,
+        data_hooks: Arc::new(andibase_data::Pipeline::default()),
         config: Arc::new(ServerConfig {
             public_url: public_url.clone(),
             body_limit: args.body_limit,

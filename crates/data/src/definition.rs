@@ -110,6 +110,9 @@ pub struct FieldSpec {
     /// For `relationship`: many targets (an array of ids) instead of one.
     #[serde(default)]
     pub many: bool,
+    /// Roles (`admin`, `editor`, `viewer`) that do not see this field when reading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden_from: Vec<String>,
 }
 
 impl FieldSpec {
@@ -316,6 +319,16 @@ pub(crate) fn check_field(
         issues.push(issue(
             &[at, key, "dataDefinitionId"],
             "only relationship fields take dataDefinitionId and many",
+        ));
+    }
+    if spec
+        .hidden_from
+        .iter()
+        .any(|r| !["admin", "editor", "viewer"].contains(&r.as_str()))
+    {
+        issues.push(issue(
+            &[at, key, "hiddenFrom"],
+            "lists roles: admin, editor, viewer",
         ));
     }
     if spec.unique && (spec.is_multi() || kind == FieldType::Json) {

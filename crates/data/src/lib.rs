@@ -2,6 +2,7 @@
 //! the workspace's database; records are rows; queries use the filter language.
 
 mod definition;
+pub mod hooks;
 mod query;
 mod records;
 mod value;
@@ -10,6 +11,7 @@ pub use definition::{
     CreateDefinition, DataDefinition, FieldSpec, FieldType, SelectOption, UpdateDefinition,
     SYSTEM_FIELDS,
 };
+pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};
 pub use query::{Page, QueryParams};
 
 /// A value as shown for `field` (strings read as numbers, booleans, … where needed),

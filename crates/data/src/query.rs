@@ -429,6 +429,8 @@ pub(crate) fn expand_related(
     def: &DataDefinition,
     keys: &[String],
     items: &mut [Value],
+    hooks: &crate::hooks::Pipeline,
+    role: &str,
 ) -> DomainResult<()> {
     for key in keys {
         let spec = &def.fields[key];
@@ -464,13 +466,17 @@ pub(crate) fn expand_related(
                 .map(|i| SqlValue::Text(i.clone()))
                 .collect::<Vec<_>>(),
         )?;
+        // Related records go through the read hooks too (redaction of their hidden fields).
+        let ctx = crate::hooks::HookContext {
+            definition: target,
+            caller: crate::hooks::Caller { actor: "", role },
+        };
         let found: std::collections::HashMap<String, Value> = rows
             .iter()
             .map(|row| {
-                (
-                    row.text(0).unwrap_or_default(),
-                    record_json(target, row, 0, None),
-                )
+                let mut rec = record_json(target, row, 0, None);
+                hooks.after_read(&ctx, &mut rec);
+                (row.text(0).unwrap_or_default(), rec)
             })
             .collect();
         for item in items.iter_mut() {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::definition::*;
+use crate::hooks::{Caller, HookContext, Pipeline, WriteKind};
 use crate::query::*;
 use crate::value::to_sql;
 
@@ -98,6 +99,10 @@ pub struct SelectAll {
 pub struct Data<'a> {
     pub db: &'a Database,
     pub workspace_handle: &'a str,
+    /// The lifecycle hooks every write and read runs through.
+    pub hooks: &'a Pipeline,
+    /// The caller's role (`admin`, `editor`, `viewer`), for read hooks such as redaction.
+    pub role: &'a str,
 }
 
 fn json_filter(v: &Option<Value>) -> Option<String> {
@@ -518,7 +523,12 @@ impl Data<'_> {
                 "must be upsert, insert or update",
             )]));
         }
-        let (key, actor) = (key.to_string(), actor.to_string());
+        let (key, actor, hooks, role) = (
+            key.to_string(),
+            actor.to_string(),
+            self.hooks.clone(),
+            self.role.to_string(),
+        );
         self.db
             .write(move |tx| {
                 let all = load_all(tx)?;
@@ -527,6 +537,13 @@ impl Data<'_> {
                     .find(|d| d.id == key || d.handle == key)
                     .cloned()
                     .ok_or(DomainError::NotFound)?;
+                let ctx = HookContext {
+                    definition: &def,
+                    caller: Caller {
+                        actor: &actor,
+                        role: &role,
+                    },
+                };
                 let t = quote_ident(&def.table);
                 let match_on = input.match_on.clone().unwrap_or_else(|| "id".into());
                 if match_on != "id" && !def.fields.get(&match_on).is_some_and(|f| f.unique) {
@@ -540,7 +557,7 @@ impl Data<'_> {
                 let now_iso = now.to_iso();
                 for (i, rec) in input.records.iter().enumerate() {
                     let at = vec![json!("records"), json!(i)];
-                    let attrs = rec.attributes.clone().unwrap_or_default();
+                    let mut attrs = rec.attributes.clone().unwrap_or_default();
                     if let Some(id) = &rec.id {
                         if !valid_record_id(id) {
                             issues.push(FieldIssue {
@@ -612,6 +629,12 @@ impl Data<'_> {
                         }
                         _ => {}
                     }
+                    let kind = if existing.is_none() {
+                        WriteKind::Create
+                    } else {
+                        WriteKind::Update
+                    };
+                    hooks.before_write(&ctx, kind, &mut attrs, &mut issues, &at);
                     let columns = check_attributes(
                         tx,
                         &all,
@@ -699,18 +722,7 @@ impl Data<'_> {
                         }
                         Err(e) => return Err(e),
                     }
-                    record_event(
-                        tx,
-                        if action == "created" {
-                            "data.created"
-                        } else {
-                            "data.updated"
-                        },
-                        &id,
-                        Some(&actor),
-                        &json!({"definition": def.handle}),
-                        now,
-                    )?;
+                    hooks.after_write(tx, &ctx, kind, &id, now)?;
                     results.push(UpsertResult {
                         index: i,
                         id,
@@ -738,6 +750,7 @@ impl Data<'_> {
         expand: Option<String>,
     ) -> DomainResult<Value> {
         let (key, rid) = (key.to_string(), record_id.to_string());
+        let (hooks, role) = (self.hooks.clone(), self.role.to_string());
         self.db
             .read(move |r| {
                 let all = load_all(r)?;
@@ -750,7 +763,8 @@ impl Data<'_> {
                     )?
                     .ok_or(DomainError::NotFound)?;
                 let mut items = [record_json(&def, &row, 0, None)];
-                expand_related(r, &all, &def, &expand, &mut items)?;
+                expand_related(r, &all, &def, &expand, &mut items, &hooks, &role)?;
+                hooks.after_read(&HookContext { definition: &def, caller: Caller { actor: "", role: &role } }, &mut items[0]);
                 let [item] = items;
                 Ok(item)
             })
@@ -759,6 +773,7 @@ impl Data<'_> {
 
     pub async fn query(&self, key: &str, q: QueryParams) -> DomainResult<Page> {
         let key = key.to_string();
+        let (hooks, role) = (self.hooks.clone(), self.role.to_string());
         self.db
             .read(move |r| {
                 let all = load_all(r)?;
@@ -799,7 +814,11 @@ impl Data<'_> {
                 let more = rows.len() as i64 > limit;
                 let rows = &rows[..rows.len().min(limit as usize)];
                 let mut items: Vec<Value> = rows.iter().map(|row| record_json(def, row, keys.len(), only.as_deref())).collect();
-                expand_related(r, &all, def, &expand, &mut items)?;
+                expand_related(r, &all, def, &expand, &mut items, &hooks, &role)?;
+                let ctx = HookContext { definition: def, caller: Caller { actor: "", role: &role } };
+                for item in items.iter_mut() {
+                    hooks.after_read(&ctx, item);
+                }
                 let next_cursor = if more { rows.last().map(|row| cursor_after(row, &keys)) } else { None };
                 Ok(Page { items, next_cursor, total })
             })
@@ -882,7 +901,12 @@ impl Data<'_> {
         actor: &str,
         now: Timestamp,
     ) -> DomainResult<Value> {
-        let (key, actor) = (key.to_string(), actor.to_string());
+        let (key, actor, hooks, role) = (
+            key.to_string(),
+            actor.to_string(),
+            self.hooks.clone(),
+            self.role.to_string(),
+        );
         self.db
             .write(move |tx| {
                 let all = load_all(tx)?;
@@ -891,8 +915,16 @@ impl Data<'_> {
                     .find(|d| d.id == key || d.handle == key)
                     .cloned()
                     .ok_or(DomainError::NotFound)?;
+                let ctx = HookContext {
+                    definition: &def,
+                    caller: Caller {
+                        actor: &actor,
+                        role: &role,
+                    },
+                };
                 let mut issues = Vec::new();
-                let attrs = input.attributes.clone().unwrap_or_default();
+                let mut attrs = input.attributes.clone().unwrap_or_default();
+                hooks.before_write(&ctx, WriteKind::Update, &mut attrs, &mut issues, &[]);
                 let columns = check_attributes(tx, &all, &def, &attrs, false, &[], &mut issues)?;
                 if !issues.is_empty() {
                     return Err(invalid(issues));
@@ -927,14 +959,7 @@ impl Data<'_> {
                         )]),
                         other => other,
                     })?;
-                    record_event(
-                        tx,
-                        "data.updated",
-                        id,
-                        Some(&actor),
-                        &json!({"definition": def.handle}),
-                        now,
-                    )?;
+                    hooks.after_write(tx, &ctx, WriteKind::Update, id, now)?;
                 }
                 Ok(json!({"updated": ids.len(), "ids": ids}))
             })
@@ -955,25 +980,36 @@ impl Data<'_> {
                 "choose purge or restore, not both",
             )]));
         }
-        let (key, actor) = (key.to_string(), actor.to_string());
+        let (key, actor, hooks, role) = (
+            key.to_string(),
+            actor.to_string(),
+            self.hooks.clone(),
+            self.role.to_string(),
+        );
         self.db
             .write(move |tx| {
                 let all = load_all(tx)?;
                 let def = all.iter().find(|d| d.id == key || d.handle == key).cloned().ok_or(DomainError::NotFound)?;
+                let ctx = HookContext { definition: &def, caller: Caller { actor: &actor, role: &role } };
                 let t = quote_ident(&def.table);
                 let scope = if input.purge { None } else { Some(input.restore) };
                 let ids = Self::matching(tx, &all, &def, &input.ids, &input.filter, scope)?;
+                let kind = if input.purge { WriteKind::Purge } else if input.restore { WriteKind::Restore } else { WriteKind::Delete };
+                hooks.before_delete(&ctx, kind, &ids)?;
                 let now_iso = now.to_iso();
-                let (stmt, kind, word) = if input.purge {
-                    (format!("DELETE FROM {t} WHERE id = ?"), "data.purged", "purged")
-                } else if input.restore {
-                    (format!("UPDATE {t} SET deleted_at = NULL, updated_at = '{now_iso}', version = version + 1 WHERE id = ?"), "data.restored", "restored")
-                } else {
-                    (format!("UPDATE {t} SET deleted_at = '{now_iso}', updated_at = '{now_iso}', version = version + 1 WHERE id = ?"), "data.deleted", "deleted")
+                let (stmt, word) = match kind {
+                    WriteKind::Purge => (format!("DELETE FROM {t} WHERE id = ?"), "purged"),
+                    WriteKind::Restore => (format!("UPDATE {t} SET deleted_at = NULL, updated_at = ?, version = version + 1 WHERE id = ?"), "restored"),
+                    _ => (format!("UPDATE {t} SET deleted_at = ?, updated_at = ?, version = version + 1 WHERE id = ?"), "deleted"),
                 };
                 for id in &ids {
-                    tx.execute(&stmt, &params![id])?;
-                    record_event(tx, kind, id, Some(&actor), &json!({"definition": def.handle}), now)?;
+                    let p = match kind {
+                        WriteKind::Purge => params![id],
+                        WriteKind::Restore => params![&now_iso, id],
+                        _ => params![&now_iso, &now_iso, id],
+                    };
+                    tx.execute(&stmt, &p)?;
+                    hooks.after_write(tx, &ctx, kind, id, now)?;
                 }
                 Ok(json!({word: ids.len(), "ids": ids}))
             })
@@ -1050,7 +1086,13 @@ impl Data<'_> {
         let views = defs
             .iter()
             .map(|d| {
-                let fields: String = d.fields.keys().map(|k| format!(", {} AS {}", quote_ident(&column_of(k)), quote_ident(k))).collect();
+                // Fields hidden from the caller's role are not in the view at all.
+                let fields: String = d
+                    .fields
+                    .iter()
+                    .filter(|(_, f)| !f.hidden_from.iter().any(|r| r == self.role))
+                    .map(|(k, _)| format!(", {} AS {}", quote_ident(&column_of(k)), quote_ident(k)))
+                    .collect();
                 (
                     d.handle.clone(),
                     format!(

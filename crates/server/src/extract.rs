@@ -266,6 +266,19 @@ impl WorkspaceAccess {
         }
     }
 
+    /// The role name read hooks see: the member's role (owner counts as admin), or for a
+    /// key the role its access amounts to.
+    pub fn role_name(&self) -> &'static str {
+        match self.member_role {
+            Some(MemberRole::Owner | MemberRole::Admin) => "admin",
+            Some(MemberRole::Editor) => "editor",
+            Some(MemberRole::Viewer) => "viewer",
+            None if self.access.allows("members", "write") => "admin",
+            None if self.access.allows("data", "write") => "editor",
+            None => "viewer",
+        }
+    }
+
     /// The role to act with when granting to others: a member's own role, or for a key
     /// the role its access amounts to.
     pub fn granting_role(&self) -> MemberRole {

@@ -37,6 +37,8 @@ pub struct AppState {
     pub workspaces: Arc<WorkspaceDatabases>,
     pub hub: SessionHub,
     pub approvals: Arc<Approvals>,
+    /// The record lifecycle hooks (built-ins; automations add script hooks).
+    pub data_hooks: Arc<andibase_data::Pipeline>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,

@@ -1034,3 +1034,70 @@ fn the_cli_imports_csv_and_jsonl_and_exports_both() {
     assert_eq!(code, Some(1));
     assert!(err.contains("nope"), "{err}");
 }
+
+#[test]
+fn fields_hidden_from_a_role_stay_hidden_everywhere() {
+    let server = Server::start();
+    let (owner, c, ws) = admin(&server);
+    shop(&c);
+    let r = c.patch(
+        "/api/v1/data-definitions/customers",
+        json!({"fields": {"margin": {"type": "number", "hiddenFrom": ["viewer"]}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["fields"]["margin"]["hiddenFrom"], json!(["viewer"]));
+    let r = c.patch(
+        "/api/v1/data-definitions/customers",
+        json!({"fields": {"x": {"type": "text", "hiddenFrom": ["intern"]}}}),
+    );
+    assert_eq!(issue_paths(&r), vec![json!(["fields", "x", "hiddenFrom"])]);
+    c.post("/api/v1/data-definitions/customers/data/upsert-many", json!({"records": [{"id": "cu", "attributes": {"email": "m@example.com", "margin": 0.42}}]}));
+    c.post(
+        "/api/v1/data-definitions/orders/data/upsert-many",
+        json!({"records": [{"id": "or", "attributes": {"title": "T", "customer": "cu"}}]}),
+    );
+    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
+    let editor = server.with_key(&owner.create_key(&ws, "editor"));
+    assert_eq!(
+        editor
+            .get("/api/v1/data-definitions/customers/data/cu")
+            .body["attributes"]["margin"],
+        0.42
+    );
+    let seen = viewer
+        .get("/api/v1/data-definitions/customers/data/cu")
+        .body;
+    assert!(
+        seen["attributes"].get("margin").is_none()
+            && seen["attributes"]["email"] == "m@example.com",
+        "{seen}"
+    );
+    let page = viewer.get("/api/v1/data-definitions/customers/query").body;
+    assert!(page["items"][0]["attributes"].get("margin").is_none());
+    let expanded = viewer
+        .get("/api/v1/data-definitions/orders/data/or?expand=customer")
+        .body;
+    assert!(
+        expanded["attributes"]["customer"]["attributes"]
+            .get("margin")
+            .is_none(),
+        "{expanded}"
+    );
+    let r = viewer.post(
+        "/api/v1/data/sql/query",
+        json!({"sql": "SELECT margin FROM customers"}),
+    );
+    assert!(
+        r.body["issues"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such column"),
+        "{}",
+        r.text
+    );
+    let r = editor.post(
+        "/api/v1/data/sql/query",
+        json!({"sql": "SELECT margin FROM customers"}),
+    );
+    assert_eq!(r.body["rows"], json!([[0.42]]));
+}

@@ -23,6 +23,8 @@ async fn data_of<T>(
     Ok(f(Data {
         db: &db,
         workspace_handle: &ws.workspace.handle,
+        hooks: &state.data_hooks,
+        role: ws.role_name(),
     })
     .await?)
 }

@@ -1,0 +1,391 @@
+//! The record lifecycle: pre/post × create, update, delete, read (seed 002).
+//!
+//! Built into every write and read, in this order:
+//! - pre-create / pre-update: type checks, required fields and defaults (the data layer's
+//!   own rules), then each hook's `before_write` (may change attributes or add issues);
+//! - pre-delete: each hook's `before_delete` (may refuse);
+//! - post-create / post-update / post-delete: each hook's `after_write`, inside the same
+//!   transaction; the built-in [`EventLog`] writes the outbox row here;
+//! - post-read: each hook's `after_read`; the built-in [`Redaction`] hides fields from
+//!   roles listed in the field's `hiddenFrom`.
+//!
+//! Permission checks (`data.read` / `data.write` / `dataDefinitions.write`) run before the
+//! pipeline, where the request is authenticated. User scripts (automations) plug in as
+//! another [`RecordHook`] through [`Pipeline::with`].
+
+use std::sync::Arc;
+
+use andibase_common::{DomainResult, FieldIssue, Timestamp};
+use andibase_storage::{record_event, Tx};
+use serde_json::{json, Map, Value};
+
+use crate::definition::DataDefinition;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteKind {
+    Create,
+    Update,
+    Delete,
+    Restore,
+    Purge,
+}
+
+impl WriteKind {
+    pub fn event(self) -> &'static str {
+        match self {
+            WriteKind::Create => "data.created",
+            WriteKind::Update => "data.updated",
+            WriteKind::Delete => "data.deleted",
+            WriteKind::Restore => "data.restored",
+            WriteKind::Purge => "data.purged",
+        }
+    }
+}
+
+/// Who is acting: recorded as `createdBy`/`updatedBy`, and the role read hooks see.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller<'a> {
+    pub actor: &'a str,
+    /// `admin`, `editor` or `viewer`.
+    pub role: &'a str,
+}
+
+pub struct HookContext<'a> {
+    pub definition: &'a DataDefinition,
+    pub caller: Caller<'a>,
+}
+
+pub trait RecordHook: Send + Sync {
+    /// pre-create / pre-update. `at` is the record's path for issues (`["records", 3]`).
+    fn before_write(
+        &self,
+        _ctx: &HookContext<'_>,
+        _kind: WriteKind,
+        _attributes: &mut Map<String, Value>,
+        _issues: &mut Vec<FieldIssue>,
+        _at: &[Value],
+    ) {
+    }
+
+    /// pre-delete (also restore and purge).
+    fn before_delete(
+        &self,
+        _ctx: &HookContext<'_>,
+        _kind: WriteKind,
+        _ids: &[String],
+    ) -> DomainResult<()> {
+        Ok(())
+    }
+
+    /// post-create / post-update / post-delete, in the write's transaction.
+    fn after_write(
+        &self,
+        _tx: &Tx<'_>,
+        _ctx: &HookContext<'_>,
+        _kind: WriteKind,
+        _id: &str,
+        _now: Timestamp,
+    ) -> DomainResult<()> {
+        Ok(())
+    }
+
+    /// post-read: may change the record shown.
+    fn after_read(&self, _ctx: &HookContext<'_>, _record: &mut Value) {}
+}
+
+/// Writes the outbox event of every change.
+pub struct EventLog;
+
+impl RecordHook for EventLog {
+    fn after_write(
+        &self,
+        tx: &Tx<'_>,
+        ctx: &HookContext<'_>,
+        kind: WriteKind,
+        id: &str,
+        now: Timestamp,
+    ) -> DomainResult<()> {
+        record_event(
+            tx,
+            kind.event(),
+            id,
+            Some(ctx.caller.actor),
+            &json!({"definition": ctx.definition.handle}),
+            now,
+        )
+    }
+}
+
+/// Hides fields whose `hiddenFrom` lists the reader's role.
+pub struct Redaction;
+
+impl RecordHook for Redaction {
+    fn after_read(&self, ctx: &HookContext<'_>, record: &mut Value) {
+        if let Some(attrs) = record.get_mut("attributes").and_then(Value::as_object_mut) {
+            for (key, spec) in &ctx.definition.fields {
+                if spec.hidden_from.iter().any(|r| r == ctx.caller.role) {
+                    attrs.remove(key);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    hooks: Vec<Arc<dyn RecordHook>>,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline {
+            hooks: vec![Arc::new(EventLog), Arc::new(Redaction)],
+        }
+    }
+}
+
+impl Pipeline {
+    /// Adds a hook after the built-in ones.
+    pub fn with(mut self, hook: Arc<dyn RecordHook>) -> Pipeline {
+        self.hooks.push(hook);
+        self
+    }
+
+    pub(crate) fn before_write(
+        &self,
+        ctx: &HookContext<'_>,
+        kind: WriteKind,
+        attributes: &mut Map<String, Value>,
+        issues: &mut Vec<FieldIssue>,
+        at: &[Value],
+    ) {
+        for h in &self.hooks {
+            h.before_write(ctx, kind, attributes, issues, at);
+        }
+    }
+
+    pub(crate) fn before_delete(
+        &self,
+        ctx: &HookContext<'_>,
+        kind: WriteKind,
+        ids: &[String],
+    ) -> DomainResult<()> {
+        self.hooks
+            .iter()
+            .try_for_each(|h| h.before_delete(ctx, kind, ids))
+    }
+
+    pub(crate) fn after_write(
+        &self,
+        tx: &Tx<'_>,
+        ctx: &HookContext<'_>,
+        kind: WriteKind,
+        id: &str,
+        now: Timestamp,
+    ) -> DomainResult<()> {
+        self.hooks
+            .iter()
+            .try_for_each(|h| h.after_write(tx, ctx, kind, id, now))
+    }
+
+    pub(crate) fn after_read(&self, ctx: &HookContext<'_>, record: &mut Value) {
+        for h in &self.hooks {
+            h.after_read(ctx, record);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CreateDefinition, Data, DeleteMany, QueryParams, RecordInput, UpsertMany};
+    use andibase_common::{Clock, DomainError};
+    use andibase_storage::{Sql, WorkspaceDatabases};
+
+    /// A user-script stand-in: trims titles, refuses empty ones, forbids deleting pinned
+    /// records, adds a computed field on read, and counts writes in the same transaction.
+    struct Script;
+
+    impl RecordHook for Script {
+        fn before_write(
+            &self,
+            _ctx: &HookContext<'_>,
+            _kind: WriteKind,
+            attrs: &mut Map<String, Value>,
+            issues: &mut Vec<FieldIssue>,
+            at: &[Value],
+        ) {
+            if let Some(Value::String(t)) = attrs.get("title") {
+                let trimmed = t.trim().to_string();
+                if trimmed.is_empty() {
+                    let mut path = at.to_vec();
+                    path.extend([json!("attributes"), json!("title")]);
+                    issues.push(FieldIssue {
+                        path,
+                        message: "must not be blank".into(),
+                    });
+                }
+                attrs.insert("title".into(), json!(trimmed));
+            }
+        }
+
+        fn before_delete(
+            &self,
+            _ctx: &HookContext<'_>,
+            _kind: WriteKind,
+            ids: &[String],
+        ) -> DomainResult<()> {
+            if ids.iter().any(|i| i == "pinned") {
+                return Err(DomainError::forbidden(
+                    "data.write",
+                    "pinned records cannot be deleted",
+                ));
+            }
+            Ok(())
+        }
+
+        fn after_write(
+            &self,
+            tx: &Tx<'_>,
+            _ctx: &HookContext<'_>,
+            _kind: WriteKind,
+            _id: &str,
+            _now: Timestamp,
+        ) -> DomainResult<()> {
+            tx.execute("UPDATE notes_counter SET n = n + 1", &[])
+                .map(|_| ())
+        }
+
+        fn after_read(&self, _ctx: &HookContext<'_>, record: &mut Value) {
+            let len = record["attributes"]["title"]
+                .as_str()
+                .map(str::len)
+                .unwrap_or(0);
+            record["computed"] = json!({"titleLength": len});
+        }
+    }
+
+    #[tokio::test]
+    async fn user_hooks_run_at_every_stage() {
+        let dir = std::env::temp_dir().join(format!(
+            "andibase-hooks-{}",
+            andibase_common::id::random_hex(6)
+        ));
+        let workspaces = WorkspaceDatabases::new(dir);
+        let db = workspaces
+            .get("0190e2a0-0000-7000-8000-0000000000bb")
+            .await
+            .unwrap();
+        db.write(|tx| {
+            tx.execute("CREATE TABLE notes_counter (n INTEGER)", &[])?;
+            tx.execute("INSERT INTO notes_counter VALUES (0)", &[])
+                .map(|_| ())
+        })
+        .await
+        .unwrap();
+        let hooks = Pipeline::default().with(Arc::new(Script));
+        let data = Data {
+            db: &db,
+            workspace_handle: "w",
+            hooks: &hooks,
+            role: "editor",
+        };
+        let now = Clock::system().now();
+        let fields: serde_json::Value = json!({"title": {"type": "text"}});
+        data.create_definition(
+            CreateDefinition {
+                name: "Notes".into(),
+                handle: None,
+                key: None,
+                description: None,
+                fields: Some(serde_json::from_value(fields).unwrap()),
+                attributes: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let rec = |id: &str, title: &str| RecordInput {
+            id: Some(id.into()),
+            name: None,
+            attributes: Some(json!({"title": title}).as_object().unwrap().clone()),
+        };
+        let ok = data
+            .upsert_many(
+                "notes",
+                UpsertMany {
+                    records: vec![rec("a", "  hello "), rec("pinned", "keep")],
+                    match_on: None,
+                    mode: None,
+                },
+                "test",
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.created, 2);
+        let bad = data
+            .upsert_many(
+                "notes",
+                UpsertMany {
+                    records: vec![rec("b", "fine"), rec("c", "   ")],
+                    match_on: None,
+                    mode: None,
+                },
+                "test",
+                now,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(bad, DomainError::Invalid { ref issues, .. } if issues[0].path == vec![json!("records"), json!(1), json!("attributes"), json!("title")]),
+            "{bad:?}"
+        );
+        let shown = data.get_record("notes", "a", false, None).await.unwrap();
+        assert_eq!(
+            shown["attributes"]["title"], "hello",
+            "before_write trimmed it"
+        );
+        assert_eq!(shown["computed"]["titleLength"], 5, "after_read added it");
+        let page = data.query("notes", QueryParams::default()).await.unwrap();
+        assert!(page.items.iter().all(|i| i["computed"].is_object()));
+        let refused = data
+            .delete_many(
+                "notes",
+                DeleteMany {
+                    ids: Some(vec!["pinned".into()]),
+                    filter: None,
+                    purge: false,
+                    restore: false,
+                },
+                "test",
+                now,
+            )
+            .await;
+        assert!(matches!(refused, Err(DomainError::Forbidden { .. })));
+        let counter = db
+            .read(|r| {
+                r.query_one("SELECT n FROM notes_counter", &[])?
+                    .unwrap()
+                    .int(0)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            counter, 2,
+            "after_write ran in the two successful writes' transaction, not in the failed batch"
+        );
+        let events = db
+            .read(|r| {
+                r.query_one(
+                    "SELECT count(*) FROM events WHERE kind = 'data.created'",
+                    &[],
+                )?
+                .unwrap()
+                .int(0)
+            })
+            .await
+            .unwrap();
+        assert_eq!(events, 2, "the built-in event log ran too");
+    }
+}
