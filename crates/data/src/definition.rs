@@ -528,3 +528,52 @@ pub(crate) fn search_query(text: &str) -> Option<String> {
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
 }
+
+/// Parsed definitions per workspace database, for reads. A definition change bumps the
+/// file's generation, and a read that started before the bump never stores what it loaded.
+/// Per process: another replica changing definitions would need to broadcast the bump.
+struct Cached {
+    generation: u64,
+    definitions: Option<std::sync::Arc<Vec<DataDefinition>>>,
+}
+
+static CACHE: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Cached>>,
+> = std::sync::LazyLock::new(Default::default);
+
+pub(crate) fn cached_all(
+    r: &impl Sql,
+    db: &std::path::Path,
+) -> DomainResult<std::sync::Arc<Vec<DataDefinition>>> {
+    let generation = {
+        let cache = CACHE.lock().expect("definition cache poisoned");
+        match cache.get(db) {
+            Some(Cached {
+                definitions: Some(d),
+                ..
+            }) => return Ok(d.clone()),
+            Some(c) => c.generation,
+            None => 0,
+        }
+    };
+    let loaded = std::sync::Arc::new(load_all(r)?);
+    let mut cache = CACHE.lock().expect("definition cache poisoned");
+    let entry = cache.entry(db.to_path_buf()).or_insert(Cached {
+        generation: 0,
+        definitions: None,
+    });
+    if entry.generation == generation {
+        entry.definitions = Some(loaded.clone());
+    }
+    Ok(loaded)
+}
+
+pub(crate) fn forget_cached(db: &std::path::Path) {
+    let mut cache = CACHE.lock().expect("definition cache poisoned");
+    let entry = cache.entry(db.to_path_buf()).or_insert(Cached {
+        generation: 0,
+        definitions: None,
+    });
+    entry.generation += 1;
+    entry.definitions = None;
+}

@@ -265,7 +265,9 @@ impl Data<'_> {
         }
         let description = input.description;
         let def_id = new_definition_id();
-        self.db
+        forget_cached(self.db.path());
+        let result = self
+            .db
             .write(move |tx| {
                 let mut fields = fields;
                 for (key, spec) in fields.iter_mut() {
@@ -304,7 +306,10 @@ impl Data<'_> {
                 )?;
                 load_definition(tx, &def_id)
             })
-            .await
+            .await;
+        // After the commit too: a read that raced the change must not keep it.
+        forget_cached(self.db.path());
+        result
     }
 
     /// Adds, changes, renames and removes fields, changing the table in the same
@@ -316,7 +321,8 @@ impl Data<'_> {
         now: Timestamp,
     ) -> DomainResult<DataDefinition> {
         let key = key.to_string();
-        self.db
+        forget_cached(self.db.path());
+        let result = self.db
             .write(move |tx| {
                 let mut def = load_definition(tx, &key)?;
                 let mut issues = Vec::new();
@@ -455,12 +461,17 @@ impl Data<'_> {
                 record_event(tx, "dataDefinition.updated", &def.id, None, &json!({}), now)?;
                 load_definition(tx, &def.id)
             })
-            .await
+            .await;
+        // After the commit too: a read that raced the change must not keep it.
+        forget_cached(self.db.path());
+        result
     }
 
     pub async fn delete_definition(&self, key: &str, now: Timestamp) -> DomainResult<()> {
         let key = key.to_string();
-        self.db
+        forget_cached(self.db.path());
+        let result = self
+            .db
             .write(move |tx| {
                 let def = load_definition(tx, &key)?;
                 let users: Vec<String> = load_all(tx)?
@@ -500,7 +511,10 @@ impl Data<'_> {
                     now,
                 )
             })
-            .await
+            .await;
+        // After the commit too: a read that raced the change must not keep it.
+        forget_cached(self.db.path());
+        result
     }
 
     pub async fn upsert_many(
@@ -570,6 +584,8 @@ impl Data<'_> {
                     // Find the existing record to update, if any.
                     let existing: Option<String> = if match_on == "id" {
                         match &rec.id {
+                            // Appending: the primary key refuses duplicates, no lookup needed.
+                            Some(_) if mode == "insert" => None,
                             Some(id) => tx
                                 .query_one(
                                     &format!("SELECT id FROM {t} WHERE id = ?"),
@@ -707,6 +723,15 @@ impl Data<'_> {
                     let (sql, p, id, action) = outcome;
                     match tx.execute(&sql, &p) {
                         Ok(_) => {}
+                        Err(DomainError::Conflict { message })
+                            if unique_field(&message).is_none() =>
+                        {
+                            issues.push(FieldIssue {
+                                path: vec![json!("records"), json!(i), json!("id")],
+                                message: "a record with this key already exists".into(),
+                            });
+                            continue;
+                        }
                         Err(DomainError::Conflict { message }) => {
                             let field = unique_field(&message).unwrap_or_else(|| "id".into());
                             issues.push(FieldIssue {
@@ -751,9 +776,10 @@ impl Data<'_> {
     ) -> DomainResult<Value> {
         let (key, rid) = (key.to_string(), record_id.to_string());
         let (hooks, role) = (self.hooks.clone(), self.role.to_string());
+        let path = self.db.path().to_path_buf();
         self.db
             .read(move |r| {
-                let all = load_all(r)?;
+                let all = cached_all(r, &path)?;
                 let def = all.iter().find(|d| d.id == key || d.handle == key).cloned().ok_or(DomainError::NotFound)?;
                 let expand = expansion(&def, expand.as_deref())?;
                 let row = r
@@ -774,9 +800,10 @@ impl Data<'_> {
     pub async fn query(&self, key: &str, q: QueryParams) -> DomainResult<Page> {
         let key = key.to_string();
         let (hooks, role) = (self.hooks.clone(), self.role.to_string());
+        let path = self.db.path().to_path_buf();
         self.db
             .read(move |r| {
-                let all = load_all(r)?;
+                let all = cached_all(r, &path)?;
                 let def = all.iter().find(|d| d.id == key || d.handle == key).ok_or(DomainError::NotFound)?;
                 let limit = q.limit.unwrap_or(50);
                 if !(1..=1000).contains(&limit) {
@@ -832,9 +859,10 @@ impl Data<'_> {
         include_deleted: bool,
     ) -> DomainResult<SelectAll> {
         let key = key.to_string();
+        let path = self.db.path().to_path_buf();
         self.db
             .read(move |r| {
-                let all = load_all(r)?;
+                let all = cached_all(r, &path)?;
                 let def = all.iter().find(|d| d.id == key || d.handle == key).ok_or(DomainError::NotFound)?;
                 let (f, params) = filter_sql(&all, def, filter.as_deref())?;
                 let deleted = if include_deleted { "1" } else { "t.deleted_at IS NULL" };

@@ -1109,23 +1109,74 @@ fn every_operator_means_the_same_in_both_spellings() {
     shop(&c);
     seed_orders(&c, 40);
     let cases: Vec<(&str, Value)> = vec![
-        (r#"status = "open""#, json!({"field": "status", "op": "eq", "value": "open"})),
-        (r#"status != "open""#, json!({"field": "status", "op": "neq", "value": "open"})),
-        ("amount > 500", json!({"field": "amount", "op": "gt", "value": 500})),
-        ("amount >= 518", json!({"field": "amount", "op": "gte", "value": 518})),
-        ("amount < 100", json!({"field": "amount", "op": "lt", "value": 100})),
-        ("amount <= 111", json!({"field": "amount", "op": "lte", "value": 111})),
-        (r#"id in ["o001", "o007"]"#, json!({"field": "id", "op": "in", "value": ["o001", "o007"]})),
-        (r#"id nin ["o001", "o007"]"#, json!({"field": "id", "op": "nin", "value": ["o001", "o007"]})),
-        (r#"tags ?= "vip""#, json!({"field": "tags", "op": "contains", "value": "vip"})),
-        (r#"title contains "er 2""#, json!({"field": "title", "op": "contains", "value": "er 2"})),
-        (r#"title ~ "NUMBER 3""#, json!({"field": "title", "op": "icontains", "value": "NUMBER 3"})),
-        (r#"title startsWith "Order number 1""#, json!({"field": "title", "op": "startsWith", "value": "Order number 1"})),
-        (r#"title endsWith "5""#, json!({"field": "title", "op": "endsWith", "value": "5"})),
-        ("due = null", json!({"field": "due", "op": "isNull", "value": true})),
-        ("customer != null", json!({"field": "customer", "op": "isNull", "value": false})),
-        ("amount between [200, 600]", json!({"field": "amount", "op": "between", "value": [200, 600]})),
-        (r#"customer.country = "DE""#, json!({"field": "customer.country", "op": "eq", "value": "DE"})),
+        (
+            r#"status = "open""#,
+            json!({"field": "status", "op": "eq", "value": "open"}),
+        ),
+        (
+            r#"status != "open""#,
+            json!({"field": "status", "op": "neq", "value": "open"}),
+        ),
+        (
+            "amount > 500",
+            json!({"field": "amount", "op": "gt", "value": 500}),
+        ),
+        (
+            "amount >= 518",
+            json!({"field": "amount", "op": "gte", "value": 518}),
+        ),
+        (
+            "amount < 100",
+            json!({"field": "amount", "op": "lt", "value": 100}),
+        ),
+        (
+            "amount <= 111",
+            json!({"field": "amount", "op": "lte", "value": 111}),
+        ),
+        (
+            r#"id in ["o001", "o007"]"#,
+            json!({"field": "id", "op": "in", "value": ["o001", "o007"]}),
+        ),
+        (
+            r#"id nin ["o001", "o007"]"#,
+            json!({"field": "id", "op": "nin", "value": ["o001", "o007"]}),
+        ),
+        (
+            r#"tags ?= "vip""#,
+            json!({"field": "tags", "op": "contains", "value": "vip"}),
+        ),
+        (
+            r#"title contains "er 2""#,
+            json!({"field": "title", "op": "contains", "value": "er 2"}),
+        ),
+        (
+            r#"title ~ "NUMBER 3""#,
+            json!({"field": "title", "op": "icontains", "value": "NUMBER 3"}),
+        ),
+        (
+            r#"title startsWith "Order number 1""#,
+            json!({"field": "title", "op": "startsWith", "value": "Order number 1"}),
+        ),
+        (
+            r#"title endsWith "5""#,
+            json!({"field": "title", "op": "endsWith", "value": "5"}),
+        ),
+        (
+            "due = null",
+            json!({"field": "due", "op": "isNull", "value": true}),
+        ),
+        (
+            "customer != null",
+            json!({"field": "customer", "op": "isNull", "value": false}),
+        ),
+        (
+            "amount between [200, 600]",
+            json!({"field": "amount", "op": "between", "value": [200, 600]}),
+        ),
+        (
+            r#"customer.country = "DE""#,
+            json!({"field": "customer.country", "op": "eq", "value": "DE"}),
+        ),
         (
             r#"!(status = "open" || paid = true)"#,
             json!({"not": {"or": [{"field": "status", "op": "eq", "value": "open"}, {"field": "paid", "op": "eq", "value": true}]}}),
@@ -1133,9 +1184,21 @@ fn every_operator_means_the_same_in_both_spellings() {
     ];
     for (text, json_form) in cases {
         let a = q(&c, &format!("limit=1000&filter={}", enc(text)));
-        let b = q(&c, &format!("limit=1000&filter={}", enc(&json_form.to_string())));
-        assert_eq!((a.status, b.status), (200, 200), "{text}: {} / {}", a.text, b.text);
+        let b = q(
+            &c,
+            &format!("limit=1000&filter={}", enc(&json_form.to_string())),
+        );
+        assert_eq!(
+            (a.status, b.status),
+            (200, 200),
+            "{text}: {} / {}",
+            a.text,
+            b.text
+        );
         assert_eq!(ids(&a.body), ids(&b.body), "{text}");
-        assert!(!ids(&a.body).is_empty() || text.starts_with("due"), "{text} matches something");
+        assert!(
+            !ids(&a.body).is_empty() || text.starts_with("due"),
+            "{text} matches something"
+        );
     }
 }
