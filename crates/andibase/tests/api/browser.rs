@@ -287,7 +287,14 @@ fn agent_login_is_approved_in_a_real_browser_and_sessions_update_live() {
         &browser.s("/window/rect"),
         Some(json!({"width": 390, "height": 844})),
     );
-    for page in ["sessions", "agents", "api-keys", "members"] {
+    for page in [
+        "sessions",
+        "agents",
+        "api-keys",
+        "members",
+        "data",
+        "approvals",
+    ] {
         browser.goto(&format!("{}/w/{ws}/{page}", server.url));
         browser.find("main h1");
         let fits = browser.call("POST", &browser.s("/execute/sync"), Some(json!({"script": "return document.documentElement.scrollWidth <= window.innerWidth + 1", "args": []})));

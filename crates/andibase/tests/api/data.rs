@@ -1202,3 +1202,58 @@ fn every_operator_means_the_same_in_both_spellings() {
         );
     }
 }
+
+#[test]
+fn the_console_browses_definitions_and_records() {
+    let server = Server::start();
+    let (owner, c, ws) = admin(&server);
+    shop(&c);
+    seed_orders(&c, 60);
+    c.post("/api/v1/data-definitions/orders/data/upsert-many", json!({"records": [{"id": "xss", "name": "<script>alert(1)</script>", "attributes": {"title": "<img src=x onerror=alert(2)>"}}]}));
+    let list = owner.get(&format!("/w/{ws}/data"));
+    assert_eq!(list.status, 200);
+    assert!(list.text.contains(&format!("href=\"/w/{ws}/data/orders\"")));
+    let page = owner.get(&format!("/w/{ws}/data/orders"));
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("61 records"), "counted");
+    assert!(page.text.contains("id=\"next-page\""), "paged by 50");
+    assert!(
+        !page.text.contains("<script>alert(1)") && !page.text.contains("<img src=x"),
+        "escaped"
+    );
+    let filtered = owner.get(&format!(
+        "/w/{ws}/data/orders?filter={}",
+        enc("status = \"closed\"")
+    ));
+    assert!(
+        filtered.text.contains("15 records"),
+        "{}",
+        &filtered.text[..200.min(filtered.text.len())]
+    );
+    let bad = owner.get(&format!("/w/{ws}/data/orders?filter={}", enc("status ==")));
+    assert!(bad.text.contains("id=\"filter-error\""));
+    assert_eq!(owner.get(&format!("/w/{ws}/data/nope")).status, 404);
+    assert_eq!(server.anon().get(&format!("/w/{ws}/data")).status, 303);
+    // A viewer sees the page without fields hidden from viewers.
+    c.patch("/api/v1/data-definitions/orders", json!({"fields": {"amount": {"type": "number", "indexed": true, "hiddenFrom": ["viewer"]}}}));
+    owner.post(
+        &format!("/api/v1/workspaces/{ws}/users"),
+        json!({"email": "viv@example.com", "password": "viewer pass", "role": "viewer"}),
+    );
+    let viv = server.sign_in("viv@example.com", "viewer pass");
+    let seen = viv.get(&format!(
+        "/w/{ws}/data/orders?filter={}",
+        enc("id = \"o001\"")
+    ));
+    assert!(
+        !seen.text.contains(">37<"),
+        "the hidden amount is not shown"
+    );
+    assert!(owner
+        .get(&format!(
+            "/w/{ws}/data/orders?filter={}",
+            enc("id = \"o001\"")
+        ))
+        .text
+        .contains(">37<"));
+}
