@@ -72,7 +72,7 @@ where
 }
 
 fn record(i: usize) -> Value {
-    json!({"status": if i % 2 == 0 { "open" } else { "closed" }, "amount": (i * 7919) % 1000, "title": format!("Item number {i}")})
+    json!({"status": if i.is_multiple_of(2) { "open" } else { "closed" }, "amount": (i * 7919) % 1000, "title": format!("Item number {i}")})
 }
 
 /// Inserts `n` records in batches of 1,000 over 4 connections; returns records/s.

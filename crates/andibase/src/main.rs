@@ -495,7 +495,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
                 if let Err(e) = identity.flush_last_requests().await {
                     tracing::warn!(error = %e, "could not record key use times");
                 }
-                if n % 12 == 0 {
+                if n.is_multiple_of(12) {
                     let closed = workspaces.close_idle(Duration::from_secs(300));
                     if closed > 0 {
                         tracing::debug!(closed, "closed idle workspace databases");

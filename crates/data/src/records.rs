@@ -671,7 +671,7 @@ impl Data<'_> {
                                 "updated_by = ?".to_string(),
                                 "version = version + 1".to_string(),
                             ];
-                            let mut p: Vec<SqlValue> = params![&now_iso, &actor];
+                            let mut p: Vec<SqlValue> = params![&now_iso, &actor].to_vec();
                             if let Some(n) = &name {
                                 sets.push("name = ?".into());
                                 p.push(SqlValue::Text(n.clone()));
@@ -702,7 +702,8 @@ impl Data<'_> {
                             .map(String::from)
                             .collect::<Vec<_>>();
                             let mut p: Vec<SqlValue> =
-                                params![&id, name.clone(), &now_iso, &now_iso, &actor, &actor];
+                                params![&id, name.clone(), &now_iso, &now_iso, &actor, &actor]
+                                    .to_vec();
                             for (col, v) in &columns {
                                 cols.push(quote_ident(col));
                                 p.push(v.clone());
@@ -966,7 +967,7 @@ impl Data<'_> {
                         "updated_by = ?".to_string(),
                         "version = version + 1".to_string(),
                     ];
-                    let mut p: Vec<SqlValue> = params![&now_iso, &actor];
+                    let mut p: Vec<SqlValue> = params![&now_iso, &actor].to_vec();
                     if let Some(n) = &input.name {
                         sets.push("name = ?".into());
                         p.push(SqlValue::Text(n.clone()));
@@ -1032,9 +1033,9 @@ impl Data<'_> {
                 };
                 for id in &ids {
                     let p = match kind {
-                        WriteKind::Purge => params![id],
-                        WriteKind::Restore => params![&now_iso, id],
-                        _ => params![&now_iso, &now_iso, id],
+                        WriteKind::Purge => params![id].to_vec(),
+                        WriteKind::Restore => params![&now_iso, id].to_vec(),
+                        _ => params![&now_iso, &now_iso, id].to_vec(),
                     };
                     tx.execute(&stmt, &p)?;
                     hooks.after_write(tx, &ctx, kind, id, now)?;

@@ -283,10 +283,8 @@ impl Identity {
             .write(move |tx| {
                 let row = tx
                     .query_one(
-                        &format!(
-                            "SELECT id, status, expires_at, last_poll_at, interval_seconds, workspace_id, decided_by, agent_name, role, permissions \
-                             FROM agent_login_requests WHERE device_code_hash = ?"
-                        ),
+                        "SELECT id, status, expires_at, last_poll_at, interval_seconds, workspace_id, decided_by, agent_name, role, permissions \
+                             FROM agent_login_requests WHERE device_code_hash = ?",
                         &params![&hash],
                     )?
                     .ok_or_else(|| DomainError::state("invalid_grant", "The device code is invalid, already used, or no longer usable. Start a new login."))?;

@@ -17,17 +17,6 @@ pub fn sha256_hex(secret: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sha256_hex_matches_the_known_vector() {
-        assert_eq!(
-            super::sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-}
-
 pub fn hash_password(password: &str) -> DomainResult<String> {
     let salt = SaltString::generate(&mut OsRng);
     argon2::Argon2::default()
@@ -49,3 +38,14 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// A password hash nobody can match, used to spend the same time on unknown emails.
 pub const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$K3nSvqNqQqNJ4Fq1m3z8fWtGkTj0QqZ1ZlIbXkq9sNQ";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sha256_hex_matches_the_known_vector() {
+        assert_eq!(
+            super::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -23,9 +23,9 @@ pub use sandbox::{QueryOutput, SandboxedQuery};
 pub use value::{Row, Value};
 pub use workspaces::WorkspaceDatabases;
 
-/// Builds a `Vec<Value>` from expressions that convert into [`Value`].
+/// Builds an array of [`Value`]s (borrow it as `&params![…]`; `.to_vec()` for a `Vec`).
 #[macro_export]
 macro_rules! params {
-    () => { ::std::vec::Vec::<$crate::Value>::new() };
-    ($($v:expr),+ $(,)?) => { vec![$($crate::Value::from($v)),+] };
+    () => { [] as [$crate::Value; 0] };
+    ($($v:expr),+ $(,)?) => { [$($crate::Value::from($v)),+] };
 }

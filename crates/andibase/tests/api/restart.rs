@@ -146,7 +146,7 @@ fn operator_cli_creates_users_workspaces_and_keys() {
         201
     );
     c.post(
-        &format!("/api/v1/workspaces/ops-team/users"),
+        "/api/v1/workspaces/ops-team/users",
         json!({"email": "z@example.com", "password": "password1"}),
     )
     .expect_error(403, "insufficient_permissions");

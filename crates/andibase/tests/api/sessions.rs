@@ -108,7 +108,7 @@ fn the_session_url_is_a_live_page() {
     assert_eq!(r.status, 303);
     assert_eq!(
         r.header("location").unwrap(),
-        format!("/sign-in?next={}", path.replace('/', "/"))
+        format!("/sign-in?next={path}")
     );
 
     let page = owner.get(&path);

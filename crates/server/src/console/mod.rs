@@ -278,22 +278,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_values_are_decoded() {
-        assert_eq!(
-            query_param(Some("a=1&user_code=AB%2DCD+1"), "user_code").as_deref(),
-            Some("AB-CD 1")
-        );
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(query_param(None, "x"), None);
-    }
-}
-
 async fn agent_login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1102,4 +1086,20 @@ async fn records_page(
         next = next.unwrap_or_default()
     );
     html(&def.name, Some(&nav(&session, &m, "data")), &body, &state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_decoded() {
+        assert_eq!(
+            query_param(Some("a=1&user_code=AB%2DCD+1"), "user_code").as_deref(),
+            Some("AB-CD 1")
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(query_param(None, "x"), None);
+    }
 }
