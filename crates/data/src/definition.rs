@@ -368,7 +368,8 @@ pub(crate) fn field_ddl(table: &str, key: &str, spec: &FieldSpec, add: bool) -> 
             index_name("ux")
         ));
     } else if spec.indexed || (spec.field_type() == FieldType::Relationship && !spec.many) {
-        out.push(format!("CREATE INDEX {} ON {t} ({col})", index_name("ix")));
+        // With the id, a sort on this field and its id tie-break comes straight from the index.
+        out.push(format!("CREATE INDEX {} ON {t} ({col}, id)", index_name("ix")));
     }
     out
 }

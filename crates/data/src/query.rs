@@ -221,11 +221,9 @@ pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResul
         return Err(invalid(vec![issue(&["sort"], "at most 8 sort keys")]));
     }
     if keys.last().is_none_or(|k| k.column != "id") {
-        keys.push(SortKey {
-            column: "id".into(),
-            desc: keys.first().is_some_and(|k| k.desc && k.column == "id"),
-            nullable: false,
-        });
+        // Ties break by id in the last key's direction, so `(column, id)` indexes serve both.
+        let desc = keys.last().is_some_and(|k| k.desc);
+        keys.push(SortKey { column: "id".into(), desc, nullable: false });
     }
     Ok(keys)
 }
