@@ -369,7 +369,10 @@ pub(crate) fn field_ddl(table: &str, key: &str, spec: &FieldSpec, add: bool) -> 
         ));
     } else if spec.indexed || (spec.field_type() == FieldType::Relationship && !spec.many) {
         // With the id, a sort on this field and its id tie-break comes straight from the index.
-        out.push(format!("CREATE INDEX {} ON {t} ({col}, id)", index_name("ix")));
+        out.push(format!(
+            "CREATE INDEX {} ON {t} ({col}, id)",
+            index_name("ix")
+        ));
     }
     out
 }

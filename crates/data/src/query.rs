@@ -223,7 +223,11 @@ pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResul
     if keys.last().is_none_or(|k| k.column != "id") {
         // Ties break by id in the last key's direction, so `(column, id)` indexes serve both.
         let desc = keys.last().is_some_and(|k| k.desc);
-        keys.push(SortKey { column: "id".into(), desc, nullable: false });
+        keys.push(SortKey {
+            column: "id".into(),
+            desc,
+            nullable: false,
+        });
     }
     Ok(keys)
 }
