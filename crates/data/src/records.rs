@@ -217,7 +217,80 @@ fn unique_field(message: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `UPDATE` of one record: bookkeeping columns, the name if given, the checked fields.
+fn update_statement(
+    table: &str,
+    id: &str,
+    now_iso: &str,
+    actor: &str,
+    name: Option<&String>,
+    columns: &[(String, SqlValue)],
+) -> (String, Vec<SqlValue>) {
+    let mut sets = vec![
+        "updated_at = ?".to_string(),
+        "updated_by = ?".to_string(),
+        "version = version + 1".to_string(),
+    ];
+    let mut p: Vec<SqlValue> = params![now_iso, actor].to_vec();
+    if let Some(n) = name {
+        sets.push("name = ?".into());
+        p.push(SqlValue::Text(n.clone()));
+    }
+    for (col, v) in columns {
+        sets.push(format!("{} = ?", quote_ident(col)));
+        p.push(v.clone());
+    }
+    p.push(SqlValue::Text(id.to_string()));
+    (
+        format!("UPDATE {table} SET {} WHERE id = ?", sets.join(", ")),
+        p,
+    )
+}
+
+fn find_definition<'d>(all: &'d [DataDefinition], key: &str) -> DomainResult<&'d DataDefinition> {
+    all.iter()
+        .find(|d| d.id == key || d.handle == key)
+        .ok_or(DomainError::NotFound)
+}
+
 impl Data<'_> {
+    /// One write transaction over the records of the definition `key`, with the hook
+    /// context every record write needs.
+    async fn write_records<T, F>(&self, key: &str, actor: &str, f: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                &Tx<'_>,
+                &[DataDefinition],
+                &DataDefinition,
+                &HookContext<'_>,
+                &Pipeline,
+            ) -> DomainResult<T>
+            + Send
+            + 'static,
+    {
+        let (key, actor, hooks, role) = (
+            key.to_string(),
+            actor.to_string(),
+            self.hooks.clone(),
+            self.role.to_string(),
+        );
+        self.db
+            .write(move |tx| {
+                let all = load_all(tx)?;
+                let def = find_definition(&all, &key)?.clone();
+                let ctx = HookContext {
+                    definition: &def,
+                    caller: Caller {
+                        actor: &actor,
+                        role: &role,
+                    },
+                };
+                f(tx, &all, &def, &ctx, &hooks)
+            })
+            .await
+    }
+
     pub async fn list_definitions(&self) -> DomainResult<Vec<DataDefinition>> {
         self.db.read(|r| load_all(r)).await
     }
@@ -537,235 +610,184 @@ impl Data<'_> {
                 "must be upsert, insert or update",
             )]));
         }
-        let (key, actor, hooks, role) = (
-            key.to_string(),
-            actor.to_string(),
-            self.hooks.clone(),
-            self.role.to_string(),
-        );
-        self.db
-            .write(move |tx| {
-                let all = load_all(tx)?;
-                let def = all
-                    .iter()
-                    .find(|d| d.id == key || d.handle == key)
-                    .cloned()
-                    .ok_or(DomainError::NotFound)?;
-                let ctx = HookContext {
-                    definition: &def,
-                    caller: Caller {
-                        actor: &actor,
-                        role: &role,
-                    },
-                };
-                let t = quote_ident(&def.table);
-                let match_on = input.match_on.clone().unwrap_or_else(|| "id".into());
-                if match_on != "id" && !def.fields.get(&match_on).is_some_and(|f| f.unique) {
-                    return Err(invalid(vec![issue(
-                        &["matchOn"],
-                        "must be id or the key of a unique field",
-                    )]));
-                }
-                let mut issues = Vec::new();
-                let mut results = Vec::new();
-                let now_iso = now.to_iso();
-                for (i, rec) in input.records.iter().enumerate() {
-                    let at = vec![json!("records"), json!(i)];
-                    let mut attrs = rec.attributes.clone().unwrap_or_default();
-                    if let Some(id) = &rec.id {
-                        if !valid_record_id(id) {
-                            issues.push(FieldIssue {
-                                path: vec![json!("records"), json!(i), json!("id")],
-                                message: "must be 1 to 100 of A-Z a-z 0-9 - _".into(),
-                            });
-                            continue;
-                        }
-                    }
-                    // Find the existing record to update, if any.
-                    let existing: Option<String> = if match_on == "id" {
-                        match &rec.id {
-                            // Appending: the primary key refuses duplicates, no lookup needed.
-                            Some(_) if mode == "insert" => None,
-                            Some(id) => tx
-                                .query_one(
-                                    &format!("SELECT id FROM {t} WHERE id = ?"),
-                                    &params![id],
-                                )?
-                                .map(|r| r.text(0))
-                                .transpose()?,
-                            None => None,
-                        }
-                    } else {
-                        match attrs.get(&match_on).filter(|v| !v.is_null()) {
-                            Some(v) => {
-                                let sql =
-                                    to_sql(&def.fields[&match_on], v).unwrap_or(SqlValue::Null);
-                                tx.query_one(
-                                    &format!(
-                                        "SELECT id FROM {t} WHERE {} = ?",
-                                        quote_ident(&column_of(&match_on))
-                                    ),
-                                    &[sql],
-                                )?
-                                .map(|r| r.text(0))
-                                .transpose()?
-                            }
-                            None => {
-                                issues.push(FieldIssue {
-                                    path: vec![
-                                        json!("records"),
-                                        json!(i),
-                                        json!("attributes"),
-                                        json!(match_on),
-                                    ],
-                                    message: "is needed to match on".into(),
-                                });
-                                continue;
-                            }
-                        }
-                    };
-                    match (&existing, mode.as_str()) {
-                        (Some(_), "insert") => {
-                            issues.push(FieldIssue {
-                                path: vec![
-                                    json!("records"),
-                                    json!(i),
-                                    json!(if match_on == "id" { "id" } else { "attributes" }),
-                                ],
-                                message: "a record with this key already exists".into(),
-                            });
-                            continue;
-                        }
-                        (None, "update") => {
-                            issues.push(FieldIssue {
-                                path: vec![json!("records"), json!(i), json!("id")],
-                                message: "no such record to update".into(),
-                            });
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    let kind = if existing.is_none() {
-                        WriteKind::Create
-                    } else {
-                        WriteKind::Update
-                    };
-                    hooks.before_write(&ctx, kind, &mut attrs, &mut issues, &at);
-                    let columns = check_attributes(
-                        tx,
-                        &all,
-                        &def,
-                        &attrs,
-                        existing.is_none(),
-                        &at,
-                        &mut issues,
-                    )?;
-                    let name = rec
-                        .name
-                        .clone()
-                        .map(|n| n.chars().take(500).collect::<String>());
-                    let outcome = match (existing, mode.as_str()) {
-                        (Some(id), _) => {
-                            let mut sets = vec![
-                                "updated_at = ?".to_string(),
-                                "updated_by = ?".to_string(),
-                                "version = version + 1".to_string(),
-                            ];
-                            let mut p: Vec<SqlValue> = params![&now_iso, &actor].to_vec();
-                            if let Some(n) = &name {
-                                sets.push("name = ?".into());
-                                p.push(SqlValue::Text(n.clone()));
-                            }
-                            for (col, v) in &columns {
-                                sets.push(format!("{} = ?", quote_ident(col)));
-                                p.push(v.clone());
-                            }
-                            p.push(SqlValue::Text(id.clone()));
-                            (
-                                format!("UPDATE {t} SET {} WHERE id = ?", sets.join(", ")),
-                                p,
-                                id,
-                                "updated",
-                            )
-                        }
-                        (None, _) => {
-                            let id = rec.id.clone().unwrap_or_else(id::uuid7);
-                            let mut cols = vec![
-                                "id",
-                                "name",
-                                "created_at",
-                                "updated_at",
-                                "created_by",
-                                "updated_by",
-                            ]
-                            .into_iter()
-                            .map(String::from)
-                            .collect::<Vec<_>>();
-                            let mut p: Vec<SqlValue> =
-                                params![&id, name.clone(), &now_iso, &now_iso, &actor, &actor]
-                                    .to_vec();
-                            for (col, v) in &columns {
-                                cols.push(quote_ident(col));
-                                p.push(v.clone());
-                            }
-                            let marks = vec!["?"; cols.len()].join(", ");
-                            (
-                                format!("INSERT INTO {t} ({}) VALUES ({marks})", cols.join(", ")),
-                                p,
-                                id,
-                                "created",
-                            )
-                        }
-                    };
-                    if !issues.is_empty() {
-                        // Keep checking the rest for a complete report; write nothing more.
+        let actor = actor.to_string();
+        self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
+            let t = quote_ident(&def.table);
+            let match_on = input.match_on.clone().unwrap_or_else(|| "id".into());
+            if match_on != "id" && !def.fields.get(&match_on).is_some_and(|f| f.unique) {
+                return Err(invalid(vec![issue(
+                    &["matchOn"],
+                    "must be id or the key of a unique field",
+                )]));
+            }
+            let mut issues = Vec::new();
+            let mut results = Vec::new();
+            let now_iso = now.to_iso();
+            for (i, rec) in input.records.iter().enumerate() {
+                let at = vec![json!("records"), json!(i)];
+                let mut attrs = rec.attributes.clone().unwrap_or_default();
+                if let Some(id) = &rec.id {
+                    if !valid_record_id(id) {
+                        issues.push(FieldIssue {
+                            path: vec![json!("records"), json!(i), json!("id")],
+                            message: "must be 1 to 100 of A-Z a-z 0-9 - _".into(),
+                        });
                         continue;
                     }
-                    let (sql, p, id, action) = outcome;
-                    match tx.execute(&sql, &p) {
-                        Ok(_) => {}
-                        Err(DomainError::Conflict { message })
-                            if unique_field(&message).is_none() =>
-                        {
-                            issues.push(FieldIssue {
-                                path: vec![json!("records"), json!(i), json!("id")],
-                                message: "a record with this key already exists".into(),
-                            });
-                            continue;
+                }
+                // Find the existing record to update, if any.
+                let existing: Option<String> = if match_on == "id" {
+                    match &rec.id {
+                        // Appending: the primary key refuses duplicates, no lookup needed.
+                        Some(_) if mode == "insert" => None,
+                        Some(id) => tx
+                            .query_one(&format!("SELECT id FROM {t} WHERE id = ?"), &params![id])?
+                            .map(|r| r.text(0))
+                            .transpose()?,
+                        None => None,
+                    }
+                } else {
+                    match attrs.get(&match_on).filter(|v| !v.is_null()) {
+                        Some(v) => {
+                            let sql = to_sql(&def.fields[&match_on], v).unwrap_or(SqlValue::Null);
+                            tx.query_one(
+                                &format!(
+                                    "SELECT id FROM {t} WHERE {} = ?",
+                                    quote_ident(&column_of(&match_on))
+                                ),
+                                &[sql],
+                            )?
+                            .map(|r| r.text(0))
+                            .transpose()?
                         }
-                        Err(DomainError::Conflict { message }) => {
-                            let field = unique_field(&message).unwrap_or_else(|| "id".into());
+                        None => {
                             issues.push(FieldIssue {
                                 path: vec![
                                     json!("records"),
                                     json!(i),
                                     json!("attributes"),
-                                    json!(field),
+                                    json!(match_on),
                                 ],
-                                message: "must be unique; another record has this value".into(),
+                                message: "is needed to match on".into(),
                             });
                             continue;
                         }
-                        Err(e) => return Err(e),
                     }
-                    hooks.after_write(tx, &ctx, kind, &id, now)?;
-                    results.push(UpsertResult {
-                        index: i,
-                        id,
-                        action,
-                    });
+                };
+                match (&existing, mode.as_str()) {
+                    (Some(_), "insert") => {
+                        issues.push(FieldIssue {
+                            path: vec![
+                                json!("records"),
+                                json!(i),
+                                json!(if match_on == "id" { "id" } else { "attributes" }),
+                            ],
+                            message: "a record with this key already exists".into(),
+                        });
+                        continue;
+                    }
+                    (None, "update") => {
+                        issues.push(FieldIssue {
+                            path: vec![json!("records"), json!(i), json!("id")],
+                            message: "no such record to update".into(),
+                        });
+                        continue;
+                    }
+                    _ => {}
                 }
+                let kind = if existing.is_none() {
+                    WriteKind::Create
+                } else {
+                    WriteKind::Update
+                };
+                hooks.before_write(&ctx, kind, &mut attrs, &mut issues, &at);
+                let columns =
+                    check_attributes(tx, &all, &def, &attrs, existing.is_none(), &at, &mut issues)?;
+                let name = rec
+                    .name
+                    .clone()
+                    .map(|n| n.chars().take(500).collect::<String>());
+                let outcome = match (existing, mode.as_str()) {
+                    (Some(id), _) => {
+                        let (sql, p) =
+                            update_statement(&t, &id, &now_iso, &actor, name.as_ref(), &columns);
+                        (sql, p, id, "updated")
+                    }
+                    (None, _) => {
+                        let id = rec.id.clone().unwrap_or_else(id::uuid7);
+                        let mut cols = vec![
+                            "id",
+                            "name",
+                            "created_at",
+                            "updated_at",
+                            "created_by",
+                            "updated_by",
+                        ]
+                        .into_iter()
+                        .map(String::from)
+                        .collect::<Vec<_>>();
+                        let mut p: Vec<SqlValue> =
+                            params![&id, name.clone(), &now_iso, &now_iso, &actor, &actor].to_vec();
+                        for (col, v) in &columns {
+                            cols.push(quote_ident(col));
+                            p.push(v.clone());
+                        }
+                        let marks = vec!["?"; cols.len()].join(", ");
+                        (
+                            format!("INSERT INTO {t} ({}) VALUES ({marks})", cols.join(", ")),
+                            p,
+                            id,
+                            "created",
+                        )
+                    }
+                };
                 if !issues.is_empty() {
-                    return Err(invalid(issues));
+                    // Keep checking the rest for a complete report; write nothing more.
+                    continue;
                 }
-                let created = results.iter().filter(|r| r.action == "created").count();
-                Ok(UpsertOutcome {
-                    updated: results.len() - created,
-                    created,
-                    results,
-                })
+                let (sql, p, id, action) = outcome;
+                match tx.execute(&sql, &p) {
+                    Ok(_) => {}
+                    Err(DomainError::Conflict { message }) if unique_field(&message).is_none() => {
+                        issues.push(FieldIssue {
+                            path: vec![json!("records"), json!(i), json!("id")],
+                            message: "a record with this key already exists".into(),
+                        });
+                        continue;
+                    }
+                    Err(DomainError::Conflict { message }) => {
+                        let field = unique_field(&message).unwrap_or_else(|| "id".into());
+                        issues.push(FieldIssue {
+                            path: vec![
+                                json!("records"),
+                                json!(i),
+                                json!("attributes"),
+                                json!(field),
+                            ],
+                            message: "must be unique; another record has this value".into(),
+                        });
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+                hooks.after_write(tx, &ctx, kind, &id, now)?;
+                results.push(UpsertResult {
+                    index: i,
+                    id,
+                    action,
+                });
+            }
+            if !issues.is_empty() {
+                return Err(invalid(issues));
+            }
+            let created = results.iter().filter(|r| r.action == "created").count();
+            Ok(UpsertOutcome {
+                updated: results.len() - created,
+                created,
+                results,
             })
-            .await
+        })
+        .await
     }
 
     pub async fn get_record(
@@ -781,7 +803,7 @@ impl Data<'_> {
         self.db
             .read(move |r| {
                 let all = cached_all(r, &path)?;
-                let def = all.iter().find(|d| d.id == key || d.handle == key).cloned().ok_or(DomainError::NotFound)?;
+                let def = find_definition(&all, &key)?.clone();
                 let expand = expansion(&def, expand.as_deref())?;
                 let row = r
                     .query_one(
@@ -805,7 +827,7 @@ impl Data<'_> {
         self.db
             .read(move |r| {
                 let all = cached_all(r, &path)?;
-                let def = all.iter().find(|d| d.id == key || d.handle == key).ok_or(DomainError::NotFound)?;
+                let def = find_definition(&all, &key)?;
                 let limit = q.limit.unwrap_or(50);
                 if !(1..=1000).contains(&limit) {
                     return Err(invalid(vec![issue(&["limit"], "must be 1 to 1000")]));
@@ -864,7 +886,7 @@ impl Data<'_> {
         self.db
             .read(move |r| {
                 let all = cached_all(r, &path)?;
-                let def = all.iter().find(|d| d.id == key || d.handle == key).ok_or(DomainError::NotFound)?;
+                let def = find_definition(&all, &key)?;
                 let (f, params) = filter_sql(&all, def, filter.as_deref())?;
                 let deleted = if include_deleted { "1" } else { "t.deleted_at IS NULL" };
                 let ids: Vec<String> = r
@@ -930,69 +952,33 @@ impl Data<'_> {
         actor: &str,
         now: Timestamp,
     ) -> DomainResult<Value> {
-        let (key, actor, hooks, role) = (
-            key.to_string(),
-            actor.to_string(),
-            self.hooks.clone(),
-            self.role.to_string(),
-        );
-        self.db
-            .write(move |tx| {
-                let all = load_all(tx)?;
-                let def = all
-                    .iter()
-                    .find(|d| d.id == key || d.handle == key)
-                    .cloned()
-                    .ok_or(DomainError::NotFound)?;
-                let ctx = HookContext {
-                    definition: &def,
-                    caller: Caller {
-                        actor: &actor,
-                        role: &role,
-                    },
-                };
-                let mut issues = Vec::new();
-                let mut attrs = input.attributes.clone().unwrap_or_default();
-                hooks.before_write(&ctx, WriteKind::Update, &mut attrs, &mut issues, &[]);
-                let columns = check_attributes(tx, &all, &def, &attrs, false, &[], &mut issues)?;
-                if !issues.is_empty() {
-                    return Err(invalid(issues));
-                }
-                let ids = Self::matching(tx, &all, &def, &input.ids, &input.filter, Some(false))?;
-                let t = quote_ident(&def.table);
-                let now_iso = now.to_iso();
-                for id in &ids {
-                    let mut sets = vec![
-                        "updated_at = ?".to_string(),
-                        "updated_by = ?".to_string(),
-                        "version = version + 1".to_string(),
-                    ];
-                    let mut p: Vec<SqlValue> = params![&now_iso, &actor].to_vec();
-                    if let Some(n) = &input.name {
-                        sets.push("name = ?".into());
-                        p.push(SqlValue::Text(n.clone()));
-                    }
-                    for (col, v) in &columns {
-                        sets.push(format!("{} = ?", quote_ident(col)));
-                        p.push(v.clone());
-                    }
-                    p.push(SqlValue::Text(id.clone()));
-                    tx.execute(
-                        &format!("UPDATE {t} SET {} WHERE id = ?", sets.join(", ")),
-                        &p,
-                    )
-                    .map_err(|e| match e {
-                        DomainError::Conflict { message } => invalid(vec![issue(
-                            &["attributes", &unique_field(&message).unwrap_or_default()],
-                            "must be unique; another record has this value",
-                        )]),
-                        other => other,
-                    })?;
-                    hooks.after_write(tx, &ctx, WriteKind::Update, id, now)?;
-                }
-                Ok(json!({"updated": ids.len(), "ids": ids}))
-            })
-            .await
+        let actor = actor.to_string();
+        self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
+            let mut issues = Vec::new();
+            let mut attrs = input.attributes.clone().unwrap_or_default();
+            hooks.before_write(&ctx, WriteKind::Update, &mut attrs, &mut issues, &[]);
+            let columns = check_attributes(tx, &all, &def, &attrs, false, &[], &mut issues)?;
+            if !issues.is_empty() {
+                return Err(invalid(issues));
+            }
+            let ids = Self::matching(tx, &all, &def, &input.ids, &input.filter, Some(false))?;
+            let t = quote_ident(&def.table);
+            let now_iso = now.to_iso();
+            for id in &ids {
+                let (sql, p) =
+                    update_statement(&t, id, &now_iso, &actor, input.name.as_ref(), &columns);
+                tx.execute(&sql, &p).map_err(|e| match e {
+                    DomainError::Conflict { message } => invalid(vec![issue(
+                        &["attributes", &unique_field(&message).unwrap_or_default()],
+                        "must be unique; another record has this value",
+                    )]),
+                    other => other,
+                })?;
+                hooks.after_write(tx, &ctx, WriteKind::Update, id, now)?;
+            }
+            Ok(json!({"updated": ids.len(), "ids": ids}))
+        })
+        .await
     }
 
     /// Soft delete (default), restore, or purge.
@@ -1009,17 +995,8 @@ impl Data<'_> {
                 "choose purge or restore, not both",
             )]));
         }
-        let (key, actor, hooks, role) = (
-            key.to_string(),
-            actor.to_string(),
-            self.hooks.clone(),
-            self.role.to_string(),
-        );
-        self.db
-            .write(move |tx| {
-                let all = load_all(tx)?;
-                let def = all.iter().find(|d| d.id == key || d.handle == key).cloned().ok_or(DomainError::NotFound)?;
-                let ctx = HookContext { definition: &def, caller: Caller { actor: &actor, role: &role } };
+        let actor = actor.to_string();
+        self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
                 let t = quote_ident(&def.table);
                 let scope = if input.purge { None } else { Some(input.restore) };
                 let ids = Self::matching(tx, &all, &def, &input.ids, &input.filter, scope)?;
