@@ -24,46 +24,12 @@ fn pct(v: &[u64], p: f64) -> f64 {
     v[((v.len() as f64 * p) as usize).min(v.len() - 1)] as f64 / 1000.0
 }
 
-/// Closed-loop load: each connection sends `request(i)` back to back until time is up.
+/// Closed-loop load, summarized.
 async fn run_load<F>(addr: &str, connections: usize, seconds: u64, request: F) -> Stats
 where
-    F: Fn(usize) -> (String, String, Vec<(String, String)>, Option<Value>) + Send + Sync + 'static,
+    F: Fn(usize) -> super::Request + Send + Sync + 'static,
 {
-    let request = Arc::new(request);
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..connections {
-        let (addr, request) = (addr.to_string(), request.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::open(&addr).await.unwrap();
-            let mut lat = Vec::new();
-            let mut i = c;
-            while Instant::now() < deadline {
-                let (method, path, headers, body) = request(i);
-                let hs: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let t = Instant::now();
-                let (status, resp) = conn.send(&method, &path, &hs, body.as_ref()).await;
-                assert!(
-                    status < 300,
-                    "{method} {path}: {status} {}",
-                    String::from_utf8_lossy(&resp)
-                );
-                lat.push(t.elapsed().as_micros() as u64);
-                i += connections;
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let secs = started.elapsed().as_secs_f64();
-    all.sort_unstable();
+    let (all, secs) = super::closed_loop(addr, connections, seconds, request).await;
     Stats {
         rps: all.len() as f64 / secs,
         p50: pct(&all, 0.5),
@@ -154,17 +120,6 @@ fn free_addr() -> String {
     format!("127.0.0.1:{port}")
 }
 
-async fn wait_for(addr: &str, path: &str) {
-    loop {
-        if let Ok(mut c) = Conn::open(addr).await {
-            if c.send("GET", path, &[], None).await.0 == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 fn print(name: &str, ours: &Stats, pb: Option<&Stats>) {
     match pb {
         Some(p) => println!(
@@ -213,7 +168,7 @@ async fn pocketbase(binary: &str, n: usize) -> (PocketBase, f64) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(&addr, "/api/health").await;
+    super::wait_until_up(&addr, "/api/health").await;
     let mut c = Conn::open(&addr).await.unwrap();
     let token = super::pocketbase_token(&mut c).await;
     let auth = [("Authorization", token.as_str())];
@@ -287,7 +242,7 @@ pub async fn bench_data(args: &Args) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(&addr, "/healthz").await;
+    super::wait_until_up(&addr, "/healthz").await;
     let mut c = Conn::open(&addr).await.unwrap();
     let (s, b) = c
         .send(

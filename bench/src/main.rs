@@ -26,6 +26,7 @@ mod data;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -228,14 +229,8 @@ async fn start_pocketbase(binary: &str) -> Target {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let cold_start = loop {
-        if let Ok(mut c) = Conn::open(&addr).await {
-            if c.send("GET", "/api/health", &[], None).await.0 == 200 {
-                break spawned.elapsed();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    };
+    wait_until_up(&addr, "/api/health").await;
+    let cold_start = spawned.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss_kib = rss_kib(child.id());
     let mut c = Conn::open(&addr).await.unwrap();
@@ -396,14 +391,8 @@ async fn start_target(label: &str, binary: &str) -> Target {
         .unwrap_or_else(|e| {
             panic!("cannot start {binary}: {e} (build it with cargo build --release)")
         });
-    let cold_start = loop {
-        if let Ok(mut c) = Conn::open(&addr).await {
-            if c.send("GET", "/healthz", &[], None).await.0 == 200 {
-                break spawned.elapsed();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    };
+    wait_until_up(&addr, "/healthz").await;
+    let cold_start = spawned.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss_kib = rss_kib(child.id());
 
@@ -455,6 +444,64 @@ async fn start_target(label: &str, binary: &str) -> Target {
     }
 }
 
+/// What one request of a load is: method, path, headers, JSON body.
+type Request = (String, String, Vec<(String, String)>, Option<Value>);
+
+/// Closed-loop load: each connection sends `request(i)` back to back until time is up.
+/// Returns every latency in microseconds, sorted, and the seconds it took.
+async fn closed_loop<F>(addr: &str, connections: usize, seconds: u64, request: F) -> (Vec<u64>, f64)
+where
+    F: Fn(usize) -> Request + Send + Sync + 'static,
+{
+    let request = Arc::new(request);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let (addr, request) = (addr.to_string(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&addr).await.unwrap();
+            let mut lat = Vec::with_capacity(50_000);
+            let mut i = c;
+            while Instant::now() < deadline {
+                let (method, path, headers, body) = request(i);
+                let hs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let t = Instant::now();
+                let (status, resp) = conn.send(&method, &path, &hs, body.as_ref()).await;
+                assert!(
+                    status < 300,
+                    "{method} {path}: {status} {}",
+                    String::from_utf8_lossy(&resp)
+                );
+                lat.push(t.elapsed().as_micros() as u64);
+                i += connections;
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    (all, started.elapsed().as_secs_f64())
+}
+
+/// Waits until `GET path` answers 200.
+async fn wait_until_up(addr: &str, path: &str) {
+    loop {
+        if let Ok(mut c) = Conn::open(addr).await {
+            if c.send("GET", path, &[], None).await.0 == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 struct Sample {
     rps: f64,
     p50_us: u64,
@@ -471,31 +518,17 @@ async fn load(
 ) -> Sample {
     let pid = t.child.id();
     let cpu_before = cpu_ticks(pid);
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (addr, path, auth) = (t.addr.clone(), path.to_string(), auth.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut c = Conn::open(&addr).await.unwrap();
-            let mut lat = Vec::with_capacity(50_000);
-            let headers: Vec<(&str, &str)> =
-                auth.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let (status, _) = c.send("GET", &path, &headers, None).await;
-                assert_eq!(status, 200, "GET {path}");
-                lat.push(t.elapsed().as_micros() as u32);
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_unstable();
+    let auth = auth.clone();
+    let path = path.to_string();
+    let (all, elapsed) = closed_loop(&t.addr, connections, seconds, move |_| {
+        (
+            "GET".to_string(),
+            path.clone(),
+            auth.iter().cloned().collect(),
+            None,
+        )
+    })
+    .await;
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as u64;
     let cpu_us = (cpu_ticks(pid) - cpu_before) as f64 * 1e6 / 100.0;
     Sample {

@@ -299,7 +299,7 @@ impl Approvals {
             clock,
             config,
             windows: Mutex::new(HashMap::new()),
-            events: broadcast::channel(4096).0,
+            events: broadcast::channel(256).0,
         }
     }
 

@@ -154,6 +154,9 @@ impl Runner {
                 n += 1;
             }
         }
+        // The scan opened every workspace file; close them again so a server with many
+        // workspaces does not start with all of them (and their threads) open.
+        self.workspaces.close_idle(Duration::ZERO);
         Ok(n)
     }
 
