@@ -25,7 +25,7 @@ impl fmt::Debug for Vault {
 
 fn parse_hex(s: &str) -> Option<[u8; 32]> {
     let s = s.trim();
-    if s.len() != 64 {
+    if s.len() != 64 || !s.is_ascii() {
         return None;
     }
     let mut out = [0u8; 32];
@@ -139,5 +139,6 @@ mod tests {
         let b = Vault::open(&dir, None).unwrap();
         assert_eq!(b.open_sealed(&a.seal("x")).unwrap(), "x");
         assert!(Vault::open(&dir, Some("nothex")).is_err());
+        assert!(Vault::open(&dir, Some(&"é".repeat(32))).is_err(), "64 bytes of non-ASCII is refused, not a panic");
     }
 }
