@@ -113,6 +113,10 @@ pub struct FieldSpec {
     /// Roles (`admin`, `editor`, `viewer`) that do not see this field when reading.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hidden_from: Vec<String>,
+    /// Text-like fields are in the full-text index unless this is `false` (which makes
+    /// bulk writes of the field cheaper).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searchable: Option<bool>,
 }
 
 impl FieldSpec {
@@ -445,10 +449,11 @@ pub(crate) fn new_definition_id() -> String {
 
 /// Text-like fields feed full-text search.
 fn searchable(spec: &FieldSpec) -> bool {
-    matches!(
-        spec.field_type(),
-        FieldType::Text | FieldType::Email | FieldType::Url | FieldType::Select
-    )
+    spec.searchable != Some(false)
+        && matches!(
+            spec.field_type(),
+            FieldType::Text | FieldType::Email | FieldType::Url | FieldType::Select
+        )
 }
 
 pub(crate) fn search_table(table: &str) -> String {

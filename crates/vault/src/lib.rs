@@ -139,6 +139,9 @@ mod tests {
         let b = Vault::open(&dir, None).unwrap();
         assert_eq!(b.open_sealed(&a.seal("x")).unwrap(), "x");
         assert!(Vault::open(&dir, Some("nothex")).is_err());
-        assert!(Vault::open(&dir, Some(&"é".repeat(32))).is_err(), "64 bytes of non-ASCII is refused, not a panic");
+        assert!(
+            Vault::open(&dir, Some(&"é".repeat(32))).is_err(),
+            "64 bytes of non-ASCII is refused, not a panic"
+        );
     }
 }

@@ -1257,3 +1257,32 @@ fn the_console_browses_definitions_and_records() {
         .text
         .contains(">37<"));
 }
+
+#[test]
+fn text_fields_can_stay_out_of_search() {
+    let server = Server::start();
+    let (_owner, c, _ws) = admin(&server);
+    let r = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Parts", "fields": {
+        "code": {"type": "text", "searchable": false}, "label": {"type": "text"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["fields"]["code"]["searchable"], false);
+    c.post("/api/v1/data-definitions/parts/data/upsert-many", json!({"records": [{"id": "p1", "attributes": {"code": "ZX81", "label": "Flux capacitor"}}]}));
+    let found = |s: &str| {
+        c.get(&format!("/api/v1/data-definitions/parts/query?search={s}"))
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found("flux"), 1);
+    assert_eq!(found("ZX81"), 0, "code is not indexed");
+    // Turning it back on re-indexes existing records.
+    c.patch(
+        "/api/v1/data-definitions/parts",
+        json!({"fields": {"code": {"type": "text", "searchable": true}}}),
+    );
+    assert_eq!(found("ZX81"), 1);
+}
