@@ -780,6 +780,11 @@ impl Data<'_> {
             if !issues.is_empty() {
                 return Err(invalid(issues));
             }
+            index_records(
+                tx,
+                def,
+                &results.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            )?;
             let created = results.iter().filter(|r| r.action == "created").count();
             Ok(UpsertOutcome {
                 updated: results.len() - created,
@@ -976,6 +981,7 @@ impl Data<'_> {
                 })?;
                 hooks.after_write(tx, &ctx, WriteKind::Update, id, now)?;
             }
+            index_records(tx, def, &ids)?;
             Ok(json!({"updated": ids.len(), "ids": ids}))
         })
         .await
@@ -1002,6 +1008,9 @@ impl Data<'_> {
                 let ids = Self::matching(tx, &all, &def, &input.ids, &input.filter, scope)?;
                 let kind = if input.purge { WriteKind::Purge } else if input.restore { WriteKind::Restore } else { WriteKind::Delete };
                 hooks.before_delete(&ctx, kind, &ids)?;
+                if kind == WriteKind::Purge {
+                    unindex_records(tx, def, &ids)?;
+                }
                 let now_iso = now.to_iso();
                 let (stmt, word) = match kind {
                     WriteKind::Purge => (format!("DELETE FROM {t} WHERE id = ?"), "purged"),
