@@ -503,29 +503,15 @@ pub(crate) fn rebuild_search(
     Ok(())
 }
 
-/// Re-indexes the given records for search in two statements (after they were written).
-pub(crate) fn index_records(
-    tx: &impl Sql,
-    def: &DataDefinition,
-    ids: &[String],
-) -> DomainResult<()> {
-    let (f, t) = (
-        quote_ident(&search_table(&def.table)),
-        quote_ident(&def.table),
-    );
+/// Runs `sql(marks)` for the ids, 500 at a time, with the ids as parameters.
+fn per_chunk(tx: &impl Sql, ids: &[String], sql: impl Fn(&str) -> String) -> DomainResult<()> {
     for chunk in ids.chunks(500) {
         let marks = vec!["?"; chunk.len()].join(", ");
         let params: Vec<andibase_storage::Value> = chunk
             .iter()
             .map(|i| andibase_storage::Value::Text(i.clone()))
             .collect();
-        tx.execute(
-            &format!(
-                "DELETE FROM {f} WHERE rowid IN (SELECT rowid FROM {t} WHERE id IN ({marks}))"
-            ),
-            &params,
-        )?;
-        tx.execute(&format!("INSERT INTO {f} (rowid, body) SELECT rowid, {} FROM {t} AS r WHERE id IN ({marks})", search_body(&def.fields, "r")), &params)?;
+        tx.execute(&sql(&marks), &params)?;
     }
     Ok(())
 }
@@ -540,20 +526,27 @@ pub(crate) fn unindex_records(
         quote_ident(&search_table(&def.table)),
         quote_ident(&def.table),
     );
-    for chunk in ids.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let params: Vec<andibase_storage::Value> = chunk
-            .iter()
-            .map(|i| andibase_storage::Value::Text(i.clone()))
-            .collect();
-        tx.execute(
-            &format!(
-                "DELETE FROM {f} WHERE rowid IN (SELECT rowid FROM {t} WHERE id IN ({marks}))"
-            ),
-            &params,
-        )?;
-    }
-    Ok(())
+    per_chunk(tx, ids, |marks| {
+        format!("DELETE FROM {f} WHERE rowid IN (SELECT rowid FROM {t} WHERE id IN ({marks}))")
+    })
+}
+
+/// Re-indexes the given records for search (after they were written): one delete and one
+/// insert statement per 500 records.
+pub(crate) fn index_records(
+    tx: &impl Sql,
+    def: &DataDefinition,
+    ids: &[String],
+) -> DomainResult<()> {
+    unindex_records(tx, def, ids)?;
+    let (f, t) = (
+        quote_ident(&search_table(&def.table)),
+        quote_ident(&def.table),
+    );
+    let body = search_body(&def.fields, "r");
+    per_chunk(tx, ids, |marks| {
+        format!("INSERT INTO {f} (rowid, body) SELECT rowid, {body} FROM {t} AS r WHERE id IN ({marks})")
+    })
 }
 
 /// Removes the search index (and the triggers older versions kept, which name columns, so
