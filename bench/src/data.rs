@@ -230,18 +230,7 @@ pub async fn bench_data(args: &Args) {
     let _ = std::fs::remove_dir_all(&data);
     let key = provision(&args.binary, &data);
     let addr = free_addr();
-    let mut child = Command::new(&args.binary)
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &addr,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = super::spawn_andibase(&args.binary, &data, &addr, &[]);
     super::wait_until_up(&addr, "/healthz").await;
     let mut c = Conn::open(&addr).await.unwrap();
     let (s, b) = c

@@ -376,21 +376,7 @@ async fn start_target(label: &str, binary: &str) -> Target {
     let addr = format!("127.0.0.1:{port}");
 
     let spawned = Instant::now();
-    let child = Command::new(binary)
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &addr,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {binary}: {e} (build it with cargo build --release)")
-        });
+    let child = spawn_andibase(binary, &data, &addr, &[]);
     wait_until_up(&addr, "/healthz").await;
     let cold_start = spawned.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -488,6 +474,26 @@ where
     }
     all.sort_unstable();
     (all, started.elapsed().as_secs_f64())
+}
+
+/// Starts the andibase binary serving `data` on `addr`, quiet except for warnings.
+fn spawn_andibase(binary: &str, data: &Path, addr: &str, extra: &[&str]) -> Child {
+    Command::new(binary)
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            addr,
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {binary}: {e} (build it with cargo build --release)")
+        })
 }
 
 /// Waits until `GET path` answers 200.
@@ -607,20 +613,12 @@ async fn bench_approvals(binary: &str, connections: usize, seconds: u64) {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(binary)
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &addr,
-            "--approval-creates-per-minute",
-            "100000000",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_andibase(
+        binary,
+        &data,
+        &addr,
+        &["--approval-creates-per-minute", "100000000"],
+    );
     let mut c = loop {
         if let Ok(c) = Conn::open(&addr).await {
             break c;
@@ -644,36 +642,19 @@ async fn bench_approvals(binary: &str, connections: usize, seconds: u64) {
         "options": [{"label": "Approve", "value": "approve"}, {"label": "Reject", "value": "reject"}]});
 
     // Creates/s at `connections` connections.
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (addr, key, agent_id, ask) = (addr.clone(), key.clone(), agent_id.clone(), ask.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut c = Conn::open(&addr).await.unwrap();
-            let mut lat = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let (s, _) = c
-                    .send(
-                        "POST",
-                        "/v1/approvals",
-                        &[("x-api-key", &key), ("x-agent-id", &agent_id)],
-                        Some(&ask),
-                    )
-                    .await;
-                assert_eq!(s, 201);
-                lat.push(t.elapsed().as_micros() as u64);
-            }
-            lat
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    lat.sort_unstable();
+    let (k, a, body) = (key.clone(), agent_id.clone(), ask.clone());
+    let (lat, elapsed) = closed_loop(&addr, connections, seconds, move |_| {
+        (
+            "POST".to_string(),
+            "/v1/approvals".to_string(),
+            vec![
+                ("x-api-key".to_string(), k.clone()),
+                ("x-agent-id".to_string(), a.clone()),
+            ],
+            Some(body.clone()),
+        )
+    })
+    .await;
     let pct =
         |v: &[u64], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)] as f64 / 1000.0;
     println!();
