@@ -535,7 +535,7 @@ async fn load(
         )
     })
     .await;
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as u64;
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     let cpu_us = (cpu_ticks(pid) - cpu_before) as f64 * 1e6 / 100.0;
     Sample {
         rps: all.len() as f64 / elapsed,
