@@ -1,0 +1,306 @@
+//! META commands (spec §6): DESCRIBE, SEARCH over the FTS5 index, EXPORT as a capsule.
+
+use std::collections::HashMap;
+
+use rusqlite::params;
+use serde_json::{json, Value};
+
+use crate::ast::*;
+use crate::error::{KipError, Result};
+use crate::query::{page, Answer};
+use crate::solve::{eval_clauses, Ctx, Solutions};
+use crate::store::{Ref, Store};
+use crate::text;
+use crate::value::{concept_summary, node_json, Binding};
+use crate::{CONCEPT_TYPE, PROPOSITION_TYPE};
+
+const MAX_DOMAINS: usize = 256;
+const SEARCH_LIMIT: u64 = 100;
+
+fn answer(result: Value) -> Answer {
+    Answer {
+        result,
+        next_cursor: None,
+    }
+}
+
+pub fn describe(ctx: &Ctx<'_, '_>, describe: &Describe) -> Result<Answer> {
+    let store = ctx.store;
+    match describe {
+        Describe::Primer => {
+            let me = store
+                .concept_by_key("Person", "$self")?
+                .ok_or_else(|| KipError::not_found("the $self concept does not exist"))?;
+            let domains = store.concepts_of_type("Domain")?;
+            let mut map = Vec::new();
+            for d in domains.iter().take(MAX_DOMAINS) {
+                let mut concept_types = Vec::new();
+                let mut proposition_types = Vec::new();
+                for link in store.links_to(Ref::Concept(d.id), Some("belongs_to_domain"))? {
+                    if let Ref::Concept(id) = link.subject {
+                        if let Some(member) = store.concept(id)? {
+                            if member.ty == CONCEPT_TYPE {
+                                concept_types.push(member.name.clone());
+                            } else if member.ty == PROPOSITION_TYPE {
+                                proposition_types.push(member.name.clone());
+                            }
+                        }
+                    }
+                }
+                concept_types.sort();
+                proposition_types.sort();
+                map.push(json!({
+                    "name": d.name,
+                    "description": d.attributes.get("description").cloned().unwrap_or(Value::Null),
+                    "key_concept_types": concept_types,
+                    "key_proposition_types": proposition_types,
+                }));
+            }
+            Ok(answer(json!({
+                "identity": concept_summary(store, me.id)?,
+                "domain_map": map,
+                "total_domains": domains.len(),
+            })))
+        }
+        Describe::Domains => {
+            let mut out = Vec::new();
+            for d in store.concepts_of_type("Domain")? {
+                out.push(concept_summary(store, d.id)?);
+            }
+            Ok(answer(Value::Array(out)))
+        }
+        Describe::Types {
+            kind,
+            limit,
+            cursor,
+        } => {
+            let mut names: Vec<String> = store
+                .concepts_of_type(kind.meta_type())?
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
+            names.sort();
+            if let Some(after) = cursor {
+                names.retain(|n| n > after);
+            }
+            let mut next_cursor = None;
+            if let Some(limit) = limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)) {
+                if names.len() > limit {
+                    names.truncate(limit);
+                    next_cursor = names.last().cloned();
+                }
+            }
+            Ok(Answer {
+                result: json!(names),
+                next_cursor,
+            })
+        }
+        Describe::Type { kind, name } => {
+            let node = store
+                .concept_by_key(kind.meta_type(), name)?
+                .ok_or_else(|| {
+                    KipError::not_found(format!(
+                        "{} type {name:?} is not defined (names are case-sensitive)",
+                        kind.keyword().to_lowercase()
+                    ))
+                })?;
+            Ok(answer(concept_summary(store, node.id)?))
+        }
+    }
+}
+
+/// Keyword search over the FTS5 index, scored by BM25 relative to the best hit, so the
+/// top hit scores 1 and every score is in (0, 1]. Semantic and hybrid modes fall back to
+/// keyword: this engine keeps no vectors.
+pub fn search(ctx: &Ctx<'_, '_>, search: &Search) -> Result<Answer> {
+    let store = ctx.store;
+    let Some(expression) = text::match_expression(&search.term) else {
+        return Ok(answer(json!([])));
+    };
+    let limit = search.limit.unwrap_or(SEARCH_LIMIT).min(SEARCH_LIMIT);
+    let hits: Vec<(i64, f64)> = match search.kind {
+        Kind::Concept => scored(
+            store,
+            "SELECT kip_concepts_fts.rowid, bm25(kip_concepts_fts, 10.0, 1.0) AS score
+             FROM kip_concepts_fts JOIN kip_concepts c ON c.id = kip_concepts_fts.rowid
+             WHERE kip_concepts_fts MATCH ?1 AND (?2 IS NULL OR c.type = ?2)
+             ORDER BY score LIMIT ?3",
+            &expression,
+            search.with_type.as_deref(),
+            limit,
+        )?,
+        Kind::Proposition => scored(
+            store,
+            "SELECT kip_links_fts.rowid, bm25(kip_links_fts, 10.0, 1.0) AS score
+             FROM kip_links_fts JOIN kip_links l ON l.id = kip_links_fts.rowid
+             WHERE kip_links_fts MATCH ?1 AND (?2 IS NULL OR l.predicate = ?2)
+             ORDER BY score LIMIT ?3",
+            &expression,
+            search.with_type.as_deref(),
+            limit,
+        )?,
+    };
+    let best = hits.first().map_or(1.0, |(_, s)| *s);
+    let mut out = Vec::new();
+    for (id, raw) in hits {
+        let score = if best < 0.0 {
+            (raw / best).clamp(f64::MIN_POSITIVE, 1.0)
+        } else {
+            1.0
+        };
+        if search.threshold.is_some_and(|t| score < t) {
+            continue;
+        }
+        let node = match search.kind {
+            Kind::Concept => Ref::Concept(id),
+            Kind::Proposition => Ref::Link(id),
+        };
+        let mut json = node_json(store, node)?;
+        if let Some(obj) = json.as_object_mut() {
+            let metadata = obj.entry("metadata").or_insert_with(|| json!({}));
+            metadata["_score"] = json!((score * 1e6).round() / 1e6);
+        }
+        out.push(json);
+    }
+    Ok(answer(Value::Array(out)))
+}
+
+fn scored(
+    store: &Store<'_>,
+    sql: &str,
+    expression: &str,
+    with_type: Option<&str>,
+    limit: u64,
+) -> Result<Vec<(i64, f64)>> {
+    let mut stmt = store.conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![expression, with_type, limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    rows.map(|r| r.map_err(KipError::from)).collect()
+}
+
+/// EXPORT: the matched nodes as an UPSERT capsule that recreates them elsewhere. Nodes in
+/// the set become local handles; endpoints outside it are named by `{type, name}` or by
+/// their triple. Engine metadata (`_…`) is never exported.
+pub fn export(ctx: &Ctx<'_, '_>, export: &Export) -> Result<Answer> {
+    let store = ctx.store;
+    let mut sols = Solutions::default();
+    eval_clauses(ctx, &mut sols, &export.clauses, true)?;
+    crate::query::check_bound(&sols, &export.var)?;
+    let table = sols.table_for(std::slice::from_ref(&export.var))?;
+    let mut nodes: Vec<Ref> = table
+        .rows
+        .iter()
+        .filter_map(|r| match r[0] {
+            Binding::Node(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    nodes.sort();
+    let (nodes, next_cursor) = page(nodes, export.limit, export.cursor.as_deref())?;
+    let mut handles: HashMap<Ref, String> = HashMap::new();
+    let mut concepts = 0;
+    let mut propositions = 0;
+    let mut body = String::new();
+    let clean = |m: &JsonMap| -> JsonMap {
+        m.iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let with_md = |m: &JsonMap| {
+        if m.is_empty() {
+            String::new()
+        } else {
+            format!(" WITH METADATA {}", Value::Object(m.clone()))
+        }
+    };
+    // Concepts first so links can refer to their handles.
+    for node in nodes.iter().filter(|n| matches!(n, Ref::Concept(_))) {
+        let Ref::Concept(id) = node else { continue };
+        let Some(c) = store.concept(*id)? else {
+            continue;
+        };
+        let handle = format!("c{}", concepts + 1);
+        concepts += 1;
+        let matcher = ConceptMatch {
+            id: None,
+            ty: Some(c.ty.clone()),
+            name: Some(c.name.clone()),
+        };
+        let attributes = if c.attributes.is_empty() {
+            String::new()
+        } else {
+            format!(" SET ATTRIBUTES {}", Value::Object(c.attributes.clone()))
+        };
+        body.push_str(&format!(
+            "  CONCEPT ?{handle} {{ {matcher}{attributes} }}{}\n",
+            with_md(&clean(&c.metadata))
+        ));
+        handles.insert(*node, handle);
+    }
+    for node in nodes.iter().filter(|n| matches!(n, Ref::Link(_))) {
+        let Ref::Link(id) = node else { continue };
+        let Some(l) = store.link(*id)? else { continue };
+        let handle = format!("p{}", propositions + 1);
+        propositions += 1;
+        let subject = endpoint_text(store, l.subject, &handles, 0)?;
+        let object = endpoint_text(store, l.object, &handles, 0)?;
+        let attributes = if l.attributes.is_empty() {
+            String::new()
+        } else {
+            format!(" SET ATTRIBUTES {}", Value::Object(l.attributes.clone()))
+        };
+        body.push_str(&format!(
+            "  PROPOSITION ?{handle} {{ ({subject}, {}, {object}){attributes} }}{}\n",
+            serde_json::to_string(&l.predicate).unwrap_or_default(),
+            with_md(&clean(&l.metadata))
+        ));
+        handles.insert(*node, handle);
+    }
+    let capsule = if body.is_empty() {
+        String::new()
+    } else {
+        format!("UPSERT {{\n{body}}}")
+    };
+    Ok(Answer {
+        result: json!({"capsule": capsule, "concepts": concepts, "propositions": propositions}),
+        next_cursor,
+    })
+}
+
+fn endpoint_text(
+    store: &Store<'_>,
+    node: Ref,
+    handles: &HashMap<Ref, String>,
+    depth: usize,
+) -> Result<String> {
+    if let Some(h) = handles.get(&node) {
+        return Ok(format!("?{h}"));
+    }
+    if depth > 32 {
+        return Err(KipError::exhausted(
+            "higher-order links nest too deeply to export",
+        ));
+    }
+    Ok(match node {
+        Ref::Concept(id) => match store.concept(id)? {
+            Some(c) => ConceptMatch {
+                id: None,
+                ty: Some(c.ty.clone()),
+                name: Some(c.name.clone()),
+            }
+            .to_string(),
+            None => return Err(KipError::internal("a link points at a missing concept")),
+        },
+        Ref::Link(id) => match store.link(id)? {
+            Some(l) => format!(
+                "({}, {}, {})",
+                endpoint_text(store, l.subject, handles, depth + 1)?,
+                serde_json::to_string(&l.predicate).unwrap_or_default(),
+                endpoint_text(store, l.object, handles, depth + 1)?
+            ),
+            None => return Err(KipError::internal("a link points at a missing link")),
+        },
+    })
+}
