@@ -71,8 +71,8 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>> {
             i += 1;
             if i >= bytes.len() || !is_ident_start(bytes[i]) {
                 return Err(KipError::new(
-                    ErrorCode::InvalidSyntax,
-                    "`?` must be followed by a variable name",
+                    ErrorCode::InvalidIdentifier,
+                    "`?` must be followed by a variable name matching [a-zA-Z_][a-zA-Z0-9_]*",
                 )
                 .at(Position::locate(text, start)));
             }

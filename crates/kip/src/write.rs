@@ -205,6 +205,17 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
                 self.store().concept_by_key(ty, name)?
             }
         };
+        let ty = existing
+            .as_ref()
+            .map_or(block.matcher.ty.clone().unwrap_or_default(), |c| {
+                c.ty.clone()
+            });
+        if existing.is_none() && (ty == CONCEPT_TYPE || ty == PROPOSITION_TYPE) {
+            check_type_name(block.matcher.name.as_deref().unwrap_or_default())?;
+        }
+        if let Some(attributes) = &block.attributes {
+            self.check_schema(&ty, attributes)?;
+        }
         let mut metadata = Map::new();
         overlay(&mut metadata, statement_md);
         overlay(&mut metadata, block.metadata.as_ref());
@@ -260,6 +271,46 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
             self.put_link(Ref::Concept(id), &sp.predicate, target, None, &md, None)?;
         }
         Ok(id)
+    }
+
+    /// `instance_schema` types are enforced for the keys a write sets (KIP_2003); required
+    /// keys are not, since memories are filled in over time.
+    fn check_schema(&self, ty: &str, attributes: &JsonMap) -> Result<()> {
+        let Some(definition) = self.store().concept_by_key(CONCEPT_TYPE, ty)? else {
+            return Ok(());
+        };
+        let Some(schema) = definition
+            .attributes
+            .get("instance_schema")
+            .and_then(Value::as_object)
+        else {
+            return Ok(());
+        };
+        for (key, value) in attributes {
+            let Some(expected) = schema
+                .get(key)
+                .and_then(|s| s.get("type"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let fits = match expected {
+                "string" => value.is_string(),
+                "number" => value.is_number(),
+                "integer" => value.is_i64() || value.is_u64(),
+                "boolean" => value.is_boolean(),
+                "array" => value.is_array(),
+                "object" => value.is_object(),
+                _ => true,
+            };
+            if !fits && !value.is_null() {
+                return Err(KipError::new(
+                    ErrorCode::InvalidValueType,
+                    format!("attribute `{key}` of a {ty} must be {expected}, got {value}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn require_predicate(&self, predicate: &str) -> Result<()> {
@@ -857,11 +908,29 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
     }
 }
 
+/// Type and predicate names are identifiers; the meta-types add a leading `$`.
+fn check_type_name(name: &str) -> Result<()> {
+    let bare = name.strip_prefix('$').unwrap_or(name).as_bytes();
+    let valid = !bare.is_empty()
+        && crate::lexer::is_ident_start(bare[0])
+        && bare.iter().all(|c| crate::lexer::is_ident_char(*c));
+    if valid {
+        Ok(())
+    } else {
+        Err(KipError::new(
+            ErrorCode::InvalidIdentifier,
+            format!("{name:?} is not a valid type or predicate name; use [a-zA-Z_][a-zA-Z0-9_]*"),
+        ))
+    }
+}
+
 /// Removes `keys` from `map`; true when any was there.
 fn remove_keys(map: &mut JsonMap, keys: &[String]) -> bool {
-    keys.iter().fold(false, |removed, k| {
-        map.remove(k.as_str()).is_some() || removed
-    })
+    let mut removed = false;
+    for k in keys {
+        removed |= map.remove(k.as_str()).is_some();
+    }
+    removed
 }
 
 fn check_update_paths(e: &UpdateExpr, var: &str) -> Result<()> {
