@@ -13,6 +13,7 @@ mod lexer;
 mod meta;
 mod parser;
 mod print;
+mod pushdown;
 mod query;
 mod solve;
 pub mod store;

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::ast::*;
 use crate::error::{ErrorCode, KipError, Result};
 use crate::parser::MAX_HOPS;
+use crate::pushdown::{self, SqlFilter};
 use crate::store::{parse_concept_id, parse_link_id, Concept, Link, Ref, Store};
 use crate::value::{compare, loosely_equal, value_of, Binding};
 
@@ -312,9 +313,37 @@ pub fn eval_clauses(
     clauses: &[Clause],
     strict: bool,
 ) -> Result<()> {
+    // FILTERs on one variable narrow that variable's concept scan in SQL. Not when a
+    // UNION is present: a FILTER after it applies to the branch rows too.
+    let mut pushed: Vec<(String, SqlFilter)> = Vec::new();
+    if !clauses.iter().any(|c| matches!(c, Clause::Union(_))) {
+        for clause in clauses {
+            if let Clause::Filter(e) = clause {
+                if let (Some(var), Some(filter)) = (pushdown::single_var(e), pushdown::translate(e))
+                {
+                    pushed.push((var, filter));
+                }
+            }
+        }
+    }
     for clause in clauses {
         match clause {
-            Clause::Concept { var, matcher } => eval_concept(ctx, sols, var, matcher, strict)?,
+            Clause::Concept { var, matcher }
+                if !sols.is_bound(var) && pushed.iter().any(|(v, _)| v == var) =>
+            {
+                let mut filter = SqlFilter {
+                    sql: "1".into(),
+                    params: Vec::new(),
+                };
+                for (_, f) in pushed.iter().filter(|(v, _)| v == var) {
+                    filter.sql = format!("{} AND {}", filter.sql, f.sql);
+                    filter.params.extend(f.params.iter().cloned());
+                }
+                eval_concept(ctx, sols, var, matcher, strict, Some(&filter))?
+            }
+            Clause::Concept { var, matcher } => {
+                eval_concept(ctx, sols, var, matcher, strict, None)?
+            }
             Clause::Proposition { var, pattern } => {
                 eval_proposition(ctx, sols, var.as_deref(), pattern, strict)?
             }
@@ -327,12 +356,15 @@ pub fn eval_clauses(
     Ok(())
 }
 
+/// Binds `var` to the concepts `m` names, or narrows it when already bound. A first
+/// binding takes the FILTERs pushed down onto `var`, if any, into its SQL scan.
 fn eval_concept(
     ctx: &Ctx<'_, '_>,
     sols: &mut Solutions,
     var: &str,
     m: &ConceptMatch,
     strict: bool,
+    pushed: Option<&SqlFilter>,
 ) -> Result<()> {
     if let Some(p) = sols.part_of(var) {
         if strict && m.is_unique() && concepts_matching(ctx.store, m)?.is_empty() {
@@ -357,7 +389,16 @@ fn eval_concept(
         part.rows = keep;
         return Ok(());
     }
-    let found = concepts_matching(ctx.store, m)?;
+    let found = match pushed {
+        Some(filter) if m.id.is_none() && (m.ty.is_some() || m.name.is_some()) => {
+            if strict && m.is_unique() && concepts_matching(ctx.store, m)?.is_empty() {
+                return Err(missing_concept(m));
+            }
+            ctx.store
+                .concepts_filtered(m.ty.as_deref(), m.name.as_deref(), filter)?
+        }
+        _ => concepts_matching(ctx.store, m)?,
+    };
     if found.is_empty() && strict && m.is_unique() {
         return Err(missing_concept(m));
     }
@@ -377,7 +418,7 @@ fn endpoint(ctx: &Ctx<'_, '_>, sols: &mut Solutions, term: &Term, strict: bool) 
         Term::Var(v) => Ok(v.clone()),
         Term::Concept(m) => {
             let var = ctx.anon_var();
-            eval_concept(ctx, sols, &var, m, strict)?;
+            eval_concept(ctx, sols, &var, m, strict, None)?;
             Ok(var)
         }
         Term::Proposition(p) => {

@@ -171,25 +171,29 @@ impl<'c> Store<'c> {
         condition: &str,
         args: impl rusqlite::Params,
     ) -> Result<Vec<Rc<Concept>>> {
-        let sql =
-            format!("SELECT {CONCEPT_COLUMNS} FROM kip_concepts WHERE {condition} ORDER BY id");
+        let sql = format!("SELECT {CONCEPT_COLUMNS} FROM kip_concepts WHERE {condition}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(args, concept_row)?;
         let mut out = Vec::new();
         for row in rows {
             out.push(self.cache_concept(row?));
         }
+        // Sorted here rather than by SQL, which would sort whole rows in a temp b-tree.
+        out.sort_by_key(|c| c.id);
         Ok(out)
     }
 
+    /// Links in id order. The sort is done here: with `ORDER BY id` SQLite prefers the
+    /// predicate index (already in id order) over the far narrower subject index.
     fn links_where(&self, condition: &str, args: impl rusqlite::Params) -> Result<Vec<Rc<Link>>> {
-        let sql = format!("SELECT {LINK_COLUMNS} FROM kip_links WHERE {condition} ORDER BY id");
+        let sql = format!("SELECT {LINK_COLUMNS} FROM kip_links WHERE {condition}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(args, link_row)?;
         let mut out = Vec::new();
         for row in rows {
             out.push(self.cache_link(row?));
         }
+        out.sort_by_key(|l| l.id);
         Ok(out)
     }
 
@@ -202,6 +206,26 @@ impl<'c> Store<'c> {
             self.concepts.borrow_mut().insert(id, None);
         }
         Ok(found)
+    }
+
+    /// Concepts of a type, a name or both, narrowed by an extra SQL condition.
+    pub fn concepts_filtered(
+        &self,
+        ty: Option<&str>,
+        name: Option<&str>,
+        extra: &crate::pushdown::SqlFilter,
+    ) -> Result<Vec<Rc<Concept>>> {
+        let mut params = Vec::new();
+        let mut condition = String::new();
+        for (column, value) in [("type", ty), ("name", name)] {
+            if let Some(value) = value {
+                params.push(rusqlite::types::Value::Text(value.to_string()));
+                condition.push_str(&format!("{column} = ? AND "));
+            }
+        }
+        condition.push_str(&extra.sql);
+        params.extend(extra.params.iter().cloned());
+        self.concepts_where(&condition, rusqlite::params_from_iter(params))
     }
 
     pub fn concept_by_key(&self, ty: &str, name: &str) -> Result<Option<Rc<Concept>>> {

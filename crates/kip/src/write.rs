@@ -147,10 +147,11 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
         let mut concepts = Vec::new();
         let mut links = Vec::new();
         for statement in statements {
+            // `blocks` counts UPSERT statements, as the reference engine reports.
+            blocks += 1;
             check_reserved(statement.metadata.as_ref())?;
             let mut handles: HashMap<String, Ref> = HashMap::new();
             for item in &statement.items {
-                blocks += 1;
                 match item {
                     UpsertItem::Concept(block) => {
                         let id =
