@@ -530,9 +530,9 @@ impl Approvals {
             r.query(
                 &format!(
                     "SELECT {COLUMNS} FROM approvals WHERE (? IS NULL OR status = ?) AND (? IS NULL OR agent_id = ?) \
-                     ORDER BY created_at DESC, request_id DESC LIMIT ?"
+                     ORDER BY created_at DESC, request_id DESC LIMIT {limit}"
                 ),
-                &params![filter.status.clone(), filter.status, filter.agent_id.clone(), filter.agent_id, limit],
+                &params![filter.status.clone(), filter.status, filter.agent_id.clone(), filter.agent_id],
             )?
             .iter()
             .map(from_row)

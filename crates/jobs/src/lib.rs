@@ -194,9 +194,9 @@ impl Runner {
         let claimed = db
             .write(move |tx| {
                 let rows = tx.query(
-                    "SELECT id, kind, payload, attempts FROM jobs WHERE status = 'pending' AND run_at <= ? \
-                     AND (locked_until IS NULL OR locked_until < ?) ORDER BY run_at LIMIT ?",
-                    &params![now, now, BATCH],
+                    &format!("SELECT id, kind, payload, attempts FROM jobs WHERE status = 'pending' AND run_at <= ? \
+                     AND (locked_until IS NULL OR locked_until < ?) ORDER BY run_at LIMIT {BATCH}"),
+                    &params![now, now],
                 )?;
                 let mut jobs = Vec::new();
                 for r in rows {

@@ -124,7 +124,7 @@ pub fn search(ctx: &Ctx<'_, '_>, search: &Search) -> Result<Answer> {
             "SELECT kip_concepts_fts.rowid, bm25(kip_concepts_fts, 10.0, 1.0) AS score
              FROM kip_concepts_fts JOIN kip_concepts c ON c.id = kip_concepts_fts.rowid
              WHERE kip_concepts_fts MATCH ?1 AND (?2 IS NULL OR c.type = ?2)
-             ORDER BY score LIMIT ?3",
+             ORDER BY score LIMIT {limit}",
             &expression,
             search.with_type.as_deref(),
             limit,
@@ -134,7 +134,7 @@ pub fn search(ctx: &Ctx<'_, '_>, search: &Search) -> Result<Answer> {
             "SELECT kip_links_fts.rowid, bm25(kip_links_fts, 10.0, 1.0) AS score
              FROM kip_links_fts JOIN kip_links l ON l.id = kip_links_fts.rowid
              WHERE kip_links_fts MATCH ?1 AND (?2 IS NULL OR l.predicate = ?2)
-             ORDER BY score LIMIT ?3",
+             ORDER BY score LIMIT {limit}",
             &expression,
             search.with_type.as_deref(),
             limit,
@@ -172,8 +172,10 @@ fn scored(
     with_type: Option<&str>,
     limit: u64,
 ) -> Result<Vec<(i64, f64)>> {
-    let mut stmt = store.conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![expression, with_type, limit as i64], |r| {
+    // The limit goes into the text: a bound LIMIT makes SQLite re-prepare at every run.
+    let sql = sql.replace("{limit}", &limit.to_string());
+    let mut stmt = store.conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![expression, with_type], |r| {
         Ok((r.get(0)?, r.get(1)?))
     })?;
     rows.map(|r| r.map_err(KipError::from)).collect()

@@ -183,8 +183,8 @@ impl Sessions<'_> {
             .db
             .read(move |r| {
                 r.query(
-                    &format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?"),
-                    &params![limit as i64],
+                    &format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT {limit}"),
+                    &[],
                 )
             })
             .await?;
@@ -256,9 +256,9 @@ impl Sessions<'_> {
                 r.query(
                     &format!(
                         "SELECT {EVENT_COLUMNS} FROM session_events WHERE session_id = ? \
-                         AND seq > coalesce((SELECT seq FROM session_events WHERE id = ? AND session_id = ?), 0) ORDER BY seq LIMIT ?"
+                         AND seq > coalesce((SELECT seq FROM session_events WHERE id = ? AND session_id = ?), 0) ORDER BY seq LIMIT {limit}"
                     ),
-                    &params![&id, after.clone(), &id, limit as i64],
+                    &params![&id, after.clone(), &id],
                 )?
                 .iter()
                 .map(event_from_row)
