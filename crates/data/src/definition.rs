@@ -365,20 +365,70 @@ pub(crate) fn field_ddl(table: &str, key: &str, spec: &FieldSpec, add: bool) -> 
             spec.field_type().column_type()
         ));
     }
-    let index_name = |kind: &str| quote_ident(&format!("{kind}_{table}_{key}"));
     if spec.unique {
         out.push(format!(
             "CREATE UNIQUE INDEX {} ON {t} ({col})",
-            index_name("ux")
-        ));
-    } else if spec.indexed || (spec.field_type() == FieldType::Relationship && !spec.many) {
-        // With the id, a sort on this field and its id tie-break comes straight from the index.
-        out.push(format!(
-            "CREATE INDEX {} ON {t} ({col}, id)",
-            index_name("ix")
+            quote_ident(&format!("ux_{table}_{key}"))
         ));
     }
     out
+}
+
+fn sorted(spec: &FieldSpec) -> bool {
+    !spec.unique && (spec.indexed || (spec.field_type() == FieldType::Relationship && !spec.many))
+}
+
+/// Columns every sort index carries after `(field, id)`: `deleted_at` and the first few
+/// single-select and boolean fields. A query filtering on them while it walks a sort index
+/// then reads them from the index and looks up only the rows that match (on 1,000,000
+/// records, `status = "open"` sorted by `-amount` skipped 1,000 closed rows with a table
+/// lookup each, 0.8 ms per query).
+fn carried_columns(fields: &BTreeMap<String, FieldSpec>, except: &str) -> String {
+    let mut cols = vec!["deleted_at".to_string()];
+    cols.extend(
+        fields
+            .iter()
+            .filter(|(k, f)| {
+                k.as_str() != except
+                    && !f.many
+                    && matches!(f.field_type(), FieldType::Select | FieldType::Boolean)
+            })
+            .take(4)
+            .map(|(k, _)| quote_ident(&column_of(k))),
+    );
+    cols.join(", ")
+}
+
+/// The sort indexes of a definition: `(field, id, carried columns…)` for each indexed
+/// field (and single relationships). With the id, a sort on the field and its id
+/// tie-break comes straight from the index. They depend on several fields, so a schema
+/// change drops them all first ([`drop_sort_indexes`]) and rebuilds them last.
+pub(crate) fn sort_index_ddl(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<String> {
+    let t = quote_ident(table);
+    fields
+        .iter()
+        .filter(|(_, f)| sorted(f))
+        .map(|(k, _)| {
+            format!(
+                "CREATE INDEX {} ON {t} ({}, id, {})",
+                quote_ident(&format!("ix_{table}_{k}")),
+                quote_ident(&column_of(k)),
+                carried_columns(fields, k)
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn drop_sort_indexes(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<String> {
+    fields
+        .keys()
+        .map(|k| {
+            format!(
+                "DROP INDEX IF EXISTS {}",
+                quote_ident(&format!("ix_{table}_{k}"))
+            )
+        })
+        .collect()
 }
 
 pub(crate) fn drop_indexes(table: &str, key: &str) -> Vec<String> {
@@ -414,6 +464,7 @@ pub(crate) fn create_table_ddl(table: &str, fields: &BTreeMap<String, FieldSpec>
     for (k, f) in fields {
         out.extend(field_ddl(table, k, f, false));
     }
+    out.extend(sort_index_ddl(table, fields));
     out
 }
 

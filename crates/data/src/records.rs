@@ -410,6 +410,7 @@ impl Data<'_> {
                     def.description = d;
                 }
                 let mut ddl: Vec<(String, Vec<SqlValue>)> = Vec::new();
+                let before = def.fields.clone();
                 // Where each field's column is on disk right now (renames run first).
                 let mut on_disk: BTreeMap<String, String> = def.fields.keys().map(|k| (k.clone(), k.clone())).collect();
                 for (old, new) in patch.rename_fields.clone().unwrap_or_default() {
@@ -518,6 +519,13 @@ impl Data<'_> {
                 }
                 if !issues.is_empty() {
                     return Err(invalid(issues));
+                }
+                if !ddl.is_empty() {
+                    // Sort indexes carry other fields' columns: drop them before any
+                    // column changes and build them again for the new fields.
+                    let drops = drop_sort_indexes(&def.table, &before);
+                    ddl.splice(0..0, drops.into_iter().map(|s| (s, vec![])));
+                    ddl.extend(sort_index_ddl(&def.table, &def.fields).into_iter().map(|s| (s, vec![])));
                 }
                 drop_search(tx, &def.table)?;
                 for (stmt, p) in ddl {

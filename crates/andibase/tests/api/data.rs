@@ -626,6 +626,22 @@ fn definitions_evolve_with_their_data() {
         json!({"fields": {"paid": {"type": "relationship", "dataDefinitionId": "customers"}}}),
     );
     assert_eq!(issue_paths(&r), vec![json!(["fields", "paid", "type"])]);
+    // Sort indexes carry the select and boolean columns (see `sort_index_ddl`): renaming
+    // and removing those fields rebuilds them, and filtered sorts still answer.
+    let r = c.patch(def, json!({"renameFields": {"paid": "settled"}}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = c.patch(def, json!({"fields": {"status": null, "stage": {"type": "select", "options": [{"value": "new"}]}}}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let page = q(
+        &c,
+        &format!("sort=-amount&filter={}", enc("settled = true")),
+    );
+    assert_eq!(ids(&page.body), ["o003", "o000"], "{}", page.text);
+    let sql = c.post(
+        "/api/v1/data/sql/query",
+        json!({"sql": "SELECT count(*) FROM orders WHERE settled = 1"}),
+    );
+    assert_eq!(sql.body["rows"][0][0], 2, "{}", sql.text);
     // Removing drops the column.
     assert_eq!(c.patch(def, json!({"fields": {"meta": null}})).status, 200);
     assert!(c.get(&format!("{def}/data/o001")).body["attributes"]
