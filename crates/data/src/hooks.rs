@@ -91,12 +91,22 @@ pub trait RecordHook: Send + Sync {
 
     /// post-read: may change the record shown.
     fn after_read(&self, _ctx: &HookContext<'_>, _record: &mut Value) {}
+
+    /// Whether `after_read` changes records. Lists skip building each record as a JSON
+    /// tree, and write it straight from the row, only when no hook does.
+    fn alters_reads(&self) -> bool {
+        true
+    }
 }
 
 /// Writes the outbox event of every change.
 pub struct EventLog;
 
 impl RecordHook for EventLog {
+    fn alters_reads(&self) -> bool {
+        false
+    }
+
     fn after_write(
         &self,
         tx: &Tx<'_>,
@@ -119,15 +129,25 @@ impl RecordHook for EventLog {
 /// Hides fields whose `hiddenFrom` lists the reader's role.
 pub struct Redaction;
 
+/// The redaction rule, shared with the lists' direct writer.
+pub(crate) fn hidden_from(spec: &crate::definition::FieldSpec, role: &str) -> bool {
+    spec.hidden_from.iter().any(|r| r == role)
+}
+
 impl RecordHook for Redaction {
     fn after_read(&self, ctx: &HookContext<'_>, record: &mut Value) {
         if let Some(attrs) = record.get_mut("attributes").and_then(Value::as_object_mut) {
             for (key, spec) in &ctx.definition.fields {
-                if spec.hidden_from.iter().any(|r| r == ctx.caller.role) {
+                if hidden_from(spec, ctx.caller.role) {
                     attrs.remove(key);
                 }
             }
         }
+    }
+
+    /// The direct writer applies [`hidden_from`] itself.
+    fn alters_reads(&self) -> bool {
+        false
     }
 }
 
@@ -192,6 +212,10 @@ impl Pipeline {
         for h in &self.hooks {
             h.after_read(ctx, record);
         }
+    }
+
+    pub(crate) fn alters_reads(&self) -> bool {
+        self.hooks.iter().any(|h| h.alters_reads())
     }
 }
 
@@ -387,5 +411,102 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(events, 2, "the built-in event log ran too");
+    }
+}
+
+#[cfg(test)]
+mod direct_lists {
+    use super::*;
+    use crate::{CreateDefinition, Data, QueryParams, UpsertMany};
+    use andibase_common::Clock;
+    use andibase_storage::WorkspaceDatabases;
+
+    /// The bytes a list writes straight from its rows are the page the record tree gives,
+    /// for every field type, nulls, projections, counts, cursors and hidden fields.
+    #[tokio::test]
+    async fn direct_lists_match_the_record_tree() {
+        let dir = std::env::temp_dir().join(format!(
+            "andibase-direct-{}",
+            andibase_common::id::random_hex(6)
+        ));
+        let workspaces = WorkspaceDatabases::new(dir);
+        let db = workspaces
+            .get("0190e2a0-0000-7000-8000-0000000000cc")
+            .await
+            .unwrap();
+        let hooks = Pipeline::default();
+        let data = Data {
+            db: &db,
+            workspace_handle: "w",
+            hooks: &hooks,
+            role: "editor",
+        };
+        let now = Clock::system().now();
+        let fields = json!({
+            "title": {"type": "text"}, "amount": {"type": "number", "indexed": true}, "done": {"type": "boolean"},
+            "due": {"type": "date"}, "at": {"type": "datetime"}, "mail": {"type": "email"}, "site": {"type": "url"},
+            "stage": {"type": "select", "options": [{"value": "a"}, {"value": "b \"quoted\""}]},
+            "tags": {"type": "multiSelect", "options": [{"value": "x"}, {"value": "y"}]},
+            "extra": {"type": "json"}, "secret": {"type": "text", "hiddenFrom": ["editor"]}
+        });
+        data.create_definition(
+            CreateDefinition {
+                name: "Things".into(),
+                handle: None,
+                key: None,
+                description: None,
+                fields: Some(serde_json::from_value(fields).unwrap()),
+                attributes: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let records = json!([
+            {"id": "t1", "name": "One", "attributes": {"title": "tab\there \u{1F600} \"q\" \\ end", "amount": 3, "done": true, "due": "2026-11-23",
+              "at": "2026-11-23T10:00:00.000Z", "mail": "a@example.com", "site": "https://example.com/?a=1&b=<2>", "stage": "b \"quoted\"",
+              "tags": ["x", "y"], "extra": {"nested": [1, 2.5, null, {"k": "v"}]}, "secret": "hide me"}},
+            {"id": "t2", "attributes": {"amount": 2.75, "done": false, "extra": [1], "tags": []}},
+            {"id": "t3", "name": null, "attributes": {"amount": -1e15, "extra": "just a string"}}
+        ]);
+        let r = data
+            .upsert_many(
+                "things",
+                UpsertMany {
+                    records: serde_json::from_value(records).unwrap(),
+                    match_on: None,
+                    mode: None,
+                },
+                "tester",
+                now,
+            )
+            .await;
+        assert!(r.is_ok(), "{r:?}");
+        for params in [
+            json!({}),
+            json!({"sort": "-amount", "limit": 2, "count": true}),
+            json!({"fields": "title,tags,secret", "filter": "amount > 0"}),
+            json!({"filter": "amount > 100"}),
+        ] {
+            let q: QueryParams = serde_json::from_value(params.clone()).unwrap();
+            let tree =
+                serde_json::to_value(data.query("things", q.clone()).await.unwrap()).unwrap();
+            let body: Value =
+                serde_json::from_slice(&data.query_body("things", q).await.unwrap()).unwrap();
+            assert_eq!(body, tree, "{params}");
+            assert!(body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["attributes"].get("secret").is_none()));
+        }
+        let first = data
+            .query(
+                "things",
+                serde_json::from_value(json!({"sort": "amount", "limit": 1})).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(first.next_cursor.is_some());
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::definition::*;
-use crate::hooks::{Caller, HookContext, Pipeline, WriteKind};
+use crate::hooks::{hidden_from, Caller, HookContext, Pipeline, WriteKind};
 use crate::query::*;
 use crate::value::to_sql;
 
@@ -111,6 +111,12 @@ fn json_filter(v: &Option<Value>) -> Option<String> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => Some(other.to_string()),
     }
+}
+
+/// A list as records (for the console, the CLI, hooks) or already serialized (for HTTP).
+enum Listing {
+    Page(Page),
+    Body(Vec<u8>),
 }
 
 fn valid_record_id(id: &str) -> bool {
@@ -834,6 +840,26 @@ impl Data<'_> {
     }
 
     pub async fn query(&self, key: &str, q: QueryParams) -> DomainResult<Page> {
+        match self.list(key, q, false).await? {
+            Listing::Page(page) => Ok(page),
+            Listing::Body(_) => Err(DomainError::Internal("a list came back serialized".into())),
+        }
+    }
+
+    /// The page serialized as the HTTP API shows it. Without expansion or hooks that
+    /// change records, each record is written straight from its row as JSON bytes rather
+    /// than built as a JSON tree first (perf: tree building, its allocations and key
+    /// comparisons were about a third of a 50-record list's CPU).
+    pub async fn query_body(&self, key: &str, q: QueryParams) -> DomainResult<Vec<u8>> {
+        match self.list(key, q, true).await? {
+            Listing::Body(body) => Ok(body),
+            Listing::Page(page) => {
+                serde_json::to_vec(&page).map_err(|e| DomainError::Internal(e.to_string()))
+            }
+        }
+    }
+
+    async fn list(&self, key: &str, q: QueryParams, direct: bool) -> DomainResult<Listing> {
         let key = key.to_string();
         let (hooks, role) = (self.hooks.clone(), self.role.to_string());
         let path = self.db.path().to_path_buf();
@@ -878,14 +904,31 @@ impl Data<'_> {
                 let rows = r.query(&sql, &params)?;
                 let more = rows.len() as i64 > limit;
                 let rows = &rows[..rows.len().min(limit as usize)];
+                let next_cursor = if more { rows.last().map(|row| cursor_after(row, &keys)) } else { None };
+                if direct && expand.is_empty() && !hooks.alters_reads() {
+                    let mut out = Vec::with_capacity(64 + rows.len() * 256);
+                    out.extend_from_slice(b"{\"items\":[");
+                    for (i, row) in rows.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        write_record(&mut out, def, row, keys.len(), only.as_deref(), |spec| hidden_from(spec, &role));
+                    }
+                    out.extend_from_slice(b"],\"nextCursor\":");
+                    serde_json::to_writer(&mut out, &next_cursor).map_err(|e| DomainError::Internal(e.to_string()))?;
+                    if let Some(total) = total {
+                        out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
+                    }
+                    out.push(b'}');
+                    return Ok(Listing::Body(out));
+                }
                 let mut items: Vec<Value> = rows.iter().map(|row| record_json(def, row, keys.len(), only.as_deref())).collect();
                 expand_related(r, &all, def, &expand, &mut items, &hooks, &role)?;
                 let ctx = HookContext { definition: def, caller: Caller { actor: "", role: &role } };
                 for item in items.iter_mut() {
                     hooks.after_read(&ctx, item);
                 }
-                let next_cursor = if more { rows.last().map(|row| cursor_after(row, &keys)) } else { None };
-                Ok(Page { items, next_cursor, total })
+                Ok(Listing::Page(Page { items, next_cursor, total }))
             })
             .await
     }

@@ -5,7 +5,8 @@ use andibase_data::{
     UpdateDefinition, UpsertMany, UpsertOutcome,
 };
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
@@ -154,10 +155,10 @@ pub async fn query(
     Ws(ws, ..): Ws<DataRead>,
     Path(def): Path<String>,
     Query(q): Query<QueryParams>,
-) -> ApiResult<Json<Page>> {
-    Ok(Json(
-        data_of(&state, &ws, async |d| d.query(&def, q).await).await?,
-    ))
+) -> ApiResult<Response> {
+    // The page arrives serialized (records written straight from their rows).
+    let body = data_of(&state, &ws, async |d| d.query_body(&def, q).await).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
