@@ -289,17 +289,38 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn user_hooks_run_at_every_stage() {
+    /// A fresh workspace database in a temporary directory.
+    pub(super) async fn scratch_db(tag: &str) -> andibase_storage::Database {
         let dir = std::env::temp_dir().join(format!(
-            "andibase-hooks-{}",
+            "andibase-{tag}-{}",
             andibase_common::id::random_hex(6)
         ));
-        let workspaces = WorkspaceDatabases::new(dir);
-        let db = workspaces
+        WorkspaceDatabases::new(dir)
             .get("0190e2a0-0000-7000-8000-0000000000bb")
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Creates the definition `name` with `fields` (JSON, as the API takes them).
+    pub(super) async fn define(data: &Data<'_>, name: &str, fields: Value) {
+        data.create_definition(
+            CreateDefinition {
+                name: name.into(),
+                handle: None,
+                key: None,
+                description: None,
+                fields: Some(serde_json::from_value(fields).unwrap()),
+                attributes: None,
+            },
+            Clock::system().now(),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn user_hooks_run_at_every_stage() {
+        let db = scratch_db("hooks").await;
         db.write(|tx| {
             tx.execute("CREATE TABLE notes_counter (n INTEGER)", &[])?;
             tx.execute("INSERT INTO notes_counter VALUES (0)", &[])
@@ -315,20 +336,7 @@ mod tests {
             role: "editor",
         };
         let now = Clock::system().now();
-        let fields: serde_json::Value = json!({"title": {"type": "text"}});
-        data.create_definition(
-            CreateDefinition {
-                name: "Notes".into(),
-                handle: None,
-                key: None,
-                description: None,
-                fields: Some(serde_json::from_value(fields).unwrap()),
-                attributes: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
+        define(&data, "Notes", json!({"title": {"type": "text"}})).await;
         let rec = |id: &str, title: &str| RecordInput {
             id: Some(id.into()),
             name: None,
@@ -416,24 +424,16 @@ mod tests {
 
 #[cfg(test)]
 mod direct_lists {
+    use super::tests::{define, scratch_db};
     use super::*;
-    use crate::{CreateDefinition, Data, QueryParams, UpsertMany};
+    use crate::{Data, QueryParams, UpsertMany};
     use andibase_common::Clock;
-    use andibase_storage::WorkspaceDatabases;
 
     /// The bytes a list writes straight from its rows are the page the record tree gives,
     /// for every field type, nulls, projections, counts, cursors and hidden fields.
     #[tokio::test]
     async fn direct_lists_match_the_record_tree() {
-        let dir = std::env::temp_dir().join(format!(
-            "andibase-direct-{}",
-            andibase_common::id::random_hex(6)
-        ));
-        let workspaces = WorkspaceDatabases::new(dir);
-        let db = workspaces
-            .get("0190e2a0-0000-7000-8000-0000000000cc")
-            .await
-            .unwrap();
+        let db = scratch_db("direct").await;
         let hooks = Pipeline::default();
         let data = Data {
             db: &db,
@@ -449,19 +449,7 @@ mod direct_lists {
             "tags": {"type": "multiSelect", "options": [{"value": "x"}, {"value": "y"}]},
             "extra": {"type": "json"}, "secret": {"type": "text", "hiddenFrom": ["editor"]}
         });
-        data.create_definition(
-            CreateDefinition {
-                name: "Things".into(),
-                handle: None,
-                key: None,
-                description: None,
-                fields: Some(serde_json::from_value(fields).unwrap()),
-                attributes: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
+        define(&data, "Things", fields).await;
         let records = json!([
             {"id": "t1", "name": "One", "attributes": {"title": "tab\there \u{1F600} \"q\" \\ end", "amount": 3, "done": true, "due": "2026-11-23",
               "at": "2026-11-23T10:00:00.000Z", "mail": "a@example.com", "site": "https://example.com/?a=1&b=<2>", "stage": "b \"quoted\"",
