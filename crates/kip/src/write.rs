@@ -516,6 +516,37 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
             .ok_or_else(|| KipError::internal(format!("link P:{id} vanished")))
     }
 
+    /// Applies `change` to a node's attributes and metadata; when it reports a change, the
+    /// protection guard runs and the node is written with its version bumped.
+    fn rewrite(
+        &self,
+        target: Ref,
+        change: impl FnOnce(&mut JsonMap, &mut JsonMap) -> bool,
+    ) -> Result<()> {
+        match target {
+            Ref::Concept(id) => {
+                let current = self.concept(id)?;
+                let mut next = (*current).clone();
+                if change(&mut next.attributes, &mut next.metadata)
+                    && self.guard_concept(&current, &next)?
+                {
+                    self.stamp(&mut next.metadata, version(&current.metadata) + 1);
+                    self.store().update_concept(&next)?;
+                }
+            }
+            Ref::Link(id) => {
+                let current = self.link(id)?;
+                let mut next = (*current).clone();
+                if change(&mut next.attributes, &mut next.metadata) {
+                    self.guard_link(&current)?;
+                    self.stamp(&mut next.metadata, version(&current.metadata) + 1);
+                    self.store().update_link(&next)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     // ---------- UPDATE ----------
 
     pub fn update(&self, update: &Update) -> Result<Value> {
@@ -601,24 +632,11 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
                 continue;
             }
             updated += 1;
-            match target {
-                Ref::Concept(id) => {
-                    let mut next = (*self.concept(*id)?).clone();
-                    next.attributes.extend(attributes);
-                    next.metadata.extend(metadata);
-                    let v = version(&next.metadata) + 1;
-                    self.stamp(&mut next.metadata, v);
-                    self.store().update_concept(&next)?;
-                }
-                Ref::Link(id) => {
-                    let mut next = (*self.link(*id)?).clone();
-                    next.attributes.extend(attributes);
-                    next.metadata.extend(metadata);
-                    let v = version(&next.metadata) + 1;
-                    self.stamp(&mut next.metadata, v);
-                    self.store().update_link(&next)?;
-                }
-            }
+            self.rewrite(*target, |attrs, meta| {
+                attrs.extend(attributes);
+                meta.extend(metadata);
+                true
+            })?;
         }
         if self.dry_run {
             updated = 0;
@@ -874,36 +892,12 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
         let (mut concepts, mut links) = (0, 0);
         for target in self.targets(&sols, var)? {
             match target {
-                Ref::Concept(id) => {
-                    concepts += 1;
-                    let current = self.concept(id)?;
-                    let mut next = (*current).clone();
-                    let map = if metadata {
-                        &mut next.metadata
-                    } else {
-                        &mut next.attributes
-                    };
-                    if remove_keys(map, keys) && self.guard_concept(&current, &next)? {
-                        self.stamp(&mut next.metadata, version(&current.metadata) + 1);
-                        self.store().update_concept(&next)?;
-                    }
-                }
-                Ref::Link(id) => {
-                    links += 1;
-                    let current = self.link(id)?;
-                    let mut next = (*current).clone();
-                    let map = if metadata {
-                        &mut next.metadata
-                    } else {
-                        &mut next.attributes
-                    };
-                    if remove_keys(map, keys) {
-                        self.guard_link(&current)?;
-                        self.stamp(&mut next.metadata, version(&current.metadata) + 1);
-                        self.store().update_link(&next)?;
-                    }
-                }
+                Ref::Concept(_) => concepts += 1,
+                Ref::Link(_) => links += 1,
             }
+            self.rewrite(target, |attrs, meta| {
+                remove_keys(if metadata { meta } else { attrs }, keys)
+            })?;
         }
         Ok(json!({"updated_concepts": concepts, "updated_propositions": links}))
     }

@@ -37,6 +37,17 @@ fn dump(engine: &Engine) -> String {
     out
 }
 
+fn persona(engine: &mut Engine) -> serde_json::Value {
+    engine
+        .execute_command(
+            r#"FIND(?s.attributes.persona) WHERE { ?s {type: "Person", name: "$self"} }"#,
+            Mode::ReadOnly,
+            false,
+        )
+        .unwrap()
+        .result
+}
+
 /// A new, empty directory for one test's database file.
 fn fresh_file(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
@@ -94,14 +105,7 @@ fn bootstrap_is_applied_once_and_keeps_its_actors() {
     // Reopening re-applies nothing: the capsule hashes match and $self exists.
     let mut engine = Engine::open(&path).unwrap();
     assert_eq!(dump(&engine), before);
-    let persona = engine
-        .execute_command(
-            r#"FIND(?s.attributes.persona) WHERE { ?s {type: "Person", name: "$self"} }"#,
-            Mode::ReadOnly,
-            false,
-        )
-        .unwrap();
-    assert_eq!(persona.result, serde_json::json!(["edited"]));
+    assert_eq!(persona(&mut engine), serde_json::json!(["edited"]));
     // A changed capsule hash re-applies Genesis without touching user data.
     engine
         .connection()
@@ -112,13 +116,6 @@ fn bootstrap_is_applied_once_and_keeps_its_actors() {
         .unwrap();
     drop(engine);
     let mut engine = Engine::open(&path).unwrap();
-    let persona = engine
-        .execute_command(
-            r#"FIND(?s.attributes.persona) WHERE { ?s {type: "Person", name: "$self"} }"#,
-            Mode::ReadOnly,
-            false,
-        )
-        .unwrap();
-    assert_eq!(persona.result, serde_json::json!(["edited"]));
+    assert_eq!(persona(&mut engine), serde_json::json!(["edited"]));
     let _ = std::fs::remove_dir_all(&dir);
 }
