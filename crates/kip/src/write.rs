@@ -574,10 +574,12 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
         }
         let sols = self.solve(&update.clauses)?;
         let targets = self.targets(&sols, &update.var)?;
-        let matched = targets.len();
         let limit = update
             .limit
             .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        // `matched` counts the elements selected for the update, so LIMIT caps it too
+        // (spec §14 case 24: dry_run + LIMIT 1 over two matches → matched 1).
+        let matched = targets.len().min(limit);
         // The protection check covers every match before anything is written.
         for target in &targets {
             match target {

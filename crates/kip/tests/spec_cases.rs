@@ -415,7 +415,7 @@ fn writes_of_section_14() {
         },
         Mode::ReadWrite,
     );
-    assert_eq!(dry, json!({"result": {"updated": 0, "matched": 2}}));
+    assert_eq!(dry, json!({"result": {"updated": 0, "matched": 1}}));
     assert_eq!(
         ok(
             &mut e,
