@@ -119,8 +119,10 @@ pub struct Store<'c> {
     links: RefCell<HashMap<i64, Option<Rc<Link>>>>,
 }
 
-const CONCEPT_COLUMNS: &str = "id, type, name, attributes, metadata";
-const LINK_COLUMNS: &str = "id, subject, predicate, object, attributes, metadata";
+/// Attributes and metadata are stored as SQLite JSONB (binary JSON), which pushed-down
+/// FILTERs read without re-parsing text; they are read back as text for serde.
+const CONCEPT_COLUMNS: &str = "id, type, name, json(attributes), json(metadata)";
+const LINK_COLUMNS: &str = "id, subject, predicate, object, json(attributes), json(metadata)";
 
 fn concept_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Concept> {
     Ok(Concept {
@@ -332,7 +334,7 @@ impl<'c> Store<'c> {
         metadata: &JsonMap,
     ) -> Result<i64> {
         self.conn
-            .prepare_cached("INSERT INTO kip_concepts(type, name, attributes, metadata) VALUES (?1, ?2, ?3, ?4)")?
+            .prepare_cached("INSERT INTO kip_concepts(type, name, attributes, metadata) VALUES (?1, ?2, jsonb(?3), jsonb(?4))")?
             .execute(params![ty, name, text_of(attributes), text_of(metadata)])?;
         let id = self.conn.last_insert_rowid();
         self.concepts.borrow_mut().remove(&id);
@@ -342,7 +344,7 @@ impl<'c> Store<'c> {
 
     pub fn update_concept(&self, concept: &Concept) -> Result<()> {
         self.conn
-            .prepare_cached("UPDATE kip_concepts SET attributes = ?2, metadata = ?3 WHERE id = ?1")?
+            .prepare_cached("UPDATE kip_concepts SET attributes = jsonb(?2), metadata = jsonb(?3) WHERE id = ?1")?
             .execute(params![
                 concept.id,
                 text_of(&concept.attributes),
@@ -381,7 +383,7 @@ impl<'c> Store<'c> {
     ) -> Result<i64> {
         self.conn
             .prepare_cached(
-                "INSERT INTO kip_links(subject, predicate, object, attributes, metadata) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO kip_links(subject, predicate, object, attributes, metadata) VALUES (?1, ?2, ?3, jsonb(?4), jsonb(?5))",
             )?
             .execute(params![subject.encode(), predicate, object.encode(), text_of(attributes), text_of(metadata)])?;
         let id = self.conn.last_insert_rowid();
@@ -393,7 +395,7 @@ impl<'c> Store<'c> {
     /// Writes attributes, metadata and endpoints (MERGE re-points links keeping their id).
     pub fn update_link(&self, link: &Link) -> Result<()> {
         self.conn
-            .prepare_cached("UPDATE kip_links SET subject = ?2, object = ?3, attributes = ?4, metadata = ?5 WHERE id = ?1")?
+            .prepare_cached("UPDATE kip_links SET subject = ?2, object = ?3, attributes = jsonb(?4), metadata = jsonb(?5) WHERE id = ?1")?
             .execute(params![
                 link.id,
                 link.subject.encode(),
