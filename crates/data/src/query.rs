@@ -124,6 +124,7 @@ impl Schema for DefinitionSchema<'_> {
                 local_column: column_of(key),
                 many: spec.many,
                 target_table: target.table.clone(),
+                live_column: Some("deleted_at".into()),
             });
             def = target;
         }

@@ -35,6 +35,9 @@ pub struct Hop {
     pub local_column: String,
     pub many: bool,
     pub target_table: String,
+    /// A column that is NULL on live target rows (a soft-delete marker): related rows
+    /// with it set never match a path.
+    pub live_column: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -199,12 +202,17 @@ impl Compiler<'_> {
             let r = self.alias("r");
             let target = quote_ident(&hop.target_table);
             let local = format!("{current}.{}", quote_ident(&hop.local_column));
+            let live = hop
+                .live_column
+                .as_ref()
+                .map(|c| format!("{r}.{} IS NULL AND ", quote_ident(c)))
+                .unwrap_or_default();
             if hop.many {
                 let j = self.alias("j");
-                openings.push(format!("EXISTS (SELECT 1 FROM json_each({local}) {j} JOIN {target} {r} ON {r}.\"id\" = {j}.value WHERE "));
+                openings.push(format!("EXISTS (SELECT 1 FROM json_each({local}) {j} JOIN {target} {r} ON {r}.\"id\" = {j}.value WHERE {live}"));
             } else {
                 openings.push(format!(
-                    "EXISTS (SELECT 1 FROM {target} {r} WHERE {r}.\"id\" = {local} AND "
+                    "EXISTS (SELECT 1 FROM {target} {r} WHERE {r}.\"id\" = {local} AND {live}"
                 ));
             }
             current = r;
@@ -351,6 +359,7 @@ mod tests {
                         local_column: "customer".into(),
                         many: false,
                         target_table: "customers".into(),
+                        live_column: Some("deleted_at".into()),
                     }],
                     column: "country".into(),
                     kind: FieldKind::Text,
@@ -369,7 +378,7 @@ mod tests {
         let c = compile(&f, &Orders, "t").unwrap();
         assert_eq!(
             c.sql,
-            "(t.\"status\" = ? AND t.\"amount\" > ? AND EXISTS (SELECT 1 FROM \"customers\" r1 WHERE r1.\"id\" = t.\"customer\" AND r1.\"country\" = ?))"
+            "(t.\"status\" = ? AND t.\"amount\" > ? AND EXISTS (SELECT 1 FROM \"customers\" r1 WHERE r1.\"id\" = t.\"customer\" AND r1.\"deleted_at\" IS NULL AND r1.\"country\" = ?))"
         );
         assert_eq!(
             c.params,

@@ -54,6 +54,7 @@ impl Schema for Rows {
                     local_column: "owner".into(),
                     many: false,
                     target_table: "owners".into(),
+                    live_column: None,
                 }],
                 column: "name".into(),
                 kind: FieldKind::Text,

@@ -360,6 +360,16 @@ fn queries_filter_sort_page_count_and_project() {
         count(r#"customer.email endsWith "@example.com" && customer.country != "DE""#),
         30
     );
+    // A soft-deleted related record no longer matches a path; restored, it does again.
+    let customers = "/api/v1/data-definitions/customers/data/delete-many";
+    assert_eq!(c.post(customers, json!({"ids": ["de"]})).body["deleted"], 1);
+    assert_eq!(count(r#"customer.country = "DE""#), 0);
+    assert_eq!(
+        c.post(customers, json!({"ids": ["de"], "restore": true}))
+            .body["restored"],
+        1
+    );
+    assert_eq!(count(r#"customer.country = "DE""#), 30);
     // Injection attempts are values or unknown fields, never SQL.
     assert_eq!(count(r#"title = "x\" OR 1=1 --""#), 0);
     let r = q(&c, &format!("filter={}", enc(r#"title = "a" OR 1=1"#)));
