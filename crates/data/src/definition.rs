@@ -513,7 +513,7 @@ pub(crate) fn search_table(table: &str) -> String {
 
 /// The text a record contributes to search: its name and searchable fields.
 fn search_body(fields: &BTreeMap<String, FieldSpec>, row: &str) -> String {
-    std::iter::once(format!("coalesce({row}.name, '')"))
+    let text = std::iter::once(format!("coalesce({row}.name, '')"))
         .chain(
             fields
                 .iter()
@@ -521,7 +521,9 @@ fn search_body(fields: &BTreeMap<String, FieldSpec>, row: &str) -> String {
                 .map(|(k, _)| format!("coalesce({row}.{}, '')", quote_ident(&column_of(k)))),
         )
         .collect::<Vec<_>>()
-        .join(" || ' ' || ")
+        .join(" || ' ' || ");
+    // CJK runs become bigrams here and in `search_query`, so words inside them are found.
+    format!("{}({text})", andibase_storage::SEGMENT_FUNCTION)
 }
 
 /// (Re)builds the definition's FTS5 index over `name` and its text fields. Run after any
@@ -620,7 +622,7 @@ pub(crate) fn drop_search(tx: &impl Sql, table: &str) -> DomainResult<()> {
 /// Turns what a person typed into an FTS5 query that cannot be read as syntax: every word
 /// becomes a quoted prefix term, all required.
 pub(crate) fn search_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
+    let terms: Vec<String> = andibase_text::split_cjk(text)
         .split_whitespace()
         .take(32)
         .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))

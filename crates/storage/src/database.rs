@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use andibase_common::{DomainError, DomainResult};
-use rusqlite::{types::ValueRef, Connection, OpenFlags};
+use rusqlite::{functions::FunctionFlags, types::ValueRef, Connection, OpenFlags};
 
 use crate::migrations::{apply_migrations, Migration};
 use crate::value::{Row, Value};
@@ -99,9 +99,23 @@ fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
     } else {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Full-text indexes are written through this function so that CJK text is cut
+        // into bigrams before SQLite's tokenizer sees it (see `andibase_text`).
+        conn.create_scalar_function(
+            SEGMENT_FUNCTION,
+            1,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                let text: Option<String> = ctx.get(0)?;
+                Ok(text.map(|t| andibase_text::split_cjk(&t).into_owned()))
+            },
+        )?;
     }
     Ok(())
 }
+
+/// The SQL function, on write connections, that prepares text for a full-text index.
+pub const SEGMENT_FUNCTION: &str = "andibase_segment";
 
 impl Database {
     /// Opens (creating if needed) the file, applies pending migrations in a

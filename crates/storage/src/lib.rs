@@ -16,7 +16,7 @@ mod sandbox;
 mod value;
 mod workspaces;
 
-pub use database::{Database, DatabaseOptions, Reader, Sql, Tx};
+pub use database::{Database, DatabaseOptions, Reader, Sql, Tx, SEGMENT_FUNCTION};
 pub use migrations::{Migration, MAIN_MIGRATIONS, WORKSPACE_MIGRATIONS};
 pub use outbox::record_event;
 pub use sandbox::{QueryOutput, SandboxedQuery};

@@ -850,7 +850,8 @@ fn full_text_search_and_relationship_expansion() {
     seed_orders(&c, 12);
     c.post("/api/v1/data-definitions/orders/data/upsert-many", json!({"records": [
         {"id": "s1", "name": "Crème brûlée supplies", "attributes": {"title": "Kitchen restock for the café"}},
-        {"id": "s2", "name": "Quarterly report", "attributes": {"title": "Finance \"special\" OR review"}}
+        {"id": "s2", "name": "Quarterly report", "attributes": {"title": "Finance \"special\" OR review"}},
+        {"id": "s3", "name": "阿司匹林", "attributes": {"title": "用于缓解头痛和发烧"}}
     ]}));
     let search = |s: &str| ids(&q(&c, &format!("search={}", enc(s))).body);
     assert_eq!(search("kitchen"), vec!["s1"]);
@@ -869,6 +870,11 @@ fn full_text_search_and_relationship_expansion() {
     );
     assert!(search("NEAR( kitchen").is_empty());
     assert_eq!(search("number 1").len(), 3, "Order number 1, 10, 11");
+    // CJK text is cut into bigrams, so a word inside a run of Han characters is found.
+    assert_eq!(search("头痛"), vec!["s3"]);
+    assert_eq!(search("司匹"), vec!["s3"]);
+    assert_eq!(search("阿司匹林 发烧"), vec!["s3"]);
+    assert!(search("头疼").is_empty());
     // Search follows edits and deletes, and combines with filters.
     c.patch(
         "/api/v1/data-definitions/orders/data/patch-many",
