@@ -34,7 +34,6 @@ pub fn page<T>(
     cursor: Option<&str>,
 ) -> Result<(Vec<T>, Option<String>)> {
     let offset = decode_cursor(cursor)?;
-    let total = items.len();
     let mut page: Vec<T> = items.into_iter().skip(offset).collect();
     let mut next = None;
     if let Some(limit) = limit {
@@ -44,7 +43,6 @@ pub fn page<T>(
             next = Some(encode_cursor(offset + limit));
         }
     }
-    let _ = total;
     Ok((page, next))
 }
 
