@@ -118,28 +118,22 @@ pub fn search(ctx: &Ctx<'_, '_>, search: &Search) -> Result<Answer> {
         return Ok(answer(json!([])));
     };
     let limit = search.limit.unwrap_or(SEARCH_LIMIT).min(SEARCH_LIMIT);
-    let hits: Vec<(i64, f64)> = match search.kind {
-        Kind::Concept => scored(
-            store,
-            "SELECT kip_concepts_fts.rowid, bm25(kip_concepts_fts, 10.0, 1.0) AS score
-             FROM kip_concepts_fts JOIN kip_concepts c ON c.id = kip_concepts_fts.rowid
-             WHERE kip_concepts_fts MATCH ?1 AND (?2 IS NULL OR c.type = ?2)
-             ORDER BY score LIMIT {limit}",
-            &expression,
-            search.with_type.as_deref(),
-            limit,
-        )?,
-        Kind::Proposition => scored(
-            store,
-            "SELECT kip_links_fts.rowid, bm25(kip_links_fts, 10.0, 1.0) AS score
-             FROM kip_links_fts JOIN kip_links l ON l.id = kip_links_fts.rowid
-             WHERE kip_links_fts MATCH ?1 AND (?2 IS NULL OR l.predicate = ?2)
-             ORDER BY score LIMIT {limit}",
-            &expression,
-            search.with_type.as_deref(),
-            limit,
-        )?,
+    // The proposition index is searched the same way; there WITH TYPE names a predicate.
+    let (fts, base, ty) = match search.kind {
+        Kind::Concept => ("kip_concepts_fts", "kip_concepts", "type"),
+        Kind::Proposition => ("kip_links_fts", "kip_links", "predicate"),
     };
+    let hits = scored(
+        store,
+        &format!(
+            "SELECT {fts}.rowid, bm25({fts}, 10.0, 1.0) AS score
+             FROM {fts} JOIN {base} b ON b.id = {fts}.rowid
+             WHERE {fts} MATCH ?1 AND (?2 IS NULL OR b.{ty} = ?2)
+             ORDER BY score LIMIT {limit}"
+        ),
+        &expression,
+        search.with_type.as_deref(),
+    )?;
     let best = hits.first().map_or(1.0, |(_, s)| *s);
     let mut out = Vec::new();
     for (id, raw) in hits {
@@ -170,11 +164,9 @@ fn scored(
     sql: &str,
     expression: &str,
     with_type: Option<&str>,
-    limit: u64,
 ) -> Result<Vec<(i64, f64)>> {
-    // The limit goes into the text: a bound LIMIT makes SQLite re-prepare at every run.
-    let sql = sql.replace("{limit}", &limit.to_string());
-    let mut stmt = store.conn.prepare_cached(&sql)?;
+    // The limit is in the text: a bound LIMIT makes SQLite re-prepare at every run.
+    let mut stmt = store.conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params![expression, with_type], |r| {
         Ok((r.get(0)?, r.get(1)?))
     })?;

@@ -347,6 +347,29 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
         }
     }
 
+    /// The existing endpoints and the predicate name of a `(s, "p", o)` pattern; with
+    /// `registered`, the predicate must be registered first (KIP_2001 before KIP_3002).
+    fn triple<'p>(
+        &self,
+        subject: &Term,
+        predicate: &'p Pred,
+        object: &Term,
+        handles: &HashMap<String, Ref>,
+        registered: bool,
+    ) -> Result<(Ref, &'p str, Ref)> {
+        let Pred::Name(p) = predicate else {
+            return Err(KipError::syntax(
+                "a proposition in KML names one predicate as a string",
+            ));
+        };
+        if registered {
+            self.require_predicate(p)?;
+        }
+        let s = self.resolve_target(subject, handles)?;
+        let o = self.resolve_target(object, handles)?;
+        Ok((s, p.as_str(), o))
+    }
+
     fn resolve_link(
         &self,
         pattern: &PropPattern,
@@ -363,11 +386,7 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
                 predicate,
                 object,
             } => {
-                let Pred::Name(p) = predicate else {
-                    return Err(KipError::syntax("a proposition target names one predicate"));
-                };
-                let s = self.resolve_target(subject, handles)?;
-                let o = self.resolve_target(object, handles)?;
+                let (s, p, o) = self.triple(subject, predicate, object, handles, false)?;
                 self.store()
                     .link_by_triple(s, p, o)?
                     .ok_or_else(|| KipError::not_found(format!("proposition {pattern} not found")))
@@ -455,12 +474,7 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
                 predicate,
                 object,
             } => {
-                let Pred::Name(p) = predicate else {
-                    return Err(KipError::syntax("a PROPOSITION block names one predicate"));
-                };
-                self.require_predicate(p)?;
-                let s = self.resolve_target(subject, handles)?;
-                let o = self.resolve_target(object, handles)?;
+                let (s, p, o) = self.triple(subject, predicate, object, handles, true)?;
                 if s == o {
                     return Err(KipError::syntax(
                         "Subject and object cannot be the same (a self-loop)",
