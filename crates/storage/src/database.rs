@@ -1,4 +1,11 @@
 //! One SQLite file: a writer thread, a pool of reader threads, channels in between.
+//!
+//! The writer commits writes in groups: the writes queued while it was busy run one after
+//! another inside one transaction, each in its own savepoint, and are committed together.
+//! A write that fails rolls back to its savepoint and leaves the others untouched, so each
+//! caller still gets all-or-nothing; what the group saves is one commit per write, and
+//! with it the WAL frames of the pages the writes share (the tail pages of each table,
+//! the index pages a batch of records touches).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +17,130 @@ use crate::migrations::{apply_migrations, Migration};
 use crate::value::{Row, Value};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// What the writer thread runs.
+enum WriterJob {
+    /// A write, run in a transaction it may share with other writes.
+    Write(Box<dyn WriteJob>),
+    /// Work that needs the connection to itself, outside any transaction.
+    Alone(Job),
+}
+
+/// One caller's write: run inside the group's transaction, then told how it ended.
+trait WriteJob: Send {
+    /// Runs the write; `false` when it failed and its changes must be rolled back.
+    fn run(&mut self, tx: &Tx<'_>) -> bool;
+    /// Replies to the caller once the transaction has ended: `ended` is the commit's
+    /// failure, if any (a write that failed keeps its own error).
+    fn finish(self: Box<Self>, ended: Result<(), String>);
+}
+
+/// A write from [`Database::write`] and where its answer goes.
+struct PendingWrite<T, F> {
+    f: Option<F>,
+    result: Option<DomainResult<T>>,
+    reply: tokio::sync::oneshot::Sender<DomainResult<T>>,
+}
+
+impl<T, F> WriteJob for PendingWrite<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Tx<'_>) -> DomainResult<T> + Send + 'static,
+{
+    fn run(&mut self, tx: &Tx<'_>) -> bool {
+        let Some(f) = self.f.take() else { return false };
+        // A panic fails this write only; the writer thread and the group go on.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx)))
+            .unwrap_or_else(|_| Err(internal("a database write panicked")));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, ended: Result<(), String>) {
+        let answer = match (self.result, ended) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Err(e)) => Err(internal(e)),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (None, Ok(())) => Err(internal("a database write did not run")),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The most writes one transaction takes: bounds how long the first of them waits.
+const MAX_GROUP: usize = 64;
+
+/// The writer thread's loop: runs each queued write, grouping those that queued up.
+fn run_writer(mut conn: Connection, jobs: flume::Receiver<WriterJob>) {
+    let mut next = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        match job {
+            WriterJob::Alone(f) => f(&mut conn),
+            WriterJob::Write(first) => {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match jobs.try_recv() {
+                        Ok(WriterJob::Write(w)) => group.push(w),
+                        Ok(alone) => {
+                            next = Some(alone);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write_group(&conn, group);
+            }
+        }
+    }
+}
+
+/// Runs `group` in one transaction (each write in a savepoint when there are several),
+/// commits, then answers every caller.
+fn write_group(conn: &Connection, mut group: Vec<Box<dyn WriteJob>>) {
+    let finish_all = |group: Vec<Box<dyn WriteJob>>, ended: Result<(), String>| {
+        for job in group {
+            job.finish(ended.clone());
+        }
+    };
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return finish_all(group, Err(e.to_string()));
+    }
+    let tx = Tx { conn };
+    if let [only] = group.as_mut_slice() {
+        // Alone: no savepoint needed, a failure rolls the transaction back.
+        if !only.run(&tx) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return finish_all(group, Ok(()));
+        }
+    } else {
+        for job in group.iter_mut() {
+            let step = conn.execute_batch("SAVEPOINT write").and_then(|()| {
+                if job.run(&tx) {
+                    conn.execute_batch("RELEASE write")
+                } else {
+                    conn.execute_batch("ROLLBACK TO write; RELEASE write")
+                }
+            });
+            if let Err(e) = step {
+                let _ = conn.execute_batch("ROLLBACK");
+                return finish_all(group, Err(e.to_string()));
+            }
+        }
+    }
+    let ended = conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    });
+    finish_all(group, ended);
+}
 
 #[derive(Clone, Debug)]
 pub struct DatabaseOptions {
@@ -37,7 +168,7 @@ pub struct Database {
 
 struct Inner {
     path: PathBuf,
-    writer: flume::Sender<Job>,
+    writer: flume::Sender<WriterJob>,
     readers: flume::Sender<Job>,
     idle_readers: std::sync::Mutex<Vec<Connection>>,
     threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -132,14 +263,19 @@ impl Database {
         configure(&conn, false).map_err(internal)?;
         apply_migrations(&mut conn, migrations)?;
 
-        let (writer, write_rx) = flume::unbounded::<Job>();
+        let (writer, write_rx) = flume::unbounded::<WriterJob>();
         let (readers, read_rx) = flume::unbounded::<Job>();
         let mut threads = Vec::new();
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        threads.push(spawn_worker(format!("db-w-{name}"), conn, write_rx)?);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("db-w-{name}"))
+                .spawn(move || run_writer(conn, write_rx))
+                .map_err(internal)?,
+        );
         for i in 0..options.readers.max(1) {
             threads.push(spawn_worker(
                 format!("db-r{i}-{name}"),
@@ -170,25 +306,20 @@ impl Database {
         Arc::strong_count(&self.inner)
     }
 
-    /// Runs `f` in one write transaction on the writer thread: committed when it
-    /// returns `Ok`, rolled back otherwise.
+    /// Runs `f` on the writer thread, all or nothing: its changes are committed when it
+    /// returns `Ok` (the answer comes after the commit), rolled back otherwise. Writes
+    /// queued together share one commit (see the module's notes).
     pub async fn write<T, F>(&self, f: F) -> DomainResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> DomainResult<T> + Send + 'static,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn: &mut Connection| {
-            let result = (|| {
-                let t = conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(map_sqlite_error)?;
-                let out = f(&Tx { conn: &t })?;
-                t.commit().map_err(map_sqlite_error)?;
-                Ok(out)
-            })();
-            let _ = tx.send(result);
-        });
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job = WriterJob::Write(Box::new(PendingWrite {
+            f: Some(f),
+            result: None,
+            reply,
+        }));
         self.inner
             .writer
             .send(job)
@@ -247,13 +378,13 @@ impl Database {
     /// Copies a consistent snapshot of the file to `dest` while serving (VACUUM INTO).
     pub async fn backup_to(&self, dest: PathBuf) -> DomainResult<()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn: &mut Connection| {
+        let job = WriterJob::Alone(Box::new(move |conn: &mut Connection| {
             let r = conn
                 .execute("VACUUM INTO ?1", [dest.to_string_lossy().as_ref()])
                 .map(|_| ())
                 .map_err(map_sqlite_error);
             let _ = tx.send(r);
-        });
+        }));
         self.inner
             .writer
             .send(job)
@@ -397,6 +528,75 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1, "the failed transaction left nothing behind");
+    }
+
+    /// Writes queued together share a transaction; each still commits or rolls back alone,
+    /// and a panicking write fails only itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_writes_stay_all_or_nothing_each() {
+        let db = Database::open(&temp_path("group"), TEST, DatabaseOptions::default()).unwrap();
+        // Hold the writer so the next writes queue up and run as one group.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let blocker = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |_| {
+                    started.send(()).unwrap();
+                    hold.recv().unwrap();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        running.await.unwrap();
+        let mut writes = Vec::new();
+        for i in 0..40i64 {
+            let db = db.clone();
+            writes.push(tokio::spawn(async move {
+                db.write(move |tx| {
+                    tx.execute(
+                        "INSERT INTO things VALUES (?, ?)",
+                        &params![format!("k{i}"), i],
+                    )?;
+                    match i % 4 {
+                        // Fails after writing: its row must go.
+                        1 => tx.execute("INSERT INTO things VALUES ('k0', 0)", &[]),
+                        2 if i == 2 => panic!("a write that panics"),
+                        _ => Ok(1),
+                    }
+                })
+                .await
+            }));
+        }
+        while db.inner.writer.len() < 40 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        for (i, w) in writes.into_iter().enumerate() {
+            let r = w.await.unwrap();
+            match i % 4 {
+                1 => assert!(matches!(r, Err(DomainError::Conflict { .. })), "{i}: {r:?}"),
+                2 if i == 2 => assert!(matches!(r, Err(DomainError::Internal(_))), "{r:?}"),
+                _ => assert!(r.is_ok(), "{i}: {r:?}"),
+            }
+        }
+        let keys: Vec<i64> = db
+            .read(|r| {
+                r.query("SELECT n FROM things ORDER BY n", &[])?
+                    .into_iter()
+                    .map(|row| row.int(0))
+                    .collect()
+            })
+            .await
+            .unwrap();
+        let expected: Vec<i64> = (0..40).filter(|i| i % 4 != 1 && *i != 2).collect();
+        assert_eq!(keys, expected);
+        // The writer thread survived the panic.
+        db.write(|tx| tx.execute("INSERT INTO things VALUES ('after', 99)", &[]))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
