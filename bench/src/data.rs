@@ -107,7 +107,10 @@ fn sqlite_in_process(n: usize) -> f64 {
         tx.commit().unwrap();
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    let _ = std::fs::remove_file(&path);
+    drop(conn);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
     rate
 }
 

@@ -794,11 +794,14 @@ impl Data<'_> {
             if !issues.is_empty() {
                 return Err(invalid(issues));
             }
-            index_records(
-                tx,
-                def,
-                &results.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
-            )?;
+            for created in [true, false] {
+                let ids: Vec<String> = results
+                    .iter()
+                    .filter(|r| (r.action == "created") == created)
+                    .map(|r| r.id.clone())
+                    .collect();
+                index_records(tx, def, &ids, created)?;
+            }
             let created = results.iter().filter(|r| r.action == "created").count();
             Ok(UpsertOutcome {
                 updated: results.len() - created,
@@ -1034,7 +1037,7 @@ impl Data<'_> {
                 })?;
                 hooks.after_write(tx, &ctx, WriteKind::Update, id, now)?;
             }
-            index_records(tx, def, &ids)?;
+            index_records(tx, def, &ids, false)?;
             Ok(json!({"updated": ids.len(), "ids": ids}))
         })
         .await

@@ -34,6 +34,11 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
         name: "data_definitions",
         sql: include_str!("../migrations/sqlite/workspace/0003_data.sql"),
     },
+    Migration {
+        version: 4,
+        name: "events_without_id_index",
+        sql: include_str!("../migrations/sqlite/workspace/0004_events_without_id_index.sql"),
+    },
 ];
 
 pub(crate) fn apply_migrations(
@@ -81,4 +86,47 @@ pub(crate) fn apply_migrations(
         tracing::debug!(version = m.version, name = m.name, "applied migration");
     }
     tx.commit().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rebuilding `events` without its id index keeps every row and the sequence: a seq
+    /// handed out before the migration (even if deleted since) is not handed out again.
+    #[test]
+    fn events_rebuild_keeps_rows_and_sequence() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply_migrations(&mut conn, &WORKSPACE_MIGRATIONS[..3]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (id, kind, subject_id, created_at) VALUES ('a', 'k', 's', 1), ('b', 'k', 's', 2), ('c', 'k', 's', 3);
+             DELETE FROM events WHERE seq = 3;",
+        )
+        .unwrap();
+        apply_migrations(&mut conn, WORKSPACE_MIGRATIONS).unwrap();
+        conn.execute(
+            "INSERT INTO events (id, kind, subject_id, created_at) VALUES ('d', 'k', 's', 4)",
+            [],
+        )
+        .unwrap();
+        let rows: Vec<(i64, String)> = conn
+            .prepare("SELECT seq, id FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![(1, "a".into()), (2, "b".into()), (4, "d".into())]
+        );
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
+    }
 }

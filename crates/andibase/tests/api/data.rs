@@ -882,6 +882,13 @@ fn full_text_search_and_relationship_expansion() {
     );
     assert!(search("kitchen").is_empty());
     assert_eq!(search("pantry"), vec!["s1"]);
+    // An upsert that updates replaces the record's old words.
+    c.post(
+        "/api/v1/data-definitions/orders/data/upsert-many",
+        json!({"records": [{"id": "s2", "name": "Yearly summary"}]}),
+    );
+    assert!(search("quarterly").is_empty());
+    assert_eq!(search("yearly"), vec!["s2"]);
     assert_eq!(
         ids(&q(
             &c,
