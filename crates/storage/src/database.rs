@@ -1,11 +1,5 @@
-//! One SQLite file: a writer thread, a pool of reader threads, channels in between.
-//!
-//! The writer commits writes in groups: the writes queued while it was busy run one after
-//! another inside one transaction, each in its own savepoint, and are committed together.
-//! A write that fails rolls back to its savepoint and leaves the others untouched, so each
-//! caller still gets all-or-nothing; what the group saves is one commit per write, and
-//! with it the WAL frames of the pages the writes share (the tail pages of each table,
-//! the index pages a batch of records touches).
+//! One SQLite file: a writer thread (see [`crate::writer`]), a pool of reader threads,
+//! channels in between.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,132 +9,9 @@ use rusqlite::{functions::FunctionFlags, types::ValueRef, Connection, OpenFlags}
 
 use crate::migrations::{apply_migrations, Migration};
 use crate::value::{Row, Value};
+use crate::writer::{PendingWrite, Writer, WriterJob};
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
-
-/// What the writer thread runs.
-enum WriterJob {
-    /// A write, run in a transaction it may share with other writes.
-    Write(Box<dyn WriteJob>),
-    /// Work that needs the connection to itself, outside any transaction.
-    Alone(Job),
-}
-
-/// One caller's write: run inside the group's transaction, then told how it ended.
-trait WriteJob: Send {
-    /// Runs the write; `false` when it failed and its changes must be rolled back.
-    fn run(&mut self, tx: &Tx<'_>) -> bool;
-    /// Replies to the caller once the transaction has ended: `ended` is the commit's
-    /// failure, if any (a write that failed keeps its own error).
-    fn finish(self: Box<Self>, ended: Result<(), String>);
-}
-
-/// A write from [`Database::write`] and where its answer goes.
-struct PendingWrite<T, F> {
-    f: Option<F>,
-    result: Option<DomainResult<T>>,
-    reply: tokio::sync::oneshot::Sender<DomainResult<T>>,
-}
-
-impl<T, F> WriteJob for PendingWrite<T, F>
-where
-    T: Send + 'static,
-    F: FnOnce(&Tx<'_>) -> DomainResult<T> + Send + 'static,
-{
-    fn run(&mut self, tx: &Tx<'_>) -> bool {
-        let Some(f) = self.f.take() else { return false };
-        // A panic fails this write only; the writer thread and the group go on.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx)))
-            .unwrap_or_else(|_| Err(internal("a database write panicked")));
-        let ok = result.is_ok();
-        self.result = Some(result);
-        ok
-    }
-
-    fn finish(self: Box<Self>, ended: Result<(), String>) {
-        let answer = match (self.result, ended) {
-            (Some(Err(e)), _) => Err(e),
-            (_, Err(e)) => Err(internal(e)),
-            (Some(Ok(v)), Ok(())) => Ok(v),
-            (None, Ok(())) => Err(internal("a database write did not run")),
-        };
-        let _ = self.reply.send(answer);
-    }
-}
-
-/// The most writes one transaction takes: bounds how long the first of them waits.
-const MAX_GROUP: usize = 64;
-
-/// The writer thread's loop: runs each queued write, grouping those that queued up.
-fn run_writer(mut conn: Connection, jobs: flume::Receiver<WriterJob>) {
-    let mut next = None;
-    loop {
-        let job = match next.take() {
-            Some(job) => job,
-            None => match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
-        };
-        match job {
-            WriterJob::Alone(f) => f(&mut conn),
-            WriterJob::Write(first) => {
-                let mut group = vec![first];
-                while group.len() < MAX_GROUP {
-                    match jobs.try_recv() {
-                        Ok(WriterJob::Write(w)) => group.push(w),
-                        Ok(alone) => {
-                            next = Some(alone);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                write_group(&conn, group);
-            }
-        }
-    }
-}
-
-/// Runs `group` in one transaction (each write in a savepoint when there are several),
-/// commits, then answers every caller.
-fn write_group(conn: &Connection, mut group: Vec<Box<dyn WriteJob>>) {
-    let finish_all = |group: Vec<Box<dyn WriteJob>>, ended: Result<(), String>| {
-        for job in group {
-            job.finish(ended.clone());
-        }
-    };
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return finish_all(group, Err(e.to_string()));
-    }
-    let tx = Tx { conn };
-    if let [only] = group.as_mut_slice() {
-        // Alone: no savepoint needed, a failure rolls the transaction back.
-        if !only.run(&tx) {
-            let _ = conn.execute_batch("ROLLBACK");
-            return finish_all(group, Ok(()));
-        }
-    } else {
-        for job in group.iter_mut() {
-            let step = conn.execute_batch("SAVEPOINT write").and_then(|()| {
-                if job.run(&tx) {
-                    conn.execute_batch("RELEASE write")
-                } else {
-                    conn.execute_batch("ROLLBACK TO write; RELEASE write")
-                }
-            });
-            if let Err(e) = step {
-                let _ = conn.execute_batch("ROLLBACK");
-                return finish_all(group, Err(e.to_string()));
-            }
-        }
-    }
-    let ended = conn.execute_batch("COMMIT").map_err(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
-        e.to_string()
-    });
-    finish_all(group, ended);
-}
+pub(crate) type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 #[derive(Clone, Debug)]
 pub struct DatabaseOptions {
@@ -202,7 +73,7 @@ fn open_read_only(path: &Path) -> DomainResult<Connection> {
     Ok(conn)
 }
 
-fn internal(e: impl std::fmt::Display) -> DomainError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> DomainError {
     DomainError::Internal(e.to_string())
 }
 
@@ -270,12 +141,9 @@ impl Database {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("db-w-{name}"))
-                .spawn(move || run_writer(conn, write_rx))
-                .map_err(internal)?,
-        );
+        let checkpoints = Connection::open(path).map_err(internal)?;
+        configure(&checkpoints, false).map_err(internal)?;
+        threads.extend(Writer::spawn(&name, conn, checkpoints, write_rx)?);
         for i in 0..options.readers.max(1) {
             threads.push(spawn_worker(
                 format!("db-r{i}-{name}"),
@@ -315,11 +183,7 @@ impl Database {
         F: FnOnce(&Tx<'_>) -> DomainResult<T> + Send + 'static,
     {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        let job = WriterJob::Write(Box::new(PendingWrite {
-            f: Some(f),
-            result: None,
-            reply,
-        }));
+        let job = WriterJob::Write(Box::new(PendingWrite::new(f, reply)));
         self.inner
             .writer
             .send(job)
@@ -446,7 +310,7 @@ pub trait Sql {
 
 /// A write transaction on the writer thread.
 pub struct Tx<'a> {
-    conn: &'a Connection,
+    pub(crate) conn: &'a Connection,
 }
 
 /// A read-only connection from the pool.
@@ -634,6 +498,42 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, DomainError::Internal(_)));
+    }
+
+    /// Under writes that never pause, the checkpoint thread alone could never copy the
+    /// whole log; the writer's own catch-up at the hard mark must keep the WAL bounded.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_continuous_writes() {
+        let path = temp_path("wal");
+        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
+        let wal = path.with_extension("db-wal");
+        let mut largest = 0;
+        // 64 MiB of rows, 64 writes in flight at any time.
+        for round in 0..64i64 {
+            let writes: Vec<_> = (0..64i64)
+                .map(|i| {
+                    let db = db.clone();
+                    tokio::spawn(async move {
+                        db.write(move |tx| {
+                            tx.execute(
+                                "INSERT INTO things VALUES (? || randomblob(16384), ?)",
+                                &params![format!("{round}-{i}"), i],
+                            )
+                        })
+                        .await
+                    })
+                })
+                .collect();
+            for w in writes {
+                w.await.unwrap().unwrap();
+            }
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
+        assert!(
+            largest > 4 << 20,
+            "the test wrote through the WAL ({largest} bytes)"
+        );
+        assert!(largest < 40 << 20, "the WAL grew to {largest} bytes");
     }
 
     #[tokio::test]

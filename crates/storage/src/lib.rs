@@ -1,8 +1,9 @@
 //! The storage engine.
 //!
 //! Every SQLite file is a [`Database`]: one writer thread owning the only write
-//! connection (jobs arrive over a channel, each runs in one transaction) and a few
-//! reader threads with read-only connections. Async code never blocks on a lock.
+//! connection (jobs arrive over a channel; those queued together share a transaction,
+//! each in its own savepoint), a checkpoint thread, and a few reader threads with
+//! read-only connections. Async code never blocks on a lock.
 //!
 //! Domain crates talk to it through [`Sql`] with `?` placeholders and [`Value`]
 //! parameters and keep to portable DML; everything dialect-specific (DDL in the
@@ -15,6 +16,7 @@ mod outbox;
 mod sandbox;
 mod value;
 mod workspaces;
+mod writer;
 
 pub use database::{Database, DatabaseOptions, Reader, Sql, Tx, SEGMENT_FUNCTION};
 pub use migrations::{Migration, MAIN_MIGRATIONS, WORKSPACE_MIGRATIONS};
