@@ -217,6 +217,31 @@ fn batches_are_atomic_and_modes_match_as_asked() {
         json!({"mode": "update", "records": [{"id": "ghost", "attributes": {"country": "FR"}}]}),
     );
     assert_eq!(issue_paths(&r), vec![json!(["records", 0, "id"])]);
+    // The same new id twice in one upsert: created, then updated by the second entry.
+    let r = c.post(
+        url,
+        json!({"records": [
+            {"id": "c4", "attributes": {"email": "c4@example.com"}},
+            {"id": "c4", "attributes": {"country": "PT"}}
+        ]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["results"][0]["action"].as_str(),
+            r.body["results"][1]["action"].as_str()
+        ),
+        (Some("created"), Some("updated"))
+    );
+    let c4 = c.get("/api/v1/data-definitions/customers/data/c4").body;
+    assert_eq!(
+        (
+            c4["attributes"]["email"].as_str(),
+            c4["attributes"]["country"].as_str(),
+            c4["version"].as_i64()
+        ),
+        (Some("c4@example.com"), Some("PT"), Some(2))
+    );
     // Upsert matching on a unique field updates in place.
     let r = c.post(url, json!({"matchOn": "email", "records": [{"attributes": {"email": "a@example.com", "country": "FR"}}, {"attributes": {"email": "n@example.com"}}]}));
     assert_eq!(r.status, 200, "{}", r.text);
