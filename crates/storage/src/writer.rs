@@ -102,7 +102,7 @@ fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::os::raw::c_int) -> rus
     Ok(())
 }
 
-/// The writer's side of checkpointing.
+/// The writer thread's state: the write connection and its side of checkpointing.
 pub(crate) struct Writer {
     conn: Connection,
     /// Held by whoever checkpoints: SQLite lets one checkpoint run at a time and would
