@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use andibase_common::{DomainResult, FieldIssue, Timestamp};
-use andibase_storage::{record_event, Tx};
+use andibase_storage::{record_events, Tx};
 use serde_json::{json, Map, Value};
 
 use crate::definition::DataDefinition;
@@ -77,13 +77,15 @@ pub trait RecordHook: Send + Sync {
         Ok(())
     }
 
-    /// post-create / post-update / post-delete, in the write's transaction.
+    /// post-create / post-update / post-delete, in the write's transaction: once per
+    /// kind of change in a write, with the ids of the records it changed that way, after
+    /// all of them are written.
     fn after_write(
         &self,
         _tx: &Tx<'_>,
         _ctx: &HookContext<'_>,
         _kind: WriteKind,
-        _id: &str,
+        _ids: &[String],
         _now: Timestamp,
     ) -> DomainResult<()> {
         Ok(())
@@ -112,13 +114,13 @@ impl RecordHook for EventLog {
         tx: &Tx<'_>,
         ctx: &HookContext<'_>,
         kind: WriteKind,
-        id: &str,
+        ids: &[String],
         now: Timestamp,
     ) -> DomainResult<()> {
-        record_event(
+        record_events(
             tx,
             kind.event(),
-            id,
+            ids,
             Some(ctx.caller.actor),
             &json!({"definition": ctx.definition.handle}),
             now,
@@ -200,12 +202,15 @@ impl Pipeline {
         tx: &Tx<'_>,
         ctx: &HookContext<'_>,
         kind: WriteKind,
-        id: &str,
+        ids: &[String],
         now: Timestamp,
     ) -> DomainResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.hooks
             .iter()
-            .try_for_each(|h| h.after_write(tx, ctx, kind, id, now))
+            .try_for_each(|h| h.after_write(tx, ctx, kind, ids, now))
     }
 
     pub(crate) fn after_read(&self, ctx: &HookContext<'_>, record: &mut Value) {
@@ -273,11 +278,14 @@ mod tests {
             tx: &Tx<'_>,
             _ctx: &HookContext<'_>,
             _kind: WriteKind,
-            _id: &str,
+            ids: &[String],
             _now: Timestamp,
         ) -> DomainResult<()> {
-            tx.execute("UPDATE notes_counter SET n = n + 1", &[])
-                .map(|_| ())
+            tx.execute(
+                "UPDATE notes_counter SET n = n + ?",
+                &[(ids.len() as i64).into()],
+            )
+            .map(|_| ())
         }
 
         fn after_read(&self, _ctx: &HookContext<'_>, record: &mut Value) {
@@ -405,20 +413,32 @@ mod tests {
             .unwrap();
         assert_eq!(
             counter, 2,
-            "after_write ran in the two successful writes' transaction, not in the failed batch"
+            "after_write saw the two records written, in their transaction, and not the failed batch"
         );
         let events = db
             .read(|r| {
-                r.query_one(
-                    "SELECT count(*) FROM events WHERE kind = 'data.created'",
-                    &[],
-                )?
-                .unwrap()
-                .int(0)
+                let row = r
+                    .query_one(
+                        "SELECT group_concat(subject_id, ' '), count(DISTINCT id), min(actor), \
+                         min(payload) FROM (SELECT * FROM events WHERE kind = 'data.created' \
+                         ORDER BY seq)",
+                        &[],
+                    )?
+                    .unwrap();
+                Ok((row.text(0)?, row.int(1)?, row.text(2)?, row.text(3)?))
             })
             .await
             .unwrap();
-        assert_eq!(events, 2, "the built-in event log ran too");
+        assert_eq!(
+            events,
+            (
+                "a pinned".to_string(),
+                2,
+                "test".to_string(),
+                r#"{"definition":"notes"}"#.to_string()
+            ),
+            "the built-in event log wrote one event per record, each with its own id"
+        );
     }
 }
 

@@ -20,7 +20,7 @@ mod writer;
 
 pub use database::{Database, DatabaseOptions, Reader, Sql, Tx, SEGMENT_FUNCTION};
 pub use migrations::{Migration, MAIN_MIGRATIONS, WORKSPACE_MIGRATIONS};
-pub use outbox::record_event;
+pub use outbox::{record_event, record_events};
 pub use sandbox::{QueryOutput, SandboxedQuery};
 pub use value::{Row, Value};
 pub use workspaces::WorkspaceDatabases;

@@ -270,6 +270,64 @@ fn batches_are_atomic_and_modes_match_as_asked() {
         json!({"records": [{"id": "has space", "attributes": {"email": "s@example.com"}}]}),
     );
     assert_eq!(issue_paths(&r), vec![json!(["records", 0, "id"])]);
+
+    // New records are written a hundred to a statement: a duplicate deep in a big batch
+    // still names its record, and nothing of the batch is written.
+    let before = c
+        .get("/api/v1/data-definitions/customers/query?count=true")
+        .body["total"]
+        .clone();
+    let bulk = |bad: bool| {
+        let records: Vec<Value> = (0..250)
+            .map(|i| {
+                let id = if bad && i == 170 { "c1".to_string() } else { format!("b{i}") };
+                let email = if bad && i == 230 { 10 } else { i };
+                json!({"id": id, "name": format!("Bulk {i}"), "attributes": {"email": format!("b{email}@example.com")}})
+            })
+            .collect();
+        c.post(url, json!({"mode": "insert", "records": records}))
+    };
+    let r = bulk(true);
+    assert_eq!(
+        issue_paths(&r),
+        vec![
+            json!(["records", 170, "id"]),
+            json!(["records", 230, "attributes", "email"])
+        ],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        c.get("/api/v1/data-definitions/customers/query?count=true")
+            .body["total"],
+        before
+    );
+    let r = bulk(false);
+    assert_eq!(r.body["created"], 250, "{}", r.text);
+    assert_eq!(
+        r.body["results"][249],
+        json!({"index": 249, "id": "b249", "action": "created"})
+    );
+    let found = c.get("/api/v1/data-definitions/customers/query?search=Bulk%20249");
+    assert_eq!(ids(&found.body), vec!["b249"], "{}", found.text);
+
+    // A record may relate to one created earlier in the same batch.
+    let r = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Staff", "fields": {"title": {"type": "text"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let staff = r.body["id"].as_str().unwrap().to_string();
+    let r = c.patch(
+        "/api/v1/data-definitions/staff",
+        json!({"fields": {"manager": {"type": "relationship", "dataDefinitionId": staff}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = c.post(
+        "/api/v1/data-definitions/staff/data/upsert-many",
+        json!({"records": [{"id": "boss", "attributes": {"title": "Boss"}}, {"id": "aide", "attributes": {"manager": "boss"}}]}),
+    );
+    assert_eq!(r.body["created"], 2, "{}", r.text);
 }
 
 fn seed_orders(c: &Client, n: usize) {
