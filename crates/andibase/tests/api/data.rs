@@ -242,6 +242,13 @@ fn batches_are_atomic_and_modes_match_as_asked() {
         ),
         (Some("c4@example.com"), Some("PT"), Some(2))
     );
+    let found = c.get("/api/v1/data-definitions/customers/query?search=PT");
+    assert_eq!(
+        ids(&found.body),
+        vec!["c4"],
+        "indexed once, as last written: {}",
+        found.text
+    );
     // Upsert matching on a unique field updates in place.
     let r = c.post(url, json!({"matchOn": "email", "records": [{"attributes": {"email": "a@example.com", "country": "FR"}}, {"attributes": {"email": "n@example.com"}}]}));
     assert_eq!(r.status, 200, "{}", r.text);
