@@ -88,8 +88,11 @@ fn sqlite_in_process(n: usize, like_andibase: bool) -> f64 {
     let path = std::env::temp_dir().join(format!("andibase-bench-{}-raw.db", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let mut conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-        .unwrap();
+    // The pragmas andibase's own connections use.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000;",
+    )
+    .unwrap();
     if like_andibase {
         conn.execute_batch(
             "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT, created_by TEXT, updated_by TEXT, version INTEGER NOT NULL DEFAULT 1, f_amount REAL, f_status TEXT, f_title TEXT);
