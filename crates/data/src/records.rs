@@ -127,16 +127,17 @@ fn valid_record_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Checks attributes for a create (`creating`) or an update, giving the columns to write.
-fn check_attributes(
+/// Checks attributes for a create (`creating`) or an update, giving the fields to write
+/// with their values, in the definition's order (every field, for a create).
+fn check_attributes<'d>(
     tx: &Tx<'_>,
     all: &[DataDefinition],
-    def: &DataDefinition,
+    def: &'d DataDefinition,
     attrs: &Map<String, Value>,
     creating: bool,
     at: &[Value],
     issues: &mut Vec<FieldIssue>,
-) -> DomainResult<Vec<(String, SqlValue)>> {
+) -> DomainResult<Vec<(&'d str, SqlValue)>> {
     let path = |key: &str| {
         let mut p = at.to_vec();
         p.extend([json!("attributes"), json!(key)]);
@@ -152,10 +153,9 @@ fn check_attributes(
         }
     }
     for (key, spec) in &def.fields {
-        let given = attrs.get(key);
-        let value = match (given, creating) {
-            (Some(v), _) => v.clone(),
-            (None, true) => spec.default.clone().unwrap_or(Value::Null),
+        let value = match (attrs.get(key), creating) {
+            (Some(v), _) => v,
+            (None, true) => spec.default.as_ref().unwrap_or(&Value::Null),
             (None, false) => continue,
         };
         if value.is_null() {
@@ -165,10 +165,10 @@ fn check_attributes(
                     message: "is required".into(),
                 });
             }
-            out.push((column_of(key), SqlValue::Null));
+            out.push((key.as_str(), SqlValue::Null));
             continue;
         }
-        match to_sql(spec, &value) {
+        match to_sql(spec, value) {
             Err(m) => issues.push(FieldIssue {
                 path: path(key),
                 message: m,
@@ -178,7 +178,7 @@ fn check_attributes(
                     let target = all
                         .iter()
                         .find(|d| Some(&d.id) == spec.data_definition_id.as_ref());
-                    let ids: Vec<String> = match &value {
+                    let ids: Vec<String> = match value {
                         Value::Array(items) => items
                             .iter()
                             .filter_map(|i| i.as_str().map(str::to_string))
@@ -207,7 +207,7 @@ fn check_attributes(
                         }
                     }
                 }
-                out.push((column_of(key), sql));
+                out.push((key.as_str(), sql));
             }
         }
     }
@@ -333,7 +333,7 @@ fn update_statement(
     now_iso: &str,
     actor: &str,
     name: Option<&String>,
-    columns: &[(String, SqlValue)],
+    fields: &[(&str, SqlValue)],
 ) -> (String, Vec<SqlValue>) {
     let mut sets = vec![
         "updated_at = ?".to_string(),
@@ -345,8 +345,8 @@ fn update_statement(
         sets.push("name = ?".into());
         p.push(SqlValue::Text(n.clone()));
     }
-    for (col, v) in columns {
-        sets.push(format!("{} = ?", quote_ident(col)));
+    for (key, v) in fields {
+        sets.push(format!("{} = ?", quote_ident(&column_of(key))));
         p.push(v.clone());
     }
     p.push(SqlValue::Text(id.to_string()));
