@@ -449,8 +449,9 @@ mod direct_lists {
     use crate::{Data, QueryParams, UpsertMany};
     use andibase_common::Clock;
 
-    /// The bytes a list writes straight from its rows are the page the record tree gives,
-    /// for every field type, nulls, projections, counts, cursors and hidden fields.
+    /// The bytes a list or a record read writes straight from its rows are what the record
+    /// tree gives, for every field type, nulls, projections, counts, cursors (also a page
+    /// that ends at the last row) and hidden fields.
     #[tokio::test]
     async fn direct_lists_match_the_record_tree() {
         let db = scratch_db("direct").await;
@@ -495,6 +496,7 @@ mod direct_lists {
             json!({"sort": "-amount", "limit": 2, "count": true}),
             json!({"fields": "title,tags,secret", "filter": "amount > 0"}),
             json!({"filter": "amount > 100"}),
+            json!({"limit": 3}),
         ] {
             let q: QueryParams = serde_json::from_value(params.clone()).unwrap();
             let tree =
@@ -516,5 +518,21 @@ mod direct_lists {
             .await
             .unwrap();
         assert!(first.next_cursor.is_some());
+        for id in ["t1", "t2", "t3"] {
+            let tree = data.get_record("things", id, false, None).await.unwrap();
+            let body: Value = serde_json::from_slice(
+                &data
+                    .get_record_body("things", id, false, None)
+                    .await
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(body, tree, "{id}");
+            assert!(body["attributes"].get("secret").is_none());
+        }
+        assert!(matches!(
+            data.get_record_body("things", "nope", false, None).await,
+            Err(andibase_common::DomainError::NotFound)
+        ));
     }
 }

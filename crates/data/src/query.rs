@@ -5,7 +5,7 @@ use andibase_common::DomainResult;
 use andibase_filter::{
     compile, parse_json, parse_text, quote_ident, FieldKind, Hop, Param, ResolvedField, Schema,
 };
-use andibase_storage::{Row, Value as SqlValue};
+use andibase_storage::{Columns, Row, Value as SqlValue, ValueRef};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -284,8 +284,10 @@ fn json_to_sql(v: &Value) -> Option<SqlValue> {
 }
 
 /// The opaque cursor after `row`, whose first `keys.len()` columns are the sort keys.
-pub(crate) fn cursor_after(row: &Row, keys: &[SortKey]) -> String {
-    let values: Vec<Value> = (0..keys.len()).map(|i| sql_to_json(row.value(i))).collect();
+pub(crate) fn cursor_after(row: &impl Columns, keys: &[SortKey]) -> String {
+    let values: Vec<Value> = (0..keys.len())
+        .map(|i| sql_to_json(&row.get(i).to_owned()))
+        .collect();
     hex(&Value::Array(values).to_string())
 }
 
@@ -379,12 +381,12 @@ pub(crate) fn record_json(
 }
 
 /// Writes one JSON value for a column without building a `Value` (the list fast path).
-fn write_sql(out: &mut Vec<u8>, v: &SqlValue) {
+fn write_sql(out: &mut Vec<u8>, v: &ValueRef<'_>) {
     match v {
-        SqlValue::Null | SqlValue::Blob(_) => out.extend_from_slice(b"null"),
-        SqlValue::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
-        SqlValue::Real(f) => write_value(out, &json!(f)),
-        SqlValue::Text(s) => write_value(out, s),
+        ValueRef::Null | ValueRef::Blob(_) => out.extend_from_slice(b"null"),
+        ValueRef::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        ValueRef::Real(f) => write_value(out, &json!(f)),
+        ValueRef::Text(s) => write_value(out, s),
     }
 }
 
@@ -396,16 +398,16 @@ fn write_value(out: &mut Vec<u8>, v: &impl serde::Serialize) {
 }
 
 /// A field's value as `to_json` shows it, written straight from the column.
-fn write_field(out: &mut Vec<u8>, spec: &crate::definition::FieldSpec, v: &SqlValue) {
+fn write_field(out: &mut Vec<u8>, spec: &crate::definition::FieldSpec, v: &ValueRef<'_>) {
     use crate::definition::FieldType;
     match (v, spec.field_type()) {
-        (SqlValue::Integer(i), FieldType::Boolean) => {
+        (ValueRef::Integer(i), FieldType::Boolean) => {
             out.extend_from_slice(if *i != 0 { b"true" } else { b"false" })
         }
-        (SqlValue::Real(f), FieldType::Number) if f.fract() == 0.0 && f.abs() < 9e15 => {
+        (ValueRef::Real(f), FieldType::Number) if f.fract() == 0.0 && f.abs() < 9e15 => {
             out.extend_from_slice((*f as i64).to_string().as_bytes())
         }
-        (SqlValue::Text(s), t) if spec.is_multi() || t == FieldType::Json => {
+        (ValueRef::Text(s), t) if spec.is_multi() || t == FieldType::Json => {
             // Stored as JSON text by this crate; checked, not parsed into a tree.
             if serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() {
                 out.extend_from_slice(s.as_bytes());
@@ -422,7 +424,7 @@ fn write_field(out: &mut Vec<u8>, spec: &crate::definition::FieldSpec, v: &SqlVa
 pub(crate) fn write_record(
     out: &mut Vec<u8>,
     def: &DataDefinition,
-    row: &Row,
+    row: &impl Columns,
     offset: usize,
     only: Option<&[String]>,
     hidden: impl Fn(&crate::definition::FieldSpec) -> bool,
@@ -439,7 +441,7 @@ pub(crate) fn write_record(
         first = false;
         write_value(out, key);
         out.push(b':');
-        write_field(out, spec, row.value(offset + 8 + i));
+        write_field(out, spec, &row.get(offset + 8 + i));
     }
     out.push(b'}');
     for (name, i) in [
@@ -455,7 +457,7 @@ pub(crate) fn write_record(
         out.extend_from_slice(b",\"");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
-        write_sql(out, row.value(offset + i));
+        write_sql(out, &row.get(offset + i));
     }
     out.push(b'}');
 }

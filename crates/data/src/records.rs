@@ -113,9 +113,10 @@ fn json_filter(v: &Option<Value>) -> Option<String> {
     }
 }
 
-/// A list as records (for the console, the CLI, hooks) or already serialized (for HTTP).
-enum Listing {
-    Page(Page),
+/// What a read gives: built as JSON (for the console, the CLI, hooks), or already
+/// serialized (for HTTP).
+enum Shown<T> {
+    Built(T),
     Body(Vec<u8>),
 }
 
@@ -923,33 +924,92 @@ impl Data<'_> {
         include_deleted: bool,
         expand: Option<String>,
     ) -> DomainResult<Value> {
+        match self
+            .record(key, record_id, include_deleted, expand, false)
+            .await?
+        {
+            Shown::Built(record) => Ok(record),
+            Shown::Body(body) => {
+                serde_json::from_slice(&body).map_err(|e| DomainError::Internal(e.to_string()))
+            }
+        }
+    }
+
+    /// [`Data::get_record`] already serialized, for HTTP: written straight from the row
+    /// when nothing would change it (no `expand`, no hook that alters reads).
+    pub async fn get_record_body(
+        &self,
+        key: &str,
+        record_id: &str,
+        include_deleted: bool,
+        expand: Option<String>,
+    ) -> DomainResult<Vec<u8>> {
+        match self
+            .record(key, record_id, include_deleted, expand, true)
+            .await?
+        {
+            Shown::Body(body) => Ok(body),
+            Shown::Built(record) => {
+                serde_json::to_vec(&record).map_err(|e| DomainError::Internal(e.to_string()))
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        key: &str,
+        record_id: &str,
+        include_deleted: bool,
+        expand: Option<String>,
+        direct: bool,
+    ) -> DomainResult<Shown<Value>> {
         let (key, rid) = (key.to_string(), record_id.to_string());
         let (hooks, role) = (self.hooks.clone(), self.role.to_string());
         let path = self.db.path().to_path_buf();
         self.db
             .read(move |r| {
                 let all = cached_all(r, &path)?;
-                let def = find_definition(&all, &key)?.clone();
-                let expand = expansion(&def, expand.as_deref())?;
-                let row = r
-                    .query_one(
-                        &format!("SELECT {} FROM {} t WHERE t.id = ? AND (? = 1 OR t.deleted_at IS NULL)", record_columns(&def), quote_ident(&def.table)),
-                        &params![&rid, include_deleted],
-                    )?
-                    .ok_or(DomainError::NotFound)?;
-                let mut items = [record_json(&def, &row, 0, None)];
-                expand_related(r, &all, &def, &expand, &mut items, &hooks, &role)?;
-                hooks.after_read(&HookContext { definition: &def, caller: Caller { actor: "", role: &role } }, &mut items[0]);
+                let def = find_definition(&all, &key)?;
+                let expand = expansion(def, expand.as_deref())?;
+                let sql = format!(
+                    "SELECT {} FROM {} t WHERE t.id = ? AND (? = 1 OR t.deleted_at IS NULL)",
+                    record_columns(def),
+                    quote_ident(&def.table)
+                );
+                let params = params![&rid, include_deleted];
+                if direct && expand.is_empty() && !hooks.alters_reads() {
+                    let mut body = None;
+                    r.query_each(&sql, &params, &mut |row| {
+                        let mut out = Vec::with_capacity(512);
+                        write_record(&mut out, def, row, 0, None, |spec| hidden_from(spec, &role));
+                        body = Some(out);
+                        Ok(false)
+                    })?;
+                    return body.map(Shown::Body).ok_or(DomainError::NotFound);
+                }
+                let row = r.query_one(&sql, &params)?.ok_or(DomainError::NotFound)?;
+                let mut items = [record_json(def, &row, 0, None)];
+                expand_related(r, &all, def, &expand, &mut items, &hooks, &role)?;
+                hooks.after_read(
+                    &HookContext {
+                        definition: def,
+                        caller: Caller {
+                            actor: "",
+                            role: &role,
+                        },
+                    },
+                    &mut items[0],
+                );
                 let [item] = items;
-                Ok(item)
+                Ok(Shown::Built(item))
             })
             .await
     }
 
     pub async fn query(&self, key: &str, q: QueryParams) -> DomainResult<Page> {
         match self.list(key, q, false).await? {
-            Listing::Page(page) => Ok(page),
-            Listing::Body(_) => Err(DomainError::Internal("a list came back serialized".into())),
+            Shown::Built(page) => Ok(page),
+            Shown::Body(_) => Err(DomainError::Internal("a list came back serialized".into())),
         }
     }
 
@@ -959,14 +1019,14 @@ impl Data<'_> {
     /// comparisons were about a third of a 50-record list's CPU).
     pub async fn query_body(&self, key: &str, q: QueryParams) -> DomainResult<Vec<u8>> {
         match self.list(key, q, true).await? {
-            Listing::Body(body) => Ok(body),
-            Listing::Page(page) => {
+            Shown::Body(body) => Ok(body),
+            Shown::Built(page) => {
                 serde_json::to_vec(&page).map_err(|e| DomainError::Internal(e.to_string()))
             }
         }
     }
 
-    async fn list(&self, key: &str, q: QueryParams, direct: bool) -> DomainResult<Listing> {
+    async fn list(&self, key: &str, q: QueryParams, direct: bool) -> DomainResult<Shown<Page>> {
         let key = key.to_string();
         let (hooks, role) = (self.hooks.clone(), self.role.to_string());
         let path = self.db.path().to_path_buf();
@@ -1008,34 +1068,46 @@ impl Data<'_> {
                     order_by(&keys),
                     limit + 1
                 );
-                let rows = r.query(&sql, &params)?;
-                let more = rows.len() as i64 > limit;
-                let rows = &rows[..rows.len().min(limit as usize)];
-                let next_cursor = if more { rows.last().map(|row| cursor_after(row, &keys)) } else { None };
                 if direct && expand.is_empty() && !hooks.alters_reads() {
-                    let mut out = Vec::with_capacity(64 + rows.len() * 256);
+                    // Each record is written straight from SQLite's row, nothing copied first.
+                    let mut out = Vec::with_capacity(64 + limit as usize * 256);
                     out.extend_from_slice(b"{\"items\":[");
-                    for (i, row) in rows.iter().enumerate() {
-                        if i > 0 {
+                    let (mut written, mut last_cursor, mut next_cursor) = (0, None, None);
+                    r.query_each(&sql, &params, &mut |row| {
+                        if written == limit {
+                            // The row past the page: there is more, after the last one shown.
+                            next_cursor = last_cursor.take();
+                            return Ok(false);
+                        }
+                        if written > 0 {
                             out.push(b',');
                         }
                         write_record(&mut out, def, row, keys.len(), only.as_deref(), |spec| hidden_from(spec, &role));
-                    }
+                        written += 1;
+                        if written == limit {
+                            last_cursor = Some(cursor_after(row, &keys));
+                        }
+                        Ok(true)
+                    })?;
                     out.extend_from_slice(b"],\"nextCursor\":");
                     serde_json::to_writer(&mut out, &next_cursor).map_err(|e| DomainError::Internal(e.to_string()))?;
                     if let Some(total) = total {
                         out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
                     }
                     out.push(b'}');
-                    return Ok(Listing::Body(out));
+                    return Ok(Shown::Body(out));
                 }
+                let rows = r.query(&sql, &params)?;
+                let more = rows.len() as i64 > limit;
+                let rows = &rows[..rows.len().min(limit as usize)];
+                let next_cursor = if more { rows.last().map(|row| cursor_after(row, &keys)) } else { None };
                 let mut items: Vec<Value> = rows.iter().map(|row| record_json(def, row, keys.len(), only.as_deref())).collect();
                 expand_related(r, &all, def, &expand, &mut items, &hooks, &role)?;
                 let ctx = HookContext { definition: def, caller: Caller { actor: "", role: &role } };
                 for item in items.iter_mut() {
                     hooks.after_read(&ctx, item);
                 }
-                Ok(Listing::Page(Page { items, next_cursor, total }))
+                Ok(Shown::Built(Page { items, next_cursor, total }))
             })
             .await
     }

@@ -8,7 +8,7 @@ use andibase_common::{DomainError, DomainResult};
 use rusqlite::{functions::FunctionFlags, types::ValueRef, Connection, OpenFlags};
 
 use crate::migrations::{apply_migrations, Migration};
-use crate::value::{Row, Value};
+use crate::value::{Row, RowRef, Value};
 use crate::writer::{PendingWrite, Writer, WriterJob};
 
 pub(crate) type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -282,7 +282,7 @@ pub trait Sql {
 
     fn execute(&self, sql: &str, params: &[Value]) -> DomainResult<usize> {
         let mut stmt = self.conn().prepare_cached(sql).map_err(map_sqlite_error)?;
-        stmt.execute(rusqlite::params_from_iter(params.iter().map(to_sql)))
+        stmt.execute(rusqlite::params_from_iter(params))
             .map_err(map_sqlite_error)
     }
 
@@ -290,7 +290,7 @@ pub trait Sql {
         let mut stmt = self.conn().prepare_cached(sql).map_err(map_sqlite_error)?;
         let n = stmt.column_count();
         let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.iter().map(to_sql)))
+            .query(rusqlite::params_from_iter(params))
             .map_err(map_sqlite_error)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(map_sqlite_error)? {
@@ -301,6 +301,26 @@ pub trait Sql {
             out.push(Row(vals));
         }
         Ok(out)
+    }
+
+    /// Runs a query and hands each row to `each` as SQLite has it, nothing copied;
+    /// `each` answers whether to go on.
+    fn query_each(
+        &self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&RowRef<'_>) -> DomainResult<bool>,
+    ) -> DomainResult<()> {
+        let mut stmt = self.conn().prepare_cached(sql).map_err(map_sqlite_error)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params))
+            .map_err(map_sqlite_error)?;
+        while let Some(r) = rows.next().map_err(map_sqlite_error)? {
+            if !each(&RowRef(r))? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn query_one(&self, sql: &str, params: &[Value]) -> DomainResult<Option<Row>> {
@@ -330,13 +350,26 @@ impl Sql for Reader<'_> {
     }
 }
 
-fn to_sql(v: &Value) -> rusqlite::types::Value {
-    match v {
-        Value::Null => rusqlite::types::Value::Null,
-        Value::Integer(n) => rusqlite::types::Value::Integer(*n),
-        Value::Real(f) => rusqlite::types::Value::Real(*f),
-        Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
-        Value::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
+/// Parameters are bound by reference: SQLite copies what it keeps, so no value is cloned
+/// first (a bulk insert binds a dozen strings per record).
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(n) => ValueRef::Integer(*n),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// SQLite text as a string. `from_utf8` checks a word at a time; the lossy path walks every
+/// byte (3% of a list request in perf) and is only needed for text that is not UTF-8.
+pub(crate) fn text(t: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(t) {
+        Ok(s) => s.into(),
+        Err(_) => String::from_utf8_lossy(t),
     }
 }
 
@@ -345,12 +378,7 @@ fn from_sql(v: ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(n) => Value::Integer(n),
         ValueRef::Real(f) => Value::Real(f),
-        // `from_utf8` checks a word at a time; the lossy path walks every byte (3% of a
-        // list request in perf) and is only needed for text that is not valid UTF-8.
-        ValueRef::Text(t) => Value::Text(match std::str::from_utf8(t) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(t).into_owned(),
-        }),
+        ValueRef::Text(t) => Value::Text(text(t).into_owned()),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }

@@ -22,7 +22,7 @@ pub use database::{Database, DatabaseOptions, Reader, Sql, Tx, SEGMENT_FUNCTION}
 pub use migrations::{Migration, MAIN_MIGRATIONS, WORKSPACE_MIGRATIONS};
 pub use outbox::{record_event, record_events};
 pub use sandbox::{QueryOutput, SandboxedQuery};
-pub use value::{Row, Value};
+pub use value::{Columns, Row, RowRef, Value, ValueRef};
 pub use workspaces::WorkspaceDatabases;
 
 /// Builds an array of [`Value`]s (borrow it as `&params![…]`; `.to_vec()` for a `Vec`).

@@ -62,6 +62,67 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+/// A value borrowed from a row being read (see [`crate::Sql::query_each`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(std::borrow::Cow<'a, str>),
+    Blob(&'a [u8]),
+}
+
+impl Value {
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(n) => ValueRef::Integer(*n),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_str().into()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    pub fn to_owned(&self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(n) => Value::Integer(*n),
+            ValueRef::Real(f) => Value::Real(*f),
+            ValueRef::Text(s) => Value::Text(s.to_string()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+}
+
+/// Column values by position: a [`Row`] read into memory, or a [`RowRef`] being read.
+pub trait Columns {
+    fn get(&self, i: usize) -> ValueRef<'_>;
+}
+
+impl Columns for Row {
+    fn get(&self, i: usize) -> ValueRef<'_> {
+        self.value(i).as_ref()
+    }
+}
+
+/// A row as SQLite hands it over, read without copying (see [`crate::Sql::query_each`]).
+pub struct RowRef<'r>(pub(crate) &'r rusqlite::Row<'r>);
+
+impl Columns for RowRef<'_> {
+    fn get(&self, i: usize) -> ValueRef<'_> {
+        use rusqlite::types::ValueRef as Raw;
+        match self.0.get_ref(i) {
+            Ok(Raw::Null) | Err(_) => ValueRef::Null,
+            Ok(Raw::Integer(n)) => ValueRef::Integer(n),
+            Ok(Raw::Real(f)) => ValueRef::Real(f),
+            Ok(Raw::Text(t)) => ValueRef::Text(crate::database::text(t)),
+            Ok(Raw::Blob(b)) => ValueRef::Blob(b),
+        }
+    }
+}
+
 /// One result row, read by column position.
 #[derive(Clone, Debug)]
 pub struct Row(pub(crate) Vec<Value>);

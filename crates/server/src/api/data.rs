@@ -132,14 +132,14 @@ pub async fn get_record(
     Ws(ws, ..): Ws<DataRead>,
     Path((def, id)): Path<(String, String)>,
     Query(q): Query<RecordQuery>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        data_of(&state, &ws, async |d| {
-            d.get_record(&def, &id, q.include_deleted.unwrap_or(false), q.expand)
-                .await
-        })
-        .await?,
-    ))
+) -> ApiResult<Response> {
+    // The record arrives serialized (written straight from its row).
+    let body = data_of(&state, &ws, async |d| {
+        d.get_record_body(&def, &id, q.include_deleted.unwrap_or(false), q.expand)
+            .await
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// List data
