@@ -335,6 +335,36 @@ fn batches_are_atomic_and_modes_match_as_asked() {
         json!({"records": [{"id": "boss", "attributes": {"title": "Boss"}}, {"id": "aide", "attributes": {"manager": "boss"}}]}),
     );
     assert_eq!(r.body["created"], 2, "{}", r.text);
+
+    // The widest definition (200 fields) in full statements of a hundred rows: 20,600
+    // parameters each, within SQLite's limit.
+    let fields: serde_json::Map<String, Value> = (0..200)
+        .map(|i| (format!("f{i}"), json!({"type": "number"})))
+        .collect();
+    let r = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Wide", "fields": fields}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let records: Vec<Value> = (0..250)
+        .map(|i| {
+            let attrs: serde_json::Map<String, Value> =
+                (0..200).map(|f| (format!("f{f}"), json!(i * f))).collect();
+            json!({"id": format!("w{i}"), "attributes": attrs})
+        })
+        .collect();
+    let r = c.post(
+        "/api/v1/data-definitions/wide/data/upsert-many",
+        json!({"records": records}),
+    );
+    assert_eq!(
+        r.body["created"],
+        250,
+        "{}",
+        &r.text[..r.text.len().min(300)]
+    );
+    let w = c.get("/api/v1/data-definitions/wide/data/w249").body;
+    assert_eq!(w["attributes"]["f199"], 249 * 199);
 }
 
 fn seed_orders(c: &Client, n: usize) {
