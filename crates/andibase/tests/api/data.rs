@@ -295,6 +295,7 @@ fn batches_are_atomic_and_modes_match_as_asked() {
         c.post(url, json!({"mode": "insert", "records": records}))
     };
     let r = bulk(true);
+    assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(
         issue_paths(&r),
         vec![
