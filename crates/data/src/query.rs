@@ -286,7 +286,7 @@ fn json_to_sql(v: &Value) -> Option<SqlValue> {
 /// The opaque cursor after `row`, whose first `keys.len()` columns are the sort keys.
 pub(crate) fn cursor_after(row: &impl Columns, keys: &[SortKey]) -> String {
     let values: Vec<Value> = (0..keys.len())
-        .map(|i| sql_to_json(&row.get(i).to_owned()))
+        .map(|i| sql_to_json(&row.get(i).to_value()))
         .collect();
     hex(&Value::Array(values).to_string())
 }

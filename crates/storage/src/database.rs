@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use andibase_common::{DomainError, DomainResult};
-use rusqlite::{functions::FunctionFlags, types::ValueRef, Connection, OpenFlags};
+use rusqlite::{functions::FunctionFlags, types::ValueRef as RawRef, Connection, OpenFlags};
 
 use crate::migrations::{apply_migrations, Migration};
-use crate::value::{Row, RowRef, Value};
+use crate::value::{Row, RowRef, Value, ValueRef};
 use crate::writer::{PendingWrite, Writer, WriterJob};
 
 pub(crate) type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -296,7 +296,9 @@ pub trait Sql {
         while let Some(r) = rows.next().map_err(map_sqlite_error)? {
             let mut vals = Vec::with_capacity(n);
             for i in 0..n {
-                vals.push(from_sql(r.get_ref(i).map_err(map_sqlite_error)?));
+                vals.push(
+                    ValueRef::from_sqlite(r.get_ref(i).map_err(map_sqlite_error)?).to_value(),
+                );
             }
             out.push(Row(vals));
         }
@@ -355,31 +357,12 @@ impl Sql for Reader<'_> {
 impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(rusqlite::types::ToSqlOutput::Borrowed(match self {
-            Value::Null => ValueRef::Null,
-            Value::Integer(n) => ValueRef::Integer(*n),
-            Value::Real(f) => ValueRef::Real(*f),
-            Value::Text(s) => ValueRef::Text(s.as_bytes()),
-            Value::Blob(b) => ValueRef::Blob(b),
+            Value::Null => RawRef::Null,
+            Value::Integer(n) => RawRef::Integer(*n),
+            Value::Real(f) => RawRef::Real(*f),
+            Value::Text(s) => RawRef::Text(s.as_bytes()),
+            Value::Blob(b) => RawRef::Blob(b),
         }))
-    }
-}
-
-/// SQLite text as a string. `from_utf8` checks a word at a time; the lossy path walks every
-/// byte (3% of a list request in perf) and is only needed for text that is not UTF-8.
-pub(crate) fn text(t: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(t) {
-        Ok(s) => s.into(),
-        Err(_) => String::from_utf8_lossy(t),
-    }
-}
-
-fn from_sql(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(n) => Value::Integer(n),
-        ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(text(t).into_owned()),
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
 
