@@ -248,8 +248,9 @@ fn conflict_issue(e: DomainError, index: usize) -> DomainResult<FieldIssue> {
 }
 
 /// New records waiting to be written, up to [`NEW_ROWS_PER_STATEMENT`] rows to an
-/// `INSERT`: a statement per row cost a tenth of a bulk insert's writer time in opening
-/// and closing cursors on the table and its indexes.
+/// `INSERT`: a statement per row spent about a tenth of a bulk insert's writer time (perf)
+/// starting and ending statements: binding, opening and closing cursors on the table and
+/// its indexes.
 struct NewRecords {
     /// `INSERT INTO t (id, name, …, f_x, …) VALUES `
     head: String,
