@@ -908,10 +908,9 @@ impl Data<'_> {
                 index_new_records(tx, def, first_new)?;
             }
             index_records(tx, def, &updated_ids)?;
-            let created = results.iter().filter(|r| r.action == "created").count();
             Ok(UpsertOutcome {
-                updated: results.len() - created,
-                created,
+                updated: updated_ids.len(),
+                created: created_ids.len(),
                 results,
             })
         })
