@@ -179,11 +179,13 @@ struct Target {
     addr: String,
     child: Child,
     key: String,
-    /// (name, path, optional auth header)
-    endpoints: Vec<(String, String, Option<(String, String)>)>,
+    endpoints: Vec<Endpoint>,
     cold_start: Duration,
     idle_rss_kib: u64,
 }
+
+/// (name, path, optional auth header)
+type Endpoint = (String, String, Option<(String, String)>);
 
 impl Drop for Target {
     fn drop(&mut self) {

@@ -68,7 +68,7 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "ANDIBASE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Public base URL used in links; defaults to http://<listen address>.
+    /// Public base URL used in links; defaults to `http://<listen address>`.
     #[arg(long, env = "ANDIBASE_PUBLIC_URL")]
     public_url: Option<String>,
     /// Largest accepted request body, in bytes.

@@ -47,17 +47,30 @@ pub fn tools() -> Value {
     ])
 }
 
-/// Calls a tool as `agent_id` in the workspace; answers the JSON the tool returns.
+/// Who calls a tool: an agent, through one of its keys, in a workspace.
+pub struct Caller<'a> {
+    pub workspace_id: &'a str,
+    pub workspace_handle: &'a str,
+    pub agent_id: &'a str,
+    pub key_id: Option<&'a str>,
+    /// The workspace's members, who may be asked.
+    pub members: Vec<String>,
+}
+
+/// Calls a tool as the caller's agent; answers the JSON the tool returns.
 pub async fn call(
     approvals: &Arc<Approvals>,
-    workspace_id: &str,
-    workspace_handle: &str,
-    agent_id: &str,
-    key_id: Option<&str>,
-    members: Vec<String>,
+    caller: Caller<'_>,
     name: &str,
     args: Value,
 ) -> DomainResult<Value> {
+    let Caller {
+        workspace_id,
+        workspace_handle,
+        agent_id,
+        key_id,
+        members,
+    } = caller;
     match name {
         "request_human_approval" => {
             if args.get("timeout").is_some() {
@@ -103,6 +116,16 @@ mod tests {
     use andibase_common::Clock;
     use andibase_storage::WorkspaceDatabases;
 
+    fn as_agent<'a>(ws: &'a str, agent_id: &'a str) -> Caller<'a> {
+        Caller {
+            workspace_id: ws,
+            workspace_handle: "acme",
+            agent_id,
+            key_id: None,
+            members: vec![],
+        }
+    }
+
     #[tokio::test]
     async fn the_tools_create_and_read_approvals_with_the_agents_defaults() {
         let dir = std::env::temp_dir().join(format!(
@@ -136,11 +159,7 @@ mod tests {
         let args = json!({"question": "Ship it?", "context_markdown": "", "options": [{"label": "Yes", "value": "yes"}]});
         let created = call(
             &approvals,
-            ws,
-            "acme",
-            "agent-1",
-            None,
-            vec![],
+            as_agent(ws, "agent-1"),
             "request_human_approval",
             args.clone(),
         )
@@ -154,11 +173,7 @@ mod tests {
         let id = created["request_id"].as_str().unwrap();
         let result = call(
             &approvals,
-            ws,
-            "acme",
-            "agent-1",
-            None,
-            vec![],
+            as_agent(ws, "agent-1"),
             "get_approval_result",
             json!({"request_id": id}),
         )
@@ -170,11 +185,7 @@ mod tests {
         with_timeout["timeout"] = json!({"seconds": 60});
         assert!(call(
             &approvals,
-            ws,
-            "acme",
-            "agent-1",
-            None,
-            vec![],
+            as_agent(ws, "agent-1"),
             "request_human_approval",
             with_timeout
         )
@@ -183,11 +194,7 @@ mod tests {
         assert!(
             call(
                 &approvals,
-                ws,
-                "acme",
-                "agent-2",
-                None,
-                vec![],
+                as_agent(ws, "agent-2"),
                 "get_approval_result",
                 json!({"request_id": id})
             )
@@ -195,17 +202,8 @@ mod tests {
             .is_err(),
             "another agent's approval is not found"
         );
-        assert!(call(
-            &approvals,
-            ws,
-            "acme",
-            "agent-1",
-            None,
-            vec![],
-            "nope",
-            json!({})
-        )
-        .await
-        .is_err());
+        assert!(call(&approvals, as_agent(ws, "agent-1"), "nope", json!({}))
+            .await
+            .is_err());
     }
 }

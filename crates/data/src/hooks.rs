@@ -147,7 +147,7 @@ impl RecordHook for Redaction {
         }
     }
 
-    /// The direct writer applies [`hidden_from`] itself.
+    /// The direct writer applies `hidden_from` itself.
     fn alters_reads(&self) -> bool {
         false
     }

@@ -852,9 +852,9 @@ impl Data<'_> {
                 } else {
                     WriteKind::Update
                 };
-                hooks.before_write(&ctx, kind, &mut attrs, &mut issues, &at);
+                hooks.before_write(ctx, kind, &mut attrs, &mut issues, &at);
                 let columns =
-                    check_attributes(tx, &all, &def, &attrs, existing.is_none(), &at, &mut issues)?;
+                    check_attributes(tx, all, def, &attrs, existing.is_none(), &at, &mut issues)?;
                 let name = rec.name.map(|n| n.chars().take(500).collect::<String>());
                 if issues.len() > issues_before {
                     continue;
@@ -902,8 +902,8 @@ impl Data<'_> {
             if !issues.is_empty() {
                 return Err(invalid(issues));
             }
-            hooks.after_write(tx, &ctx, WriteKind::Create, &created_ids, now)?;
-            hooks.after_write(tx, &ctx, WriteKind::Update, &updated_ids, now)?;
+            hooks.after_write(tx, ctx, WriteKind::Create, &created_ids, now)?;
+            hooks.after_write(tx, ctx, WriteKind::Update, &updated_ids, now)?;
             if !created_ids.is_empty() {
                 index_new_records(tx, def, first_new)?;
             }
@@ -1193,12 +1193,12 @@ impl Data<'_> {
         self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
             let mut issues = Vec::new();
             let mut attrs = input.attributes.clone().unwrap_or_default();
-            hooks.before_write(&ctx, WriteKind::Update, &mut attrs, &mut issues, &[]);
-            let columns = check_attributes(tx, &all, &def, &attrs, false, &[], &mut issues)?;
+            hooks.before_write(ctx, WriteKind::Update, &mut attrs, &mut issues, &[]);
+            let columns = check_attributes(tx, all, def, &attrs, false, &[], &mut issues)?;
             if !issues.is_empty() {
                 return Err(invalid(issues));
             }
-            let ids = Self::matching(tx, &all, &def, &input.ids, &input.filter, Some(false))?;
+            let ids = Self::matching(tx, all, def, &input.ids, &input.filter, Some(false))?;
             let t = quote_ident(&def.table);
             let now_iso = now.to_iso();
             for id in &ids {
@@ -1212,7 +1212,7 @@ impl Data<'_> {
                     other => other,
                 })?;
             }
-            hooks.after_write(tx, &ctx, WriteKind::Update, &ids, now)?;
+            hooks.after_write(tx, ctx, WriteKind::Update, &ids, now)?;
             index_records(tx, def, &ids)?;
             Ok(json!({"updated": ids.len(), "ids": ids}))
         })
@@ -1237,9 +1237,9 @@ impl Data<'_> {
         self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
                 let t = quote_ident(&def.table);
                 let scope = if input.purge { None } else { Some(input.restore) };
-                let ids = Self::matching(tx, &all, &def, &input.ids, &input.filter, scope)?;
+                let ids = Self::matching(tx, all, def, &input.ids, &input.filter, scope)?;
                 let kind = if input.purge { WriteKind::Purge } else if input.restore { WriteKind::Restore } else { WriteKind::Delete };
-                hooks.before_delete(&ctx, kind, &ids)?;
+                hooks.before_delete(ctx, kind, &ids)?;
                 if kind == WriteKind::Purge {
                     unindex_records(tx, def, &ids)?;
                 }
@@ -1257,7 +1257,7 @@ impl Data<'_> {
                     };
                     tx.execute(&stmt, &p)?;
                 }
-                hooks.after_write(tx, &ctx, kind, &ids, now)?;
+                hooks.after_write(tx, ctx, kind, &ids, now)?;
                 Ok(json!({word: ids.len(), "ids": ids}))
             })
             .await

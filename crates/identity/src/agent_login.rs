@@ -5,7 +5,7 @@ use andibase_common::{id, DomainError, DomainResult, Timestamp};
 use andibase_storage::{params, Row, Sql};
 use serde::{Deserialize, Serialize};
 
-use crate::api_keys::{insert_key, validate_key_name, CreatedApiKey};
+use crate::api_keys::{insert_key, validate_key_name, CreatedApiKey, NewKey};
 use crate::permissions::{Access, KeyRole, MemberRole, Permissions};
 use crate::secrets::sha256_hex;
 use crate::users::User;
@@ -320,7 +320,7 @@ impl Identity {
                     serde_json::from_value(row.json(9)?).map_err(|e| DomainError::Internal(e.to_string()))?;
                 let name = validate_key_name(&row.text(7)?)?;
                 let decided_by = row.opt_text(6)?;
-                let api_key = insert_key(tx, now, &ws_id, decided_by.as_deref(), &name, role, &permissions, None)?;
+                let api_key = insert_key(tx, now, NewKey { workspace_id: &ws_id, user_id: decided_by.as_deref(), name: &name, role, permissions: &permissions, expires_at: None })?;
                 tx.execute(
                     "UPDATE agent_login_requests SET status = 'consumed', api_key_id = ? WHERE id = ?",
                     &params![&api_key.api_key.id, &req_id],

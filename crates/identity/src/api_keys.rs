@@ -120,16 +120,29 @@ fn key_from_row(r: &Row) -> DomainResult<ApiKey> {
 
 /// Inserts a new key inside an existing transaction; used by key creation and by the
 /// agent-login exchange so both go through one path.
+pub(crate) struct NewKey<'a> {
+    pub workspace_id: &'a str,
+    /// Who created it (none for keys the server mints itself).
+    pub user_id: Option<&'a str>,
+    pub name: &'a str,
+    pub role: KeyRole,
+    pub permissions: &'a Permissions,
+    pub expires_at: Option<Timestamp>,
+}
+
 pub(crate) fn insert_key(
     tx: &Tx<'_>,
     now: Timestamp,
-    workspace_id: &str,
-    user_id: Option<&str>,
-    name: &str,
-    role: KeyRole,
-    permissions: &Permissions,
-    expires_at: Option<Timestamp>,
+    new: NewKey<'_>,
 ) -> DomainResult<CreatedApiKey> {
+    let NewKey {
+        workspace_id,
+        user_id,
+        name,
+        role,
+        permissions,
+        expires_at,
+    } = new;
     let secret = format!("{SECRET_PREFIX}{}", id::random_base62(43));
     let key = ApiKey {
         id: id::prefixed("key"),
@@ -247,12 +260,14 @@ impl Identity {
                 insert_key(
                     tx,
                     now,
-                    &ws_id,
-                    Some(&user_id),
-                    &name,
-                    role,
-                    &permissions,
-                    expires_at,
+                    NewKey {
+                        workspace_id: &ws_id,
+                        user_id: Some(&user_id),
+                        name: &name,
+                        role,
+                        permissions: &permissions,
+                        expires_at,
+                    },
                 )
             })
             .await
@@ -494,7 +509,17 @@ impl Identity {
         Access::from_permissions(permissions)?;
         let (ws, now, perms) = (workspace.id.clone(), self.clock.now(), permissions.clone());
         self.db
-            .write(move |tx| insert_key(tx, now, &ws, None, &name, role, &perms, None))
+            .write(move |tx| {
+                let new = NewKey {
+                    workspace_id: &ws,
+                    user_id: None,
+                    name: &name,
+                    role,
+                    permissions: &perms,
+                    expires_at: None,
+                };
+                insert_key(tx, now, new)
+            })
             .await
     }
 }

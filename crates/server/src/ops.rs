@@ -165,10 +165,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// A window's start and the attempts counted in it.
+type Window = (Instant, u32);
+
 /// Fixed one-minute windows per (bucket, client address).
 #[derive(Default)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<(&'static str, IpAddr), (Instant, u32)>>,
+    windows: Mutex<HashMap<(&'static str, IpAddr), Window>>,
 }
 
 impl RateLimiter {

@@ -114,7 +114,7 @@ impl Columns for RowRef<'_> {
     fn get(&self, i: usize) -> ValueRef<'_> {
         self.0
             .get_ref(i)
-            .map_or(ValueRef::Null, |raw| ValueRef::from_sqlite(raw))
+            .map_or(ValueRef::Null, ValueRef::from_sqlite)
     }
 }
 

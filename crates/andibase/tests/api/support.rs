@@ -303,8 +303,11 @@ pub fn agent_login(server: &Server, human: &Client, ws: &str, role: Option<&str>
 /// (then `default`), and records what it got.
 pub struct Receiver {
     pub url: String,
-    pub hits: std::sync::Arc<std::sync::Mutex<Vec<(Vec<(String, String)>, Value)>>>,
+    pub hits: std::sync::Arc<std::sync::Mutex<Vec<Hit>>>,
 }
+
+/// One request a [`Receiver`] got: its headers and JSON body.
+pub type Hit = (Vec<(String, String)>, Value);
 
 impl Receiver {
     pub fn start(script: Vec<u16>, default: u16) -> Receiver {
