@@ -31,8 +31,12 @@ pub enum DomainError {
     },
     /// The thing does not exist, or exists where the caller may not see it.
     NotFound,
-    /// A unique name or handle is taken.
-    Conflict { message: String },
+    /// A unique name or handle is taken. `column` is the column whose unique rule the
+    /// write broke, when storage knows it (a single-column unique index or key).
+    Conflict {
+        message: String,
+        column: Option<String>,
+    },
     /// The caller is known but lacks the named permission (`resource.action`).
     Forbidden { permission: String, message: String },
     /// Credentials were wrong (bad password, unusable token).
@@ -80,6 +84,7 @@ impl DomainError {
     pub fn conflict(message: impl Into<String>) -> DomainError {
         DomainError::Conflict {
             message: message.into(),
+            column: None,
         }
     }
 
@@ -103,7 +108,7 @@ impl fmt::Display for DomainError {
         match self {
             DomainError::Invalid { message, .. } => write!(f, "invalid: {message}"),
             DomainError::NotFound => write!(f, "not found"),
-            DomainError::Conflict { message } => write!(f, "conflict: {message}"),
+            DomainError::Conflict { message, .. } => write!(f, "conflict: {message}"),
             DomainError::Forbidden { permission, .. } => write!(f, "forbidden: needs {permission}"),
             DomainError::Unauthorized { message } => write!(f, "unauthorized: {message}"),
             DomainError::State { code, message } => write!(f, "{code}: {message}"),

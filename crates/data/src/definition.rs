@@ -208,6 +208,11 @@ pub fn column_of(key: &str) -> String {
     format!("f_{key}")
 }
 
+/// The field a record table's column holds (none for system columns such as `id`).
+pub fn field_of(column: &str) -> Option<&str> {
+    column.strip_prefix("f_")
+}
+
 pub fn valid_key(key: &str) -> bool {
     let mut chars = key.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())

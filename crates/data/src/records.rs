@@ -215,22 +215,18 @@ fn check_attributes<'d>(
     Ok(out)
 }
 
-/// The field named in a SQLite unique-violation message (`UNIQUE constraint failed: t.f_email`).
-fn unique_field(message: &str) -> Option<String> {
-    message
-        .rsplit('.')
-        .next()
-        .and_then(|c| c.strip_prefix("f_"))
-        .map(str::to_string)
+/// The unique field a conflict broke (none when it was the record's id).
+fn conflicting_field(column: &Option<String>) -> Option<&str> {
+    column.as_deref().and_then(field_of)
 }
 
-/// The issue for a write SQLite refused as a duplicate: the record's id, or the unique
+/// The issue for a write storage refused as a duplicate: the record's id, or the unique
 /// field it names.
 fn conflict_issue(e: DomainError, index: usize) -> DomainResult<FieldIssue> {
-    let DomainError::Conflict { message } = e else {
+    let DomainError::Conflict { column, .. } = e else {
         return Err(e);
     };
-    Ok(match unique_field(&message) {
+    Ok(match conflicting_field(&column) {
         None => FieldIssue {
             path: vec![json!("records"), json!(index), json!("id")],
             message: "a record with this key already exists".into(),
@@ -641,7 +637,10 @@ impl Data<'_> {
                 drop_search(tx, &def.table)?;
                 for (stmt, p) in ddl {
                     tx.execute(&stmt, &p).map_err(|e| match e {
-                        DomainError::Conflict { message } => invalid(vec![issue(&[at], format!("existing records break a unique rule: {message}"))]),
+                        DomainError::Conflict { column, .. } => invalid(vec![issue(
+                            &[at, conflicting_field(&column).unwrap_or_default(), "unique"],
+                            "existing records share values of this field",
+                        )]),
                         other => other,
                     })?;
                 }
@@ -1205,8 +1204,8 @@ impl Data<'_> {
                 let (sql, p) =
                     update_statement(&t, id, &now_iso, &actor, input.name.as_ref(), &columns);
                 tx.execute(&sql, &p).map_err(|e| match e {
-                    DomainError::Conflict { message } => invalid(vec![issue(
-                        &["attributes", &unique_field(&message).unwrap_or_default()],
+                    DomainError::Conflict { column, .. } => invalid(vec![issue(
+                        &["attributes", conflicting_field(&column).unwrap_or_default()],
                         "must be unique; another record has this value",
                     )]),
                     other => other,

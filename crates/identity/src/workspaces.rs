@@ -103,9 +103,9 @@ impl Identity {
             })
             .await
             .map_err(|e| match e {
-                DomainError::Conflict { .. } => DomainError::Conflict {
-                    message: format!("the workspace handle `{}` is taken", ws.handle),
-                },
+                DomainError::Conflict { .. } => {
+                    DomainError::conflict(format!("the workspace handle `{}` is taken", ws.handle))
+                }
                 other => other,
             })?;
         Ok(ws)

@@ -78,7 +78,7 @@ impl From<DomainError> for V1Error {
                 "not_found",
                 "No such approval for this agent.",
             ),
-            DomainError::Conflict { message } => {
+            DomainError::Conflict { message, .. } => {
                 V1Error::new(StatusCode::CONFLICT, "idempotency_conflict", message)
             }
             DomainError::RateLimited { retry_after_secs } => V1Error {

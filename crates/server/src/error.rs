@@ -158,7 +158,7 @@ impl From<DomainError> for ApiError {
                 ApiError::decode(message, refinement_issues(issues))
             }
             DomainError::NotFound => ApiError::not_found(),
-            DomainError::Conflict { message } => {
+            DomainError::Conflict { message, .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
             DomainError::Forbidden {

@@ -77,18 +77,31 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> DomainError {
     DomainError::Internal(e.to_string())
 }
 
-/// Maps SQLite's extended codes to precise domain errors (unique → conflict).
+/// Maps SQLite's extended codes to precise domain errors: a unique or primary-key
+/// violation becomes a conflict naming the column.
 fn map_sqlite_error(e: rusqlite::Error) -> DomainError {
     if let rusqlite::Error::SqliteFailure(code, msg) = &e {
         if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
             || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
         {
             return DomainError::Conflict {
-                message: msg.clone().unwrap_or_else(|| "already exists".into()),
+                message: "already exists".into(),
+                column: msg.as_deref().and_then(violated_column),
             };
         }
     }
     internal(e)
+}
+
+/// The column of a single-column unique rule, from SQLite's report of the violation
+/// (`UNIQUE constraint failed: table.column`): SQLite gives the column nowhere else. For a
+/// rule over several columns there is no one column to name.
+fn violated_column(message: &str) -> Option<String> {
+    let (_, columns) = message.split_once("failed: ")?;
+    if columns.contains(',') {
+        return None;
+    }
+    columns.rsplit('.').next().map(str::to_string)
 }
 
 fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
@@ -276,10 +289,16 @@ impl Database {
     }
 }
 
-/// Statements a transaction or a reader can run.
-pub trait Sql {
-    fn conn(&self) -> &Connection;
+/// The connection under a [`Sql`]; sealed, so no SQLite type leaves this crate and no
+/// other crate can implement [`Sql`].
+mod connected {
+    pub trait Connected {
+        fn conn(&self) -> &rusqlite::Connection;
+    }
+}
 
+/// Statements a transaction or a reader can run.
+pub trait Sql: connected::Connected {
     fn execute(&self, sql: &str, params: &[Value]) -> DomainResult<usize> {
         let mut stmt = self.conn().prepare_cached(sql).map_err(map_sqlite_error)?;
         stmt.execute(rusqlite::params_from_iter(params))
@@ -340,17 +359,20 @@ pub struct Reader<'a> {
     conn: &'a Connection,
 }
 
-impl Sql for Tx<'_> {
+impl connected::Connected for Tx<'_> {
     fn conn(&self) -> &Connection {
         self.conn
     }
 }
 
-impl Sql for Reader<'_> {
+impl connected::Connected for Reader<'_> {
     fn conn(&self) -> &Connection {
         self.conn
     }
 }
+
+impl Sql for Tx<'_> {}
+impl Sql for Reader<'_> {}
 
 /// Parameters are bound by reference: SQLite copies what it keeps, so no value is cloned
 /// first (a bulk insert binds a dozen strings per record).
@@ -398,7 +420,10 @@ mod tests {
             })
             .await
             .unwrap_err();
-        assert!(matches!(err, DomainError::Conflict { .. }), "{err:?}");
+        assert!(
+            matches!(&err, DomainError::Conflict { column: Some(c), .. } if c == "id"),
+            "{err:?}"
+        );
         let n = db
             .read(|r| {
                 r.query_one("SELECT count(*) FROM things", &[])?
@@ -408,6 +433,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1, "the failed transaction left nothing behind");
+    }
+
+    /// A unique violation names its column when the rule has one column, and none when it
+    /// spans several.
+    #[tokio::test]
+    async fn conflicts_name_the_column_of_the_broken_rule() {
+        let db = Database::open(&temp_path("conflict"), TEST, DatabaseOptions::default()).unwrap();
+        let column = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                match db.write(move |tx| tx.execute(sql, &[])).await {
+                    Err(DomainError::Conflict { column, .. }) => column,
+                    other => panic!("{sql}: {other:?}"),
+                }
+            }
+        };
+        db.write(|tx| {
+            tx.execute(
+                "CREATE TABLE u (a TEXT UNIQUE, b TEXT, c TEXT, UNIQUE (b, c))",
+                &[],
+            )?;
+            tx.execute("INSERT INTO u VALUES ('x', 'y', 'z')", &[])
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            column("INSERT INTO u VALUES ('x', 'b', 'c')")
+                .await
+                .as_deref(),
+            Some("a")
+        );
+        assert_eq!(column("INSERT INTO u VALUES ('a', 'y', 'z')").await, None);
     }
 
     /// Writes queued together share a transaction; each still commits or rolls back alone,
