@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 
 use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
-use andibase_filter::quote_ident;
-use andibase_storage::{params, Row, Sql, Tx};
+use andibase_storage::{params, quote_ident, Row, Sql, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

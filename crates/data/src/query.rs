@@ -2,10 +2,8 @@
 //! keyset cursors that stay stable while rows are inserted, opt-in totals, projection.
 
 use andibase_common::DomainResult;
-use andibase_filter::{
-    compile, parse_json, parse_text, quote_ident, FieldKind, Hop, Param, ResolvedField, Schema,
-};
-use andibase_storage::{Columns, Row, Value as SqlValue, ValueRef};
+use andibase_filter::{compile, parse_json, parse_text, FieldKind, Hop, ResolvedField, Schema};
+use andibase_storage::{quote_ident, render_predicate, Columns, Row, Value as SqlValue, ValueRef};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -132,17 +130,6 @@ impl Schema for DefinitionSchema<'_> {
     }
 }
 
-pub(crate) fn to_sql_params(params: Vec<Param>) -> Vec<SqlValue> {
-    params
-        .into_iter()
-        .map(|p| match p {
-            Param::Text(s) => SqlValue::Text(s),
-            Param::Integer(i) => SqlValue::Integer(i),
-            Param::Real(f) => SqlValue::Real(f),
-        })
-        .collect()
-}
-
 /// Parses the `filter` parameter (text, or JSON when it starts with `{`) and compiles it.
 pub(crate) fn filter_sql(
     all: &[DataDefinition],
@@ -160,9 +147,10 @@ pub(crate) fn filter_sql(
         parse_text(src)
     }
     .map_err(|e| invalid(vec![issue(&["filter"], e.to_string())]))?;
-    let compiled = compile(&parsed, &DefinitionSchema { all, def }, "t")
+    let predicate = compile(&parsed, &DefinitionSchema { all, def })
         .map_err(|e| invalid(vec![issue(&["filter"], e.to_string())]))?;
-    Ok((compiled.sql, to_sql_params(compiled.params)))
+    let rendered = render_predicate(&predicate, "t");
+    Ok((rendered.sql, rendered.params))
 }
 
 /// A sort key: its column, direction, and whether it can be NULL.

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
-use andibase_filter::quote_ident;
-use andibase_storage::{params, record_event, Database, Sql, Tx, Value as SqlValue};
+use andibase_storage::{params, quote_ident, record_event, Database, Sql, Tx, Value as SqlValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 

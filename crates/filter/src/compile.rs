@@ -1,10 +1,11 @@
-//! Compiles a filter, checked against a schema, to a SQLite `WHERE` expression with `?`
-//! parameters. Values only ever become parameters; identifiers only ever come from the
-//! schema, quoted.
+//! Checks a filter against a schema and compiles it to a typed [`Predicate`]: which
+//! column is tested how, against which values. The tree holds no SQL; the storage crate
+//! renders it in its database's dialect, with values only ever as parameters.
 //!
-//! Negation is pushed down to the comparisons (De Morgan), and a negated comparison is made
-//! two-valued with `coalesce(…, 0)`, so `NOT` means exactly what [`crate::eval`] says even
-//! where SQL's NULL logic would differ. Positive comparisons stay index-friendly.
+//! Negation is pushed down to the comparisons (De Morgan), and a negated comparison is
+//! two-valued ([`Predicate::Not`] is true where its test is false *or unknown*), so `NOT`
+//! means exactly what [`crate::eval`] says even where SQL's NULL logic would differ.
+//! Positive comparisons stay index-friendly.
 
 use andibase_common::Timestamp;
 use serde_json::Value;
@@ -30,7 +31,7 @@ pub enum FieldKind {
 
 /// One step through a relationship: `local_column` of the current row points to `id` of
 /// `target_table` (or holds a JSON array of such ids when `many`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Hop {
     pub local_column: String,
     pub many: bool,
@@ -52,28 +53,63 @@ pub trait Schema {
     fn resolve(&self, path: &[String]) -> Result<ResolvedField, String>;
 }
 
-/// A parameter for the compiled SQL.
+/// A value a test compares with, already checked against the field's kind.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Param {
     Text(String),
     Integer(i64),
     Real(f64),
+    Bool(bool),
 }
 
+/// A checked filter: what to test, never how a database spells it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Compiled {
-    pub sql: String,
-    pub params: Vec<Param>,
+pub enum Predicate {
+    /// Always true or always false (an empty group, an empty `in` list).
+    Const(bool),
+    All(Vec<Predicate>),
+    Any(Vec<Predicate>),
+    /// True where the inner predicate is false or unknown (a NULL comparison).
+    Not(Box<Predicate>),
+    /// Some live row reached through `hop` satisfies `inner`.
+    Related {
+        hop: Hop,
+        inner: Box<Predicate>,
+    },
+    /// A test of one column of the current row.
+    Test {
+        column: String,
+        test: Test,
+    },
 }
 
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-struct Compiler<'a> {
-    schema: &'a dyn Schema,
-    params: Vec<Param>,
-    aliases: usize,
+/// What one column is tested for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Test {
+    Eq(Param),
+    /// Differs from the value, or is null.
+    Ne(Param),
+    Gt(Param),
+    Gte(Param),
+    Lt(Param),
+    Lte(Param),
+    /// Equals one of the values (never empty: an empty list is [`Predicate::Const`]).
+    In(Vec<Param>),
+    /// Equals none of the values, or is null (never empty).
+    NotIn(Vec<Param>),
+    Between(Param, Param),
+    IsNull,
+    IsNotNull,
+    /// A JSON array column holds this element.
+    HasElement(Param),
+    /// Holds this text, case-sensitive.
+    Contains(String),
+    /// Holds this text, ignoring case.
+    ContainsIgnoringCase(String),
+    /// Starts with this text (never empty: that is [`Test::IsNotNull`]).
+    StartsWith(String),
+    /// Ends with this text (never empty).
+    EndsWith(String),
 }
 
 fn err(at: &str, message: impl Into<String>) -> FilterError {
@@ -97,7 +133,7 @@ fn param(kind: FieldKind, v: &Value, field: &str, at: &str) -> Result<Param, Fil
         },
         FieldKind::Boolean => v
             .as_bool()
-            .map(|b| Param::Integer(b as i64))
+            .map(Param::Bool)
             .ok_or_else(|| bad("true or false")),
         FieldKind::Date => {
             let s = v.as_str().ok_or_else(|| bad("a date like 2026-03-11"))?;
@@ -131,19 +167,12 @@ fn allowed(kind: FieldKind, op: Op) -> bool {
     }
 }
 
-impl Compiler<'_> {
-    fn alias(&mut self, prefix: &str) -> String {
-        self.aliases += 1;
-        format!("{prefix}{}", self.aliases)
-    }
+struct Compiler<'a> {
+    schema: &'a dyn Schema,
+}
 
-    fn node(
-        &mut self,
-        f: &Filter,
-        negated: bool,
-        row: &str,
-        at: &str,
-    ) -> Result<String, FilterError> {
+impl Compiler<'_> {
+    fn node(&self, f: &Filter, negated: bool, at: &str) -> Result<Predicate, FilterError> {
         match f {
             Filter::And(items) | Filter::Or(items) => {
                 let is_and = matches!(f, Filter::And(_));
@@ -151,23 +180,24 @@ impl Compiler<'_> {
                 // Under negation, AND becomes OR and the other way round.
                 let joins_with_and = is_and != negated;
                 if items.is_empty() {
-                    return Ok(if joins_with_and { "1" } else { "0" }.into());
+                    return Ok(Predicate::Const(joins_with_and));
                 }
                 let parts = items
                     .iter()
                     .enumerate()
-                    .map(|(i, it)| self.node(it, negated, row, &format!("{at}/{key}/{i}")))
+                    .map(|(i, it)| self.node(it, negated, &format!("{at}/{key}/{i}")))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(format!(
-                    "({})",
-                    parts.join(if joins_with_and { " AND " } else { " OR " })
-                ))
+                Ok(if joins_with_and {
+                    Predicate::All(parts)
+                } else {
+                    Predicate::Any(parts)
+                })
             }
-            Filter::Not(inner) => self.node(inner, !negated, row, &format!("{at}/not")),
+            Filter::Not(inner) => self.node(inner, !negated, &format!("{at}/not")),
             Filter::Cmp { field, op, value } => {
-                let positive = self.comparison(field, *op, value, row, at)?;
+                let positive = self.comparison(field, *op, value, at)?;
                 Ok(if negated {
-                    format!("NOT coalesce({positive}, 0)")
+                    Predicate::Not(Box::new(positive))
                 } else {
                     positive
                 })
@@ -176,13 +206,12 @@ impl Compiler<'_> {
     }
 
     fn comparison(
-        &mut self,
+        &self,
         field: &[String],
         op: Op,
         value: &Value,
-        row: &str,
         at: &str,
-    ) -> Result<String, FilterError> {
+    ) -> Result<Predicate, FilterError> {
         let name = field.join(".");
         let resolved = self
             .schema
@@ -195,35 +224,8 @@ impl Compiler<'_> {
             ));
         }
         let at_value = format!("{at}/value");
-        // Walk the relationship hops: each adds an EXISTS around the comparison.
-        let mut current = row.to_string();
-        let mut openings = Vec::new();
-        for hop in &resolved.hops {
-            let r = self.alias("r");
-            let target = quote_ident(&hop.target_table);
-            let local = format!("{current}.{}", quote_ident(&hop.local_column));
-            let live = hop
-                .live_column
-                .as_ref()
-                .map(|c| format!("{r}.{} IS NULL AND ", quote_ident(c)))
-                .unwrap_or_default();
-            if hop.many {
-                let j = self.alias("j");
-                openings.push(format!("EXISTS (SELECT 1 FROM json_each({local}) {j} JOIN {target} {r} ON {r}.\"id\" = {j}.value WHERE {live}"));
-            } else {
-                openings.push(format!(
-                    "EXISTS (SELECT 1 FROM {target} {r} WHERE {r}.\"id\" = {local} AND {live}"
-                ));
-            }
-            current = r;
-        }
-        let col = format!("{current}.{}", quote_ident(&resolved.column));
         let kind = resolved.kind;
-        let one = |c: &mut Self, v: &Value| -> Result<(), FilterError> {
-            let p = param(kind, v, &name, &at_value)?;
-            c.params.push(p);
-            Ok(())
-        };
+        let one = |v: &Value| param(kind, v, &name, &at_value);
         let list = |v: &Value| -> Result<Vec<Value>, FilterError> {
             v.as_array()
                 .cloned()
@@ -234,7 +236,7 @@ impl Compiler<'_> {
                 .map(str::to_string)
                 .ok_or_else(|| err(&at_value, format!("`{}` takes a string", op.name())))
         };
-        let atom = match op {
+        let test = match op {
             Op::Eq | Op::Neq | Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
                 if value.is_null() {
                     return Err(err(
@@ -242,14 +244,14 @@ impl Compiler<'_> {
                         "compare with null using isNull (or `= null` in the text form)",
                     ));
                 }
-                one(self, value)?;
+                let p = one(value)?;
                 match op {
-                    Op::Eq => format!("{col} = ?"),
-                    Op::Neq => format!("({col} IS NULL OR {col} <> ?)"),
-                    Op::Gt => format!("{col} > ?"),
-                    Op::Gte => format!("{col} >= ?"),
-                    Op::Lt => format!("{col} < ?"),
-                    _ => format!("{col} <= ?"),
+                    Op::Eq => Test::Eq(p),
+                    Op::Neq => Test::Ne(p),
+                    Op::Gt => Test::Gt(p),
+                    Op::Gte => Test::Gte(p),
+                    Op::Lt => Test::Lt(p),
+                    _ => Test::Lte(p),
                 }
             }
             Op::In | Op::Nin => {
@@ -257,15 +259,12 @@ impl Compiler<'_> {
                 if items.len() > 1000 {
                     return Err(err(&at_value, "a list holds at most 1000 values"));
                 }
-                for v in &items {
-                    one(self, v)?;
-                }
-                let marks = vec!["?"; items.len()].join(", ");
-                match (op, items.is_empty()) {
-                    (Op::In, true) => "0".into(),
-                    (Op::In, false) => format!("{col} IN ({marks})"),
-                    (_, true) => "1".into(),
-                    (_, false) => format!("({col} IS NULL OR {col} NOT IN ({marks}))"),
+                let params = items.iter().map(one).collect::<Result<Vec<_>, _>>()?;
+                match (op, params.is_empty()) {
+                    (Op::In, true) => return Ok(related(resolved.hops, Predicate::Const(false))),
+                    (Op::In, false) => Test::In(params),
+                    (_, true) => return Ok(related(resolved.hops, Predicate::Const(true))),
+                    (_, false) => Test::NotIn(params),
                 }
             }
             Op::Between => {
@@ -273,140 +272,109 @@ impl Compiler<'_> {
                 if items.len() != 2 {
                     return Err(err(&at_value, "`between` takes [low, high]"));
                 }
-                one(self, &items[0])?;
-                one(self, &items[1])?;
-                format!("{col} BETWEEN ? AND ?")
+                Test::Between(one(&items[0])?, one(&items[1])?)
             }
             Op::IsNull => match value {
-                Value::Bool(true) => format!("{col} IS NULL"),
-                Value::Bool(false) => format!("{col} IS NOT NULL"),
+                Value::Bool(true) => Test::IsNull,
+                Value::Bool(false) => Test::IsNotNull,
                 _ => return Err(err(&at_value, "`isNull` takes true or false")),
             },
-            Op::Contains if kind == FieldKind::Multi => {
-                one(self, value)?;
-                let e = self.alias("e");
-                format!("EXISTS (SELECT 1 FROM json_each({col}) {e} WHERE {e}.value = ?)")
-            }
+            Op::Contains if kind == FieldKind::Multi => Test::HasElement(one(value)?),
             Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith => {
                 let s = text_value(value)?;
-                let n = s.chars().count() as i64;
                 match op {
-                    Op::Contains => {
-                        self.params.push(Param::Text(s));
-                        format!("instr({col}, ?) > 0")
-                    }
-                    Op::IContains => {
-                        self.params.push(Param::Text(s));
-                        format!("instr(lower({col}), lower(?)) > 0")
-                    }
-                    _ if n == 0 => format!("{col} IS NOT NULL"),
-                    Op::StartsWith => {
-                        self.params.extend([Param::Integer(n), Param::Text(s)]);
-                        format!("substr({col}, 1, ?) = ?")
-                    }
-                    _ => {
-                        self.params
-                            .extend([Param::Integer(n), Param::Integer(n), Param::Text(s)]);
-                        format!("(length({col}) >= ? AND substr({col}, length({col}) - ? + 1) = ?)")
-                    }
+                    Op::Contains => Test::Contains(s),
+                    Op::IContains => Test::ContainsIgnoringCase(s),
+                    _ if s.is_empty() => Test::IsNotNull,
+                    Op::StartsWith => Test::StartsWith(s),
+                    _ => Test::EndsWith(s),
                 }
             }
         };
-        let closing = ")".repeat(openings.len());
-        Ok(format!("{}{atom}{closing}", openings.concat()))
+        let leaf = Predicate::Test {
+            column: resolved.column,
+            test,
+        };
+        Ok(related(resolved.hops, leaf))
     }
 }
 
-/// Compiles `f` for rows of the table aliased `row` (for example `t`).
-pub fn compile(f: &Filter, schema: &dyn Schema, row: &str) -> Result<Compiled, FilterError> {
-    let mut c = Compiler {
-        schema,
-        params: Vec::new(),
-        aliases: 0,
-    };
-    let sql = c.node(f, false, row, "")?;
-    Ok(Compiled {
-        sql,
-        params: c.params,
-    })
+/// Wraps `leaf` in the relationship hops that lead to its row, the first hop outermost.
+fn related(hops: Vec<Hop>, leaf: Predicate) -> Predicate {
+    hops.into_iter()
+        .rev()
+        .fold(leaf, |inner, hop| Predicate::Related {
+            hop,
+            inner: Box::new(inner),
+        })
+}
+
+/// Checks `f` against the schema and compiles it to a predicate over the schema's rows.
+pub fn compile(f: &Filter, schema: &dyn Schema) -> Result<Predicate, FilterError> {
+    Compiler { schema }.node(f, false, "")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arbitrary::Rows;
     use crate::parse_text;
 
-    struct Orders;
-
-    impl Schema for Orders {
-        fn resolve(&self, path: &[String]) -> Result<ResolvedField, String> {
-            let f = |column: &str, kind| ResolvedField {
-                hops: vec![],
-                column: column.into(),
-                kind,
-            };
-            match path
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .as_slice()
-            {
-                ["status"] => Ok(f("status", FieldKind::Text)),
-                ["amount"] => Ok(f("amount", FieldKind::Number)),
-                ["tags"] => Ok(f("tags", FieldKind::Multi)),
-                ["customer", "country"] => Ok(ResolvedField {
-                    hops: vec![Hop {
-                        local_column: "customer".into(),
+    #[test]
+    fn compiles_to_a_tree_of_tests_with_values_apart() {
+        let f = parse_text(r#"t = "open'); DROP TABLE t; --" && n > 100 && owner.name = "DE""#)
+            .unwrap();
+        let test = |column: &str, test| Predicate::Test {
+            column: column.into(),
+            test,
+        };
+        assert_eq!(
+            compile(&f, &Rows).unwrap(),
+            Predicate::All(vec![
+                test(
+                    "t",
+                    Test::Eq(Param::Text("open'); DROP TABLE t; --".into()))
+                ),
+                test("n", Test::Gt(Param::Integer(100))),
+                Predicate::Related {
+                    hop: Hop {
+                        local_column: "owner".into(),
                         many: false,
-                        target_table: "customers".into(),
-                        live_column: Some("deleted_at".into()),
-                    }],
-                    column: "country".into(),
-                    kind: FieldKind::Text,
-                }),
-                _ => Err(format!("unknown field `{}`", path.join("."))),
-            }
-        }
+                        target_table: "owners".into(),
+                        live_column: None,
+                    },
+                    inner: Box::new(test("name", Test::Eq(Param::Text("DE".into())))),
+                },
+            ])
+        );
     }
 
     #[test]
-    fn compiles_to_parameters_only() {
-        let f = parse_text(
-            r#"status = "open'); DROP TABLE t; --" && amount > 100 && customer.country = "DE""#,
-        )
-        .unwrap();
-        let c = compile(&f, &Orders, "t").unwrap();
+    fn negation_reaches_the_tests_and_empty_lists_are_constants() {
+        let f = parse_text(r#"!(t = "a" || n in [])"#).unwrap();
         assert_eq!(
-            c.sql,
-            "(t.\"status\" = ? AND t.\"amount\" > ? AND EXISTS (SELECT 1 FROM \"customers\" r1 WHERE r1.\"id\" = t.\"customer\" AND r1.\"deleted_at\" IS NULL AND r1.\"country\" = ?))"
-        );
-        assert_eq!(
-            c.params,
-            vec![
-                Param::Text("open'); DROP TABLE t; --".into()),
-                Param::Integer(100),
-                Param::Text("DE".into())
-            ]
+            compile(&f, &Rows).unwrap(),
+            Predicate::All(vec![
+                Predicate::Not(Box::new(Predicate::Test {
+                    column: "t".into(),
+                    test: Test::Eq(Param::Text("a".into())),
+                })),
+                Predicate::Not(Box::new(Predicate::Const(false))),
+            ])
         );
     }
 
     #[test]
     fn unknown_fields_wrong_types_and_wrong_ops_are_refused_with_their_place() {
-        let e = compile(&parse_text("nope = 1").unwrap(), &Orders, "t").unwrap_err();
+        let e = compile(&parse_text("nope = 1").unwrap(), &Rows).unwrap_err();
         assert_eq!(e.position, Position::Pointer("/field".into()));
-        let e = compile(
-            &parse_text("status = 'a' && amount > 'lots'").unwrap(),
-            &Orders,
-            "t",
-        )
-        .unwrap_err();
+        let e = compile(&parse_text("t = 'a' && n > 'lots'").unwrap(), &Rows).unwrap_err();
         assert_eq!(e.position, Position::Pointer("/and/1/value".into()));
-        let e = compile(&parse_text("amount startsWith '1'").unwrap(), &Orders, "t").unwrap_err();
+        let e = compile(&parse_text("n startsWith '1'").unwrap(), &Rows).unwrap_err();
         assert_eq!(e.position, Position::Pointer("/op".into()));
         let e = compile(
-            &parse_text("\"status\\\" = 1").unwrap_or(Filter::And(vec![])),
-            &Orders,
-            "t",
+            &parse_text("\"t\\\" = 1").unwrap_or(Filter::And(vec![])),
+            &Rows,
         );
         assert!(e.is_ok(), "an empty filter is fine");
     }

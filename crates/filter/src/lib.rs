@@ -5,11 +5,14 @@
 //! - JSON: `{"and": [...]}`, `{"or": [...]}`, `{"not": f}`, `{"field": "status", "op": "eq", "value": "open"}`
 //! - text: `status = "open" && (amount > 100 || tags ?= "vip")`
 //!
-//! [`compile`] turns a filter, checked against the fields a [`Schema`] knows, into SQL with
-//! `?` parameters (values never enter the SQL text; field names only as the schema's own
-//! column names). [`eval`] is the plain in-memory meaning the SQL must agree with; property
-//! tests hold the two together.
+//! [`compile`] checks a filter against the fields a [`Schema`] knows and turns it into a
+//! typed [`Predicate`] (columns, tests, values); the storage crate renders that in its
+//! database's SQL. [`eval`] is the plain in-memory meaning the SQL must agree with;
+//! property tests (in the storage crate, on real databases) hold the two together, with
+//! the random filters of the `arbitrary` module (feature `arbitrary`).
 
+#[cfg(any(test, feature = "arbitrary"))]
+pub mod arbitrary;
 mod ast;
 mod compile;
 mod eval;
@@ -17,7 +20,7 @@ mod json;
 mod text;
 
 pub use ast::{Filter, Op};
-pub use compile::{compile, quote_ident, Compiled, FieldKind, Hop, Param, ResolvedField, Schema};
+pub use compile::{compile, FieldKind, Hop, Param, Predicate, ResolvedField, Schema, Test};
 pub use eval::eval;
 pub use json::parse_json;
 pub use text::{parse_text, to_text};

@@ -6,13 +6,14 @@
 //! read-only connections. Async code never blocks on a lock.
 //!
 //! Domain crates talk to it through [`Sql`] with `?` placeholders and [`Value`]
-//! parameters and keep to portable DML; everything dialect-specific (DDL in the
-//! migrations, pragmas, error codes) stays in this crate so a PostgreSQL backend can be
-//! added beside it.
+//! parameters and keep to portable DML; everything dialect-specific (DDL, full-text
+//! search, JSON functions, boolean literals, error codes, the rendering of filters) stays
+//! in this crate so a PostgreSQL backend can be added beside it.
 
 mod database;
 mod migrations;
 mod outbox;
+mod predicate;
 mod sandbox;
 mod value;
 mod workspaces;
@@ -21,6 +22,7 @@ mod writer;
 pub use database::{Database, DatabaseOptions, Reader, Sql, Tx, SEGMENT_FUNCTION};
 pub use migrations::{Migration, MAIN_MIGRATIONS, WORKSPACE_MIGRATIONS};
 pub use outbox::{record_event, record_events};
+pub use predicate::{quote_ident, render_predicate, Rendered};
 pub use sandbox::{QueryOutput, SandboxedQuery};
 pub use value::{Columns, Row, RowRef, Value, ValueRef};
 pub use workspaces::WorkspaceDatabases;

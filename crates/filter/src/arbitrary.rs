@@ -1,35 +1,35 @@
-//! Property tests: for random records and random filters, the compiled SQL run on a real
-//! SQLite table selects exactly the records the in-memory evaluator accepts; and printing a
-//! filter as text reads back to the same filter.
+//! Random records and filters for property tests, here and in the storage crate (which
+//! checks that its SQL selects what [`crate::eval`] accepts): a small fixed field set
+//! with every kind, and a relationship to owners.
 
-use andibase_filter::{
-    compile, eval, parse_text, to_text, FieldKind, Filter, Hop, Op, ResolvedField, Schema,
-};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const TEXTS: &[&str] = &["", "a", "ab", "B", "abc", "Abc", "ä", "x'y", "%_"];
-const NUMBERS: &[f64] = &[-1.0, 0.0, 1.0, 2.5, 3.0, 100.0];
-const TIMES: &[&str] = &[
+use crate::{FieldKind, Filter, Hop, Op, ResolvedField, Schema};
+
+pub const TEXTS: &[&str] = &["", "a", "ab", "B", "abc", "Abc", "ä", "x'y", "%_"];
+pub const NUMBERS: &[f64] = &[-1.0, 0.0, 1.0, 2.5, 3.0, 100.0];
+pub const TIMES: &[&str] = &[
     "2026-01-01T00:00:00.000Z",
     "2026-03-11T02:00:00.000Z",
     "2026-03-11T02:00:00.500Z",
     "2027-07-01T12:00:00.000Z",
 ];
-const TAGS: &[&str] = &["x", "y", "z"];
-const OWNERS: usize = 4;
+pub const TAGS: &[&str] = &["x", "y", "z"];
+pub const OWNERS: usize = 4;
 
 #[derive(Clone, Debug)]
-struct Record {
-    t: Option<String>,
-    n: Option<f64>,
-    b: Option<bool>,
-    d: Option<String>,
-    tags: Option<Vec<String>>,
-    owner: Option<usize>,
+pub struct Record {
+    pub t: Option<String>,
+    pub n: Option<f64>,
+    pub b: Option<bool>,
+    pub d: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub owner: Option<usize>,
 }
 
-struct Rows;
+/// The schema of the generated rows: `t`, `n`, `b`, `d`, `tags` and `owner.name`.
+pub struct Rows;
 
 impl Schema for Rows {
     fn resolve(&self, path: &[String]) -> Result<ResolvedField, String> {
@@ -109,7 +109,8 @@ fn atom() -> impl Strategy<Value = Filter> {
         })
 }
 
-fn filter() -> impl Strategy<Value = Filter> {
+/// Random filters over [`Rows`], up to three levels deep.
+pub fn filter() -> impl Strategy<Value = Filter> {
     atom().prop_recursive(3, 16, 3, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..4).prop_map(Filter::And),
@@ -119,7 +120,8 @@ fn filter() -> impl Strategy<Value = Filter> {
     })
 }
 
-fn record() -> impl Strategy<Value = Record> {
+/// A random row: each field may be missing.
+pub fn record() -> impl Strategy<Value = Record> {
     (
         prop::option::of(prop::sample::select(TEXTS).prop_map(str::to_string)),
         prop::option::of(prop::sample::select(NUMBERS)),
@@ -141,15 +143,16 @@ fn record() -> impl Strategy<Value = Record> {
         })
 }
 
-fn owner_name(i: usize) -> Option<&'static str> {
-    // Owner OWNERS is referenced but missing (a dangling id); owner 3 has no name.
+/// The name of owner `i`: owner 3 has none, and owner [`OWNERS`] is a dangling id.
+pub fn owner_name(i: usize) -> Option<&'static str> {
     [Some("ab"), Some("B"), Some(""), None]
         .get(i)
         .copied()
         .flatten()
 }
 
-fn values_of(r: &Record, path: &[String]) -> Vec<Value> {
+/// A row's values at a path, as [`crate::eval`] reads them.
+pub fn values_of(r: &Record, path: &[String]) -> Vec<Value> {
     let opt = |v: Option<Value>| vec![v.unwrap_or(Value::Null)];
     match path
         .iter()
@@ -170,94 +173,39 @@ fn values_of(r: &Record, path: &[String]) -> Vec<Value> {
     }
 }
 
-fn sql_ids(records: &[Record], f: &Filter) -> Vec<usize> {
-    let db = rusqlite::Connection::open_in_memory().unwrap();
-    db.execute_batch(
-        "CREATE TABLE owners (id TEXT PRIMARY KEY, name TEXT);
-         CREATE TABLE rows (id INTEGER PRIMARY KEY, t TEXT, n REAL, b INTEGER, d TEXT, tags TEXT, owner TEXT);",
-    )
-    .unwrap();
-    for i in 0..OWNERS {
-        db.execute(
-            "INSERT INTO owners VALUES (?1, ?2)",
-            rusqlite::params![format!("o{i}"), owner_name(i)],
-        )
-        .unwrap();
-    }
-    for (i, r) in records.iter().enumerate() {
-        db.execute(
-            "INSERT INTO rows VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            rusqlite::params![
-                i as i64,
-                r.t,
-                r.n,
-                r.b.map(|b| b as i64),
-                r.d,
-                r.tags.as_ref().map(|t| json!(t).to_string()),
-                r.owner.map(|o| format!("o{o}"))
-            ],
-        )
-        .unwrap();
-    }
-    let compiled = compile(f, &Rows, "t").unwrap();
-    let params: Vec<rusqlite::types::Value> = compiled
-        .params
-        .iter()
-        .map(|p| match p {
-            andibase_filter::Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
-            andibase_filter::Param::Integer(i) => rusqlite::types::Value::Integer(*i),
-            andibase_filter::Param::Real(x) => rusqlite::types::Value::Real(*x),
-        })
-        .collect();
-    let mut stmt = db
-        .prepare(&format!(
-            "SELECT id FROM rows t WHERE {} ORDER BY id",
-            compiled.sql
-        ))
-        .unwrap();
-    let ids = stmt
-        .query_map(rusqlite::params_from_iter(params), |row| {
-            row.get::<_, i64>(0)
-        })
-        .unwrap();
-    ids.map(|id| id.unwrap() as usize).collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{parse_text, to_text};
 
-fn collapse(f: Filter) -> Filter {
-    match f {
-        Filter::And(mut items) | Filter::Or(mut items) if items.len() == 1 => {
-            collapse(items.remove(0))
+    fn collapse(f: Filter) -> Filter {
+        match f {
+            Filter::And(mut items) | Filter::Or(mut items) if items.len() == 1 => {
+                collapse(items.remove(0))
+            }
+            Filter::And(items) => Filter::And(items.into_iter().map(collapse).collect()),
+            Filter::Or(items) => Filter::Or(items.into_iter().map(collapse).collect()),
+            Filter::Not(inner) => Filter::Not(Box::new(collapse(*inner))),
+            cmp => cmp,
         }
-        Filter::And(items) => Filter::And(items.into_iter().map(collapse).collect()),
-        Filter::Or(items) => Filter::Or(items.into_iter().map(collapse).collect()),
-        Filter::Not(inner) => Filter::Not(Box::new(collapse(*inner))),
-        cmp => cmp,
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
-
-    #[test]
-    fn sql_selects_what_the_evaluator_accepts(records in prop::collection::vec(record(), 0..20), f in filter()) {
-        let want: Vec<usize> = records.iter().enumerate().filter(|(_, r)| eval(&f, &|p| values_of(r, p))).map(|(i, _)| i).collect();
-        let got = sql_ids(&records, &f);
-        prop_assert_eq!(got, want, "filter: {}", to_text(&f));
     }
 
-    #[test]
-    fn printing_then_parsing_gives_the_same_filter(f in filter()) {
-        let printed = to_text(&f);
-        let parsed = parse_text(&printed).unwrap();
-        // A one-item group prints as `(x)`, which reads back as `x`: the same filter.
-        prop_assert_eq!(collapse(parsed), collapse(f));
-    }
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+        #[test]
+        fn printing_then_parsing_gives_the_same_filter(f in filter()) {
+            let printed = to_text(&f);
+            let parsed = parse_text(&printed).unwrap();
+            // A one-item group prints as `(x)`, which reads back as `x`: the same filter.
+            prop_assert_eq!(collapse(parsed), collapse(f));
+        }
 
-    #[test]
-    fn the_parsers_never_panic(s in "\\PC{0,80}") {
-        let _ = parse_text(&s);
-        if let Ok(v) = serde_json::from_str::<Value>(&s) {
-            let _ = andibase_filter::parse_json(&v);
+        #[test]
+        fn the_parsers_never_panic(s in "\\PC{0,80}") {
+            let _ = parse_text(&s);
+            if let Ok(v) = serde_json::from_str::<Value>(&s) {
+                let _ = crate::parse_json(&v);
+            }
         }
     }
 }

@@ -1,0 +1,202 @@
+//! Renders a checked filter ([`Predicate`]) as a SQLite `WHERE` expression. Values only
+//! ever become `?` parameters; identifiers come from the predicate's schema, quoted.
+
+use andibase_filter::{Param, Predicate, Test};
+
+use crate::Value;
+
+/// Quotes an identifier (a table or column name) for this dialect.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A `WHERE` expression and its parameters, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rendered {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// Renders `predicate` over the rows of the table aliased `row` (for example `t`).
+pub fn render_predicate(predicate: &Predicate, row: &str) -> Rendered {
+    let mut r = Renderer {
+        params: Vec::new(),
+        aliases: 0,
+    };
+    let sql = r.node(predicate, row);
+    Rendered {
+        sql,
+        params: r.params,
+    }
+}
+
+struct Renderer {
+    params: Vec<Value>,
+    aliases: usize,
+}
+
+fn value(p: &Param) -> Value {
+    match p {
+        Param::Text(s) => Value::Text(s.clone()),
+        Param::Integer(i) => Value::Integer(*i),
+        Param::Real(f) => Value::Real(*f),
+        // SQLite has no boolean type: record tables keep booleans as 0 and 1.
+        Param::Bool(b) => Value::Integer(*b as i64),
+    }
+}
+
+impl Renderer {
+    fn alias(&mut self, prefix: &str) -> String {
+        self.aliases += 1;
+        format!("{prefix}{}", self.aliases)
+    }
+
+    fn bind(&mut self, p: &Param) -> &'static str {
+        self.params.push(value(p));
+        "?"
+    }
+
+    fn node(&mut self, p: &Predicate, row: &str) -> String {
+        match p {
+            Predicate::Const(true) => "1".into(),
+            Predicate::Const(false) => "0".into(),
+            Predicate::All(items) | Predicate::Any(items) => {
+                let joiner = if matches!(p, Predicate::All(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                let parts: Vec<String> = items.iter().map(|i| self.node(i, row)).collect();
+                format!("({})", parts.join(joiner))
+            }
+            // Two-valued: a comparison with NULL is unknown, and NOT of it is true.
+            Predicate::Not(inner) => format!("NOT coalesce({}, 0)", self.node(inner, row)),
+            Predicate::Related { hop, inner } => {
+                let r = self.alias("r");
+                let target = quote_ident(&hop.target_table);
+                let local = format!("{row}.{}", quote_ident(&hop.local_column));
+                let live = hop
+                    .live_column
+                    .as_ref()
+                    .map(|c| format!("{r}.{} IS NULL AND ", quote_ident(c)))
+                    .unwrap_or_default();
+                let opening = if hop.many {
+                    let j = self.alias("j");
+                    format!("EXISTS (SELECT 1 FROM json_each({local}) {j} JOIN {target} {r} ON {r}.\"id\" = {j}.value WHERE {live}")
+                } else {
+                    format!(
+                        "EXISTS (SELECT 1 FROM {target} {r} WHERE {r}.\"id\" = {local} AND {live}"
+                    )
+                };
+                let inner = self.node(inner, &r);
+                format!("{opening}{inner})")
+            }
+            Predicate::Test { column, test } => {
+                let col = format!("{row}.{}", quote_ident(column));
+                self.test(&col, test)
+            }
+        }
+    }
+
+    fn test(&mut self, col: &str, test: &Test) -> String {
+        match test {
+            Test::Eq(p) => format!("{col} = {}", self.bind(p)),
+            Test::Ne(p) => format!("({col} IS NULL OR {col} <> {})", self.bind(p)),
+            Test::Gt(p) => format!("{col} > {}", self.bind(p)),
+            Test::Gte(p) => format!("{col} >= {}", self.bind(p)),
+            Test::Lt(p) => format!("{col} < {}", self.bind(p)),
+            Test::Lte(p) => format!("{col} <= {}", self.bind(p)),
+            Test::In(items) | Test::NotIn(items) => {
+                let marks: Vec<&str> = items.iter().map(|p| self.bind(p)).collect();
+                let marks = marks.join(", ");
+                if matches!(test, Test::In(_)) {
+                    format!("{col} IN ({marks})")
+                } else {
+                    format!("({col} IS NULL OR {col} NOT IN ({marks}))")
+                }
+            }
+            Test::Between(low, high) => {
+                self.bind(low);
+                self.bind(high);
+                format!("{col} BETWEEN ? AND ?")
+            }
+            Test::IsNull => format!("{col} IS NULL"),
+            Test::IsNotNull => format!("{col} IS NOT NULL"),
+            Test::HasElement(p) => {
+                self.bind(p);
+                let e = self.alias("e");
+                format!("EXISTS (SELECT 1 FROM json_each({col}) {e} WHERE {e}.value = ?)")
+            }
+            Test::Contains(s) => {
+                self.params.push(Value::Text(s.clone()));
+                format!("instr({col}, ?) > 0")
+            }
+            Test::ContainsIgnoringCase(s) => {
+                self.params.push(Value::Text(s.clone()));
+                format!("instr(lower({col}), lower(?)) > 0")
+            }
+            Test::StartsWith(s) => {
+                let n = s.chars().count() as i64;
+                self.params
+                    .extend([Value::Integer(n), Value::Text(s.clone())]);
+                format!("substr({col}, 1, ?) = ?")
+            }
+            Test::EndsWith(s) => {
+                let n = s.chars().count() as i64;
+                self.params
+                    .extend([Value::Integer(n), Value::Integer(n), Value::Text(s.clone())]);
+                format!("(length({col}) >= ? AND substr({col}, length({col}) - ? + 1) = ?)")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use andibase_filter::Hop;
+
+    #[test]
+    fn values_become_parameters_and_hops_become_exists() {
+        let test = |column: &str, test| Predicate::Test {
+            column: column.into(),
+            test,
+        };
+        let p = Predicate::All(vec![
+            test(
+                "status",
+                Test::Eq(Param::Text("open'); DROP TABLE t; --".into())),
+            ),
+            test("amount", Test::Gt(Param::Integer(100))),
+            Predicate::Not(Box::new(test("vip", Test::Eq(Param::Bool(true))))),
+            Predicate::Related {
+                hop: Hop {
+                    local_column: "customer".into(),
+                    many: false,
+                    target_table: "customers".into(),
+                    live_column: Some("deleted_at".into()),
+                },
+                inner: Box::new(test("country", Test::Eq(Param::Text("DE".into())))),
+            },
+        ]);
+        let r = render_predicate(&p, "t");
+        assert_eq!(
+            r.sql,
+            "(t.\"status\" = ? AND t.\"amount\" > ? AND NOT coalesce(t.\"vip\" = ?, 0) AND EXISTS (SELECT 1 FROM \"customers\" r1 WHERE r1.\"id\" = t.\"customer\" AND r1.\"deleted_at\" IS NULL AND r1.\"country\" = ?))"
+        );
+        assert_eq!(
+            r.params,
+            vec![
+                Value::Text("open'); DROP TABLE t; --".into()),
+                Value::Integer(100),
+                Value::Integer(1),
+                Value::Text("DE".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

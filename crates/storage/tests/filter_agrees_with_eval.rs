@@ -1,0 +1,92 @@
+//! For random records and random filters, the SQL that storage renders for a compiled
+//! filter, run on a real database file through [`Database`], selects exactly the records
+//! the filter language's in-memory evaluator accepts.
+
+use std::sync::LazyLock;
+
+use andibase_filter::arbitrary::{filter, owner_name, record, values_of, Record, Rows, OWNERS};
+use andibase_filter::{compile, eval, to_text, Filter};
+use andibase_storage::{
+    params, render_predicate, Database, DatabaseOptions, Migration, Sql, Value,
+};
+use proptest::prelude::*;
+use serde_json::json;
+
+const TABLES: &[Migration] = &[Migration {
+    version: 1,
+    name: "rows",
+    sql: "CREATE TABLE owners (id TEXT PRIMARY KEY, name TEXT);
+          CREATE TABLE rows (id INTEGER PRIMARY KEY, t TEXT, n REAL, b INTEGER, d TEXT, tags TEXT, owner TEXT);",
+}];
+
+/// One database for every case (each case rewrites the rows), and a runtime to wait on it.
+static DB: LazyLock<(tokio::runtime::Runtime, Database)> = LazyLock::new(|| {
+    let dir = std::env::temp_dir().join(format!(
+        "andibase-filter-sql-{}",
+        andibase_common::id::random_hex(6)
+    ));
+    let db = Database::open(&dir.join("rows.db"), TABLES, DatabaseOptions::default()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(db.write(|tx| {
+        for i in 0..OWNERS {
+            tx.execute(
+                "INSERT INTO owners VALUES (?, ?)",
+                &params![format!("o{i}"), owner_name(i)],
+            )?;
+        }
+        Ok(())
+    }))
+    .unwrap();
+    (rt, db)
+});
+
+fn row_values(i: usize, r: &Record) -> Vec<Value> {
+    vec![
+        Value::Integer(i as i64),
+        r.t.clone().into(),
+        r.n.into(),
+        r.b.map(|b| b as i64).into(),
+        r.d.clone().into(),
+        r.tags.as_ref().map(|t| json!(t).to_string()).into(),
+        r.owner.map(|o| format!("o{o}")).into(),
+    ]
+}
+
+fn sql_ids(records: &[Record], f: &Filter) -> Vec<usize> {
+    let (rt, db) = &*DB;
+    let rows: Vec<Vec<Value>> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| row_values(i, r))
+        .collect();
+    rt.block_on(db.write(move |tx| {
+        tx.execute("DELETE FROM rows", &[])?;
+        for row in &rows {
+            tx.execute("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?)", row)?;
+        }
+        Ok(())
+    }))
+    .unwrap();
+    let rendered = render_predicate(&compile(f, &Rows).unwrap(), "t");
+    let sql = format!("SELECT id FROM rows t WHERE {} ORDER BY id", rendered.sql);
+    rt.block_on(db.read(move |r| {
+        r.query(&sql, &rendered.params)?
+            .into_iter()
+            .map(|row| row.int(0).map(|id| id as usize))
+            .collect()
+    }))
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    #[test]
+    fn sql_selects_what_the_evaluator_accepts(records in prop::collection::vec(record(), 0..20), f in filter()) {
+        let want: Vec<usize> = records.iter().enumerate().filter(|(_, r)| eval(&f, &|p| values_of(r, p))).map(|(i, _)| i).collect();
+        let got = sql_ids(&records, &f);
+        prop_assert_eq!(got, want, "filter: {}", to_text(&f));
+    }
+}
