@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
-use andibase_storage::{params, quote_ident, Row, Sql, Tx};
+use andibase_storage::schema::{ColumnType, SchemaChange};
+use andibase_storage::{params, search, Row, Sql, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -56,14 +57,6 @@ impl FieldType {
             FieldType::Email => "email",
             FieldType::Url => "url",
             FieldType::File => "file",
-        }
-    }
-
-    pub(crate) fn column_type(self) -> &'static str {
-        match self {
-            FieldType::Number => "REAL",
-            FieldType::Boolean => "INTEGER",
-            _ => "TEXT",
         }
     }
 }
@@ -358,22 +351,38 @@ pub(crate) fn check_field(
     Ok(())
 }
 
-/// The statements that create a field's column and indexes on `table`.
-pub(crate) fn field_ddl(table: &str, key: &str, spec: &FieldSpec, add: bool) -> Vec<String> {
-    let col = quote_ident(&column_of(key));
-    let t = quote_ident(table);
+/// How a field's column keeps its values.
+pub(crate) fn column_type(spec: &FieldSpec) -> ColumnType {
+    match spec.field_type() {
+        _ if spec.is_multi() => ColumnType::Json,
+        FieldType::Number => ColumnType::Real,
+        FieldType::Boolean => ColumnType::Boolean,
+        FieldType::Json => ColumnType::Json,
+        _ => ColumnType::Text,
+    }
+}
+
+/// The changes that create a field's column (when `add`) and its unique index on `table`.
+pub(crate) fn field_changes(
+    table: &str,
+    key: &str,
+    spec: &FieldSpec,
+    add: bool,
+) -> Vec<SchemaChange> {
     let mut out = Vec::new();
     if add {
-        out.push(format!(
-            "ALTER TABLE {t} ADD COLUMN {col} {}",
-            spec.field_type().column_type()
-        ));
+        out.push(SchemaChange::AddColumn {
+            table: table.into(),
+            column: column_of(key),
+            kind: column_type(spec),
+        });
     }
     if spec.unique {
-        out.push(format!(
-            "CREATE UNIQUE INDEX {} ON {t} ({col})",
-            quote_ident(&format!("ux_{table}_{key}"))
-        ));
+        out.push(SchemaChange::CreateUniqueIndex {
+            name: format!("ux_{table}_{key}"),
+            table: table.into(),
+            column: column_of(key),
+        });
     }
     out
 }
@@ -387,7 +396,7 @@ fn sorted(spec: &FieldSpec) -> bool {
 /// then reads them from the index and looks up only the rows that match (on 1,000,000
 /// records, `status = "open"` sorted by `-amount` skipped 1,000 closed rows with a table
 /// lookup each, 0.8 ms per query).
-fn carried_columns(fields: &BTreeMap<String, FieldSpec>, except: &str) -> String {
+fn carried_columns(fields: &BTreeMap<String, FieldSpec>, except: &str) -> Vec<String> {
     let mut cols = vec!["deleted_at".to_string()];
     cols.extend(
         fields
@@ -398,77 +407,65 @@ fn carried_columns(fields: &BTreeMap<String, FieldSpec>, except: &str) -> String
                     && matches!(f.field_type(), FieldType::Select | FieldType::Boolean)
             })
             .take(4)
-            .map(|(k, _)| quote_ident(&column_of(k))),
+            .map(|(k, _)| column_of(k)),
     );
-    cols.join(", ")
+    cols
 }
 
 /// The sort indexes of a definition: `(field, id, carried columns…)` for each indexed
 /// field (and single relationships). With the id, a sort on the field and its id
 /// tie-break comes straight from the index. They depend on several fields, so a schema
 /// change drops them all first ([`drop_sort_indexes`]) and rebuilds them last.
-pub(crate) fn sort_index_ddl(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<String> {
-    let t = quote_ident(table);
+pub(crate) fn sort_indexes(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<SchemaChange> {
     fields
         .iter()
         .filter(|(_, f)| sorted(f))
-        .map(|(k, _)| {
-            format!(
-                "CREATE INDEX {} ON {t} ({}, id, {})",
-                quote_ident(&format!("ix_{table}_{k}")),
-                quote_ident(&column_of(k)),
-                carried_columns(fields, k)
-            )
+        .map(|(k, _)| SchemaChange::CreateIndex {
+            name: format!("ix_{table}_{k}"),
+            table: table.into(),
+            columns: [column_of(k), "id".into()]
+                .into_iter()
+                .chain(carried_columns(fields, k))
+                .collect(),
         })
         .collect()
 }
 
-pub(crate) fn drop_sort_indexes(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<String> {
+pub(crate) fn drop_sort_indexes(
+    table: &str,
+    fields: &BTreeMap<String, FieldSpec>,
+) -> Vec<SchemaChange> {
     fields
         .keys()
-        .map(|k| {
-            format!(
-                "DROP INDEX IF EXISTS {}",
-                quote_ident(&format!("ix_{table}_{k}"))
-            )
+        .map(|k| SchemaChange::DropIndex {
+            name: format!("ix_{table}_{k}"),
         })
         .collect()
 }
 
-pub(crate) fn drop_indexes(table: &str, key: &str) -> Vec<String> {
+/// Drops a field's unique and sort indexes.
+pub(crate) fn drop_indexes(table: &str, key: &str) -> Vec<SchemaChange> {
     ["ux", "ix"]
         .iter()
-        .map(|k| {
-            format!(
-                "DROP INDEX IF EXISTS {}",
-                quote_ident(&format!("{k}_{table}_{key}"))
-            )
+        .map(|k| SchemaChange::DropIndex {
+            name: format!("{k}_{table}_{key}"),
         })
         .collect()
 }
 
-pub(crate) fn create_table_ddl(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<String> {
-    let cols: String = fields
-        .iter()
-        .map(|(k, f)| {
-            format!(
-                ", {} {}",
-                quote_ident(&column_of(k)),
-                f.field_type().column_type()
-            )
-        })
-        .collect();
-    let t = quote_ident(table);
-    // No index on deleted_at: nearly every row has it NULL, and the planner would pick it
-    // over the selective indexes that filters and sorts need.
-    let mut out = vec![format!(
-        "CREATE TABLE {t} (id TEXT PRIMARY KEY, name TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT, \
-         created_by TEXT, updated_by TEXT, version INTEGER NOT NULL DEFAULT 1{cols})"
-    )];
+/// A definition's record table, with its unique and sort indexes.
+pub(crate) fn create_table(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<SchemaChange> {
+    let mut out = vec![SchemaChange::CreateRecordTable {
+        table: table.into(),
+        columns: fields
+            .iter()
+            .map(|(k, f)| (column_of(k), column_type(f)))
+            .collect(),
+    }];
     for (k, f) in fields {
-        out.extend(field_ddl(table, k, f, false));
+        out.extend(field_changes(table, k, f, false));
     }
-    out.extend(sort_index_ddl(table, fields));
+    out.extend(sort_indexes(table, fields));
     out
 }
 
@@ -511,170 +508,26 @@ fn searchable(spec: &FieldSpec) -> bool {
         )
 }
 
-pub(crate) fn search_table(table: &str) -> String {
-    format!("fts_{}", table.trim_start_matches("rec_"))
-}
-
-/// The text a record contributes to search: its name and searchable fields.
-fn search_body(fields: &BTreeMap<String, FieldSpec>, row: &str) -> String {
-    let text = std::iter::once(format!("coalesce({row}.name, '')"))
+/// The columns whose words search finds: the record's name and its searchable fields.
+/// The index is kept in step by the data layer, once per batch (see `storage::search`).
+pub(crate) fn search_columns(fields: &BTreeMap<String, FieldSpec>) -> Vec<String> {
+    std::iter::once("name".to_string())
         .chain(
             fields
                 .iter()
                 .filter(|(_, s)| searchable(s))
-                .map(|(k, _)| format!("coalesce({row}.{}, '')", quote_ident(&column_of(k)))),
+                .map(|(k, _)| column_of(k)),
         )
-        .collect::<Vec<_>>()
-        .join(" || ' ' || ");
-    // CJK runs become bigrams here and in `search_query`, so words inside them are found.
-    format!("{}({text})", andibase_storage::SEGMENT_FUNCTION)
+        .collect()
 }
 
-/// (Re)builds the definition's FTS5 index over `name` and its text fields. Run after any
-/// field change.
-///
-/// The index is contentless (`content=''`): the text is in the record table already, and
-/// a second copy cost a tenth of the pages a bulk insert writes. `contentless_delete=1`
-/// lets a record be removed by rowid alone. (Indexes built before keep their content table
-/// until the next field change; every statement here works on both kinds.)
-///
-/// No triggers keep it in step: a trigger writes one row per statement, and FTS5 flushes
-/// its pending index to disk at every statement savepoint, which cost 45% of all bulk-insert
-/// instructions (measured with callgrind). The data layer, the only writer of record
-/// tables, calls [`index_records`] or [`index_new_records`] once per batch instead.
-pub(crate) fn rebuild_search(
-    tx: &impl Sql,
-    table: &str,
-    fields: &BTreeMap<String, FieldSpec>,
-) -> DomainResult<()> {
-    drop_search(tx, table)?;
-    let (f, t) = (quote_ident(&search_table(table)), quote_ident(table));
-    tx.execute(
-        &format!(
-            "CREATE VIRTUAL TABLE {f} USING fts5(body, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2')"
-        ),
-        &[],
-    )?;
-    tx.execute(
-        &format!(
-            "INSERT INTO {f} (rowid, body) SELECT rowid, {} FROM {t} AS r",
-            search_body(fields, "r")
-        ),
-        &[],
-    )?;
-    Ok(())
-}
-
-/// Runs `sql(marks)` for the ids, 500 at a time, with the ids as parameters.
-fn per_chunk(tx: &impl Sql, ids: &[String], sql: impl Fn(&str) -> String) -> DomainResult<()> {
-    for chunk in ids.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let params: Vec<andibase_storage::Value> = chunk
-            .iter()
-            .map(|i| andibase_storage::Value::Text(i.clone()))
-            .collect();
-        tx.execute(&sql(&marks), &params)?;
-    }
-    Ok(())
-}
-
-/// Removes the given records from search (before they are purged).
-pub(crate) fn unindex_records(
-    tx: &impl Sql,
-    def: &DataDefinition,
-    ids: &[String],
-) -> DomainResult<()> {
-    let (f, t) = (
-        quote_ident(&search_table(&def.table)),
-        quote_ident(&def.table),
-    );
-    per_chunk(tx, ids, |marks| {
-        format!("DELETE FROM {f} WHERE rowid IN (SELECT rowid FROM {t} WHERE id IN ({marks}))")
-    })
-}
-
-/// Re-indexes the given records for search (after they were changed): one delete and one
-/// insert statement per 500 records.
+/// Re-indexes the given records for search (after they were changed).
 pub(crate) fn index_records(
     tx: &impl Sql,
     def: &DataDefinition,
     ids: &[String],
 ) -> DomainResult<()> {
-    unindex_records(tx, def, ids)?;
-    let (f, t) = (
-        quote_ident(&search_table(&def.table)),
-        quote_ident(&def.table),
-    );
-    let body = search_body(&def.fields, "r");
-    per_chunk(tx, ids, |marks| {
-        format!("INSERT INTO {f} (rowid, body) SELECT rowid, {body} FROM {t} AS r WHERE id IN ({marks})")
-    })
-}
-
-/// The highest rowid of the definition's table (0 when empty): rows inserted later in the
-/// same write transaction are exactly those above it, since SQLite gives a new row the
-/// highest rowid plus one and nothing here sets rowids.
-pub(crate) fn last_rowid(tx: &impl Sql, def: &DataDefinition) -> DomainResult<i64> {
-    tx.query_one(
-        &format!(
-            "SELECT coalesce(max(rowid), 0) FROM {}",
-            quote_ident(&def.table)
-        ),
-        &[],
-    )?
-    .map(|r| r.int(0))
-    .transpose()
-    .map(|n| n.unwrap_or(0))
-}
-
-/// Indexes for search the records created since [`last_rowid`] gave `after`: one range
-/// scan, where looking up each new id (`id IN (…)`) cost an index and a table search per
-/// record.
-pub(crate) fn index_new_records(
-    tx: &impl Sql,
-    def: &DataDefinition,
-    after: i64,
-) -> DomainResult<()> {
-    let (f, t) = (
-        quote_ident(&search_table(&def.table)),
-        quote_ident(&def.table),
-    );
-    let body = search_body(&def.fields, "r");
-    tx.execute(
-        &format!(
-            "INSERT INTO {f} (rowid, body) SELECT rowid, {body} FROM {t} AS r WHERE rowid > ?"
-        ),
-        &[after.into()],
-    )
-    .map(|_| ())
-}
-
-/// Removes the search index (and the triggers older versions kept, which name columns, so
-/// they go before any column is dropped or renamed).
-pub(crate) fn drop_search(tx: &impl Sql, table: &str) -> DomainResult<()> {
-    let fts = search_table(table);
-    for trigger in ["ai", "au", "ad"] {
-        tx.execute(
-            &format!(
-                "DROP TRIGGER IF EXISTS {}",
-                quote_ident(&format!("{fts}_{trigger}"))
-            ),
-            &[],
-        )?;
-    }
-    tx.execute(&format!("DROP TABLE IF EXISTS {}", quote_ident(&fts)), &[])?;
-    Ok(())
-}
-
-/// Turns what a person typed into an FTS5 query that cannot be read as syntax: every word
-/// becomes a quoted prefix term, all required.
-pub(crate) fn search_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = andibase_text::split_cjk(text)
-        .split_whitespace()
-        .take(32)
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
+    search::index(tx, &def.table, &search_columns(&def.fields), ids)
 }
 
 /// Parsed definitions per workspace database, for reads. A definition change bumps the

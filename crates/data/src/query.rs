@@ -137,7 +137,7 @@ pub(crate) fn filter_sql(
     filter: Option<&str>,
 ) -> DomainResult<(String, Vec<SqlValue>)> {
     let Some(src) = filter.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(("1".into(), vec![]));
+        return Ok(("TRUE".into(), vec![]));
     };
     let parsed = if src.starts_with('{') {
         let v: Value = serde_json::from_str(src)
@@ -326,7 +326,7 @@ pub(crate) fn keyset(keys: &[SortKey], cursor: &str) -> DomainResult<(String, Ve
         params.extend(p);
     }
     if ors.is_empty() {
-        return Ok(("0".into(), vec![]));
+        return Ok(("FALSE".into(), vec![]));
     }
     Ok((format!("({})", ors.join(" OR ")), params))
 }

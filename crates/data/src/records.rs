@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
-use andibase_storage::{params, quote_ident, record_event, Database, Sql, Tx, Value as SqlValue};
+use andibase_storage::schema::{self, SchemaChange};
+use andibase_storage::{
+    params, quote_ident, record_event, search, Database, Sql, Tx, Value as SqlValue,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -471,10 +474,8 @@ impl Data<'_> {
                     )]),
                     other => other,
                 })?;
-                for stmt in create_table_ddl(&table, &fields) {
-                    tx.execute(&stmt, &[])?;
-                }
-                rebuild_search(tx, &table, &fields)?;
+                schema::apply(tx, &create_table(&table, &fields))?;
+                search::rebuild(tx, &table, &search_columns(&fields))?;
                 record_event(
                     tx,
                     "dataDefinition.created",
@@ -515,7 +516,7 @@ impl Data<'_> {
                 if let Some(d) = patch.description.clone() {
                     def.description = d;
                 }
-                let mut ddl: Vec<(String, Vec<SqlValue>)> = Vec::new();
+                let mut ddl: Vec<SchemaChange> = Vec::new();
                 let before = def.fields.clone();
                 // Where each field's column is on disk right now (renames run first).
                 let mut on_disk: BTreeMap<String, String> = def.fields.keys().map(|k| (k.clone(), k.clone())).collect();
@@ -526,9 +527,9 @@ impl Data<'_> {
                             issues.push(issue(&["renameFields", &old], format!("`{new}` is not a free, valid field key")))
                         }
                         Some(spec) => {
-                            ddl.extend(drop_indexes(&def.table, &old).into_iter().map(|s| (s, vec![])));
-                            ddl.push((format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", quote_ident(&column_of(&old)), quote_ident(&column_of(&new))), vec![]));
-                            ddl.extend(field_ddl(&def.table, &new, &spec, false).into_iter().map(|s| (s, vec![])));
+                            ddl.extend(drop_indexes(&def.table, &old));
+                            ddl.push(SchemaChange::RenameColumn { table: def.table.clone(), from: column_of(&old), to: column_of(&new) });
+                            ddl.extend(field_changes(&def.table, &new, &spec, false));
                             if let Some(disk) = on_disk.remove(&old) {
                                 on_disk.insert(new.clone(), disk);
                             }
@@ -545,8 +546,8 @@ impl Data<'_> {
                     match (change, def.fields.get(&fkey).cloned()) {
                         (None, None) => issues.push(issue(&[at, &fkey], "no such field to remove")),
                         (None, Some(_)) => {
-                            ddl.extend(drop_indexes(&def.table, &fkey).into_iter().map(|s| (s, vec![])));
-                            ddl.push((format!("ALTER TABLE {t} DROP COLUMN {}", quote_ident(&column_of(&fkey))), vec![]));
+                            ddl.extend(drop_indexes(&def.table, &fkey));
+                            ddl.push(SchemaChange::DropColumn { table: def.table.clone(), column: column_of(&fkey) });
                             def.fields.remove(&fkey);
                         }
                         (Some(mut spec), existing) => {
@@ -559,11 +560,11 @@ impl Data<'_> {
                                             issues.push(issue(&[at, &fkey, "required"], "a new required field needs a default while records exist"));
                                         }
                                     }
-                                    ddl.extend(field_ddl(&def.table, &fkey, &spec, true).into_iter().map(|s| (s, vec![])));
+                                    ddl.extend(field_changes(&def.table, &fkey, &spec, true));
                                     if let Some(d) = &spec.default {
                                         if let Ok(v) = to_sql(&spec, d) {
                                             // Existing records take the default.
-                                            ddl.push((format!("UPDATE {t} SET {} = ?", quote_ident(&column_of(&fkey))), vec![v]));
+                                            ddl.push(SchemaChange::Fill { table: def.table.clone(), column: column_of(&fkey), value: v, id: None });
                                         }
                                     }
                                 }
@@ -590,22 +591,22 @@ impl Data<'_> {
                                         ));
                                     } else {
                                         let temp = format!("{}__new", column_of(&fkey));
-                                        ddl.extend(drop_indexes(&def.table, &fkey).into_iter().map(|s| (s, vec![])));
-                                        ddl.push((format!("ALTER TABLE {t} ADD COLUMN {} {}", quote_ident(&temp), spec.field_type().column_type()), vec![]));
+                                        ddl.extend(drop_indexes(&def.table, &fkey));
+                                        ddl.push(SchemaChange::AddColumn { table: def.table.clone(), column: temp.clone(), kind: column_type(&spec) });
                                         for (id, v) in converted {
-                                            ddl.push((format!("UPDATE {t} SET {} = ? WHERE id = ?", quote_ident(&temp)), vec![v, SqlValue::Text(id)]));
+                                            ddl.push(SchemaChange::Fill { table: def.table.clone(), column: temp.clone(), value: v, id: Some(id) });
                                         }
-                                        ddl.push((format!("ALTER TABLE {t} DROP COLUMN {}", quote_ident(&column_of(&fkey))), vec![]));
-                                        ddl.push((format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", quote_ident(&temp), quote_ident(&column_of(&fkey))), vec![]));
-                                        ddl.extend(field_ddl(&def.table, &fkey, &spec, false).into_iter().map(|s| (s, vec![])));
+                                        ddl.push(SchemaChange::DropColumn { table: def.table.clone(), column: column_of(&fkey) });
+                                        ddl.push(SchemaChange::RenameColumn { table: def.table.clone(), from: temp, to: column_of(&fkey) });
+                                        ddl.extend(field_changes(&def.table, &fkey, &spec, false));
                                         if spec.required && rows.len() < tx.query_one(&format!("SELECT count(*) FROM {t}"), &[])?.map_or(Ok(0), |r| r.int(0))? as usize {
                                             issues.push(issue(&[at, &fkey, "required"], "some existing records have no value"));
                                         }
                                     }
                                 }
                                 Some(_) => {
-                                    ddl.extend(drop_indexes(&def.table, &fkey).into_iter().map(|s| (s, vec![])));
-                                    ddl.extend(field_ddl(&def.table, &fkey, &spec, false).into_iter().map(|s| (s, vec![])));
+                                    ddl.extend(drop_indexes(&def.table, &fkey));
+                                    ddl.extend(field_changes(&def.table, &fkey, &spec, false));
                                     if spec.required {
                                         let nulls = tx
                                             .query_one(&format!("SELECT count(*) FROM {t} WHERE {} IS NULL", quote_ident(&column_of(&fkey))), &[])?
@@ -630,20 +631,18 @@ impl Data<'_> {
                     // Sort indexes carry other fields' columns: drop them before any
                     // column changes and build them again for the new fields.
                     let drops = drop_sort_indexes(&def.table, &before);
-                    ddl.splice(0..0, drops.into_iter().map(|s| (s, vec![])));
-                    ddl.extend(sort_index_ddl(&def.table, &def.fields).into_iter().map(|s| (s, vec![])));
+                    ddl.splice(0..0, drops);
+                    ddl.extend(sort_indexes(&def.table, &def.fields));
                 }
-                drop_search(tx, &def.table)?;
-                for (stmt, p) in ddl {
-                    tx.execute(&stmt, &p).map_err(|e| match e {
-                        DomainError::Conflict { column, .. } => invalid(vec![issue(
-                            &[at, conflicting_field(&column).unwrap_or_default(), "unique"],
-                            "existing records share values of this field",
-                        )]),
-                        other => other,
-                    })?;
-                }
-                rebuild_search(tx, &def.table, &def.fields)?;
+                search::remove(tx, &def.table)?;
+                schema::apply(tx, &ddl).map_err(|e| match e {
+                    DomainError::Conflict { column, .. } => invalid(vec![issue(
+                        &[at, conflicting_field(&column).unwrap_or_default(), "unique"],
+                        "existing records share values of this field",
+                    )]),
+                    other => other,
+                })?;
+                search::rebuild(tx, &def.table, &search_columns(&def.fields))?;
                 tx.execute(
                     "UPDATE data_definitions SET name = ?, description = ?, fields = ?, updated_at = ? WHERE id = ?",
                     &params![&def.name, def.description.clone(), serde_json::to_string(&def.fields).map_err(|e| DomainError::Internal(e.to_string()))?, now, &def.id],
@@ -680,13 +679,12 @@ impl Data<'_> {
                         users.join(", ")
                     )));
                 }
-                tx.execute(&format!("DROP TABLE {}", quote_ident(&def.table)), &[])?;
-                tx.execute(
-                    &format!(
-                        "DROP TABLE IF EXISTS {}",
-                        quote_ident(&search_table(&def.table))
-                    ),
-                    &[],
+                search::remove(tx, &def.table)?;
+                schema::apply(
+                    tx,
+                    &[SchemaChange::DropTable {
+                        table: def.table.clone(),
+                    }],
                 )?;
                 tx.execute(
                     "DELETE FROM data_definitions WHERE id = ?",
@@ -773,7 +771,7 @@ impl Data<'_> {
             });
             let defer = match_on == "id" && !self_related;
             let mut new_records = NewRecords::new(&t, def);
-            let first_new = last_rowid(tx, def)?;
+            let first_new = search::mark(tx, &def.table)?;
             let (mut created_ids, mut updated_ids) = (Vec::new(), Vec::new());
             for (i, mut rec) in input.records.into_iter().enumerate() {
                 let issues_before = issues.len();
@@ -903,7 +901,7 @@ impl Data<'_> {
             hooks.after_write(tx, ctx, WriteKind::Create, &created_ids, now)?;
             hooks.after_write(tx, ctx, WriteKind::Update, &updated_ids, now)?;
             if !created_ids.is_empty() {
-                index_new_records(tx, def, first_new)?;
+                search::index_since(tx, &def.table, &search_columns(&def.fields), first_new)?;
             }
             index_records(tx, def, &updated_ids)?;
             Ok(UpsertOutcome {
@@ -1038,12 +1036,12 @@ impl Data<'_> {
                 }
                 let only = projection(def, q.fields.as_deref())?;
                 let (mut filter, mut params) = filter_sql(&all, def, q.filter.as_deref())?;
-                if let Some(terms) = q.search.as_deref().and_then(search_query) {
-                    filter = format!("{filter} AND t.rowid IN (SELECT rowid FROM {} WHERE {} MATCH ?)", quote_ident(&search_table(&def.table)), quote_ident(&search_table(&def.table)));
-                    params.push(SqlValue::Text(terms));
+                if let Some((words, p)) = q.search.as_deref().and_then(|text| search::matching(&def.table, "t", text)) {
+                    filter = format!("{filter} AND {words}");
+                    params.push(p);
                 }
                 let expand = expansion(def, q.expand.as_deref())?;
-                let deleted = if q.include_deleted.unwrap_or(false) { "1" } else { "t.deleted_at IS NULL" };
+                let deleted = if q.include_deleted.unwrap_or(false) { "TRUE" } else { "t.deleted_at IS NULL" };
                 let total = if q.count.unwrap_or(false) {
                     let sql = format!("SELECT count(*) FROM {} t WHERE {deleted} AND {filter}", quote_ident(&def.table));
                     Some(r.query_one(&sql, &params)?.map_or(Ok(0), |row| row.int(0))?)
@@ -1053,7 +1051,7 @@ impl Data<'_> {
                 let keys = sort_keys(def, q.sort.as_deref())?;
                 let (after, after_params) = match &q.cursor {
                     Some(c) => keyset(&keys, c)?,
-                    None => ("1".into(), vec![]),
+                    None => ("TRUE".into(), vec![]),
                 };
                 params.extend(after_params);
                 let key_cols: String = keys.iter().map(|k| format!("t.{}, ", quote_ident(k.column()))).collect();
@@ -1123,7 +1121,7 @@ impl Data<'_> {
                 let all = cached_all(r, &path)?;
                 let def = find_definition(&all, &key)?;
                 let (f, params) = filter_sql(&all, def, filter.as_deref())?;
-                let deleted = if include_deleted { "1" } else { "t.deleted_at IS NULL" };
+                let deleted = if include_deleted { "TRUE" } else { "t.deleted_at IS NULL" };
                 let ids: Vec<String> = r
                     .query(&format!("SELECT t.id FROM {} t WHERE {deleted} AND {f} ORDER BY t.id LIMIT 100000", quote_ident(&def.table)), &params)?
                     .iter()
@@ -1156,17 +1154,17 @@ impl Data<'_> {
             Some(list) if list.len() > 10_000 => {
                 return Err(invalid(vec![issue(&["ids"], "at most 10000 ids")]))
             }
-            Some(list) if list.is_empty() => "0".to_string(),
+            Some(list) if list.is_empty() => "FALSE".to_string(),
             Some(list) => {
                 params.extend(list.iter().map(|i| SqlValue::Text(i.clone())));
                 format!("t.id IN ({})", vec!["?"; list.len()].join(", "))
             }
-            None => "1".to_string(),
+            None => "TRUE".to_string(),
         };
         let del = match deleted {
             Some(true) => "t.deleted_at IS NOT NULL",
             Some(false) => "t.deleted_at IS NULL",
-            None => "1",
+            None => "TRUE",
         };
         tx.query(
             &format!(
@@ -1239,7 +1237,7 @@ impl Data<'_> {
                 let kind = if input.purge { WriteKind::Purge } else if input.restore { WriteKind::Restore } else { WriteKind::Delete };
                 hooks.before_delete(ctx, kind, &ids)?;
                 if kind == WriteKind::Purge {
-                    unindex_records(tx, def, &ids)?;
+                    search::unindex(tx, &def.table, &ids)?;
                 }
                 let now_iso = now.to_iso();
                 let (stmt, word) = match kind {

@@ -15,6 +15,8 @@ mod migrations;
 mod outbox;
 mod predicate;
 mod sandbox;
+pub mod schema;
+pub mod search;
 mod value;
 mod workspaces;
 mod writer;

@@ -58,8 +58,8 @@ impl Renderer {
 
     fn node(&mut self, p: &Predicate, row: &str) -> String {
         match p {
-            Predicate::Const(true) => "1".into(),
-            Predicate::Const(false) => "0".into(),
+            Predicate::Const(true) => "TRUE".into(),
+            Predicate::Const(false) => "FALSE".into(),
             Predicate::All(items) | Predicate::Any(items) => {
                 let joiner = if matches!(p, Predicate::All(_)) {
                     " AND "

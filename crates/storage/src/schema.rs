@@ -1,0 +1,331 @@
+//! Record tables and their indexes as typed changes, which this crate spells in its
+//! database's dialect. Domain crates plan changes; only [`apply`] writes DDL.
+
+use andibase_common::DomainResult;
+
+use crate::{quote_ident, Sql, Tx, Value};
+
+/// How a column keeps its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    Text,
+    Real,
+    Boolean,
+    /// A JSON document (multi-value fields, free JSON).
+    Json,
+}
+
+impl ColumnType {
+    fn sql(self) -> &'static str {
+        match self {
+            ColumnType::Real => "REAL",
+            // SQLite has no boolean or JSON type: 0/1 and JSON text.
+            ColumnType::Boolean => "INTEGER",
+            ColumnType::Text | ColumnType::Json => "TEXT",
+        }
+    }
+}
+
+/// One change to a workspace's tables.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SchemaChange {
+    /// A record table: the system columns (`id`, `name`, `created_at`, `updated_at`,
+    /// `deleted_at`, `created_by`, `updated_by`, `version`) and then `columns`.
+    CreateRecordTable {
+        table: String,
+        columns: Vec<(String, ColumnType)>,
+    },
+    DropTable {
+        table: String,
+    },
+    AddColumn {
+        table: String,
+        column: String,
+        kind: ColumnType,
+    },
+    RenameColumn {
+        table: String,
+        from: String,
+        to: String,
+    },
+    DropColumn {
+        table: String,
+        column: String,
+    },
+    /// Sets `column` to `value` on every row, or on the row with `id`.
+    Fill {
+        table: String,
+        column: String,
+        value: Value,
+        id: Option<String>,
+    },
+    CreateUniqueIndex {
+        name: String,
+        table: String,
+        column: String,
+    },
+    /// An index over `columns` in order.
+    CreateIndex {
+        name: String,
+        table: String,
+        columns: Vec<String>,
+    },
+    /// Drops the index if it exists.
+    DropIndex {
+        name: String,
+    },
+}
+
+/// Applies `changes` in order inside the caller's transaction.
+pub fn apply(tx: &Tx<'_>, changes: &[SchemaChange]) -> DomainResult<()> {
+    for change in changes {
+        let (sql, params) = statement(change);
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+fn columns(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn statement(change: &SchemaChange) -> (String, Vec<Value>) {
+    let q = |s: &str| quote_ident(s);
+    match change {
+        SchemaChange::CreateRecordTable { table, columns } => {
+            let cols: String = columns
+                .iter()
+                .map(|(name, kind)| format!(", {} {}", q(name), kind.sql()))
+                .collect();
+            // No index on deleted_at: nearly every row has it NULL, and the planner would
+            // pick it over the selective indexes that filters and sorts need.
+            let sql = format!(
+                "CREATE TABLE {} (id TEXT PRIMARY KEY, name TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT, \
+                 created_by TEXT, updated_by TEXT, version INTEGER NOT NULL DEFAULT 1{cols})",
+                q(table)
+            );
+            (sql, vec![])
+        }
+        SchemaChange::DropTable { table } => (format!("DROP TABLE IF EXISTS {}", q(table)), vec![]),
+        SchemaChange::AddColumn {
+            table,
+            column,
+            kind,
+        } => (
+            format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                q(table),
+                q(column),
+                kind.sql()
+            ),
+            vec![],
+        ),
+        SchemaChange::RenameColumn { table, from, to } => (
+            format!(
+                "ALTER TABLE {} RENAME COLUMN {} TO {}",
+                q(table),
+                q(from),
+                q(to)
+            ),
+            vec![],
+        ),
+        SchemaChange::DropColumn { table, column } => (
+            format!("ALTER TABLE {} DROP COLUMN {}", q(table), q(column)),
+            vec![],
+        ),
+        SchemaChange::Fill {
+            table,
+            column,
+            value,
+            id,
+        } => {
+            let mut sql = format!("UPDATE {} SET {} = ?", q(table), q(column));
+            let mut params = vec![value.clone()];
+            if let Some(id) = id {
+                sql.push_str(" WHERE id = ?");
+                params.push(Value::Text(id.clone()));
+            }
+            (sql, params)
+        }
+        SchemaChange::CreateUniqueIndex {
+            name,
+            table,
+            column,
+        } => (
+            format!(
+                "CREATE UNIQUE INDEX {} ON {} ({})",
+                q(name),
+                q(table),
+                q(column)
+            ),
+            vec![],
+        ),
+        SchemaChange::CreateIndex {
+            name,
+            table,
+            columns: cols,
+        } => (
+            format!(
+                "CREATE INDEX {} ON {} ({})",
+                q(name),
+                q(table),
+                columns(cols)
+            ),
+            vec![],
+        ),
+        SchemaChange::DropIndex { name } => (format!("DROP INDEX IF EXISTS {}", q(name)), vec![]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{params, Database, DatabaseOptions};
+    use andibase_common::DomainError;
+
+    fn temp_db(name: &str) -> Database {
+        let dir = std::env::temp_dir().join(format!(
+            "andibase-schema-{name}-{}",
+            andibase_common::id::random_hex(6)
+        ));
+        Database::open(&dir.join("t.db"), &[], DatabaseOptions::default()).unwrap()
+    }
+
+    fn columns_of(r: &impl Sql, table: &str) -> DomainResult<Vec<String>> {
+        r.query(
+            "SELECT name FROM pragma_table_info(?) ORDER BY cid",
+            &params![table],
+        )?
+        .iter()
+        .map(|row| row.text(0))
+        .collect()
+    }
+
+    /// A record table goes through every kind of change and keeps its data; a unique
+    /// index over duplicates is refused naming the column.
+    #[tokio::test]
+    async fn changes_shape_a_record_table_and_keep_its_rows() {
+        let db = temp_db("shape");
+        let t = || "rec_1".to_string();
+        let cols = db
+            .write(move |tx| {
+                apply(
+                    tx,
+                    &[SchemaChange::CreateRecordTable {
+                        table: t(),
+                        columns: vec![
+                            ("f_title".into(), ColumnType::Text),
+                            ("f_n".into(), ColumnType::Real),
+                        ],
+                    }],
+                )?;
+                tx.execute(
+                    "INSERT INTO rec_1 (id, created_at, updated_at, f_title, f_n) VALUES ('a', '', '', 'x', 1), ('b', '', '', 'x', 2)",
+                    &[],
+                )?;
+                apply(
+                    tx,
+                    &[
+                        SchemaChange::AddColumn {
+                            table: t(),
+                            column: "f_done".into(),
+                            kind: ColumnType::Boolean,
+                        },
+                        SchemaChange::Fill {
+                            table: t(),
+                            column: "f_done".into(),
+                            value: Value::Integer(0),
+                            id: None,
+                        },
+                        SchemaChange::Fill {
+                            table: t(),
+                            column: "f_done".into(),
+                            value: Value::Integer(1),
+                            id: Some("b".into()),
+                        },
+                        SchemaChange::RenameColumn {
+                            table: t(),
+                            from: "f_n".into(),
+                            to: "f_amount".into(),
+                        },
+                        SchemaChange::CreateIndex {
+                            name: "ix_amount".into(),
+                            table: t(),
+                            columns: vec!["f_amount".into(), "id".into()],
+                        },
+                        SchemaChange::DropIndex {
+                            name: "ix_amount".into(),
+                        },
+                        SchemaChange::DropIndex {
+                            name: "ix_amount".into(),
+                        },
+                    ],
+                )?;
+                columns_of(tx, "rec_1")
+            })
+            .await
+            .unwrap();
+        assert_eq!(&cols[8..], ["f_title", "f_amount", "f_done"]);
+        let done: Vec<i64> = db
+            .read(|r| {
+                r.query("SELECT f_done FROM rec_1 ORDER BY id", &[])?
+                    .iter()
+                    .map(|row| row.int(0))
+                    .collect()
+            })
+            .await
+            .unwrap();
+        assert_eq!(done, [0, 1]);
+
+        let err = db
+            .write(|tx| {
+                apply(
+                    tx,
+                    &[SchemaChange::CreateUniqueIndex {
+                        name: "ux_title".into(),
+                        table: "rec_1".into(),
+                        column: "f_title".into(),
+                    }],
+                )
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Conflict { column: Some(c), .. } if c == "f_title"),
+            "{err:?}"
+        );
+        let cols = db
+            .write(|tx| {
+                apply(
+                    tx,
+                    &[SchemaChange::DropColumn {
+                        table: "rec_1".into(),
+                        column: "f_title".into(),
+                    }],
+                )?;
+                columns_of(tx, "rec_1")
+            })
+            .await
+            .unwrap();
+        assert_eq!(&cols[8..], ["f_amount", "f_done"]);
+        db.write(|tx| {
+            apply(
+                tx,
+                &[SchemaChange::DropTable {
+                    table: "rec_1".into(),
+                }],
+            )
+        })
+        .await
+        .unwrap();
+        assert!(db
+            .read(|r| columns_of(r, "rec_1"))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
