@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use andibase_common::{Clock, DomainError};
-use andibase_data::{Data, DataDefinition, QueryParams, RecordInput, UpsertMany};
+use andibase_data::{Data, DataDefinition, QueryParams, RecordInput, UpsertMany, UpsertMode};
 use andibase_storage::WorkspaceDatabases;
 use serde_json::{json, Map, Value};
 
@@ -129,7 +129,7 @@ fn to_input(obj: Map<String, Value>) -> RecordInput {
 
 pub struct ImportOptions {
     pub batch: usize,
-    pub mode: Option<String>,
+    pub mode: UpsertMode,
     pub match_on: Option<String>,
 }
 
@@ -172,7 +172,7 @@ async fn flush(
         let input = UpsertMany {
             records: batch.iter().map(|(_, r)| r.clone()).collect(),
             match_on: opts.match_on.clone(),
-            mode: opts.mode.clone(),
+            mode: opts.mode,
         };
         match data
             .upsert_many(def, input, "cli:import", Clock::system().now())

@@ -164,9 +164,9 @@ enum DataCommand {
         /// Records per atomic batch.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
-        /// upsert (default), insert (fail on existing records) or update.
-        #[arg(long)]
-        mode: Option<String>,
+        /// upsert, insert (fail on existing records) or update.
+        #[arg(long, default_value = "upsert")]
+        mode: andibase_data::UpsertMode,
         /// Match existing records on this unique field instead of id.
         #[arg(long)]
         match_on: Option<String>,

@@ -24,6 +24,21 @@ pub enum FieldType {
     File,
 }
 
+/// Written and read by name (`text`, …); `string` reads as `text`.
+impl Serialize for FieldType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FieldType, D::Error> {
+        let name = String::deserialize(d)?;
+        FieldType::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown field type `{name}`")))
+    }
+}
+
 impl FieldType {
     pub fn parse(s: &str) -> Option<FieldType> {
         Some(match s {
@@ -71,17 +86,18 @@ pub struct SelectOption {
     pub color: Option<String>,
 }
 
-/// One field of a definition, as sent and as shown.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// One field of a definition: checked, with a known type (as stored and shown), or as
+/// sent ([`FieldInput`], whose type is the name given until the definition is checked).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FieldSpec {
+pub struct FieldSpec<K = FieldType> {
     /// Display name; defaults to the key.
     #[serde(default)]
     pub name: Option<String>,
     /// `text` (alias `string`), `number`, `boolean`, `date`, `datetime`, `select`,
     /// `multiSelect`, `relationship`, `json`, `email`, `url`, `file`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: K,
     #[serde(default)]
     pub required: bool,
     #[serde(default)]
@@ -91,7 +107,6 @@ pub struct FieldSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub default: Option<Value>,
     /// For `select` and `multiSelect`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,9 +126,32 @@ pub struct FieldSpec {
     pub searchable: Option<bool>,
 }
 
+/// A field as sent: every problem with it, its type included, is reported together with
+/// the other fields' when the definition is checked.
+pub type FieldInput = FieldSpec<String>;
+
+impl<K> FieldSpec<K> {
+    fn with_kind<T>(self, kind: T) -> FieldSpec<T> {
+        FieldSpec {
+            name: self.name,
+            kind,
+            required: self.required,
+            unique: self.unique,
+            indexed: self.indexed,
+            description: self.description,
+            default: self.default,
+            options: self.options,
+            data_definition_id: self.data_definition_id,
+            many: self.many,
+            hidden_from: self.hidden_from,
+            searchable: self.searchable,
+        }
+    }
+}
+
 impl FieldSpec {
     pub fn field_type(&self) -> FieldType {
-        FieldType::parse(&self.kind).unwrap_or(FieldType::Json)
+        self.kind
     }
 
     /// Stored as a JSON array (multi-select, many-relationship).
@@ -155,10 +193,10 @@ pub struct CreateDefinition {
     pub description: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub fields: Option<BTreeMap<String, FieldSpec>>,
+    pub fields: Option<BTreeMap<String, FieldInput>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub attributes: Option<BTreeMap<String, FieldSpec>>,
+    pub attributes: Option<BTreeMap<String, FieldInput>>,
 }
 
 /// `PATCH`: new or changed fields by key, `null` removes one; `renameFields` renames.
@@ -175,10 +213,10 @@ pub struct UpdateDefinition {
     pub description: Option<Option<String>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub fields: Option<BTreeMap<String, Option<FieldSpec>>>,
+    pub fields: Option<BTreeMap<String, Option<FieldInput>>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub attributes: Option<BTreeMap<String, Option<FieldSpec>>>,
+    pub attributes: Option<BTreeMap<String, Option<FieldInput>>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub rename_fields: Option<BTreeMap<String, String>>,
@@ -258,24 +296,37 @@ pub(crate) fn load_all(r: &impl Sql) -> DomainResult<Vec<DataDefinition>> {
     .collect()
 }
 
-/// Normalizes and checks one field spec; `at` is its path for issues.
-pub(crate) fn check_field(
-    tx: &impl Sql,
+/// The definition with this id or handle (an id wins over another's handle).
+pub(crate) fn find_definition<'d>(
+    all: &'d [DataDefinition],
     key: &str,
-    spec: &mut FieldSpec,
+) -> DomainResult<&'d DataDefinition> {
+    all.iter()
+        .find(|d| d.id == key)
+        .or_else(|| all.iter().find(|d| d.handle == key))
+        .ok_or(DomainError::NotFound)
+}
+
+/// Checks one field as sent against the workspace's definitions (`all`, for relationship
+/// targets) and gives it checked, or none when its type is unknown; `at` is its path for
+/// issues.
+pub(crate) fn check_field(
+    all: &[DataDefinition],
+    key: &str,
+    input: FieldInput,
     at: &str,
     self_id: &str,
     issues: &mut Vec<FieldIssue>,
-) -> DomainResult<()> {
+) -> Option<FieldSpec> {
     if !valid_key(key) {
         issues.push(issue(&[at, key], "field keys start with a letter and hold letters, digits and _ (at most 63); id, name, createdAt, updatedAt, deletedAt, createdBy, updatedBy and version are reserved"));
-        return Ok(());
+        return None;
     }
-    let Some(kind) = FieldType::parse(&spec.kind) else {
+    let Some(kind) = FieldType::parse(&input.kind) else {
         issues.push(issue(&[at, key, "type"], "must be one of text, string, number, boolean, date, datetime, select, multiSelect, relationship, json, email, url, file"));
-        return Ok(());
+        return None;
     };
-    spec.kind = kind.name().to_string();
+    let mut spec = input.with_kind(kind);
     if spec.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         spec.name = Some(key.to_string());
     }
@@ -307,13 +358,12 @@ pub(crate) fn check_field(
                 "relationship fields need the target definition's id or handle",
             )),
             Some(target) if target == self_id => {}
-            Some(target) => match load_definition(tx, &target) {
-                Ok(def) => spec.data_definition_id = Some(def.id),
-                Err(DomainError::NotFound) => issues.push(issue(
+            Some(target) => match find_definition(all, &target) {
+                Ok(def) => spec.data_definition_id = Some(def.id.clone()),
+                Err(_) => issues.push(issue(
                     &[at, key, "dataDefinitionId"],
                     format!("no data definition `{target}` in this workspace"),
                 )),
-                Err(e) => return Err(e),
             },
         }
     } else if spec.data_definition_id.is_some() || spec.many {
@@ -344,11 +394,11 @@ pub(crate) fn check_field(
                 &[at, key, "default"],
                 "relationship fields have no default",
             ));
-        } else if let Err(m) = crate::value::to_sql(spec, &d) {
+        } else if let Err(m) = crate::value::to_sql(&spec, &d) {
             issues.push(issue(&[at, key, "default"], m));
         }
     }
-    Ok(())
+    Some(spec)
 }
 
 /// How a field's column keeps its values.

@@ -356,7 +356,7 @@ mod tests {
                 UpsertMany {
                     records: vec![rec("a", "  hello "), rec("pinned", "keep")],
                     match_on: None,
-                    mode: None,
+                    mode: Default::default(),
                 },
                 "test",
                 now,
@@ -370,7 +370,7 @@ mod tests {
                 UpsertMany {
                     records: vec![rec("b", "fine"), rec("c", "   ")],
                     match_on: None,
-                    mode: None,
+                    mode: Default::default(),
                 },
                 "test",
                 now,
@@ -484,7 +484,7 @@ mod direct_lists {
                 UpsertMany {
                     records: serde_json::from_value(records).unwrap(),
                     match_on: None,
-                    mode: None,
+                    mode: Default::default(),
                 },
                 "tester",
                 now,

@@ -8,8 +8,8 @@ mod records;
 mod value;
 
 pub use definition::{
-    CreateDefinition, DataDefinition, FieldSpec, FieldType, SelectOption, UpdateDefinition,
-    SYSTEM_FIELDS,
+    CreateDefinition, DataDefinition, FieldInput, FieldSpec, FieldType, SelectOption,
+    UpdateDefinition, SYSTEM_FIELDS,
 };
 pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};
 pub use query::{Page, QueryParams};
@@ -23,6 +23,6 @@ pub fn typed_value(
     value::convert(shown, field).map(|v| value::to_json(field, &v))
 }
 pub use records::{
-    Data, DeleteMany, PatchMany, RecordInput, SelectAll, SqlQuery, SqlResult, UpsertMany,
-    UpsertOutcome,
+    Data, DeleteMany, PatchMany, RecordInput, SelectAll, SqlQuery, SqlResult, UpsertAction,
+    UpsertMany, UpsertMode, UpsertOutcome,
 };

@@ -39,7 +39,37 @@ pub struct UpsertMany {
     /// `upsert` (default), `insert` (append many: fails on an existing match) or `update`
     /// (fails when a record does not exist).
     #[serde(default)]
-    pub mode: Option<String>,
+    pub mode: UpsertMode,
+}
+
+/// What an upsert does with a record that does or does not exist yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UpsertMode {
+    /// Update what exists, create the rest.
+    #[default]
+    Upsert,
+    /// Create only: an existing match is an issue.
+    Insert,
+    /// Update only: a missing record is an issue.
+    Update,
+}
+
+impl std::str::FromStr for UpsertMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<UpsertMode, String> {
+        serde_json::from_value(Value::String(s.into()))
+            .map_err(|_| format!("`{s}` is not a mode: upsert, insert or update"))
+    }
+}
+
+/// What happened to one record of an upsert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UpsertAction {
+    Created,
+    Updated,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -47,8 +77,7 @@ pub struct UpsertMany {
 pub struct UpsertResult {
     pub index: usize,
     pub id: String,
-    /// `created` or `updated`.
-    pub action: &'static str,
+    pub action: UpsertAction,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -356,12 +385,6 @@ fn update_statement(
     )
 }
 
-fn find_definition<'d>(all: &'d [DataDefinition], key: &str) -> DomainResult<&'d DataDefinition> {
-    all.iter()
-        .find(|d| d.id == key || d.handle == key)
-        .ok_or(DomainError::NotFound)
-}
-
 impl Data<'_> {
     /// One write transaction over the records of the definition `key`, with the hook
     /// context every record write needs.
@@ -451,10 +474,14 @@ impl Data<'_> {
         let result = self
             .db
             .write(move |tx| {
-                let mut fields = fields;
-                for (key, spec) in fields.iter_mut() {
-                    check_field(tx, key, spec, at, &def_id, &mut issues)?;
-                }
+                let all = load_all(tx)?;
+                let fields: BTreeMap<String, FieldSpec> = fields
+                    .into_iter()
+                    .filter_map(|(key, input)| {
+                        let spec = check_field(&all, &key, input, at, &def_id, &mut issues)?;
+                        Some((key, spec))
+                    })
+                    .collect();
                 if !issues.is_empty() {
                     return Err(invalid(issues));
                 }
@@ -504,7 +531,8 @@ impl Data<'_> {
         forget_cached(self.db.path());
         let result = self.db
             .write(move |tx| {
-                let mut def = load_definition(tx, &key)?;
+                let all = load_all(tx)?;
+                let mut def = find_definition(&all, &key)?.clone();
                 let mut issues = Vec::new();
                 let t = quote_ident(&def.table);
                 if let Some(n) = &patch.name {
@@ -550,8 +578,10 @@ impl Data<'_> {
                             ddl.push(SchemaChange::DropColumn { table: def.table.clone(), column: column_of(&fkey) });
                             def.fields.remove(&fkey);
                         }
-                        (Some(mut spec), existing) => {
-                            check_field(tx, &fkey, &mut spec, at, &def.id, &mut issues)?;
+                        (Some(input), existing) => {
+                            let Some(spec) = check_field(&all, &fkey, input, at, &def.id, &mut issues) else {
+                                continue;
+                            };
                             match existing {
                                 None => {
                                     if spec.required && spec.default.is_none() {
@@ -718,13 +748,7 @@ impl Data<'_> {
                 "must hold 1 to 1000 records",
             )]));
         }
-        let mode = input.mode.clone().unwrap_or_else(|| "upsert".into());
-        if !["upsert", "insert", "update"].contains(&mode.as_str()) {
-            return Err(invalid(vec![issue(
-                &["mode"],
-                "must be upsert, insert or update",
-            )]));
-        }
+        let mode = input.mode;
         let actor = actor.to_string();
         self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
             let t = quote_ident(&def.table);
@@ -741,7 +765,7 @@ impl Data<'_> {
             // Which of the given ids exist, in one query per 500 rather than one per record
             // (ids created earlier in this batch are added as they are written).
             let mut known_ids = std::collections::HashSet::new();
-            if match_on == "id" && mode != "insert" {
+            if match_on == "id" && mode != UpsertMode::Insert {
                 let given: Vec<&String> = input
                     .records
                     .iter()
@@ -790,7 +814,7 @@ impl Data<'_> {
                 let existing: Option<String> = if match_on == "id" {
                     match &rec.id {
                         // Appending: the primary key refuses duplicates, no lookup needed.
-                        Some(_) if mode == "insert" => None,
+                        Some(_) if mode == UpsertMode::Insert => None,
                         Some(id) => known_ids.contains(id).then(|| id.clone()),
                         None => None,
                     }
@@ -822,8 +846,8 @@ impl Data<'_> {
                         }
                     }
                 };
-                match (&existing, mode.as_str()) {
-                    (Some(_), "insert") => {
+                match (&existing, mode) {
+                    (Some(_), UpsertMode::Insert) => {
                         issues.push(FieldIssue {
                             path: vec![
                                 json!("records"),
@@ -834,7 +858,7 @@ impl Data<'_> {
                         });
                         continue;
                     }
-                    (None, "update") => {
+                    (None, UpsertMode::Update) => {
                         issues.push(FieldIssue {
                             path: vec![json!("records"), json!(i), json!("id")],
                             message: "no such record to update".into(),
@@ -870,7 +894,7 @@ impl Data<'_> {
                         results.push(UpsertResult {
                             index: i,
                             id,
-                            action: "updated",
+                            action: UpsertAction::Updated,
                         });
                     }
                     None => {
@@ -889,7 +913,7 @@ impl Data<'_> {
                         results.push(UpsertResult {
                             index: i,
                             id,
-                            action: "created",
+                            action: UpsertAction::Created,
                         });
                     }
                 }

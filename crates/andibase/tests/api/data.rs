@@ -217,6 +217,14 @@ fn batches_are_atomic_and_modes_match_as_asked() {
         json!({"mode": "update", "records": [{"id": "ghost", "attributes": {"country": "FR"}}]}),
     );
     assert_eq!(issue_paths(&r), vec![json!(["records", 0, "id"])]);
+    // A mode that does not exist is refused before anything is read, naming it.
+    let r = c.post(
+        url,
+        json!({"mode": "sometimes", "records": [{"id": "c9", "attributes": {"email": "c9@example.com"}}]}),
+    );
+    assert_eq!(issue_paths(&r), vec![json!(["mode"])], "{}", r.text);
+    c.get("/api/v1/data-definitions/customers/data/c9")
+        .expect_error(404, "not_found");
     // The same new id twice in one upsert: created, then updated by the second entry.
     let r = c.post(
         url,
