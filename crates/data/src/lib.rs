@@ -2,9 +2,12 @@
 //! the workspace's database; records are rows; queries use the filter language.
 
 mod definition;
+mod definitions;
 pub mod hooks;
 mod query;
 mod records;
+mod tables;
+mod upsert;
 mod value;
 
 pub use definition::{
@@ -13,6 +16,8 @@ pub use definition::{
 };
 pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};
 pub use query::{Page, QueryParams};
+pub use records::{Data, DeleteMany, PatchMany, RecordInput, SelectAll, SqlQuery, SqlResult};
+pub use upsert::{UpsertAction, UpsertMany, UpsertMode, UpsertOutcome, UpsertResult};
 
 /// A value as shown for `field` (strings read as numbers, booleans, … where needed),
 /// checked and converted to what the field stores, then shown again.
@@ -22,7 +27,3 @@ pub fn typed_value(
 ) -> Result<serde_json::Value, String> {
     value::convert(shown, field).map(|v| value::to_json(field, &v))
 }
-pub use records::{
-    Data, DeleteMany, PatchMany, RecordInput, SelectAll, SqlQuery, SqlResult, UpsertAction,
-    UpsertMany, UpsertMode, UpsertOutcome,
-};

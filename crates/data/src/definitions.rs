@@ -1,0 +1,205 @@
+//! Data definitions: create, change and delete them, each change with its table in one
+//! transaction.
+
+mod plan;
+
+use std::collections::BTreeMap;
+
+use andibase_common::{id, DomainError, DomainResult, Timestamp};
+use andibase_storage::schema::{self, SchemaChange};
+use andibase_storage::{params, record_event, search, Sql};
+use serde_json::json;
+
+use crate::definition::*;
+use crate::records::Data;
+use crate::tables::{create_table, search_columns};
+
+impl Data<'_> {
+    pub async fn list_definitions(&self) -> DomainResult<Vec<DataDefinition>> {
+        self.db.read(|r| load_all(r)).await
+    }
+
+    pub async fn get_definition(&self, key: &str) -> DomainResult<DataDefinition> {
+        let key = key.to_string();
+        self.db.read(move |r| load_definition(r, &key)).await
+    }
+
+    pub async fn create_definition(
+        &self,
+        input: CreateDefinition,
+        now: Timestamp,
+    ) -> DomainResult<DataDefinition> {
+        let mut issues = Vec::new();
+        let name = input.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 {
+            issues.push(issue(&["name"], "must be 1 to 200 characters"));
+        }
+        let handle = input
+            .handle
+            .clone()
+            .or(input.key.as_deref().map(id::slugify))
+            .unwrap_or_else(|| id::slugify(&name));
+        if !id::is_valid_handle(&handle) {
+            issues.push(issue(
+                &["handle"],
+                "must be 1 to 64 characters of a-z, 0-9 and inner dashes",
+            ));
+        }
+        let (fields, at) = match (input.fields, input.attributes) {
+            (Some(_), Some(_)) => {
+                issues.push(issue(
+                    &["fields"],
+                    "send `fields` or `attributes`, not both",
+                ));
+                (BTreeMap::new(), "fields")
+            }
+            (Some(f), None) => (f, "fields"),
+            (None, Some(a)) => (a, "attributes"),
+            (None, None) => (BTreeMap::new(), "fields"),
+        };
+        if fields.len() > MAX_FIELDS {
+            issues.push(issue(&[at], format!("at most {MAX_FIELDS} fields")));
+        }
+        let description = input.description;
+        let def_id = new_definition_id();
+        forget_cached(self.db.path());
+        let result = self
+            .db
+            .write(move |tx| {
+                let all = load_all(tx)?;
+                let fields: BTreeMap<String, FieldSpec> = fields
+                    .into_iter()
+                    .filter_map(|(key, input)| {
+                        let spec = check_field(&all, &key, input, at, &def_id, &mut issues)?;
+                        Some((key, spec))
+                    })
+                    .collect();
+                if !issues.is_empty() {
+                    return Err(invalid(issues));
+                }
+                let table = insert_definition(
+                    tx,
+                    &handle,
+                    &name,
+                    description.as_deref(),
+                    &fields,
+                    now,
+                    &def_id,
+                )
+                .map_err(|e| match e {
+                    DomainError::Conflict { .. } => invalid(vec![issue(
+                        &["handle"],
+                        format!("`{handle}` is already used by another definition"),
+                    )]),
+                    other => other,
+                })?;
+                schema::apply(tx, &create_table(&table, &fields))?;
+                search::rebuild(tx, &table, &search_columns(&fields))?;
+                record_event(
+                    tx,
+                    "dataDefinition.created",
+                    &def_id,
+                    None,
+                    &json!({"handle": handle}),
+                    now,
+                )?;
+                load_definition(tx, &def_id)
+            })
+            .await;
+        // After the commit too: a read that raced the change must not keep it.
+        forget_cached(self.db.path());
+        result
+    }
+
+    /// Adds, changes, renames and removes fields, changing the table in the same
+    /// transaction: planned from the patch alone, verified against the records there are
+    /// (values that must convert, fields that become required), then applied.
+    pub async fn update_definition(
+        &self,
+        key: &str,
+        patch: UpdateDefinition,
+        now: Timestamp,
+    ) -> DomainResult<DataDefinition> {
+        let key = key.to_string();
+        forget_cached(self.db.path());
+        let result = self
+            .db
+            .write(move |tx| {
+                let all = load_all(tx)?;
+                let def = find_definition(&all, &key)?.clone();
+                let mut plan = plan::plan(&all, def, patch);
+                let changes = plan::verify(tx, &mut plan)?;
+                let (def, at) = (plan.def, plan.at);
+                search::remove(tx, &def.table)?;
+                schema::apply(tx, &changes).map_err(|e| match e {
+                    DomainError::Conflict { column, .. } => invalid(vec![issue(
+                        &[at, conflicting_field(&column).unwrap_or_default(), "unique"],
+                        "existing records share values of this field",
+                    )]),
+                    other => other,
+                })?;
+                search::rebuild(tx, &def.table, &search_columns(&def.fields))?;
+                let fields = serde_json::to_string(&def.fields)
+                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+                tx.execute(
+                    "UPDATE data_definitions SET name = ?, description = ?, fields = ?, updated_at = ? WHERE id = ?",
+                    &params![&def.name, def.description.clone(), fields, now, &def.id],
+                )?;
+                record_event(tx, "dataDefinition.updated", &def.id, None, &json!({}), now)?;
+                load_definition(tx, &def.id)
+            })
+            .await;
+        // After the commit too: a read that raced the change must not keep it.
+        forget_cached(self.db.path());
+        result
+    }
+
+    pub async fn delete_definition(&self, key: &str, now: Timestamp) -> DomainResult<()> {
+        let key = key.to_string();
+        forget_cached(self.db.path());
+        let result = self
+            .db
+            .write(move |tx| {
+                let def = load_definition(tx, &key)?;
+                let users: Vec<String> = load_all(tx)?
+                    .into_iter()
+                    .filter(|d| {
+                        d.id != def.id
+                            && d.fields
+                                .values()
+                                .any(|f| f.data_definition_id.as_ref() == Some(&def.id))
+                    })
+                    .map(|d| d.handle)
+                    .collect();
+                if !users.is_empty() {
+                    return Err(DomainError::conflict(format!(
+                        "relationship fields of {} point to this definition; remove them first",
+                        users.join(", ")
+                    )));
+                }
+                search::remove(tx, &def.table)?;
+                schema::apply(
+                    tx,
+                    &[SchemaChange::DropTable {
+                        table: def.table.clone(),
+                    }],
+                )?;
+                tx.execute(
+                    "DELETE FROM data_definitions WHERE id = ?",
+                    &params![&def.id],
+                )?;
+                record_event(
+                    tx,
+                    "dataDefinition.deleted",
+                    &def.id,
+                    None,
+                    &json!({"handle": def.handle}),
+                    now,
+                )
+            })
+            .await;
+        // After the commit too: a read that raced the change must not keep it.
+        forget_cached(self.db.path());
+        result
+    }
+}

@@ -1,0 +1,480 @@
+//! Changing a definition in three steps: [`plan`] decides from the definition and the
+//! patch alone what the table must become (a pure function); [`verify`] checks the plan
+//! against the records that exist (required fields, values that must convert) and turns
+//! it into schema changes; the caller applies those in the same transaction.
+
+use std::collections::BTreeMap;
+
+use andibase_common::{DomainResult, FieldIssue};
+use andibase_storage::schema::SchemaChange;
+use andibase_storage::{quote_ident, Sql};
+
+use crate::definition::{
+    check_field, column_of, invalid, issue, valid_key, DataDefinition, FieldSpec, FieldType,
+    UpdateDefinition, MAX_FIELDS,
+};
+use crate::tables::{column_type, drop_indexes, drop_sort_indexes, field_changes, sort_indexes};
+
+/// What an update will do, before any record is read.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The definition as it will be.
+    pub def: DataDefinition,
+    /// Where the changed fields are in the request (`fields` or `attributes`).
+    pub at: &'static str,
+    pub steps: Vec<Step>,
+    pub checks: Vec<Check>,
+    /// What is wrong with the patch itself.
+    pub issues: Vec<FieldIssue>,
+}
+
+/// One step of the table's change, in order.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Step {
+    Change(SchemaChange),
+    Convert(Box<Conversion>),
+}
+
+/// Copy every value of `field` from `column`, converted from `from` to `to`, into `into`
+/// (a column added by an earlier step). Verified by reading the values.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Conversion {
+    field: String,
+    column: String,
+    into: String,
+    from: FieldSpec,
+    to: FieldSpec,
+}
+
+/// What existing records must satisfy for the plan to go ahead. Columns are named as
+/// they are before the change.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Check {
+    /// A new required field without a default: there must be no records yet.
+    NoRecords { field: String },
+    /// A field that is (now) required: no record may lack a value.
+    NoneMissing { field: String, column: String },
+}
+
+/// Plans `patch` on `def`, given every definition of the workspace (`all`, for
+/// relationship targets).
+pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDefinition) -> Plan {
+    let mut def = def;
+    let mut issues = Vec::new();
+    let mut steps = Vec::new();
+    let mut checks = Vec::new();
+    let table = def.table.clone();
+    let change = |c: SchemaChange| Step::Change(c);
+    if let Some(n) = &patch.name {
+        if n.trim().is_empty() || n.chars().count() > 200 {
+            issues.push(issue(&["name"], "must be 1 to 200 characters"));
+        }
+        def.name = n.trim().to_string();
+    }
+    if let Some(d) = patch.description {
+        def.description = d;
+    }
+    let before = def.fields.clone();
+    // Where each field's column is before the change (renames come first).
+    let mut column_now: BTreeMap<String, String> = def
+        .fields
+        .keys()
+        .map(|k| (k.clone(), column_of(k)))
+        .collect();
+    for (old, new) in patch.rename_fields.unwrap_or_default() {
+        match def.fields.remove(&old) {
+            None => issues.push(issue(&["renameFields", &old], "no such field")),
+            Some(spec) if !valid_key(&new) || def.fields.contains_key(&new) => {
+                issues.push(issue(
+                    &["renameFields", &old],
+                    format!("`{new}` is not a free, valid field key"),
+                ));
+                def.fields.insert(old, spec);
+            }
+            Some(spec) => {
+                steps.extend(drop_indexes(&table, &old).into_iter().map(change));
+                steps.push(change(SchemaChange::RenameColumn {
+                    table: table.clone(),
+                    from: column_of(&old),
+                    to: column_of(&new),
+                }));
+                steps.extend(
+                    field_changes(&table, &new, &spec, false)
+                        .into_iter()
+                        .map(change),
+                );
+                if let Some(column) = column_now.remove(&old) {
+                    column_now.insert(new.clone(), column);
+                }
+                def.fields.insert(new, spec);
+            }
+        }
+    }
+    let (changes, at) = match (patch.fields, patch.attributes) {
+        (Some(f), _) => (f, "fields"),
+        (None, Some(a)) => (a, "attributes"),
+        (None, None) => (BTreeMap::new(), "fields"),
+    };
+    for (key, field_change) in changes {
+        let existing = def.fields.get(&key).cloned();
+        let Some(input) = field_change else {
+            if existing.is_none() {
+                issues.push(issue(&[at, &key], "no such field to remove"));
+                continue;
+            }
+            steps.extend(drop_indexes(&table, &key).into_iter().map(change));
+            steps.push(change(SchemaChange::DropColumn {
+                table: table.clone(),
+                column: column_of(&key),
+            }));
+            def.fields.remove(&key);
+            continue;
+        };
+        let Some(spec) = check_field(all, &key, input, at, &def.id, &mut issues) else {
+            continue;
+        };
+        let column = column_now
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| column_of(&key));
+        let changing = existing.is_some();
+        match existing {
+            None => {
+                if spec.required && spec.default.is_none() {
+                    checks.push(Check::NoRecords { field: key.clone() });
+                }
+                steps.extend(
+                    field_changes(&table, &key, &spec, true)
+                        .into_iter()
+                        .map(change),
+                );
+                if let Some(value) = spec
+                    .default
+                    .as_ref()
+                    .and_then(|d| crate::value::to_sql(&spec, d).ok())
+                {
+                    // Existing records take the default.
+                    steps.push(change(SchemaChange::Fill {
+                        table: table.clone(),
+                        column: column_of(&key),
+                        value,
+                        id: None,
+                    }));
+                }
+            }
+            Some(old) if old.field_type() != spec.field_type() || old.many != spec.many => {
+                // A new column of the new type takes the converted values, then replaces
+                // the old one.
+                let into = format!("{}__new", column_of(&key));
+                steps.extend(drop_indexes(&table, &key).into_iter().map(change));
+                steps.push(change(SchemaChange::AddColumn {
+                    table: table.clone(),
+                    column: into.clone(),
+                    kind: column_type(&spec),
+                }));
+                steps.push(Step::Convert(Box::new(Conversion {
+                    field: key.clone(),
+                    column: column.clone(),
+                    into: into.clone(),
+                    from: old,
+                    to: spec.clone(),
+                })));
+                steps.push(change(SchemaChange::DropColumn {
+                    table: table.clone(),
+                    column: column_of(&key),
+                }));
+                steps.push(change(SchemaChange::RenameColumn {
+                    table: table.clone(),
+                    from: into,
+                    to: column_of(&key),
+                }));
+            }
+            Some(_) => {
+                steps.extend(drop_indexes(&table, &key).into_iter().map(change));
+            }
+        }
+        if changing {
+            let unique = field_changes(&table, &key, &spec, false);
+            steps.extend(unique.into_iter().map(change));
+            if spec.required {
+                checks.push(Check::NoneMissing {
+                    field: key.clone(),
+                    column,
+                });
+            }
+        }
+        def.fields.insert(key, spec);
+    }
+    if def.fields.len() > MAX_FIELDS {
+        issues.push(issue(&[at], format!("at most {MAX_FIELDS} fields")));
+    }
+    if !steps.is_empty() {
+        // Sort indexes carry other fields' columns: drop them before any column changes
+        // and build them again for the new fields.
+        let drops = drop_sort_indexes(&table, &before).into_iter().map(change);
+        steps.splice(0..0, drops);
+        steps.extend(sort_indexes(&table, &def.fields).into_iter().map(change));
+    }
+    Plan {
+        def,
+        at,
+        steps,
+        checks,
+        issues,
+    }
+}
+
+fn count(tx: &impl Sql, sql: &str) -> DomainResult<i64> {
+    tx.query_one(sql, &[])?.map_or(Ok(0), |r| r.int(0))
+}
+
+/// Checks the plan against the records there are and gives the schema changes to apply,
+/// or every issue found (with the plan's own).
+pub(crate) fn verify(tx: &impl Sql, plan: &mut Plan) -> DomainResult<Vec<SchemaChange>> {
+    let mut issues = std::mem::take(&mut plan.issues);
+    let at = plan.at;
+    let t = quote_ident(&plan.def.table);
+    for check in &plan.checks {
+        match check {
+            Check::NoRecords { field } => {
+                if count(tx, &format!("SELECT count(*) FROM {t}"))? > 0 {
+                    issues.push(issue(
+                        &[at, field, "required"],
+                        "a new required field needs a default while records exist",
+                    ));
+                }
+            }
+            Check::NoneMissing { field, column } => {
+                let c = quote_ident(column);
+                let missing = count(tx, &format!("SELECT count(*) FROM {t} WHERE {c} IS NULL"))?;
+                if missing > 0 {
+                    issues.push(issue(
+                        &[at, field, "required"],
+                        format!("{missing} existing records have no value"),
+                    ));
+                }
+            }
+        }
+    }
+    let mut changes = Vec::new();
+    for step in std::mem::take(&mut plan.steps) {
+        match step {
+            Step::Change(c) => changes.push(c),
+            Step::Convert(conversion) => {
+                let Conversion {
+                    field,
+                    column,
+                    into,
+                    from,
+                    to,
+                } = *conversion;
+                let c = quote_ident(&column);
+                let rows = tx.query(
+                    &format!("SELECT id, {c} FROM {t} WHERE {c} IS NOT NULL"),
+                    &[],
+                )?;
+                if to.field_type() == FieldType::Relationship && !rows.is_empty() {
+                    issues.push(issue(&[at, &field, "type"], "existing values cannot be turned into relationships; add a new relationship field instead"));
+                    continue;
+                }
+                let mut failures = Vec::new();
+                for row in &rows {
+                    let shown = crate::value::to_json(&from, row.value(1));
+                    match crate::value::convert(&shown, &to) {
+                        Ok(value) => changes.push(SchemaChange::Fill {
+                            table: plan.def.table.clone(),
+                            column: into.clone(),
+                            value,
+                            id: Some(row.text(0)?),
+                        }),
+                        Err(_) => failures.push(format!("{} ({shown})", row.text(0)?)),
+                    }
+                }
+                if !failures.is_empty() {
+                    issues.push(issue(
+                        &[at, &field, "type"],
+                        format!(
+                            "{} existing records cannot become {}: e.g. {}",
+                            failures.len(),
+                            to.field_type().name(),
+                            failures[..failures.len().min(3)].join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(changes)
+    } else {
+        Err(invalid(issues))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use andibase_common::Timestamp;
+    use andibase_storage::Value as SqlValue;
+    use serde_json::json;
+
+    fn definition(fields: serde_json::Value) -> DataDefinition {
+        DataDefinition {
+            id: "d1".into(),
+            handle: "orders".into(),
+            name: "Orders".into(),
+            description: None,
+            fields: serde_json::from_value(fields).unwrap(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            table: "rec_d1".into(),
+        }
+    }
+
+    fn patch(v: serde_json::Value) -> UpdateDefinition {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn changes(p: &Plan) -> Vec<&SchemaChange> {
+        p.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Change(c) => Some(c),
+                Step::Convert(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_name_change_touches_no_table() {
+        let def = definition(json!({"title": {"type": "text"}}));
+        let p = plan(&[], def, patch(json!({"name": "Sales"})));
+        assert_eq!(p.def.name, "Sales");
+        assert!(p.steps.is_empty() && p.checks.is_empty() && p.issues.is_empty());
+    }
+
+    #[test]
+    fn renames_come_first_and_new_fields_take_their_default() {
+        let def = definition(
+            json!({"title": {"type": "text"}, "amount": {"type": "number", "indexed": true}}),
+        );
+        let p = plan(
+            &[],
+            def,
+            patch(json!({
+                "renameFields": {"title": "headline"},
+                "fields": {"done": {"type": "boolean", "default": false}, "amount": null}
+            })),
+        );
+        assert!(p.issues.is_empty(), "{:?}", p.issues);
+        assert_eq!(
+            p.def.fields.keys().collect::<Vec<_>>(),
+            ["done", "headline"]
+        );
+        let c = changes(&p);
+        // The sort index of `amount` is dropped before any column changes.
+        assert_eq!(
+            c[..2],
+            [
+                &SchemaChange::DropIndex {
+                    name: "ix_rec_d1_amount".into()
+                },
+                &SchemaChange::DropIndex {
+                    name: "ix_rec_d1_title".into()
+                }
+            ]
+        );
+        let rename = c
+            .iter()
+            .position(|c| matches!(c, SchemaChange::RenameColumn { .. }))
+            .unwrap();
+        let add = c
+            .iter()
+            .position(|c| matches!(c, SchemaChange::AddColumn { column, .. } if column == "f_done"))
+            .unwrap();
+        assert!(rename < add);
+        assert!(c.contains(&&SchemaChange::Fill {
+            table: "rec_d1".into(),
+            column: "f_done".into(),
+            value: SqlValue::Integer(0),
+            id: None
+        }));
+        assert!(c.contains(&&SchemaChange::DropColumn {
+            table: "rec_d1".into(),
+            column: "f_amount".into()
+        }));
+        assert!(p.checks.is_empty(), "a default fills existing records");
+    }
+
+    #[test]
+    fn a_type_change_converts_into_a_new_column_and_checks_the_old_one() {
+        let def = definition(json!({"paid": {"type": "text"}}));
+        let p = plan(
+            &[],
+            def,
+            patch(
+                json!({"renameFields": {"paid": "settled"}, "fields": {"settled": {"type": "boolean", "required": true}}}),
+            ),
+        );
+        assert!(p.issues.is_empty(), "{:?}", p.issues);
+        let convert = p
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Convert(c) => Some((c.column.clone(), c.into.clone())),
+                _ => None,
+            })
+            .unwrap();
+        // The values are read before the rename runs, so from the old column.
+        assert_eq!(
+            convert,
+            ("f_paid".to_string(), "f_settled__new".to_string())
+        );
+        assert_eq!(
+            p.checks,
+            [Check::NoneMissing {
+                field: "settled".into(),
+                column: "f_paid".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_the_patch_is_an_issue_with_its_path() {
+        let def = definition(json!({"title": {"type": "text"}, "body": {"type": "text"}}));
+        let others = [definition(json!({}))];
+        let p = plan(
+            &others,
+            def,
+            patch(json!({
+                "name": " ",
+                "renameFields": {"title": "body", "ghost": "x"},
+                "fields": {"nope": null, "colour": {"type": "colour"}, "needed": {"type": "text", "required": true}}
+            })),
+        );
+        let paths: Vec<serde_json::Value> = p
+            .issues
+            .iter()
+            .map(|i| serde_json::Value::Array(i.path.clone()))
+            .collect();
+        for want in [
+            json!(["name"]),
+            json!(["renameFields", "title"]),
+            json!(["renameFields", "ghost"]),
+            json!(["fields", "nope"]),
+            json!(["fields", "colour", "type"]),
+        ] {
+            assert!(paths.contains(&want), "{want} in {paths:?}");
+        }
+        assert!(
+            p.def.fields.contains_key("title"),
+            "a refused rename keeps the field"
+        );
+        assert_eq!(
+            p.checks,
+            [Check::NoRecords {
+                field: "needed".into()
+            }]
+        );
+    }
+}
