@@ -425,6 +425,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     )
     .map_err(describe)?;
     let scheduler = Arc::new(andibase_jobs::Scheduler::default());
+    let events = andibase_events::EventBus::new(workspaces.clone());
     let approvals = Arc::new(andibase_approvals::Approvals::new(
         workspaces.clone(),
         scheduler.clone(),
@@ -442,6 +443,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
                 allow_private: args.allow_private_callbacks,
             },
         },
+        events.clone(),
     ));
     let runner = Arc::new(
         andibase_jobs::Runner::new(workspaces.clone(), scheduler.clone(), clock.clone())
@@ -471,7 +473,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     let state = AppState {
         identity: identity.clone(),
         workspaces: workspaces.clone(),
-        hub: Default::default(),
+        events,
         approvals,
         data_hooks: Arc::new(andibase_data::Pipeline::default()),
         config: Arc::new(ServerConfig {

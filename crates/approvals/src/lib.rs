@@ -10,8 +10,9 @@ mod model;
 mod service;
 
 pub use model::{
-    AgentApprovalSettings, Approval, ApprovalEvent, ApprovalOption, CallbackSpec, CreateApproval,
-    Notification, Resolution, SettingsPatch, TimeoutMode, TimeoutSpec,
+    is_approval_event, AgentApprovalSettings, Approval, ApprovalOption, CallbackSpec,
+    CreateApproval, Notification, Resolution, SettingsPatch, TimeoutMode, TimeoutSpec,
+    APPROVAL_CREATED, APPROVAL_EXPIRED, APPROVAL_RESOLVED,
 };
 pub use service::{
     Approvals, ApprovalsConfig, CallbackJob, ExpireJob, ListFilter, CALLBACK_JOB, EXPIRE_JOB,

@@ -141,11 +141,12 @@ mod tests {
         .await
         .unwrap();
         let approvals = Arc::new(Approvals::new(
-            workspaces,
+            workspaces.clone(),
             Arc::new(andibase_jobs::Scheduler::default()),
             andibase_vault::Vault::from_key([1; 32]),
             Clock::system(),
             Default::default(),
+            andibase_events::EventBus::new(workspaces),
         ));
         let descriptors = tools();
         let names: Vec<&str> = descriptors

@@ -222,13 +222,13 @@ pub struct SecretHeader {
     pub value: String,
 }
 
-/// Published when an approval is created, resolved or expires.
-#[derive(Clone, Debug)]
-pub struct ApprovalEvent {
-    pub workspace_id: String,
-    /// `approval.created`, `approval.resolved` or `approval.expired`.
-    pub kind: &'static str,
-    pub approval: Approval,
+/// The outbox kinds of an approval's changes (`subject_id` is its `request_id`).
+pub const APPROVAL_CREATED: &str = "approval.created";
+pub const APPROVAL_RESOLVED: &str = "approval.resolved";
+pub const APPROVAL_EXPIRED: &str = "approval.expired";
+
+pub fn is_approval_event(kind: &str) -> bool {
+    [APPROVAL_CREATED, APPROVAL_RESOLVED, APPROVAL_EXPIRED].contains(&kind)
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use andibase_common::{id, Clock, DomainError, DomainResult, FieldIssue, Timestamp};
+use andibase_events::EventBus;
 use andibase_jobs::{backoff_ms, enqueue, BoxFuture, Handler, Job, Outcome, Scheduler};
 use andibase_outbound::Policy;
 use andibase_storage::{params, record_event, Database, Row, Sql, WorkspaceDatabases};
@@ -66,7 +67,7 @@ pub struct Approvals {
     clock: Clock,
     config: ApprovalsConfig,
     windows: Mutex<HashMap<String, VecDeque<i64>>>,
-    events: broadcast::Sender<ApprovalEvent>,
+    bus: EventBus,
 }
 
 const COLUMNS: &str = "request_id, agent_id, status, question, context_markdown, options, correlation_id, notification_summary, \
@@ -291,6 +292,7 @@ impl Approvals {
         vault: Vault,
         clock: Clock,
         config: ApprovalsConfig,
+        bus: EventBus,
     ) -> Approvals {
         Approvals {
             workspaces,
@@ -299,24 +301,12 @@ impl Approvals {
             clock,
             config,
             windows: Mutex::new(HashMap::new()),
-            events: broadcast::channel(256).0,
+            bus,
         }
     }
 
     pub fn config(&self) -> &ApprovalsConfig {
         &self.config
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<ApprovalEvent> {
-        self.events.subscribe()
-    }
-
-    fn publish(&self, workspace_id: &str, kind: &'static str, approval: Approval) {
-        let _ = self.events.send(ApprovalEvent {
-            workspace_id: workspace_id.to_string(),
-            kind,
-            approval,
-        });
     }
 
     /// Whether `agent_id` is an agent of the workspace (the Agent API's `X-Agent-Id`).
@@ -478,7 +468,7 @@ impl Approvals {
                     ],
                 )?;
                 enqueue(tx, EXPIRE_JOB, &serde_json::json!({"request_id": request_id}), expires_at, now)?;
-                record_event(tx, "approval.created", &request_id, Some(&agent), &serde_json::json!({}), now)?;
+                record_event(tx, APPROVAL_CREATED, &request_id, Some(&agent), &serde_json::json!({}), now)?;
                 let title = input.notification_summary.clone().unwrap_or_else(|| input.question.chars().take(200).collect());
                 for user in &recipients {
                     tx.execute(
@@ -491,7 +481,6 @@ impl Approvals {
             .await?;
         if created {
             self.scheduler.wake(workspace_id, approval.expires_at);
-            self.publish(workspace_id, "approval.created", approval.clone());
         }
         Ok((approval, created))
     }
@@ -602,14 +591,13 @@ impl Approvals {
                 if a.callback.is_some() {
                     enqueue(tx, CALLBACK_JOB, &serde_json::json!({"request_id": id}), now, now)?;
                 }
-                record_event(tx, "approval.resolved", &id, Some(&by), &serde_json::json!({"status": status}), now)?;
+                record_event(tx, APPROVAL_RESOLVED, &id, Some(&by), &serde_json::json!({"status": status}), now)?;
                 load(tx, &id)?.ok_or(DomainError::NotFound)
             })
             .await?;
         if approval.callback.is_some() {
             self.scheduler.wake(workspace_id, now);
         }
-        self.publish(workspace_id, "approval.resolved", approval.clone());
         Ok(approval)
     }
 
@@ -641,7 +629,7 @@ impl Approvals {
                 if a.callback.is_some() {
                     enqueue(tx, CALLBACK_JOB, &serde_json::json!({"request_id": id}), now, now)?;
                 }
-                record_event(tx, "approval.expired", &id, Some("system:timeout"), &serde_json::json!({}), now)?;
+                record_event(tx, APPROVAL_EXPIRED, &id, Some("system:timeout"), &serde_json::json!({}), now)?;
                 load(tx, &id)
             })
             .await?;
@@ -649,7 +637,6 @@ impl Approvals {
             if a.callback.is_some() {
                 self.scheduler.wake(workspace_id, now);
             }
-            self.publish(workspace_id, "approval.expired", a);
         }
         Ok(())
     }
@@ -734,7 +721,8 @@ impl Approvals {
         request_id: &str,
         wait: Duration,
     ) -> DomainResult<Approval> {
-        let mut rx = self.subscribe();
+        // Subscribe first: a decision committed after this is seen either way.
+        let mut rx = self.bus.subscribe(workspace_id).await?;
         let current = self.get(workspace_id, request_id).await?;
         if !current.is_pending() || wait.is_zero() {
             return Ok(current);
@@ -742,24 +730,16 @@ impl Approvals {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Err(_) => return self.get(workspace_id, request_id).await,
-                Ok(Ok(ev))
-                    if ev.workspace_id == workspace_id
-                        && ev.approval.request_id == request_id
-                        && !ev.approval.is_pending() =>
-                {
-                    return Ok(ev.approval)
+                Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    return self.get(workspace_id, request_id).await
                 }
-                Ok(Ok(_)) => continue,
-                // Missed events: look at the row itself.
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                Ok(Ok(ev)) if ev.subject_id != request_id || !is_approval_event(&ev.kind) => {}
+                // This approval changed, or events were missed: look at the row itself.
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                     let a = self.get(workspace_id, request_id).await?;
                     if !a.is_pending() {
                         return Ok(a);
                     }
-                }
-                Ok(Err(broadcast::error::RecvError::Closed)) => {
-                    return self.get(workspace_id, request_id).await
                 }
             }
         }

@@ -135,6 +135,15 @@ impl serde::Serialize for Timestamp {
     }
 }
 
+/// Read as it is written: ISO-8601 UTC with milliseconds.
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = String::deserialize(d)?;
+        Timestamp::parse_iso(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not an ISO-8601 UTC time")))
+    }
+}
+
 impl utoipa::PartialSchema for Timestamp {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};

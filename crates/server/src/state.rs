@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use andibase_approvals::Approvals;
 use andibase_common::Clock;
+use andibase_events::EventBus;
 use andibase_identity::Identity;
-use andibase_sessions::SessionHub;
 use andibase_storage::WorkspaceDatabases;
 
 use crate::ops::{Metrics, RateLimiter};
@@ -35,7 +35,8 @@ impl ServerConfig {
 pub struct AppState {
     pub identity: Arc<Identity>,
     pub workspaces: Arc<WorkspaceDatabases>,
-    pub hub: SessionHub,
+    /// Committed changes of each workspace, for live pages and long-polls.
+    pub events: EventBus,
     pub approvals: Arc<Approvals>,
     /// The record lifecycle hooks (built-ins; automations add script hooks).
     pub data_hooks: Arc<andibase_data::Pipeline>,

@@ -4,7 +4,6 @@
 use andibase_common::{id, DomainError, DomainResult, Timestamp};
 use andibase_storage::{params, record_event, Database, Row, Sql};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -20,7 +19,7 @@ pub struct AgentSession {
     pub updated_at: Timestamp,
 }
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionEvent {
     pub id: String,
@@ -55,31 +54,16 @@ pub struct NewEvent {
     pub body: serde_json::Value,
 }
 
-/// A posted event, tagged with its workspace, as live subscribers receive it.
-#[derive(Clone, Debug)]
-pub struct LiveEvent {
-    pub workspace_id: String,
-    pub event: SessionEvent,
-}
+/// The outbox kind of a posted event; its payload is the [`SessionEvent`], which live
+/// pages receive through the event bus.
+pub const SESSION_EVENT: &str = "session.event";
 
-/// Fans new events out to live pages. Delivery is best effort; the page reloads
-/// history from the database on connect, so nothing is lost.
-#[derive(Clone)]
-pub struct SessionHub {
-    tx: broadcast::Sender<LiveEvent>,
-}
-
-impl Default for SessionHub {
-    fn default() -> Self {
-        SessionHub {
-            tx: broadcast::channel(1024).0,
-        }
-    }
-}
-
-impl SessionHub {
-    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
-        self.tx.subscribe()
+impl SessionEvent {
+    /// The session event an outbox row carries, if it is one.
+    pub fn from_outbox(kind: &str, payload: &serde_json::Value) -> Option<SessionEvent> {
+        (kind == SESSION_EVENT)
+            .then(|| serde_json::from_value(payload.clone()).ok())
+            .flatten()
     }
 }
 
@@ -102,7 +86,6 @@ pub struct Sessions<'a> {
     pub workspace_id: &'a str,
     /// `<public url>/w/<workspace handle>/sessions/`; the session id is appended.
     pub url_base: String,
-    pub hub: &'a SessionHub,
 }
 
 impl Sessions<'_> {
@@ -158,8 +141,7 @@ impl Sessions<'_> {
             ..session
         };
         let (s, actor) = (session.clone(), actor.map(str::to_string));
-        let first = self
-            .db
+        self.db
             .write(move |tx| {
                 tx.execute(
                     &format!("INSERT INTO sessions ({SESSION_COLUMNS}, created_by) VALUES (?, ?, ?, ?, ?, ?)"),
@@ -172,9 +154,6 @@ impl Sessions<'_> {
                     .transpose()
             })
             .await?;
-        if let Some(event) = first {
-            self.publish(event);
-        }
         Ok(session)
     }
 
@@ -223,8 +202,7 @@ impl Sessions<'_> {
             ));
         }
         let id = session_id.to_string();
-        let event = self
-            .db
+        self.db
             .write(move |tx| {
                 let n = tx.execute(
                     "UPDATE sessions SET updated_at = ? WHERE id = ?",
@@ -235,9 +213,7 @@ impl Sessions<'_> {
                 }
                 insert_event(tx, &id, &kind, &input.body, now)
             })
-            .await?;
-        self.publish(event.clone());
-        Ok(event)
+            .await
     }
 
     /// Events in order, optionally only those after `after` (an event id).
@@ -266,13 +242,6 @@ impl Sessions<'_> {
             })
             .await
     }
-
-    fn publish(&self, event: SessionEvent) {
-        let _ = self.hub.tx.send(LiveEvent {
-            workspace_id: self.workspace_id.to_string(),
-            event,
-        });
-    }
 }
 
 fn insert_event(
@@ -299,5 +268,7 @@ fn insert_event(
             now
         ],
     )?;
+    let payload = serde_json::to_value(&event).map_err(|e| DomainError::Internal(e.to_string()))?;
+    record_event(tx, SESSION_EVENT, session_id, None, &payload, now)?;
     Ok(event)
 }

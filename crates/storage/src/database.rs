@@ -40,6 +40,7 @@ pub struct Database {
 struct Inner {
     path: PathBuf,
     writer: flume::Sender<WriterJob>,
+    commits: tokio::sync::watch::Receiver<u64>,
     readers: flume::Sender<Job>,
     idle_readers: std::sync::Mutex<Vec<Connection>>,
     threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -156,7 +157,14 @@ impl Database {
             .unwrap_or_default();
         let checkpoints = Connection::open(path).map_err(internal)?;
         configure(&checkpoints, false).map_err(internal)?;
-        threads.extend(Writer::spawn(&name, conn, checkpoints, write_rx)?);
+        let (commits_tx, commits) = tokio::sync::watch::channel(0);
+        threads.extend(Writer::spawn(
+            &name,
+            conn,
+            checkpoints,
+            write_rx,
+            commits_tx,
+        )?);
         for i in 0..options.readers.max(1) {
             threads.push(spawn_worker(
                 format!("db-r{i}-{name}"),
@@ -171,6 +179,7 @@ impl Database {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer,
+                commits,
                 readers,
                 idle_readers: std::sync::Mutex::new(idle_readers),
                 threads: std::sync::Mutex::new(threads),
@@ -185,6 +194,13 @@ impl Database {
     /// How many handles exist (the registry uses it to close only unused files).
     pub fn handle_count(&self) -> usize {
         Arc::strong_count(&self.inner)
+    }
+
+    /// Word of each commit: the count of committed write groups changes after each one.
+    /// `changed()` fails once the file has closed. (What the event bus listens to; with
+    /// several processes on one database this is where their notifications would arrive.)
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.commits.clone()
     }
 
     /// Runs `f` on the writer thread, all or nothing: its changes are committed when it

@@ -109,6 +109,9 @@ pub(crate) struct Writer {
     /// answer the other "busy" rather than wait.
     checkpointing: Arc<Mutex<()>>,
     wake: flume::Sender<()>,
+    /// Counts committed groups, so the event bus hears of new outbox rows; dropped with
+    /// the writer, which tells listeners the file has closed.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl Writer {
@@ -118,6 +121,7 @@ impl Writer {
         conn: Connection,
         checkpoints: Connection,
         jobs: flume::Receiver<WriterJob>,
+        commits: tokio::sync::watch::Sender<u64>,
     ) -> DomainResult<[std::thread::JoinHandle<()>; 2]> {
         // Our hook replaces SQLite's auto-checkpoint (itself a WAL hook).
         conn.wal_hook(Some(note_wal_frames));
@@ -138,6 +142,7 @@ impl Writer {
             conn,
             checkpointing,
             wake,
+            commits,
         };
         let writer = std::thread::Builder::new()
             .name(format!("db-w-{name}"))
@@ -184,7 +189,9 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    write_group(&self.conn, group);
+                    if write_group(&self.conn, group) {
+                        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+                    }
                     self.after_commit();
                 }
             }
@@ -198,12 +205,14 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Runs `group` in one transaction (each write in a savepoint when there are several),
-/// commits, then answers every caller.
-fn write_group(conn: &Connection, mut group: Vec<Box<dyn WriteJob>>) {
+/// commits, then answers every caller. Whether anything was committed.
+fn write_group(conn: &Connection, mut group: Vec<Box<dyn WriteJob>>) -> bool {
     let finish_all = |group: Vec<Box<dyn WriteJob>>, ended: Result<(), String>| {
+        let committed = ended.is_ok();
         for job in group {
             job.finish(ended.clone());
         }
+        committed
     };
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         return finish_all(group, Err(e.to_string()));
@@ -213,7 +222,8 @@ fn write_group(conn: &Connection, mut group: Vec<Box<dyn WriteJob>>) {
         // Alone: no savepoint needed, a failure rolls the transaction back.
         if !only.run(&tx) {
             let _ = conn.execute_batch("ROLLBACK");
-            return finish_all(group, Ok(()));
+            finish_all(group, Ok(()));
+            return false;
         }
     } else {
         for job in group.iter_mut() {
@@ -234,5 +244,5 @@ fn write_group(conn: &Connection, mut group: Vec<Box<dyn WriteJob>>) {
         let _ = conn.execute_batch("ROLLBACK");
         e.to_string()
     });
-    finish_all(group, ended);
+    finish_all(group, ended)
 }

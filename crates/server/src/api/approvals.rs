@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use andibase_agents::Agents;
 use andibase_approvals::{
-    AgentApprovalSettings, Approval, ListFilter, Notification, Resolution, SettingsPatch,
+    is_approval_event, AgentApprovalSettings, Approval, ListFilter, Notification, Resolution,
+    SettingsPatch,
 };
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -145,20 +146,26 @@ pub async fn resolve_approval(
     Ok(Json(approval_json(&a)))
 }
 
-/// Server-sent events `approval.created`, `approval.resolved`, `approval.expired` of one workspace.
-pub fn approval_events(
+/// Server-sent events `approval.created`, `approval.resolved`, `approval.expired` of one
+/// workspace, each with the approval as it is when sent.
+pub async fn approval_events(
     state: &AppState,
     workspace_id: String,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = state.approvals.subscribe();
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let rx = state.events.subscribe(&workspace_id).await?;
+    let approvals = state.approvals.clone();
     let stream = futures_util::stream::unfold(rx, move |mut rx| {
-        let workspace_id = workspace_id.clone();
+        let (workspace_id, approvals) = (workspace_id.clone(), approvals.clone());
         async move {
             loop {
                 match rx.recv().await {
-                    Ok(ev) if ev.workspace_id == workspace_id => {
-                        let data = approval_json(&ev.approval).to_string();
-                        return Some((Ok(Event::default().event(ev.kind).data(data)), rx));
+                    Ok(ev) if is_approval_event(&ev.kind) => {
+                        let Ok(a) = approvals.get(&workspace_id, &ev.subject_id).await else {
+                            continue;
+                        };
+                        let data = approval_json(&a).to_string();
+                        let event = Event::default().event(ev.kind.clone()).data(data);
+                        return Some((Ok(event), rx));
                     }
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
@@ -166,7 +173,7 @@ pub fn approval_events(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// Approval events
@@ -178,8 +185,8 @@ pub fn approval_events(
 pub async fn stream_events(
     State(state): State<AppState>,
     Ws(ws, ..): Ws<ApprovalsRead>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    approval_events(&state, ws.workspace.id.clone())
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    approval_events(&state, ws.workspace.id.clone()).await
 }
 
 /// The agent's id, found by id, handle or slug.

@@ -43,7 +43,6 @@ pub async fn with_sessions<T>(
             state.config.public_url.trim_end_matches('/'),
             ws.workspace.handle
         ),
-        hub: &state.hub,
     };
     Ok(f(sessions).await?)
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use andibase_agents::Agents;
 use andibase_identity::{BrowserSession, Membership};
+use andibase_sessions::{SessionEvent, SESSION_EVENT};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -18,6 +19,7 @@ use axum::Router;
 use futures_util::stream::Stream;
 
 use crate::api::sessions::with_sessions;
+use crate::error::ApiError;
 use crate::extract::{cookie, WorkspaceAccess, SESSION_COOKIE};
 use crate::state::AppState;
 use layout::{esc, page, url_encode, Nav};
@@ -512,21 +514,26 @@ async fn session_stream(
     with_sessions(&state, &wa, async |s| s.get(&id).await)
         .await
         .map_err(IntoResponse::into_response)?;
-    let rx = state.hub.subscribe();
-    let workspace_id = m.workspace.id.clone();
+    let rx = state
+        .events
+        .subscribe(&m.workspace.id)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
     let stream = futures_util::stream::unfold(rx, move |mut rx| {
-        let (workspace_id, id) = (workspace_id.clone(), id.clone());
+        let id = id.clone();
         async move {
             loop {
                 match rx.recv().await {
-                    Ok(live)
-                        if live.workspace_id == workspace_id && live.event.session_id == id =>
-                    {
-                        let data = serde_json::to_string(&live.event).unwrap_or_default();
+                    Ok(change) if change.subject_id == id => {
+                        let Some(event) = SessionEvent::from_outbox(&change.kind, &change.payload)
+                        else {
+                            continue;
+                        };
+                        let data = serde_json::to_string(&event).unwrap_or_default();
                         return Some((
                             Ok(Event::default()
-                                .event("session.event")
-                                .id(live.event.id.clone())
+                                .event(SESSION_EVENT)
+                                .id(event.id)
                                 .data(data)),
                             rx,
                         ));
@@ -922,9 +929,9 @@ async fn approvals_stream(
     Path(ws): Path<String>,
 ) -> Response {
     match member_page(&state, &headers, &ws, &format!("/w/{ws}/approvals")).await {
-        Ok((_, m)) => {
-            crate::api::approvals::approval_events(&state, m.workspace.id.clone()).into_response()
-        }
+        Ok((_, m)) => crate::api::approvals::approval_events(&state, m.workspace.id.clone())
+            .await
+            .into_response(),
         Err(r) => r,
     }
 }
