@@ -119,6 +119,11 @@ struct ServeArgs {
     /// Show remote images in approval context Markdown (off: they render as links).
     #[arg(long, env = "ANDIBASE_ALLOW_REMOTE_IMAGES")]
     allow_remote_images: bool,
+    /// Tests only (debug builds): the clock stands still until `POST /__test/clock`
+    /// moves it, which also runs the jobs then due.
+    #[cfg(debug_assertions)]
+    #[arg(long, hide = true)]
+    test_clock: bool,
     /// Log format: text or json.
     #[arg(long, env = "ANDIBASE_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -409,11 +414,56 @@ async fn backup(data_dir: &Path, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(debug_assertions)]
+fn test_clock(args: &ServeArgs) -> bool {
+    args.test_clock
+}
+
+#[cfg(not(debug_assertions))]
+fn test_clock(_: &ServeArgs) -> bool {
+    false
+}
+
+/// A test server's manual clock and what must catch up when it moves.
+struct TestClock {
+    clock: Clock,
+    scheduler: Arc<andibase_jobs::Scheduler>,
+    identity: Arc<Identity>,
+}
+
+impl andibase_server::state::TimeControl for TestClock {
+    fn advance(
+        &self,
+        ms: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = andibase_common::Timestamp> + Send + '_>>
+    {
+        Box::pin(async move {
+            self.clock.advance_millis(ms);
+            if !self
+                .scheduler
+                .settle(&self.clock, Duration::from_secs(30))
+                .await
+            {
+                tracing::warn!("jobs did not settle within 30 s of a test clock move");
+            }
+            if let Err(e) = self.identity.flush_last_requests().await {
+                tracing::warn!(error = %e, "could not write key use times");
+            }
+            self.clock.now()
+        })
+    }
+}
+
 async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     init_logging(&args.log_format);
     let started = std::time::Instant::now();
     let main = open_main(data_dir)?;
-    let clock = Clock::system();
+    let test_clock = test_clock(&args);
+    let clock = if test_clock {
+        Clock::manual(Clock::system().now())
+    } else {
+        Clock::system()
+    };
     let identity = Arc::new(
         Identity::new(main, clock.clone()).with_agent_login_ttl(args.agent_login_ttl_seconds),
     );
@@ -485,7 +535,14 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         }),
         metrics: Default::default(),
         limiter: Default::default(),
-        clock,
+        clock: clock.clone(),
+        time_control: test_clock.then(|| {
+            Arc::new(TestClock {
+                clock,
+                scheduler: scheduler.clone(),
+                identity: identity.clone(),
+            }) as Arc<dyn andibase_server::state::TimeControl>
+        }),
     };
     if let Some(token) = identity.issue_setup_token().await.map_err(describe)? {
         println!("No users yet. Open this one-time link to create the first admin: {public_url}/setup?token={token}");

@@ -161,6 +161,12 @@ impl EventBus {
             .expect("event topics poisoned")
             .len()
     }
+
+    /// Live subscriptions over every workspace (for metrics).
+    pub fn subscriber_count(&self) -> usize {
+        let topics = self.inner.topics.lock().expect("event topics poisoned");
+        topics.values().map(|t| t.receiver_count()).sum()
+    }
 }
 
 /// Reads one workspace's new outbox rows after each commit and sends them on. It keeps

@@ -70,40 +70,77 @@ pub fn enqueue(
 /// The wake-up heap, shared by whoever enqueues jobs and the runner.
 #[derive(Default)]
 pub struct Scheduler {
-    heap: Mutex<BinaryHeap<Reverse<(i64, String)>>>,
+    state: Mutex<Schedule>,
     notify: Notify,
 }
 
+#[derive(Default)]
+struct Schedule {
+    heap: BinaryHeap<Reverse<(i64, String)>>,
+    /// Workspaces whose due jobs are being run now.
+    running: usize,
+}
+
 impl Scheduler {
+    fn state(&self) -> std::sync::MutexGuard<'_, Schedule> {
+        self.state.lock().expect("scheduler poisoned")
+    }
+
     /// Tells the runner that `workspace_id` has a job due at `at`.
     pub fn wake(&self, workspace_id: &str, at: Timestamp) {
-        self.heap
-            .lock()
-            .expect("scheduler poisoned")
+        self.state()
+            .heap
             .push(Reverse((at.0, workspace_id.to_string())));
         self.notify.notify_one();
     }
 
-    fn next_due(&self) -> Option<i64> {
-        self.heap
-            .lock()
-            .expect("scheduler poisoned")
-            .peek()
-            .map(|Reverse((t, _))| *t)
+    /// Makes the runner look at the clock again (a manual clock moved).
+    pub fn poke(&self) {
+        self.notify.notify_one();
     }
 
-    /// Removes and returns the workspaces due by `now`, each once.
+    fn next_due(&self) -> Option<i64> {
+        self.state().heap.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// Removes and returns the workspaces due by `now`, each once, counting them as
+    /// running until [`Scheduler::finished`].
     fn take_due(&self, now: i64) -> Vec<String> {
-        let mut heap = self.heap.lock().expect("scheduler poisoned");
+        let mut state = self.state();
         let mut due = Vec::new();
-        while heap.peek().is_some_and(|Reverse((t, _))| *t <= now) {
-            if let Some(Reverse((_, ws))) = heap.pop() {
+        while state.heap.peek().is_some_and(|Reverse((t, _))| *t <= now) {
+            if let Some(Reverse((_, ws))) = state.heap.pop() {
                 if !due.contains(&ws) {
                     due.push(ws);
                 }
             }
         }
+        state.running += due.len();
         due
+    }
+
+    fn finished(&self) {
+        self.state().running -= 1;
+    }
+
+    /// Whether nothing is running and nothing is due by `now`.
+    fn settled(&self, now: i64) -> bool {
+        let state = self.state();
+        state.running == 0 && state.heap.peek().is_none_or(|Reverse((t, _))| *t > now)
+    }
+
+    /// Waits until every job due by `clock`'s now has run (with a manual clock, after
+    /// moving it: what tests use instead of sleeping). Gives up after `limit`.
+    pub async fn settle(&self, clock: &Clock, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.settled(clock.now().0) {
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            self.poke();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        true
     }
 }
 
@@ -181,6 +218,7 @@ impl Runner {
                                 tracing::error!(workspace = %ws, error = %e, "job batch failed");
                                 me.scheduler.wake(&ws, me.clock.now().plus_seconds(5));
                             }
+                            me.scheduler.finished();
                         });
                     }
                 }
@@ -292,7 +330,7 @@ mod tests {
         let workspaces = Arc::new(WorkspaceDatabases::new(dir.clone()));
         let ws = "0190e2a0-0000-7000-8000-000000000001";
         let db = workspaces.get(ws).await.unwrap();
-        let clock = Clock::system();
+        let clock = Clock::manual(Timestamp(1_000_000));
         let now = clock.now();
         db.write(move |tx| {
             enqueue(tx, "flaky", &serde_json::json!({"x": 1}), now, now).map(|_| ())
@@ -314,28 +352,25 @@ mod tests {
         );
         assert_eq!(runner.recover().await.unwrap(), 1);
         let task = tokio::spawn(runner.clone().run());
-        let mut status = String::new();
-        for _ in 0..200 {
-            status = db
-                .read(|r| {
-                    r.query_one("SELECT status FROM jobs", &[])?
-                        .unwrap()
-                        .text(0)
-                })
-                .await
-                .unwrap();
-            if status == "done" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let status = || {
+            db.read(|r| {
+                r.query_one("SELECT status FROM jobs", &[])?
+                    .unwrap()
+                    .text(0)
+            })
+        };
+        // Each retry waits for its time: the clock stands still until moved.
+        for attempt in 1..=3 {
+            assert!(scheduler.settle(&clock, Duration::from_secs(10)).await);
+            assert_eq!(calls.load(Ordering::SeqCst), attempt);
+            let want = if attempt < 3 { "pending" } else { "done" };
+            assert_eq!(status().await.unwrap(), want, "after attempt {attempt}");
+            clock.advance_millis(9);
+            assert!(scheduler.settle(&clock, Duration::from_secs(10)).await);
+            assert_eq!(calls.load(Ordering::SeqCst), attempt, "not due yet");
+            clock.advance_millis(1);
         }
         task.abort();
-        assert_eq!(status, "done");
-        assert_eq!(
-            calls.load(Ordering::SeqCst),
-            3,
-            "two failures, then success"
-        );
         let attempts = db
             .read(|r| {
                 r.query_one("SELECT attempts FROM jobs", &[])?

@@ -25,8 +25,13 @@ pub use state::{AppState, ServerConfig};
 pub fn app(state: AppState) -> Router {
     let (api, doc) = api::router();
     let doc = Arc::new(docs::Docs::new(doc));
+    let test_routes = match state.time_control {
+        Some(_) => Router::new().route("/__test/clock", axum::routing::post(ops::advance_clock)),
+        None => Router::new(),
+    };
     Router::new()
         .merge(api)
+        .merge(test_routes)
         .merge(console::router())
         .merge(docs::router(doc))
         .route("/healthz", get(ops::healthz))

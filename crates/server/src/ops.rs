@@ -46,7 +46,7 @@ impl Metrics {
             .fetch_add((elapsed_ms * 1000.0) as u64, Ordering::Relaxed);
     }
 
-    fn render(&self, open_workspaces: usize) -> String {
+    fn render(&self, open_workspaces: usize, event_subscribers: usize) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP andibase_http_requests_total HTTP requests by method, route and status.\n",
@@ -92,6 +92,9 @@ impl Metrics {
         );
         out.push_str("# TYPE andibase_open_workspace_databases gauge\n");
         let _ = writeln!(out, "andibase_open_workspace_databases {open_workspaces}");
+        out.push_str("# HELP andibase_event_subscribers Live subscriptions to workspace events (streams, long-polls).\n");
+        out.push_str("# TYPE andibase_event_subscribers gauge\n");
+        let _ = writeln!(out, "andibase_event_subscribers {event_subscribers}");
         out
     }
 }
@@ -135,6 +138,32 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
 }
 
 /// Liveness: the process answers.
+/// `POST /__test/clock {"advanceMs": n}` on a test server: moves its clock forward (see
+/// [`crate::state::TimeControl`]) and answers the new time.
+pub async fn advance_clock(
+    State(state): State<AppState>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let control = state
+        .time_control
+        .as_ref()
+        .ok_or_else(ApiError::not_found)?;
+    let ms = match &body["advanceMs"] {
+        serde_json::Value::Null => 0,
+        v => v
+            .as_i64()
+            .filter(|ms| (0..=366 * 86_400_000).contains(ms))
+            .ok_or_else(|| {
+                ApiError::from(andibase_common::DomainError::invalid(
+                    "advanceMs",
+                    "must be 0 to a year of milliseconds",
+                ))
+            })?,
+    };
+    let now = control.advance(ms).await;
+    Ok(Json(json!({"now": now})))
+}
+
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -160,7 +189,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.metrics.render(state.workspaces.open_count()),
+        state.metrics.render(
+            state.workspaces.open_count(),
+            state.events.subscriber_count(),
+        ),
     )
         .into_response()
 }

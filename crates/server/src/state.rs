@@ -31,6 +31,16 @@ impl ServerConfig {
     }
 }
 
+/// Moves a server's manual clock (test builds started with `--test-clock`): advances it,
+/// runs every job that became due, and writes what is batched (key use times), all before
+/// answering, so a black-box test can check the outcome at once. Gives the new time.
+pub trait TimeControl: Send + Sync {
+    fn advance(
+        &self,
+        ms: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = andibase_common::Timestamp> + Send + '_>>;
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Arc<Identity>,
@@ -44,4 +54,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
     pub clock: Clock,
+    /// Present only on a test server (`--test-clock`), which then serves `/__test/clock`.
+    pub time_control: Option<Arc<dyn TimeControl>>,
 }

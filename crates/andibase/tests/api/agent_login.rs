@@ -6,7 +6,7 @@ use crate::support::{agent_login, Server};
 
 #[test]
 fn full_flow_with_every_answer_of_the_exchange() {
-    let server = Server::start();
+    let server = Server::start_with(&["--test-clock"]);
     let (owner, ws) = server.setup_admin();
     let agent = server.anon();
 
@@ -57,6 +57,15 @@ fn full_flow_with_every_answer_of_the_exchange() {
     agent
         .post("/api/agent/auth/exchange", device.clone())
         .expect_error(400, "slow_down");
+    // Once the interval (5 s) has passed, polling is welcome again.
+    server.advance_clock(4_999);
+    agent
+        .post("/api/agent/auth/exchange", device.clone())
+        .expect_error(400, "slow_down");
+    server.advance_clock(5_000);
+    agent
+        .post("/api/agent/auth/exchange", device.clone())
+        .expect_error(400, "authorization_pending");
 
     // Approving needs a signed-in human: nobody, or an API key, is refused.
     agent
@@ -148,7 +157,7 @@ fn full_flow_with_every_answer_of_the_exchange() {
 
 #[test]
 fn denied_expired_and_unknown_requests() {
-    let server = Server::start_with(&["--agent-login-ttl-seconds", "1"]);
+    let server = Server::start_with(&["--agent-login-ttl-seconds", "1", "--test-clock"]);
     let (owner, _ws) = server.setup_admin();
     let agent = server.anon();
 
@@ -171,7 +180,7 @@ fn denied_expired_and_unknown_requests() {
         .expect_error(400, "access_denied");
 
     let s = agent.post("/api/v1/agent/auth/requests", json!({"agentName": "Slow"}));
-    std::thread::sleep(std::time::Duration::from_millis(1300));
+    server.advance_clock(1_000);
     agent
         .post(
             "/api/v1/agent/auth/exchange",

@@ -6,7 +6,7 @@ use crate::support::Server;
 
 #[test]
 fn create_get_list_update_delete() {
-    let server = Server::start();
+    let server = Server::start_with(&["--test-clock"]);
     let (owner, ws) = server.setup_admin();
     let c = server.with_key(&owner.create_key(&ws, "editor"));
 
@@ -70,7 +70,7 @@ fn create_get_list_update_delete() {
     assert_eq!(list[0]["handle"], "support-assistant");
 
     // Partial update: absent fields stay, null clears, capabilities merge.
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    server.advance_clock(5);
     let u = c.patch(&format!("/api/v1/agents/{id}"), json!({"name": "Support Assistant v2", "model": null, "capabilities": {"browserAccess": false}}));
     assert_eq!(u.status, 200, "{}", u.text);
     assert_eq!(u.body["name"], "Support Assistant v2");

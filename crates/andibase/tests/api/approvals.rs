@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{eventually, Client, Receiver, Server};
+use crate::support::{Client, Receiver, Server};
 
 /// A workspace with an agent; returns (owner session, workspace, agent client, agent id).
 fn setup(server: &Server) -> (Client, String, Client, String) {
@@ -417,7 +417,7 @@ fn replays_are_idempotent_even_under_concurrency() {
 
 #[test]
 fn burst_limit_and_monthly_quota() {
-    let server = Server::start_with(&["--approval-creates-per-minute", "3"]);
+    let server = Server::start_with(&["--approval-creates-per-minute", "3", "--test-clock"]);
     let (_owner, _ws, agent, _) = setup(&server);
     for _ in 0..3 {
         assert_eq!(agent.post("/v1/approvals", ask()).status, 201);
@@ -428,7 +428,19 @@ fn burst_limit_and_monthly_quota() {
         (429, Some("rate_limited"))
     );
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry));
+    assert_eq!(
+        retry, 60,
+        "the window of the first request ends in a minute"
+    );
+    server.advance_clock(59_000);
+    let r = agent.post("/v1/approvals", ask());
+    assert_eq!(r.header("retry-after"), Some("1"), "{}", r.text);
+    server.advance_clock(1_000);
+    assert_eq!(
+        agent.post("/v1/approvals", ask()).status,
+        201,
+        "the window moved on"
+    );
 
     let server = Server::start_with(&["--approval-monthly-quota", "2"]);
     let (_owner, _ws, agent, _) = setup(&server);
@@ -443,7 +455,7 @@ fn burst_limit_and_monthly_quota() {
 
 #[test]
 fn approvals_expire_in_both_modes_and_long_polls_wake() {
-    let server = Server::start_with(&["--approval-min-timeout-seconds", "1"]);
+    let server = Server::start_with(&["--approval-min-timeout-seconds", "1", "--test-clock"]);
     let (owner, _ws, agent, agent_id) = setup(&server);
     // Agent settings: expire with a predefined instruction.
     let settings = format!("/api/v1/agents/{agent_id}/approval-settings");
@@ -473,19 +485,32 @@ fn approvals_expire_in_both_modes_and_long_polls_wake() {
         .to_string();
 
     // A long-poll returns the moment the approval expires.
-    let started = Instant::now();
-    let r = agent.get(&format!("/v1/approvals/{with_instruction}/result?wait=20"));
+    let poller = {
+        let (agent, id) = (agent.clone(), with_instruction.clone());
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let r = agent.get(&format!("/v1/approvals/{id}/result?wait=20"));
+            (r, t.elapsed())
+        })
+    };
+    server.wait_for_subscribers(1);
+    server.advance_clock(999);
+    assert_eq!(
+        agent.get(&format!("/v1/approvals/{no_action}/result")).body["status"],
+        "pending",
+        "not a moment early"
+    );
+    server.advance_clock(1);
+    let (r, took) = poller.join().unwrap();
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        took < Duration::from_secs(10),
         "the long-poll returned on expiry"
     );
     assert_eq!(r.body["status"], "expired", "{}", r.text);
     assert_eq!(r.body["custom_instruction"], "Do not deploy.");
     assert_eq!(r.body["resolved_by"], "system:timeout");
-    let r = eventually(10, || {
-        let r = agent.get(&format!("/v1/approvals/{no_action}/result"));
-        (r.body["status"] == "expired").then_some(r)
-    });
+    let r = agent.get(&format!("/v1/approvals/{no_action}/result"));
+    assert_eq!(r.body["status"], "expired");
     assert!(r.body["custom_instruction"].is_null());
     owner
         .post(
@@ -511,7 +536,7 @@ fn approvals_expire_in_both_modes_and_long_polls_wake() {
             )
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_for_subscribers(1);
     assert_eq!(
         owner
             .post(
@@ -539,6 +564,7 @@ fn callbacks_retry_then_deliver_or_fail() {
         "100",
         "--callback-max-attempts",
         "4",
+        "--test-clock",
     ]);
     let (owner, _ws, agent, agent_id) = setup(&server);
     let settings = format!("/api/v1/agents/{agent_id}/approval-settings");
@@ -572,7 +598,15 @@ fn callbacks_retry_then_deliver_or_fail() {
             .status,
         200
     );
-    let hits = flaky.wait_for(3, 15);
+    // Each move of the clock past the backoff (100 ms, then 200 ms) runs one more attempt.
+    server.advance_clock(0);
+    assert_eq!(flaky.count(), 1);
+    server.advance_clock(99);
+    assert_eq!(flaky.count(), 1, "not before the backoff");
+    server.advance_clock(1);
+    assert_eq!(flaky.count(), 2);
+    server.advance_clock(200);
+    let hits = flaky.wait_for(3, 0);
     let (headers, got) = &hits[2];
     assert_eq!(
         got,
@@ -581,10 +615,8 @@ fn callbacks_retry_then_deliver_or_fail() {
     );
     assert!(headers.contains(&("x-trace".into(), "abc".into())));
     assert!(headers.contains(&("x-callback-secret".into(), "s3cret-value".into())));
-    let state = eventually(10, || {
-        let r = agent.get(&format!("/v1/approvals/{id}"));
-        (r.body["result_delivery_status"] == "delivered").then_some(r)
-    });
+    let state = agent.get(&format!("/v1/approvals/{id}"));
+    assert_eq!(state.body["result_delivery_status"], "delivered");
     assert!(
         state.body["result_delivery_error"]
             .as_str()
@@ -592,7 +624,7 @@ fn callbacks_retry_then_deliver_or_fail() {
             .contains("502")
             || state.body["result_delivery_error"].is_null()
     );
-    std::thread::sleep(Duration::from_millis(500));
+    server.advance_clock(3_600_000);
     assert_eq!(flaky.count(), 3, "delivered once, not again");
 
     // Always fails: marked failed after the last attempt, with the reason.
@@ -612,10 +644,11 @@ fn callbacks_retry_then_deliver_or_fail() {
             .status,
         200
     );
-    let r = eventually(20, || {
-        let r = agent.get(&format!("/v1/approvals/{id}"));
-        (r.body["result_delivery_status"] == "failed").then_some(r)
-    });
+    for _ in 0..4 {
+        server.advance_clock(1_000);
+    }
+    let r = agent.get(&format!("/v1/approvals/{id}"));
+    assert_eq!(r.body["result_delivery_status"], "failed");
     assert_eq!(r.body["result_delivery_error"], "HTTP 500");
     assert_eq!(broken.count(), 4);
 
@@ -639,6 +672,7 @@ fn pending_timeouts_and_callbacks_survive_a_restart() {
         "--allow-private-callbacks",
         "--callback-retry-base-ms",
         "100",
+        "--test-clock",
     ];
     let server = Server::start_with(&flags);
     let (_owner, _ws, agent, _) = setup(&server);
@@ -652,21 +686,20 @@ fn pending_timeouts_and_callbacks_survive_a_restart() {
         .to_string();
     let headers = agent.headers.clone();
     let dir = server.stop();
-    std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(hook.count(), 0, "nothing fired while the server was down");
+    assert_eq!(hook.count(), 0, "nothing fired before the timeout");
 
     let server = Server::start_in(dir, &flags);
     let agent = Client {
         base: server.url.clone(),
         headers,
     };
-    let r = eventually(10, || {
-        let r = agent.get(&format!("/v1/approvals/{id}"));
-        (r.body["status"] == "expired" && r.body["result_delivery_status"] == "delivered")
-            .then_some(r)
-    });
+    // The restarted server found the pending timeout in the database; its time comes.
+    server.advance_clock(3_000);
+    let r = agent.get(&format!("/v1/approvals/{id}"));
+    assert_eq!(r.body["status"], "expired", "{}", r.text);
+    assert_eq!(r.body["result_delivery_status"], "delivered");
     assert_eq!(r.body["resolved_by"], "system:timeout");
-    assert_eq!(hook.wait_for(1, 5)[0].1["status"], "expired");
+    assert_eq!(hook.wait_for(1, 0)[0].1["status"], "expired");
 }
 
 #[test]

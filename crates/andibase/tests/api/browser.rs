@@ -368,7 +368,8 @@ fn a_human_resolves_an_approval_in_the_inbox_while_the_agent_long_polls() {
         let (agent, id) = (agent.clone(), id.clone());
         std::thread::spawn(move || agent.get(&format!("/v1/approvals/{id}/result?wait=30")))
     };
-    std::thread::sleep(Duration::from_millis(200));
+    // The inbox's event stream and the long-poll.
+    server.wait_for_subscribers(2);
     browser.click(&format!(
         ".approval[data-request-id='{id}'] button.option:nth-of-type(1)"
     ));

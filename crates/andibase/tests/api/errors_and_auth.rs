@@ -1,6 +1,7 @@
 //! Authentication, error shapes, permissions by role, key revocation and expiry, CSRF,
 //! body limits and rate limits.
 
+use andibase_common::Timestamp;
 use serde_json::json;
 
 use crate::support::Server;
@@ -194,7 +195,7 @@ fn explicit_permissions_add_to_the_role() {
 
 #[test]
 fn revoked_and_expired_keys_stop_working() {
-    let server = Server::start();
+    let server = Server::start_with(&["--test-clock"]);
     let (owner, ws) = server.setup_admin();
     let r = owner.post(
         &format!("/api/v1/workspaces/{ws}/api-keys"),
@@ -219,12 +220,9 @@ fn revoked_and_expired_keys_stop_working() {
         .delete(&format!("/api/v1/workspaces/{ws}/api-keys/{id}"))
         .expect_error(404, "not_found");
 
-    let soon = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 1500;
-    let expires = andibase_common_iso(soon);
+    // The server's clock stands still until the test moves it.
+    let now = Timestamp::parse_iso(&server.advance_clock(0)).unwrap();
+    let expires = now.plus_seconds(3600).to_iso();
     let r = owner.post(
         &format!("/api/v1/workspaces/{ws}/api-keys"),
         json!({"name": "short", "expiresAt": expires}),
@@ -233,7 +231,9 @@ fn revoked_and_expired_keys_stop_working() {
     assert_eq!(r.body["apiKey"]["expiresAt"], expires);
     let key = r.body["key"].as_str().unwrap().to_string();
     assert_eq!(server.with_key(&key).get("/api/v1/agents").status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(1700));
+    server.advance_clock(3_599_000);
+    assert_eq!(server.with_key(&key).get("/api/v1/agents").status, 200);
+    server.advance_clock(1_000);
     server
         .with_key(&key)
         .get("/api/v1/agents")
@@ -252,47 +252,30 @@ fn revoked_and_expired_keys_stop_working() {
     assert_eq!(r.body["issues"][0]["path"], json!(["expiresAt"]));
 }
 
-/// ISO-8601 with milliseconds, as the server writes it.
-fn andibase_common_iso(ms: i64) -> String {
-    let secs = ms / 1000;
-    let out = std::process::Command::new("date")
-        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S"])
-        .output()
-        .unwrap();
-    format!(
-        "{}.{:03}Z",
-        String::from_utf8_lossy(&out.stdout).trim(),
-        ms % 1000
-    )
-}
-
 #[test]
 fn last_request_is_recorded_in_batches() {
-    let server = Server::start();
+    let server = Server::start_with(&["--test-clock"]);
     let (owner, ws) = server.setup_admin();
     let key = owner.create_key(&ws, "viewer");
-    assert_eq!(server.with_key(&key).get("/api/v1/agents").status, 200);
-    let mut seen = None;
-    for _ in 0..40 {
+    let last_request = || {
         let keys = owner.get(&format!("/api/v1/workspaces/{ws}/api-keys"));
-        let k = keys
-            .body
+        keys.body
             .as_array()
             .unwrap()
             .iter()
             .find(|k| k["role"] == "viewer")
-            .unwrap()
-            .clone();
-        if !k["lastRequest"].is_null() {
-            seen = Some(k);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
+            .unwrap()["lastRequest"]
+            .clone()
+    };
+    let now = server.advance_clock(0);
+    assert_eq!(server.with_key(&key).get("/api/v1/agents").status, 200);
     assert!(
-        seen.is_some(),
-        "lastRequest is written within a few seconds"
+        last_request().is_null(),
+        "not written on the request itself"
     );
+    // The batch is written on the background tick (or, on a test server, a clock move).
+    server.advance_clock(5_000);
+    assert_eq!(last_request(), json!(now));
 }
 
 #[test]

@@ -105,6 +105,30 @@ impl Server {
         self.data_dir.clone()
     }
 
+    /// Moves the clock of a server started with `--test-clock` forward by `ms`; when it
+    /// answers, the jobs that became due have run and key use times are written. Gives
+    /// the server's new time (ISO-8601).
+    pub fn advance_clock(&self, ms: i64) -> String {
+        let r = self.anon().post("/__test/clock", json!({"advanceMs": ms}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["now"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until at least `n` event subscriptions are live (a stream or long-poll has
+    /// started waiting), as `/metrics` reports them.
+    pub fn wait_for_subscribers(&self, n: usize) {
+        let metrics = self.anon();
+        eventually(10, || {
+            let text = metrics.get("/metrics").text;
+            let live: usize = text
+                .lines()
+                .find_map(|l| l.strip_prefix("andibase_event_subscribers "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            (live >= n).then_some(())
+        })
+    }
+
     pub fn anon(&self) -> Client {
         Client {
             base: self.url.clone(),
