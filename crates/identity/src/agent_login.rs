@@ -6,7 +6,7 @@ use andibase_storage::{params, Row, Sql};
 use serde::{Deserialize, Serialize};
 
 use crate::api_keys::{insert_key, validate_key_name, CreatedApiKey, NewKey};
-use crate::permissions::{Access, KeyRole, MemberRole, Permissions};
+use crate::permissions::{Access, KeyRole, MemberRole, Permissions, Resource};
 use crate::secrets::sha256_hex;
 use crate::users::User;
 use crate::workspaces::{workspace_from_row, Workspace, WORKSPACE_COLUMNS};
@@ -202,7 +202,7 @@ impl Identity {
         }
         if granted > approver_role.max_key_role() {
             return Err(DomainError::forbidden(
-                "apiKeys.write",
+                Resource::ApiKeys.write().to_string(),
                 format!(
                     "Your role in this workspace ({}) cannot approve a key with role {}. Choose a narrower role.",
                     approver_role.as_str(),
@@ -215,7 +215,7 @@ impl Identity {
             != approver_role.max_key_role().access()
         {
             return Err(DomainError::forbidden(
-                "apiKeys.write",
+                Resource::ApiKeys.write().to_string(),
                 "The requested explicit permissions exceed your own access in this workspace.",
             ));
         }

@@ -11,7 +11,7 @@ use andibase_common::{id, DomainError, DomainResult, Timestamp};
 use andibase_storage::{params, Row, Sql, Tx};
 use serde::{Deserialize, Serialize};
 
-use crate::permissions::{Access, KeyRole, MemberRole, Permissions};
+use crate::permissions::{Access, KeyRole, MemberRole, Permissions, Resource};
 use crate::secrets::sha256_hex;
 use crate::workspaces::{prefixed_columns, workspace_from_row, Workspace};
 use crate::Identity;
@@ -222,7 +222,7 @@ impl Identity {
         let role = input.role.unwrap_or(max);
         if role > max {
             return Err(DomainError::forbidden(
-                "apiKeys.write",
+                Resource::ApiKeys.write().to_string(),
                 format!(
                     "Your role ({}) cannot create a key with role {}.",
                     member_role.as_str(),
@@ -234,7 +234,7 @@ impl Identity {
         let extra = Access::from_permissions(&permissions)?;
         if extra.union(max.access()) != max.access() {
             return Err(DomainError::forbidden(
-                "apiKeys.write",
+                Resource::ApiKeys.write().to_string(),
                 "Explicit permissions may not exceed your own access in this workspace.",
             ));
         }

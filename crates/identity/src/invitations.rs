@@ -4,7 +4,7 @@ use andibase_common::{id, DomainError, DomainResult, Timestamp};
 use andibase_storage::{params, Row, Sql};
 use serde::{Deserialize, Serialize};
 
-use crate::permissions::MemberRole;
+use crate::permissions::{MemberRole, Resource};
 use crate::secrets::sha256_hex;
 use crate::users::{validate_email, User};
 use crate::workspaces::{prefixed_columns, workspace_from_row, Workspace};
@@ -64,7 +64,7 @@ impl Identity {
         }
         if role > actor_role {
             return Err(DomainError::forbidden(
-                "members.write",
+                Resource::Members.write().to_string(),
                 "You cannot invite with a role above your own.",
             ));
         }
@@ -158,7 +158,7 @@ impl Identity {
             .ok_or(DomainError::NotFound)?;
         if !inv.email.eq_ignore_ascii_case(&user.email) {
             return Err(DomainError::forbidden(
-                "members.write",
+                Resource::Members.write().to_string(),
                 format!(
                     "This invitation is for {}; sign in with that account to accept it.",
                     inv.email

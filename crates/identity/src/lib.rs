@@ -19,7 +19,7 @@ pub use agent_login::{AgentLoginRequestView, AgentLoginStart, ExchangeSuccess, S
 pub use api_keys::{ApiKey, ApiKeyAuth, CreateApiKey, CreatedApiKey, UpdateApiKey};
 pub use invitations::{CreateInvitation, Invitation};
 pub use members::{AddMember, Member};
-pub use permissions::{Access, KeyRole, MemberRole, Permissions};
+pub use permissions::{Access, Action, KeyRole, MemberRole, Permission, Permissions, Resource};
 pub use users::{BrowserSession, User};
 pub use workspaces::{CreateWorkspace, Membership, Workspace};
 

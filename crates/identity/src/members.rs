@@ -4,7 +4,7 @@ use andibase_common::{DomainError, DomainResult, Timestamp};
 use andibase_storage::{params, Sql};
 use serde::{Deserialize, Serialize};
 
-use crate::permissions::MemberRole;
+use crate::permissions::{MemberRole, Resource};
 use crate::workspaces::Workspace;
 use crate::Identity;
 
@@ -70,7 +70,7 @@ impl Identity {
         let role = input.role.unwrap_or(MemberRole::Editor);
         if role > actor_role {
             return Err(DomainError::forbidden(
-                "members.write",
+                Resource::Members.write().to_string(),
                 format!(
                     "Your role ({}) cannot grant the role {}.",
                     actor_role.as_str(),
@@ -131,7 +131,7 @@ impl Identity {
                     .text(0)?;
                 if role == "owner" {
                     if actor_role != MemberRole::Owner {
-                        return Err(DomainError::forbidden("members.write", "Only an owner can remove an owner."));
+                        return Err(DomainError::forbidden(Resource::Members.write().to_string(), "Only an owner can remove an owner."));
                     }
                     let owners = tx
                         .query_one("SELECT count(*) FROM memberships WHERE workspace_id = ? AND role = 'owner'", &params![&ws])?

@@ -6,36 +6,123 @@ use std::collections::BTreeMap;
 use andibase_common::{DomainError, DomainResult};
 use serde::{Deserialize, Serialize};
 
-/// Every resource a permission can name, in a fixed order (bit positions).
-pub const RESOURCES: &[&str] = &[
-    "workspaces",
-    "members",
-    "apiKeys",
-    "agents",
-    "sessionEvents",
-    "data",
-    "files",
-    "apps",
-    "channels",
-    "automations",
-    "approvals",
-    "memory",
-    "dataDefinitions",
-];
-pub const ACTIONS: &[&str] = &["read", "write"];
+/// What a permission is about. The order is fixed: it gives the bit positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Workspaces,
+    Members,
+    ApiKeys,
+    Agents,
+    SessionEvents,
+    Data,
+    Files,
+    Apps,
+    Channels,
+    Automations,
+    Approvals,
+    Memory,
+    DataDefinitions,
+}
 
-/// Resources an editor may change; everything else is read-only for editors.
-const EDITOR_WRITES: &[&str] = &[
-    "agents",
-    "sessionEvents",
-    "data",
-    "files",
-    "apps",
-    "channels",
-    "automations",
-    "approvals",
-    "memory",
-];
+impl Resource {
+    pub const ALL: [Resource; 13] = [
+        Resource::Workspaces,
+        Resource::Members,
+        Resource::ApiKeys,
+        Resource::Agents,
+        Resource::SessionEvents,
+        Resource::Data,
+        Resource::Files,
+        Resource::Apps,
+        Resource::Channels,
+        Resource::Automations,
+        Resource::Approvals,
+        Resource::Memory,
+        Resource::DataDefinitions,
+    ];
+
+    /// The name on the wire (`apiKeys`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Workspaces => "workspaces",
+            Resource::Members => "members",
+            Resource::ApiKeys => "apiKeys",
+            Resource::Agents => "agents",
+            Resource::SessionEvents => "sessionEvents",
+            Resource::Data => "data",
+            Resource::Files => "files",
+            Resource::Apps => "apps",
+            Resource::Channels => "channels",
+            Resource::Automations => "automations",
+            Resource::Approvals => "approvals",
+            Resource::Memory => "memory",
+            Resource::DataDefinitions => "dataDefinitions",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    pub const fn read(self) -> Permission {
+        Permission {
+            resource: self,
+            action: Action::Read,
+        }
+    }
+
+    pub const fn write(self) -> Permission {
+        Permission {
+            resource: self,
+            action: Action::Write,
+        }
+    }
+
+    /// Whether editors may change it (they read everything).
+    fn editors_write(self) -> bool {
+        !matches!(
+            self,
+            Resource::Workspaces
+                | Resource::Members
+                | Resource::ApiKeys
+                | Resource::DataDefinitions
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Read,
+    Write,
+}
+
+impl Action {
+    pub const ALL: [Action; 2] = [Action::Read, Action::Write];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write => "write",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// One permission, `resource.action` on the wire (`agents.write`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Permission {
+    pub resource: Resource,
+    pub action: Action,
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.resource.name(), self.action.name())
+    }
+}
 
 /// Explicit permissions on the wire: `{resource: [actions]}`.
 pub type Permissions = BTreeMap<String, Vec<String>>;
@@ -44,10 +131,8 @@ pub type Permissions = BTreeMap<String, Vec<String>>;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Access(u64);
 
-fn bit(resource: &str, action: &str) -> Option<u64> {
-    let r = RESOURCES.iter().position(|x| *x == resource)?;
-    let a = ACTIONS.iter().position(|x| *x == action)?;
-    Some(1u64 << (r * 2 + a))
+fn bit(p: Permission) -> u64 {
+    1u64 << (p.resource as u64 * 2 + p.action as u64)
 }
 
 impl Access {
@@ -55,8 +140,8 @@ impl Access {
         Access(0)
     }
 
-    pub fn allows(self, resource: &str, action: &str) -> bool {
-        bit(resource, action).is_some_and(|b| self.0 & b != 0)
+    pub fn allows(self, p: Permission) -> bool {
+        self.0 & bit(p) != 0
     }
 
     pub fn union(self, other: Access) -> Access {
@@ -68,15 +153,20 @@ impl Access {
         let mut bits = 0;
         for (resource, actions) in p {
             for action in actions {
-                bits |= bit(resource, action).ok_or_else(|| {
-                    DomainError::invalid(
+                let Some((r, a)) = Resource::parse(resource).zip(Action::parse(action)) else {
+                    let names: Vec<&str> = Resource::ALL.iter().map(|r| r.name()).collect();
+                    return Err(DomainError::invalid(
                         &format!("permissions.{resource}"),
                         format!(
                             "unknown permission `{resource}.{action}`; resources are {} and actions are read, write",
-                            RESOURCES.join(", ")
+                            names.join(", ")
                         ),
-                    )
-                })?;
+                    ));
+                };
+                bits |= bit(Permission {
+                    resource: r,
+                    action: a,
+                });
             }
         }
         Ok(Access(bits))
@@ -84,14 +174,19 @@ impl Access {
 
     pub fn to_permissions(self) -> Permissions {
         let mut out = Permissions::new();
-        for r in RESOURCES {
-            let acts: Vec<String> = ACTIONS
+        for r in Resource::ALL {
+            let acts: Vec<String> = Action::ALL
                 .iter()
-                .filter(|a| self.allows(r, a))
-                .map(|a| a.to_string())
+                .filter(|a| {
+                    self.allows(Permission {
+                        resource: r,
+                        action: **a,
+                    })
+                })
+                .map(|a| a.name().to_string())
                 .collect();
             if !acts.is_empty() {
-                out.insert(r.to_string(), acts);
+                out.insert(r.name().to_string(), acts);
             }
         }
         out
@@ -179,15 +274,15 @@ impl KeyRole {
 
     pub fn access(self) -> Access {
         let mut bits = 0;
-        for r in RESOURCES {
-            bits |= bit(r, "read").unwrap_or(0);
+        for r in Resource::ALL {
+            bits |= bit(r.read());
             let writes = match self {
                 KeyRole::Admin => true,
-                KeyRole::Editor => EDITOR_WRITES.contains(r),
+                KeyRole::Editor => r.editors_write(),
                 KeyRole::Viewer => false,
             };
             if writes {
-                bits |= bit(r, "write").unwrap_or(0);
+                bits |= bit(r.write());
             }
         }
         Access(bits)
@@ -205,12 +300,13 @@ mod tests {
             KeyRole::Editor.access(),
             KeyRole::Viewer.access(),
         );
-        assert!(a.allows("apiKeys", "write"));
-        assert!(!e.allows("apiKeys", "write"));
-        assert!(e.allows("agents", "write"));
-        assert!(v.allows("agents", "read"));
-        assert!(!v.allows("agents", "write"));
-        assert!(!v.allows("nonsense", "read"));
+        assert!(a.allows(Resource::ApiKeys.write()));
+        assert!(!e.allows(Resource::ApiKeys.write()));
+        assert!(e.allows(Resource::Agents.write()));
+        assert!(v.allows(Resource::Agents.read()));
+        assert!(!v.allows(Resource::Agents.write()));
+        assert_eq!(Resource::parse("nonsense"), None);
+        assert_eq!(Resource::ApiKeys.write().to_string(), "apiKeys.write");
     }
 
     #[test]
@@ -220,8 +316,8 @@ mod tests {
         let access = KeyRole::Viewer
             .access()
             .union(Access::from_permissions(&p).unwrap());
-        assert!(access.allows("agents", "write"));
-        assert!(!access.allows("data", "write"));
+        assert!(access.allows(Resource::Agents.write()));
+        assert!(!access.allows(Resource::Data.write()));
         p.insert("bogus".into(), vec!["read".into()]);
         assert!(Access::from_permissions(&p).is_err());
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use andibase_agents::{AgentSummary, Agents};
 use andibase_approvals::{Approval, CreateApproval};
 use andibase_common::DomainError;
-use andibase_identity::ApiKeyAuth;
+use andibase_identity::{Action, ApiKeyAuth, Permission, Resource};
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -224,14 +224,18 @@ impl FromRequestParts<AppState> for AgentAuth {
 }
 
 impl AgentAuth {
-    fn require(&self, action: &str) -> V1Result<()> {
-        if self.key.access.allows("approvals", action) {
+    fn require(&self, action: Action) -> V1Result<()> {
+        let needed = Permission {
+            resource: Resource::Approvals,
+            action,
+        };
+        if self.key.access.allows(needed) {
             Ok(())
         } else {
             Err(V1Error::new(
                 StatusCode::FORBIDDEN,
                 "insufficient_permissions",
-                format!("This API key lacks approvals.{action}."),
+                format!("This API key lacks {needed}."),
             ))
         }
     }
@@ -299,7 +303,7 @@ pub async fn create_approval(
     auth: AgentAuth,
     V1Body(input): V1Body<CreateApproval>,
 ) -> V1Result<Response> {
-    auth.require("write")?;
+    auth.require(Action::Write)?;
     let members = member_ids(&state, &auth.key.workspace).await;
     let (approval, created) = state
         .approvals
@@ -329,7 +333,7 @@ pub async fn get_approval(
     auth: AgentAuth,
     Path(id): Path<String>,
 ) -> V1Result<Json<Value>> {
-    auth.require("read")?;
+    auth.require(Action::Read)?;
     let a = owned(
         state.approvals.get(&auth.key.workspace.id, &id).await?,
         &auth.agent_id,
@@ -355,7 +359,7 @@ pub async fn get_result(
     Path(id): Path<String>,
     query: Result<axum::extract::Query<ResultQuery>, axum::extract::rejection::QueryRejection>,
 ) -> V1Result<Json<Value>> {
-    auth.require("read")?;
+    auth.require(Action::Read)?;
     let axum::extract::Query(q) = query.map_err(|e| V1Error {
         issues: Some(vec![Issue {
             tag: "Type",

@@ -5,7 +5,9 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use andibase_identity::{Access, ApiKeyAuth, BrowserSession, MemberRole, User, Workspace};
+use andibase_identity::{
+    Access, ApiKeyAuth, BrowserSession, MemberRole, Permission, Resource, User, Workspace,
+};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -250,8 +252,8 @@ impl WorkspaceAccess {
         }
     }
 
-    pub fn require(&self, resource: &str, action: &str) -> Result<(), ApiError> {
-        if self.access.allows(resource, action) {
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.access.allows(permission) {
             Ok(())
         } else {
             let who = if self.key_id.is_some() {
@@ -260,7 +262,7 @@ impl WorkspaceAccess {
                 "Your role in this workspace"
             };
             Err(ApiError::insufficient_permissions(
-                &format!("{resource}.{action}"),
+                &permission.to_string(),
                 format!("{who} does not have the required permission."),
             ))
         }
@@ -273,8 +275,8 @@ impl WorkspaceAccess {
             Some(MemberRole::Owner | MemberRole::Admin) => "admin",
             Some(MemberRole::Editor) => "editor",
             Some(MemberRole::Viewer) => "viewer",
-            None if self.access.allows("members", "write") => "admin",
-            None if self.access.allows("data", "write") => "editor",
+            None if self.access.allows(Resource::Members.write()) => "admin",
+            None if self.access.allows(Resource::Data.write()) => "editor",
             None => "viewer",
         }
     }
@@ -283,7 +285,7 @@ impl WorkspaceAccess {
     /// the role its access amounts to.
     pub fn granting_role(&self) -> MemberRole {
         self.member_role
-            .unwrap_or(if self.access.allows("members", "write") {
+            .unwrap_or(if self.access.allows(Resource::Members.write()) {
                 MemberRole::Admin
             } else {
                 MemberRole::Viewer
@@ -354,49 +356,47 @@ impl Caller {
     }
 }
 
-/// A permission a handler needs, as a type.
-pub trait Permission {
-    const RESOURCE: &'static str;
-    const ACTION: &'static str;
+/// A permission a handler needs, as a type (for the [`Ws`] extractor).
+pub trait Needs {
+    const PERMISSION: Permission;
 }
 
-macro_rules! permissions {
-    ($($name:ident = $res:literal . $act:literal;)*) => {
+macro_rules! needs {
+    ($($name:ident = $resource:ident . $action:ident;)*) => {
         $(
             pub struct $name;
-            impl Permission for $name {
-                const RESOURCE: &'static str = $res;
-                const ACTION: &'static str = $act;
+            impl Needs for $name {
+                const PERMISSION: Permission = Resource::$resource.$action();
             }
         )*
     };
 }
 
-permissions! {
-    AgentsRead = "agents"."read";
-    AgentsWrite = "agents"."write";
-    SessionEventsRead = "sessionEvents"."read";
-    SessionEventsWrite = "sessionEvents"."write";
-    MembersRead = "members"."read";
-    MembersWrite = "members"."write";
-    ApprovalsRead = "approvals"."read";
-    ApprovalsWrite = "approvals"."write";
-    DataRead = "data"."read";
-    DataWrite = "data"."write";
-    DefinitionsWrite = "dataDefinitions"."write";
+needs! {
+    AgentsRead = Agents.read;
+    AgentsWrite = Agents.write;
+    SessionEventsRead = SessionEvents.read;
+    SessionEventsWrite = SessionEvents.write;
+    MembersRead = Members.read;
+    MembersWrite = Members.write;
+    ApprovalsRead = Approvals.read;
+    ApprovalsWrite = Approvals.write;
+    DataRead = Data.read;
+    DataWrite = Data.write;
+    DefinitionsWrite = DataDefinitions.write;
 }
 
 /// The caller in their workspace (from the key or the workspace header), already
 /// checked for permission `P`.
-pub struct Ws<P: Permission>(pub WorkspaceAccess, pub PhantomData<P>);
+pub struct Ws<P: Needs>(pub WorkspaceAccess, pub PhantomData<P>);
 
-impl<P: Permission> FromRequestParts<AppState> for Ws<P> {
+impl<P: Needs> FromRequestParts<AppState> for Ws<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
         let wa = caller.in_workspace(state, None, &parts.headers).await?;
-        wa.require(P::RESOURCE, P::ACTION)?;
+        wa.require(P::PERMISSION)?;
         Ok(Ws(wa, PhantomData))
     }
 }

@@ -2,7 +2,7 @@
 
 use andibase_identity::{
     AddMember, ApiKey, CreateApiKey, CreateInvitation, CreateWorkspace, CreatedApiKey, Invitation,
-    Member, UpdateApiKey, Workspace,
+    Member, Resource, UpdateApiKey, Workspace,
 };
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -174,7 +174,7 @@ pub async fn list_users(
     Path(handle): Path<String>,
 ) -> ApiResult<Json<Vec<Member>>> {
     let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
-    ws.require("members", "read")?;
+    ws.require(Resource::Members.read())?;
     Ok(Json(state.identity.list_members(&ws.workspace).await?))
 }
 
@@ -193,7 +193,7 @@ pub async fn add_user(
     Body(input): Body<AddMember>,
 ) -> ApiResult<(StatusCode, Json<Member>)> {
     let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
-    ws.require("members", "write")?;
+    ws.require(Resource::Members.write())?;
     let member = state
         .identity
         .add_member(&ws.workspace, ws.granting_role(), input)
@@ -214,7 +214,7 @@ pub async fn remove_user(
     Path((handle, user_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
-    ws.require("members", "write")?;
+    ws.require(Resource::Members.write())?;
     state
         .identity
         .remove_member(&ws.workspace, ws.granting_role(), &user_id)
@@ -234,7 +234,7 @@ pub async fn list_invitations(
     Path(handle): Path<String>,
 ) -> ApiResult<Json<Vec<Invitation>>> {
     let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
-    ws.require("members", "read")?;
+    ws.require(Resource::Members.read())?;
     Ok(Json(state.identity.list_invitations(&ws.workspace).await?))
 }
 
@@ -253,7 +253,7 @@ pub async fn create_invitation(
     Body(input): Body<CreateInvitation>,
 ) -> ApiResult<(StatusCode, Json<Invitation>)> {
     let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
-    ws.require("members", "write")?;
+    ws.require(Resource::Members.write())?;
     let mut inv = state
         .identity
         .create_invitation(
@@ -281,7 +281,7 @@ pub async fn delete_invitation(
     Path((handle, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
-    ws.require("members", "write")?;
+    ws.require(Resource::Members.write())?;
     state.identity.delete_invitation(&ws.workspace, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

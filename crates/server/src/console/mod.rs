@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use andibase_agents::Agents;
-use andibase_identity::{BrowserSession, Membership};
+use andibase_identity::{BrowserSession, Membership, Resource};
 use andibase_sessions::{SessionEvent, SESSION_EVENT};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -581,7 +581,7 @@ async fn agents_page(
             )
         })
         .collect();
-    let can_write = m.role.access().allows("agents", "write");
+    let can_write = m.role.access().allows(Resource::Agents.write());
     let form = if can_write {
         format!(
             r#"<h2>New agent</h2><div class="card"><form data-api="/api/v1/agents" data-ws="{h}" data-redirect="reload">
@@ -640,7 +640,7 @@ async fn agent_page(
         Err(e) => return internal(&state, e),
     };
     let c = &agent.capabilities;
-    let delete = if m.role.access().allows("agents", "write") {
+    let delete = if m.role.access().allows(Resource::Agents.write()) {
         format!(
             r#"<div class="actions"><button class="danger" data-action="/api/v1/agents/{id}" data-method="DELETE" data-ws="{h}" data-confirm="Delete this agent?" data-redirect="/w/{h}/agents">Delete agent</button></div><p class="error" hidden></p>"#,
             id = esc(&agent.id),
@@ -748,7 +748,7 @@ async fn members_page(
         (Err(e), _) | (_, Err(e)) => return internal(&state, e),
     };
     let h = esc(&m.workspace.handle);
-    let can_manage = m.role.access().allows("members", "write");
+    let can_manage = m.role.access().allows(Resource::Members.write());
     let rows: String = members
         .iter()
         .map(|u| {
@@ -874,7 +874,7 @@ async fn approvals_page(
     .into_iter()
     .map(|a| (a.id, a.name))
     .collect();
-    let can_resolve = m.role.access().allows("approvals", "write");
+    let can_resolve = m.role.access().allows(Resource::Approvals.write());
     let cards: String = pending
         .iter()
         .map(|a| {
