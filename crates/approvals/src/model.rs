@@ -95,13 +95,74 @@ pub struct EffectiveTimeout {
     pub instruction: Option<String>,
 }
 
+/// Where an approval stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    SelectedOption,
+    CustomInstruction,
+    Expired,
+}
+
+impl ApprovalStatus {
+    pub const ALL: [ApprovalStatus; 4] = [
+        ApprovalStatus::Pending,
+        ApprovalStatus::SelectedOption,
+        ApprovalStatus::CustomInstruction,
+        ApprovalStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::SelectedOption => "selected_option",
+            ApprovalStatus::CustomInstruction => "custom_instruction",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApprovalStatus> {
+        ApprovalStatus::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Where the delivery of an approval's result to its callback stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not delivered yet (also when there is no callback).
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Failed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
 /// One approval request and, once decided, its outcome.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Approval {
     pub request_id: String,
     pub agent_id: String,
-    /// `pending`, `selected_option`, `custom_instruction` or `expired`.
-    pub status: String,
+    pub status: ApprovalStatus,
     pub question: String,
     pub context_markdown: String,
     pub options: Vec<ApprovalOption>,
@@ -116,8 +177,7 @@ pub struct Approval {
     pub custom_instruction: Option<String>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<Timestamp>,
-    /// `pending` (also when no callback is set), `delivered` or `failed`.
-    pub result_delivery_status: String,
+    pub result_delivery_status: DeliveryStatus,
     pub result_delivery_error: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -125,7 +185,7 @@ pub struct Approval {
 
 impl Approval {
     pub fn is_pending(&self) -> bool {
-        self.status == "pending"
+        self.status == ApprovalStatus::Pending
     }
 
     /// What `/result` answers and callbacks carry: `{request_id, status: "pending"}`

@@ -94,7 +94,8 @@ fn from_row(r: &Row) -> DomainResult<Approval> {
     Ok(Approval {
         request_id: r.text(0)?,
         agent_id: r.text(1)?,
-        status: r.text(2)?,
+        status: ApprovalStatus::parse(&r.text(2)?)
+            .ok_or_else(|| internal("unknown approval status"))?,
         question: r.text(3)?,
         context_markdown: r.text(4)?,
         options: serde_json::from_str(&r.text(5)?).map_err(internal)?,
@@ -113,7 +114,8 @@ fn from_row(r: &Row) -> DomainResult<Approval> {
         custom_instruction: r.opt_text(17)?,
         resolved_by: r.opt_text(18)?,
         resolved_at: r.opt_time(19)?,
-        result_delivery_status: r.text(20)?,
+        result_delivery_status: DeliveryStatus::parse(&r.text(20)?)
+            .ok_or_else(|| internal("unknown delivery status"))?,
         result_delivery_error: r.opt_text(21)?,
         created_at: r.time(22)?,
         updated_at: r.time(23)?,
@@ -498,21 +500,16 @@ impl Approvals {
         workspace_id: &str,
         filter: ListFilter,
     ) -> DomainResult<Vec<Approval>> {
-        if let Some(s) = &filter.status {
-            if ![
-                "pending",
-                "selected_option",
-                "custom_instruction",
-                "expired",
-            ]
-            .contains(&s.as_str())
-            {
-                return Err(DomainError::invalid(
+        let status = match filter.status.as_deref() {
+            None => None,
+            Some(s) => Some(ApprovalStatus::parse(s).ok_or_else(|| {
+                DomainError::invalid(
                     "status",
                     "must be pending, selected_option, custom_instruction or expired",
-                ));
-            }
-        }
+                )
+            })?),
+        };
+        let status = status.map(ApprovalStatus::as_str);
         let db = self.workspaces.get(workspace_id).await?;
         let limit = filter.limit.unwrap_or(100).clamp(1, 500);
         db.read(move |r| {
@@ -521,7 +518,7 @@ impl Approvals {
                     "SELECT {COLUMNS} FROM approvals WHERE (? IS NULL OR status = ?) AND (? IS NULL OR agent_id = ?) \
                      ORDER BY created_at DESC, request_id DESC LIMIT {limit}"
                 ),
-                &params![filter.status.clone(), filter.status, filter.agent_id.clone(), filter.agent_id],
+                &params![status, status, filter.agent_id.clone(), filter.agent_id],
             )?
             .iter()
             .map(from_row)
@@ -574,19 +571,19 @@ impl Approvals {
                 let (status, index, label, value, instruction) = match (&decision.option_index, &decision.option_value, &decision.custom_instruction) {
                     (Some(i), _, _) => {
                         let o = a.options.get(*i as usize).filter(|_| *i >= 0).ok_or_else(|| DomainError::invalid("optionIndex", "is not an option of this approval"))?;
-                        ("selected_option", Some(*i), Some(o.label.clone()), Some(o.value.clone()), None)
+                        (ApprovalStatus::SelectedOption, Some(*i), Some(o.label.clone()), Some(o.value.clone()), None)
                     }
                     (_, Some(v), _) => {
                         let i = a.options.iter().position(|o| &o.value == v).ok_or_else(|| DomainError::invalid("optionValue", "is not an option of this approval"))?;
-                        ("selected_option", Some(i as i64), Some(a.options[i].label.clone()), Some(v.clone()), None)
+                        (ApprovalStatus::SelectedOption, Some(i as i64), Some(a.options[i].label.clone()), Some(v.clone()), None)
                     }
-                    (_, _, Some(c)) => ("custom_instruction", None, None, None, Some(c.clone())),
+                    (_, _, Some(c)) => (ApprovalStatus::CustomInstruction, None, None, None, Some(c.clone())),
                     _ => return Err(DomainError::invalid("optionIndex", "send one decision")),
                 };
                 tx.execute(
                     "UPDATE approvals SET status = ?, selected_option_index = ?, selected_option_label = ?, selected_option_value = ?, \
                      custom_instruction = ?, resolved_by = ?, resolved_at = ?, updated_at = ? WHERE request_id = ? AND status = 'pending'",
-                    &params![status, index, label, value, instruction, &by, now, now, &id],
+                    &params![status.as_str(), index, label, value, instruction, &by, now, now, &id],
                 )?;
                 if a.callback.is_some() {
                     enqueue(tx, CALLBACK_JOB, &serde_json::json!({"request_id": id}), now, now)?;
@@ -692,22 +689,22 @@ impl Approvals {
         .await
         .map_err(internal)?;
         let (status, error, outcome) = match sent {
-            Ok(_) => ("delivered", None, Outcome::Done),
+            Ok(_) => (DeliveryStatus::Delivered, None, Outcome::Done),
             Err(e) if attempt < self.config.callback_max_attempts => (
-                "pending",
+                DeliveryStatus::Pending,
                 Some(e.clone()),
                 Outcome::Retry {
                     after_ms: backoff_ms(self.config.callback_base_backoff_ms, attempt),
                     error: e,
                 },
             ),
-            Err(e) => ("failed", Some(e.clone()), Outcome::Failed(e)),
+            Err(e) => (DeliveryStatus::Failed, Some(e.clone()), Outcome::Failed(e)),
         };
         let (id, now) = (request_id.to_string(), self.clock.now());
         db.write(move |tx| {
             tx.execute(
                 "UPDATE approvals SET result_delivery_status = ?, result_delivery_error = ?, updated_at = ? WHERE request_id = ?",
-                &params![status, error, now, id],
+                &params![status.as_str(), error, now, id],
             )
         })
         .await?;

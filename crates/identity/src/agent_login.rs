@@ -40,6 +40,50 @@ pub struct AgentLoginStart {
     pub interval_seconds: i64,
 }
 
+/// Where a login request stands. Stored as its name; `expired` is never stored, it is
+/// what a pending or approved request past its time reads as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginStatus {
+    Pending,
+    Approved,
+    Denied,
+    /// Exchanged for a key.
+    Consumed,
+    Expired,
+}
+
+impl LoginStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginStatus::Pending => "pending",
+            LoginStatus::Approved => "approved",
+            LoginStatus::Denied => "denied",
+            LoginStatus::Consumed => "consumed",
+            LoginStatus::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> DomainResult<LoginStatus> {
+        [
+            LoginStatus::Pending,
+            LoginStatus::Approved,
+            LoginStatus::Denied,
+            LoginStatus::Consumed,
+            LoginStatus::Expired,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| DomainError::Internal(format!("unknown login status {s}")))
+    }
+}
+
+impl std::fmt::Display for LoginStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The public view of a login request, read by the approval page.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -50,8 +94,7 @@ pub struct AgentLoginRequestView {
     pub role: KeyRole,
     #[schema(value_type = Object)]
     pub permissions: Permissions,
-    /// `pending`, `approved`, `denied`, `expired` or `consumed`.
-    pub status: String,
+    pub status: LoginStatus,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
@@ -91,9 +134,9 @@ const VIEW_COLUMNS: &str =
 
 fn view_from_row(r: &Row, now: Timestamp) -> DomainResult<AgentLoginRequestView> {
     let expires_at = r.time(7)?;
-    let mut status = r.text(5)?;
-    if (status == "pending" || status == "approved") && expires_at <= now {
-        status = "expired".into();
+    let mut status = LoginStatus::parse(&r.text(5)?)?;
+    if matches!(status, LoginStatus::Pending | LoginStatus::Approved) && expires_at <= now {
+        status = LoginStatus::Expired;
     }
     Ok(AgentLoginRequestView {
         user_code: r.text(0)?,
@@ -187,7 +230,7 @@ impl Identity {
         role: Option<KeyRole>,
     ) -> DomainResult<AgentLoginRequestView> {
         let view = self.agent_login_request(user_code).await?;
-        if view.status != "pending" {
+        if view.status != LoginStatus::Pending {
             return Err(DomainError::state(
                 "invalid_request",
                 format!("This login request is {}.", view.status),
@@ -288,17 +331,17 @@ impl Identity {
                         &params![&hash],
                     )?
                     .ok_or_else(|| DomainError::state("invalid_grant", "The device code is invalid, already used, or no longer usable. Start a new login."))?;
-                let (req_id, status) = (row.text(0)?, row.text(1)?);
-                if status == "consumed" {
+                let (req_id, status) = (row.text(0)?, LoginStatus::parse(&row.text(1)?)?);
+                if status == LoginStatus::Consumed {
                     return Err(DomainError::state("invalid_grant", "This device code was already exchanged. Start a new login."));
                 }
                 if row.time(2)? <= now {
                     return Err(DomainError::state("expired_token", "The login request expired. Start a new login."));
                 }
-                if status == "denied" {
+                if status == LoginStatus::Denied {
                     return Err(DomainError::state("access_denied", "The human denied this login request."));
                 }
-                if status == "pending" {
+                if status == LoginStatus::Pending {
                     let interval = row.int(4)?;
                     let too_soon = row.opt_time(3)?.is_some_and(|last| now.0 - last.0 < interval * 1000);
                     tx.execute("UPDATE agent_login_requests SET last_poll_at = ? WHERE id = ?", &params![now, &req_id])?;

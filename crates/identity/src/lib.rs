@@ -15,7 +15,9 @@ mod setup;
 mod users;
 mod workspaces;
 
-pub use agent_login::{AgentLoginRequestView, AgentLoginStart, ExchangeSuccess, StartAgentLogin};
+pub use agent_login::{
+    AgentLoginRequestView, AgentLoginStart, ExchangeSuccess, LoginStatus, StartAgentLogin,
+};
 pub use api_keys::{ApiKey, ApiKeyAuth, CreateApiKey, CreatedApiKey, UpdateApiKey};
 pub use invitations::{CreateInvitation, Invitation};
 pub use members::{AddMember, Member};

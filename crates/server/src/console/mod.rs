@@ -306,7 +306,7 @@ async fn agent_login_page(
         }
         Err(e) => return internal(&state, e),
     };
-    if request.status != "pending" {
+    if request.status != andibase_identity::LoginStatus::Pending {
         return message_page(
             &state,
             StatusCode::OK,
@@ -905,7 +905,7 @@ async fn approvals_page(
             let outcome = a.selected_option_label.clone().or(a.custom_instruction.clone()).unwrap_or_default();
             format!(
                 "<tr><td>{q}</td><td><span class=\"badge\">{s}</span> {o}</td><td class=\"small\">{by}</td></tr>",
-                q = esc(&a.question), s = esc(&a.status), o = esc(&outcome), by = esc(a.resolved_by.as_deref().unwrap_or(""))
+                q = esc(&a.question), s = a.status.as_str(), o = esc(&outcome), by = esc(a.resolved_by.as_deref().unwrap_or(""))
             )
         })
         .collect();
