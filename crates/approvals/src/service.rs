@@ -423,10 +423,8 @@ impl Approvals {
             input.callback,
             input.timeout
         ]);
-        let payload_hash: String = Sha256::digest(fingerprint.to_string().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let payload_hash =
+            andibase_common::hex::encode(&Sha256::digest(fingerprint.to_string().as_bytes()));
         let now = self.clock.now();
         let expires_at = now.plus_seconds(seconds);
         let quota = self.config.monthly_quota;

@@ -47,7 +47,7 @@ pub fn random_base62(len: usize) -> String {
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&buf)
 }
 
 /// Turn a display name into a handle: lowercase ASCII letters and digits joined by

@@ -2,6 +2,7 @@
 //! domain error. Kept deliberately tiny; anything with behaviour lives in a noun crate.
 
 pub mod error;
+pub mod hex;
 pub mod id;
 pub mod serde_util;
 pub mod time;

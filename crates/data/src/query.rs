@@ -238,18 +238,11 @@ pub(crate) fn order_by(keys: &[SortKey]) -> String {
 }
 
 fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+    andibase_common::hex::encode(s.as_bytes())
 }
 
 fn unhex(s: &str) -> Option<String> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
+    String::from_utf8(andibase_common::hex::decode(s)?).ok()
 }
 
 fn sql_to_json(v: &SqlValue) -> Value {

@@ -7,14 +7,7 @@ use argon2::password_hash::{
 use sha2::{Digest, Sha256};
 
 pub fn sha256_hex(secret: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 15) as usize] as char);
-    }
-    out
+    andibase_common::hex::encode(&Sha256::digest(secret.as_bytes()))
 }
 
 pub fn hash_password(password: &str) -> DomainResult<String> {

@@ -24,15 +24,7 @@ impl fmt::Debug for Vault {
 }
 
 fn parse_hex(s: &str) -> Option<[u8; 32]> {
-    let s = s.trim();
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&s[i * 2..i * 2 + 2], 16).ok()?;
-    }
-    Some(out)
+    andibase_common::hex::decode(s.trim())?.try_into().ok()
 }
 
 impl Vault {
@@ -59,7 +51,7 @@ impl Vault {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
         std::fs::create_dir_all(data_dir).map_err(|e| DomainError::Internal(e.to_string()))?;
-        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = andibase_common::hex::encode(&key);
         write_private(&path, &hex)
             .map_err(|e| DomainError::Internal(format!("{}: {e}", path.display())))?;
         Ok(Vault::from_key(key))
