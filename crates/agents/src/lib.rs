@@ -2,7 +2,9 @@
 //! instructions, a model string and capability flags. Chats arrive in a later issue.
 
 use andibase_common::serde_util::double_option;
-use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
+use std::sync::Arc;
+
+use andibase_common::{id, DomainError, DomainResult, FieldIssue, Links, Timestamp};
 use andibase_storage::{params, record_event, Database, Row, Sql};
 use serde::{Deserialize, Serialize};
 
@@ -112,11 +114,11 @@ pub struct UpdateAgentInput {
 
 const COLUMNS: &str = "id, handle, name, description, instructions, model, web_access, browser_access, objects_access, linked_credential_ids, created_at, updated_at";
 
-fn agent_from_row(r: &Row, workspace_handle: &str) -> DomainResult<Agent> {
+fn agent_from_row(r: &Row, workspace_handle: &str, links: &dyn Links) -> DomainResult<Agent> {
     let id = r.text(0)?;
     let handle = r.text(1)?;
     Ok(Agent {
-        url: agent_url(workspace_handle, &handle, &id),
+        url: links.agent(workspace_handle, &handle, &id),
         id,
         handle,
         name: r.text(2)?,
@@ -133,11 +135,6 @@ fn agent_from_row(r: &Row, workspace_handle: &str) -> DomainResult<Agent> {
         created_at: r.time(10)?,
         updated_at: r.time(11)?,
     })
-}
-
-/// The console path of an agent: `/w/<ws>/agents/<handle>-<id>`.
-pub fn agent_url(workspace_handle: &str, handle: &str, id: &str) -> String {
-    format!("/w/{workspace_handle}/agents/{handle}-{id}")
 }
 
 /// Collects every rule an agent's fields break, so one response names them all.
@@ -204,7 +201,7 @@ fn lookup_keys(key: &str) -> (String, String) {
     (id, key.to_string())
 }
 
-fn find(r: &impl Sql, key: &str, workspace_handle: &str) -> DomainResult<Agent> {
+fn find(r: &impl Sql, key: &str, workspace_handle: &str, links: &dyn Links) -> DomainResult<Agent> {
     let (id, handle) = lookup_keys(key);
     r.query_one(
         &format!(
@@ -212,7 +209,7 @@ fn find(r: &impl Sql, key: &str, workspace_handle: &str) -> DomainResult<Agent> 
         ),
         &params![&id, &handle, &id],
     )?
-    .map(|row| agent_from_row(&row, workspace_handle))
+    .map(|row| agent_from_row(&row, workspace_handle, links))
     .transpose()?
     .ok_or(DomainError::NotFound)
 }
@@ -225,11 +222,12 @@ fn to_json(caps: &AgentCapabilities) -> String {
 pub struct Agents<'a> {
     pub db: &'a Database,
     pub workspace_handle: &'a str,
+    pub links: Arc<dyn Links>,
 }
 
 impl Agents<'_> {
     pub async fn list(&self) -> DomainResult<Vec<AgentSummary>> {
-        let ws = self.workspace_handle.to_string();
+        let (ws, links) = (self.workspace_handle.to_string(), self.links.clone());
         self.db
             .read(move |r| {
                 r.query(
@@ -237,15 +235,19 @@ impl Agents<'_> {
                     &[],
                 )?
                 .iter()
-                .map(|row| agent_from_row(row, &ws).map(AgentSummary::from))
+                .map(|row| agent_from_row(row, &ws, &*links).map(AgentSummary::from))
                 .collect()
             })
             .await
     }
 
     pub async fn get(&self, key: &str) -> DomainResult<Agent> {
-        let (ws, key) = (self.workspace_handle.to_string(), key.to_string());
-        self.db.read(move |r| find(r, &key, &ws)).await
+        let (ws, key, links) = (
+            self.workspace_handle.to_string(),
+            key.to_string(),
+            self.links.clone(),
+        );
+        self.db.read(move |r| find(r, &key, &ws, &*links)).await
     }
 
     pub async fn create(
@@ -276,7 +278,7 @@ impl Agents<'_> {
         merge(&mut capabilities, input.capabilities);
         let id = id::uuid7();
         let agent = Agent {
-            url: agent_url(self.workspace_handle, &input.handle, &id),
+            url: self.links.agent(self.workspace_handle, &input.handle, &id),
             id,
             name: input.name.trim().to_string(),
             handle: input.handle,
@@ -340,14 +342,15 @@ impl Agents<'_> {
         );
         checks.capabilities(input.capabilities.as_ref());
         checks.finish()?;
-        let (ws, key, actor) = (
+        let (ws, key, actor, links) = (
             self.workspace_handle.to_string(),
             key.to_string(),
             actor.map(str::to_string),
+            self.links.clone(),
         );
         self.db
             .write(move |tx| {
-                let mut a = find(tx, &key, &ws)?;
+                let mut a = find(tx, &key, &ws, &*links)?;
                 if let Some(n) = input.name {
                     a.name = n.trim().to_string();
                 }
@@ -378,14 +381,15 @@ impl Agents<'_> {
     }
 
     pub async fn delete(&self, key: &str, actor: Option<&str>, now: Timestamp) -> DomainResult<()> {
-        let (ws, key, actor) = (
+        let (ws, key, actor, links) = (
             self.workspace_handle.to_string(),
             key.to_string(),
             actor.map(str::to_string),
+            self.links.clone(),
         );
         self.db
             .write(move |tx| {
-                let a = find(tx, &key, &ws)?;
+                let a = find(tx, &key, &ws, &*links)?;
                 tx.execute("DELETE FROM agents WHERE id = ?", &params![&a.id])?;
                 record_event(
                     tx,

@@ -475,6 +475,18 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     )
     .map_err(describe)?;
     let scheduler = Arc::new(andibase_jobs::Scheduler::default());
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+    // Where the console's pages are, for links that domain code hands out.
+    let links: Arc<dyn andibase_common::Links> =
+        Arc::new(andibase_server::links::ConsoleLinks::new(&public_url));
     let events = andibase_events::EventBus::new(workspaces.clone());
     let approvals = Arc::new(andibase_approvals::Approvals::new(
         workspaces.clone(),
@@ -494,6 +506,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             },
         },
         events.clone(),
+        links.clone(),
     ));
     let runner = Arc::new(
         andibase_jobs::Runner::new(workspaces.clone(), scheduler.clone(), clock.clone())
@@ -511,19 +524,11 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         tracing::info!(workspaces = recovered, "resuming pending jobs");
     }
     let jobs = tokio::spawn(runner.run());
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let public_url = args
-        .public_url
-        .unwrap_or_else(|| format!("http://{addr}"))
-        .trim_end_matches('/')
-        .to_string();
     let state = AppState {
         identity: identity.clone(),
         workspaces: workspaces.clone(),
         events,
+        links,
         approvals,
         data_hooks: Arc::new(andibase_data::Pipeline::default()),
         config: Arc::new(ServerConfig {

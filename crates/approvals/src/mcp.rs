@@ -116,6 +116,24 @@ mod tests {
     use andibase_common::Clock;
     use andibase_storage::WorkspaceDatabases;
 
+    /// The approvals crate only ever links to the inbox.
+    struct InboxOnly;
+
+    impl andibase_common::Links for InboxOnly {
+        fn agent(&self, _: &str, _: &str, _: &str) -> String {
+            unreachable!("approvals link only to the inbox")
+        }
+        fn session(&self, _: &str, _: &str) -> String {
+            unreachable!("approvals link only to the inbox")
+        }
+        fn approvals(&self, ws: &str) -> String {
+            format!("/w/{ws}/approvals")
+        }
+        fn invitation(&self, _: &str) -> String {
+            unreachable!("approvals link only to the inbox")
+        }
+    }
+
     fn as_agent<'a>(ws: &'a str, agent_id: &'a str) -> Caller<'a> {
         Caller {
             workspace_id: ws,
@@ -147,6 +165,7 @@ mod tests {
             Clock::system(),
             Default::default(),
             andibase_events::EventBus::new(workspaces),
+            Arc::new(InboxOnly),
         ));
         let descriptors = tools();
         let names: Vec<&str> = descriptors

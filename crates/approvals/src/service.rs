@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use andibase_common::{id, Clock, DomainError, DomainResult, FieldIssue, Timestamp};
+use andibase_common::{id, Clock, DomainError, DomainResult, FieldIssue, Links, Timestamp};
 use andibase_events::EventBus;
 use andibase_jobs::{backoff_ms, enqueue, BoxFuture, Handler, Job, Outcome, Scheduler};
 use andibase_outbound::Policy;
@@ -68,6 +68,7 @@ pub struct Approvals {
     config: ApprovalsConfig,
     windows: Mutex<HashMap<String, VecDeque<i64>>>,
     bus: EventBus,
+    links: Arc<dyn Links>,
 }
 
 const COLUMNS: &str = "request_id, agent_id, status, question, context_markdown, options, correlation_id, notification_summary, \
@@ -295,6 +296,7 @@ impl Approvals {
         clock: Clock,
         config: ApprovalsConfig,
         bus: EventBus,
+        links: Arc<dyn Links>,
     ) -> Approvals {
         Approvals {
             workspaces,
@@ -304,6 +306,7 @@ impl Approvals {
             config,
             windows: Mutex::new(HashMap::new()),
             bus,
+            links,
         }
     }
 
@@ -433,10 +436,10 @@ impl Approvals {
         } else {
             settings.subscribers.clone()
         };
-        let (agent, key, handle) = (
+        let (agent, key, inbox) = (
             agent_id.to_string(),
             key_id.map(str::to_string),
-            workspace_handle.to_string(),
+            self.links.approvals(workspace_handle),
         );
         let (approval, created) = db
             .write(move |tx| {
@@ -473,7 +476,7 @@ impl Approvals {
                 for user in &recipients {
                     tx.execute(
                         "INSERT INTO notifications (id, user_id, kind, title, link, subject_id, created_at) VALUES (?, ?, 'approval.requested', ?, ?, ?, ?)",
-                        &params![id::uuid7(), user, &title, format!("/w/{handle}/approvals"), &request_id, now],
+                        &params![id::uuid7(), user, &title, &inbox, &request_id, now],
                     )?;
                 }
                 Ok((load(tx, &request_id)?.ok_or(DomainError::NotFound)?, true))

@@ -4,8 +4,10 @@
 pub mod error;
 pub mod hex;
 pub mod id;
+pub mod links;
 pub mod serde_util;
 pub mod time;
 
 pub use error::{DomainError, DomainResult, FieldIssue};
+pub use links::Links;
 pub use time::{Clock, Timestamp};

@@ -1,6 +1,6 @@
 //! Invitations: a link that lets the person with that email join the workspace.
 
-use andibase_common::{id, DomainError, DomainResult, Timestamp};
+use andibase_common::{id, DomainError, DomainResult, Links, Timestamp};
 use andibase_storage::{params, Row, Sql};
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +53,7 @@ impl Identity {
         invited_by: Option<&str>,
         actor_role: MemberRole,
         input: CreateInvitation,
+        links: &dyn Links,
     ) -> DomainResult<Invitation> {
         let email = validate_email(&input.email)?;
         let role = input.role.unwrap_or(MemberRole::Editor);
@@ -74,7 +75,7 @@ impl Identity {
             id: id::uuid7(),
             email,
             role,
-            url: Some(format!("/invite/{token}")),
+            url: Some(links.invitation(&token)),
             created_at: now,
             expires_at: now.plus_seconds(INVITATION_DAYS * 86_400),
         };

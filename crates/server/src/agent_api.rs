@@ -405,6 +405,7 @@ pub async fn list_agents(
     let agents: Vec<AgentSummary> = Agents {
         db: &db,
         workspace_handle: &key.workspace.handle,
+        links: state.links.clone(),
     }
     .list()
     .await?;

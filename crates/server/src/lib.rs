@@ -7,6 +7,7 @@ mod console;
 mod docs;
 pub mod error;
 pub mod extract;
+pub mod links;
 pub mod ops;
 pub mod state;
 

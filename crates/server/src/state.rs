@@ -47,6 +47,8 @@ pub struct AppState {
     pub workspaces: Arc<WorkspaceDatabases>,
     /// Committed changes of each workspace, for live pages and long-polls.
     pub events: EventBus,
+    /// Console routes, for domain code that links to pages.
+    pub links: Arc<dyn andibase_common::Links>,
     pub approvals: Arc<Approvals>,
     /// The record lifecycle hooks (built-ins; automations add script hooks).
     pub data_hooks: Arc<andibase_data::Pipeline>,

@@ -1,7 +1,7 @@
 //! Agent work sessions (seed 000): an agent opens a session, shares its URL with the
 //! human, and posts events the human watches live.
 
-use andibase_common::{id, DomainError, DomainResult, Timestamp};
+use andibase_common::{id, DomainError, DomainResult, Links, Timestamp};
 use andibase_storage::{params, record_event, Database, Row, Sql};
 use serde::{Deserialize, Serialize};
 
@@ -83,16 +83,16 @@ fn event_from_row(r: &Row) -> DomainResult<SessionEvent> {
 /// The sessions of one workspace.
 pub struct Sessions<'a> {
     pub db: &'a Database,
-    pub workspace_id: &'a str,
-    /// `<public url>/w/<workspace handle>/sessions/`; the session id is appended.
-    pub url_base: String,
+    pub workspace_handle: &'a str,
+    /// Where the session pages are: each session's `url`.
+    pub links: &'a dyn Links,
 }
 
 impl Sessions<'_> {
     fn session_from_row(&self, r: &Row) -> DomainResult<AgentSession> {
         let id = r.text(0)?;
         Ok(AgentSession {
-            url: format!("{}{id}", self.url_base),
+            url: self.links.session(self.workspace_handle, &id),
             id,
             title: r.text(1)?,
             message: r.opt_text(2)?,
@@ -137,7 +137,7 @@ impl Sessions<'_> {
             updated_at: now,
         };
         let session = AgentSession {
-            url: format!("{}{}", self.url_base, session.id),
+            url: self.links.session(self.workspace_handle, &session.id),
             ..session
         };
         let (s, actor) = (session.clone(), actor.map(str::to_string));

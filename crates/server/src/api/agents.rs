@@ -25,6 +25,7 @@ pub async fn list_agents(
         Agents {
             db: &db,
             workspace_handle: &ws.workspace.handle,
+            links: state.links.clone(),
         }
         .list()
         .await?,
@@ -50,6 +51,7 @@ pub async fn get_agent(
         Agents {
             db: &db,
             workspace_handle: &ws.workspace.handle,
+            links: state.links.clone(),
         }
         .get(&id)
         .await?,
@@ -72,6 +74,7 @@ pub async fn create_agent(
     let agents = Agents {
         db: &db,
         workspace_handle: &ws.workspace.handle,
+        links: state.links.clone(),
     };
     let agent = agents
         .create(input, Some(&ws.actor()), state.clock.now())
@@ -99,6 +102,7 @@ pub async fn update_agent(
     let agents = Agents {
         db: &db,
         workspace_handle: &ws.workspace.handle,
+        links: state.links.clone(),
     };
     Ok(Json(
         agents
@@ -123,6 +127,7 @@ pub async fn delete_agent(
     let agents = Agents {
         db: &db,
         workspace_handle: &ws.workspace.handle,
+        links: state.links.clone(),
     };
     agents
         .delete(&id, Some(&ws.actor()), state.clock.now())

@@ -195,6 +195,7 @@ async fn agent_id(state: &AppState, ws: &WorkspaceAccess, key: &str) -> ApiResul
     Ok(Agents {
         db: &db,
         workspace_handle: &ws.workspace.handle,
+        links: state.links.clone(),
     }
     .get(key)
     .await?

@@ -37,12 +37,8 @@ pub async fn with_sessions<T>(
     let db = state.workspaces.get(&ws.workspace.id).await?;
     let sessions = Sessions {
         db: &db,
-        workspace_id: &ws.workspace.id,
-        url_base: format!(
-            "{}/w/{}/sessions/",
-            state.config.public_url.trim_end_matches('/'),
-            ws.workspace.handle
-        ),
+        workspace_handle: &ws.workspace.handle,
+        links: &*state.links,
     };
     Ok(f(sessions).await?)
 }

@@ -254,18 +254,16 @@ pub async fn create_invitation(
 ) -> ApiResult<(StatusCode, Json<Invitation>)> {
     let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
     ws.require(Resource::Members.write())?;
-    let mut inv = state
+    let inv = state
         .identity
         .create_invitation(
             &ws.workspace,
             ws.user.as_ref().map(|u| u.id.as_str()),
             ws.granting_role(),
             input,
+            &*state.links,
         )
         .await?;
-    inv.url = inv
-        .url
-        .map(|u| format!("{}{u}", state.config.public_url.trim_end_matches('/')));
     Ok((StatusCode::CREATED, Json(inv)))
 }
 

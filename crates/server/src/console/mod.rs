@@ -565,6 +565,7 @@ async fn agents_page(
     let list = match (Agents {
         db: &db,
         workspace_handle: &m.workspace.handle,
+        links: state.links.clone(),
     })
     .list()
     .await
@@ -624,6 +625,7 @@ async fn agent_page(
     let agent = match (Agents {
         db: &db,
         workspace_handle: &m.workspace.handle,
+        links: state.links.clone(),
     })
     .get(&slug)
     .await
@@ -867,6 +869,7 @@ async fn approvals_page(
     let names: std::collections::HashMap<String, String> = (Agents {
         db: &db,
         workspace_handle: &m.workspace.handle,
+        links: state.links.clone(),
     })
     .list()
     .await
