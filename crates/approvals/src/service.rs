@@ -8,7 +8,7 @@ use andibase_common::{id, Clock, DomainError, DomainResult, FieldIssue, Links, T
 use andibase_events::EventBus;
 use andibase_jobs::{backoff_ms, enqueue, BoxFuture, Handler, Job, Outcome, Scheduler};
 use andibase_outbound::Policy;
-use andibase_storage::{params, record_event, Database, Row, Sql, WorkspaceDatabases};
+use andibase_storage::{params, record_event, Database, Row, Sql, Tx, WorkspaceDatabases};
 use andibase_vault::Vault;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
@@ -281,6 +281,138 @@ fn settings_from_row(
 
 const SETTINGS_COLUMNS: &str = "default_timeout_seconds, timeout_mode, timeout_instruction, subscribers, callback_secret_header, callback_secret_value";
 
+/// What makes two creates "the same": everything the agent sent, and the agent.
+fn payload_hash(agent_id: &str, input: &CreateApproval) -> String {
+    let fingerprint = serde_json::json!([
+        agent_id,
+        input.question,
+        input.context_markdown,
+        input.options,
+        input.correlation_id,
+        input.notification_summary,
+        input.callback,
+        input.timeout
+    ]);
+    andibase_common::hex::encode(&Sha256::digest(fingerprint.to_string().as_bytes()))
+}
+
+/// A checked approval, ready to be written.
+struct NewApproval {
+    request_id: String,
+    payload_hash: String,
+    agent_id: String,
+    key_id: Option<String>,
+    input: CreateApproval,
+    timeout: EffectiveTimeout,
+    expires_at: Timestamp,
+    /// Who is notified, and the link they get.
+    recipients: Vec<String>,
+    inbox: String,
+    now: Timestamp,
+}
+
+impl NewApproval {
+    /// Writes the approval, its expiry job, its outbox event and its notifications; or,
+    /// for a replayed `request_id` with the same payload, gives the existing approval.
+    fn write(self, tx: &Tx<'_>, monthly_quota: Option<i64>) -> DomainResult<(Approval, bool)> {
+        if !agent_exists(tx, &self.agent_id)? {
+            return Err(DomainError::state(
+                "invalid_agent",
+                "The agent does not exist in this workspace.",
+            ));
+        }
+        if let Some(existing) = tx.query_one(
+            "SELECT payload_hash FROM approvals WHERE request_id = ?",
+            &params![&self.request_id],
+        )? {
+            if existing.text(0)? != self.payload_hash {
+                return Err(DomainError::conflict(
+                    "This request_id was already used with a different payload.",
+                ));
+            }
+            return Ok((self.load(tx)?, false));
+        }
+        if let Some(limit) = monthly_quota {
+            let used = tx
+                .query_one(
+                    "SELECT count(*) FROM approvals WHERE created_at >= ?",
+                    &params![month_start(self.now)],
+                )?
+                .map_or(Ok(0), |r| r.int(0))?;
+            if used >= limit {
+                return Err(DomainError::state(
+                    "USAGE_APPROVAL_LIMIT",
+                    "This workspace has used its approval quota for the month.",
+                ));
+            }
+        }
+        self.insert(tx)?;
+        let (id, now) = (&self.request_id, self.now);
+        enqueue(
+            tx,
+            EXPIRE_JOB,
+            &serde_json::json!({"request_id": id}),
+            self.expires_at,
+            now,
+        )?;
+        record_event(
+            tx,
+            APPROVAL_CREATED,
+            id,
+            Some(&self.agent_id),
+            &serde_json::json!({}),
+            now,
+        )?;
+        self.notify(tx)?;
+        Ok((self.load(tx)?, true))
+    }
+
+    fn insert(&self, tx: &Tx<'_>) -> DomainResult<()> {
+        let input = &self.input;
+        let options = serde_json::to_string(&input.options).map_err(internal)?;
+        let callback_headers = input
+            .callback
+            .as_ref()
+            .and_then(|c| c.headers.as_ref())
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(internal)?;
+        let t = &self.timeout;
+        tx.execute(
+            "INSERT INTO approvals (request_id, agent_id, key_id, payload_hash, question, context_markdown, options, correlation_id, \
+             notification_summary, callback_url, callback_headers, timeout_seconds, timeout_mode, timeout_instruction, status, \
+             expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            &params![
+                &self.request_id, &self.agent_id, self.key_id.clone(), &self.payload_hash, &input.question,
+                &input.context_markdown, options, input.correlation_id.clone(), input.notification_summary.clone(),
+                input.callback.as_ref().map(|c| c.url.clone()), callback_headers, t.seconds, t.mode.as_str(),
+                t.instruction.clone(), self.expires_at, self.now, self.now
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// One inbox notification per recipient.
+    fn notify(&self, tx: &Tx<'_>) -> DomainResult<()> {
+        let input = &self.input;
+        let title = input
+            .notification_summary
+            .clone()
+            .unwrap_or_else(|| input.question.chars().take(200).collect());
+        for user in &self.recipients {
+            tx.execute(
+                "INSERT INTO notifications (id, user_id, kind, title, link, subject_id, created_at) VALUES (?, ?, 'approval.requested', ?, ?, ?, ?)",
+                &params![id::uuid7(), user, &title, &self.inbox, &self.request_id, self.now],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn load(&self, tx: &Tx<'_>) -> DomainResult<Approval> {
+        load(tx, &self.request_id)?.ok_or(DomainError::NotFound)
+    }
+}
+
 fn agent_exists(r: &impl Sql, agent_id: &str) -> DomainResult<bool> {
     Ok(
         r.query_one("SELECT 1 FROM agents WHERE id = ?", &params![agent_id])?
@@ -363,13 +495,49 @@ impl Approvals {
         }
         let db = self.workspaces.get(workspace_id).await?;
         let settings = self.settings(workspace_id, agent_id).await?;
-        // The timeout: the request's fields over the agent's defaults.
+        let timeout = self.effective_timeout(&input, &settings, &mut issues);
+        self.check_callback(&input, &mut issues).await?;
+        if !issues.is_empty() {
+            return Err(invalid(issues));
+        }
+        let now = self.clock.now();
+        let new = NewApproval {
+            request_id: input.request_id.clone().unwrap_or_else(id::uuid7),
+            payload_hash: payload_hash(agent_id, &input),
+            agent_id: agent_id.to_string(),
+            key_id: key_id.map(str::to_string),
+            expires_at: now.plus_seconds(timeout.seconds),
+            timeout,
+            recipients: if settings.subscribers.is_empty() {
+                members
+            } else {
+                settings.subscribers
+            },
+            inbox: self.links.approvals(workspace_handle),
+            input,
+            now,
+        };
+        let quota = self.config.monthly_quota;
+        let (approval, created) = db.write(move |tx| new.write(tx, quota)).await?;
+        if created {
+            self.scheduler.wake(workspace_id, approval.expires_at);
+        }
+        Ok((approval, created))
+    }
+
+    /// The timeout of a new approval: the request's fields over the agent's defaults,
+    /// checked.
+    fn effective_timeout(
+        &self,
+        input: &CreateApproval,
+        settings: &AgentApprovalSettings,
+        issues: &mut Vec<FieldIssue>,
+    ) -> EffectiveTimeout {
         let t = input.timeout.clone().unwrap_or_default();
         let seconds = t.seconds.unwrap_or(settings.default_timeout_seconds);
         let mode = t.mode.unwrap_or(settings.timeout_mode);
         let instruction = t
             .instruction
-            .clone()
             .or(settings.timeout_instruction.clone())
             .filter(|i| !i.trim().is_empty());
         if seconds < self.config.min_timeout_secs || seconds > MAX_TIMEOUT_SECS {
@@ -388,104 +556,35 @@ impl Approvals {
                     .into(),
             });
         }
-        if let Some(cb) = &input.callback {
-            let (url, policy) = (cb.url.clone(), self.config.outbound);
-            let checked = tokio::task::spawn_blocking(move || {
-                andibase_outbound::check_destination(&url, policy)
-            })
-            .await
-            .map_err(internal)?;
-            if let Err(e) = checked {
-                issues.push(FieldIssue {
-                    path: vec!["callback".into(), "url".into()],
-                    message: e,
-                });
-            }
+        EffectiveTimeout {
+            seconds,
+            mode,
+            instruction,
         }
-        if !issues.is_empty() {
-            return Err(invalid(issues));
-        }
+    }
 
-        let request_id = input.request_id.clone().unwrap_or_else(id::uuid7);
-        let options_json = serde_json::to_string(&input.options).map_err(internal)?;
-        let callback_headers = input
-            .callback
-            .as_ref()
-            .and_then(|c| c.headers.as_ref())
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(internal)?;
-        // What makes two creates "the same": everything the agent sent, and the agent.
-        let fingerprint = serde_json::json!([
-            agent_id,
-            input.question,
-            input.context_markdown,
-            input.options,
-            input.correlation_id,
-            input.notification_summary,
-            input.callback,
-            input.timeout
-        ]);
-        let payload_hash =
-            andibase_common::hex::encode(&Sha256::digest(fingerprint.to_string().as_bytes()));
-        let now = self.clock.now();
-        let expires_at = now.plus_seconds(seconds);
-        let quota = self.config.monthly_quota;
-        let recipients = if settings.subscribers.is_empty() {
-            members
-        } else {
-            settings.subscribers.clone()
+    /// A callback URL must reach a public address (unless the operator allows private
+    /// ones).
+    async fn check_callback(
+        &self,
+        input: &CreateApproval,
+        issues: &mut Vec<FieldIssue>,
+    ) -> DomainResult<()> {
+        let Some(cb) = &input.callback else {
+            return Ok(());
         };
-        let (agent, key, inbox) = (
-            agent_id.to_string(),
-            key_id.map(str::to_string),
-            self.links.approvals(workspace_handle),
-        );
-        let (approval, created) = db
-            .write(move |tx| {
-                if !agent_exists(tx, &agent)? {
-                    return Err(DomainError::state("invalid_agent", "The agent does not exist in this workspace."));
-                }
-                if let Some(existing) = tx.query_one("SELECT payload_hash FROM approvals WHERE request_id = ?", &params![&request_id])? {
-                    if existing.text(0)? != payload_hash {
-                        return Err(DomainError::conflict("This request_id was already used with a different payload."));
-                    }
-                    return Ok((load(tx, &request_id)?.ok_or(DomainError::NotFound)?, false));
-                }
-                if let Some(limit) = quota {
-                    let used = tx
-                        .query_one("SELECT count(*) FROM approvals WHERE created_at >= ?", &params![month_start(now)])?
-                        .map_or(Ok(0), |r| r.int(0))?;
-                    if used >= limit {
-                        return Err(DomainError::state("USAGE_APPROVAL_LIMIT", "This workspace has used its approval quota for the month."));
-                    }
-                }
-                tx.execute(
-                    "INSERT INTO approvals (request_id, agent_id, key_id, payload_hash, question, context_markdown, options, correlation_id, \
-                     notification_summary, callback_url, callback_headers, timeout_seconds, timeout_mode, timeout_instruction, status, \
-                     expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-                    &params![
-                        &request_id, &agent, key, payload_hash, &input.question, &input.context_markdown, options_json,
-                        input.correlation_id.clone(), input.notification_summary.clone(), input.callback.as_ref().map(|c| c.url.clone()),
-                        callback_headers, seconds, mode.as_str(), instruction, expires_at, now, now
-                    ],
-                )?;
-                enqueue(tx, EXPIRE_JOB, &serde_json::json!({"request_id": request_id}), expires_at, now)?;
-                record_event(tx, APPROVAL_CREATED, &request_id, Some(&agent), &serde_json::json!({}), now)?;
-                let title = input.notification_summary.clone().unwrap_or_else(|| input.question.chars().take(200).collect());
-                for user in &recipients {
-                    tx.execute(
-                        "INSERT INTO notifications (id, user_id, kind, title, link, subject_id, created_at) VALUES (?, ?, 'approval.requested', ?, ?, ?, ?)",
-                        &params![id::uuid7(), user, &title, &inbox, &request_id, now],
-                    )?;
-                }
-                Ok((load(tx, &request_id)?.ok_or(DomainError::NotFound)?, true))
-            })
-            .await?;
-        if created {
-            self.scheduler.wake(workspace_id, approval.expires_at);
+        let (url, policy) = (cb.url.clone(), self.config.outbound);
+        let checked =
+            tokio::task::spawn_blocking(move || andibase_outbound::check_destination(&url, policy))
+                .await
+                .map_err(internal)?;
+        if let Err(e) = checked {
+            issues.push(FieldIssue {
+                path: vec!["callback".into(), "url".into()],
+                message: e,
+            });
         }
-        Ok((approval, created))
+        Ok(())
     }
 
     pub async fn get(&self, workspace_id: &str, request_id: &str) -> DomainResult<Approval> {
