@@ -10,9 +10,9 @@ mod model;
 mod service;
 
 pub use model::{
-    is_approval_event, AgentApprovalSettings, Approval, ApprovalOption, ApprovalStatus,
-    CallbackSpec, CreateApproval, DeliveryStatus, Notification, Resolution, SettingsPatch,
-    TimeoutMode, TimeoutSpec, APPROVAL_CREATED, APPROVAL_EXPIRED, APPROVAL_RESOLVED,
+    is_approval_event, AgentApprovalSettings, Approval, ApprovalOption, ApprovalRefusal,
+    ApprovalStatus, CallbackSpec, CreateApproval, DeliveryStatus, Notification, Resolution,
+    SettingsPatch, TimeoutMode, TimeoutSpec, APPROVAL_CREATED, APPROVAL_EXPIRED, APPROVAL_RESOLVED,
 };
 pub use service::{
     Approvals, ApprovalsConfig, CallbackJob, ExpireJob, ListFilter, CALLBACK_JOB, EXPIRE_JOB,

@@ -95,6 +95,31 @@ pub struct EffectiveTimeout {
     pub instruction: Option<String>,
 }
 
+/// Why an approvals step is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApprovalRefusal {
+    /// The calling agent is not an agent of the workspace.
+    UnknownAgent,
+    /// The workspace used its monthly quota.
+    QuotaUsed,
+    /// Deciding an approval that is no longer pending.
+    Closed,
+}
+
+impl andibase_common::Refusal for ApprovalRefusal {
+    fn code(&self) -> &'static str {
+        match self {
+            ApprovalRefusal::UnknownAgent => "invalid_agent",
+            ApprovalRefusal::QuotaUsed => "USAGE_APPROVAL_LIMIT",
+            ApprovalRefusal::Closed => "approval_closed",
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// Where an approval stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

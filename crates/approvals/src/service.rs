@@ -316,8 +316,8 @@ impl NewApproval {
     /// for a replayed `request_id` with the same payload, gives the existing approval.
     fn write(self, tx: &Tx<'_>, monthly_quota: Option<i64>) -> DomainResult<(Approval, bool)> {
         if !agent_exists(tx, &self.agent_id)? {
-            return Err(DomainError::state(
-                "invalid_agent",
+            return Err(DomainError::refused(
+                ApprovalRefusal::UnknownAgent,
                 "The agent does not exist in this workspace.",
             ));
         }
@@ -340,8 +340,8 @@ impl NewApproval {
                 )?
                 .map_or(Ok(0), |r| r.int(0))?;
             if used >= limit {
-                return Err(DomainError::state(
-                    "USAGE_APPROVAL_LIMIT",
+                return Err(DomainError::refused(
+                    ApprovalRefusal::QuotaUsed,
                     "This workspace has used its approval quota for the month.",
                 ));
             }
@@ -666,7 +666,7 @@ impl Approvals {
             .write(move |tx| {
                 let a = load(tx, &id)?.ok_or(DomainError::NotFound)?;
                 if !a.is_pending() || a.expires_at <= now {
-                    return Err(DomainError::state("approval_closed", format!("This approval is already {}.", if a.is_pending() { "expired" } else { a.status.as_str() })));
+                    return Err(DomainError::refused(ApprovalRefusal::Closed, format!("This approval is already {}.", if a.is_pending() { "expired" } else { a.status.as_str() })));
                 }
                 let (status, index, label, value, instruction) = match (&decision.option_index, &decision.option_value, &decision.custom_instruction) {
                     (Some(i), _, _) => {

@@ -22,6 +22,16 @@ impl FieldIssue {
     }
 }
 
+/// A state machine's refusal of a step, as its domain names it: an enum of the domain's
+/// own (`LoginRefusal`, `ApprovalRefusal`). Each surface maps them explicitly by
+/// downcasting to the domain's type ([`Refusal::as_any`]), never by their text.
+pub trait Refusal: std::fmt::Debug + Send + Sync + 'static {
+    /// The code the product's documents give it (seed 000's `slow_down`, …), which a
+    /// surface uses unless it maps the refusal otherwise.
+    fn code(&self) -> &'static str;
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
 #[derive(Debug)]
 pub enum DomainError {
     /// The input is well-formed JSON of the right shape but breaks a rule.
@@ -41,8 +51,11 @@ pub enum DomainError {
     Forbidden { permission: String, message: String },
     /// Credentials were wrong (bad password, unusable token).
     Unauthorized { message: String },
-    /// A state machine refuses the step (agent login codes use this).
-    State { code: &'static str, message: String },
+    /// A state machine refuses the step (agent login, deciding a closed approval).
+    Refused {
+        refusal: Box<dyn Refusal>,
+        message: String,
+    },
     /// Too many attempts; retry after the given seconds.
     RateLimited { retry_after_secs: u64 },
     /// Storage or another internal failure. The text goes to the log, not the client.
@@ -95,9 +108,9 @@ impl DomainError {
         }
     }
 
-    pub fn state(code: &'static str, message: impl Into<String>) -> DomainError {
-        DomainError::State {
-            code,
+    pub fn refused(refusal: impl Refusal, message: impl Into<String>) -> DomainError {
+        DomainError::Refused {
+            refusal: Box::new(refusal),
             message: message.into(),
         }
     }
@@ -111,7 +124,7 @@ impl fmt::Display for DomainError {
             DomainError::Conflict { message, .. } => write!(f, "conflict: {message}"),
             DomainError::Forbidden { permission, .. } => write!(f, "forbidden: needs {permission}"),
             DomainError::Unauthorized { message } => write!(f, "unauthorized: {message}"),
-            DomainError::State { code, message } => write!(f, "{code}: {message}"),
+            DomainError::Refused { refusal, message } => write!(f, "{}: {message}", refusal.code()),
             DomainError::RateLimited { retry_after_secs } => {
                 write!(f, "rate limited, retry after {retry_after_secs}s")
             }

@@ -8,6 +8,6 @@ pub mod links;
 pub mod serde_util;
 pub mod time;
 
-pub use error::{DomainError, DomainResult, FieldIssue};
+pub use error::{DomainError, DomainResult, FieldIssue, Refusal};
 pub use links::Links;
 pub use time::{Clock, Timestamp};

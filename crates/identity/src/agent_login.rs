@@ -84,6 +84,39 @@ impl std::fmt::Display for LoginStatus {
     }
 }
 
+/// Why a step of the device-code login is refused (seed 000's codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginRefusal {
+    /// The human has not decided yet.
+    AuthorizationPending,
+    /// Polled sooner than the interval allows.
+    SlowDown,
+    /// The human denied the request.
+    AccessDenied,
+    ExpiredToken,
+    /// The device code is unknown, used, or its workspace is gone.
+    InvalidGrant,
+    /// Approving or denying a request that is no longer pending.
+    NotPending,
+}
+
+impl andibase_common::Refusal for LoginRefusal {
+    fn code(&self) -> &'static str {
+        match self {
+            LoginRefusal::AuthorizationPending => "authorization_pending",
+            LoginRefusal::SlowDown => "slow_down",
+            LoginRefusal::AccessDenied => "access_denied",
+            LoginRefusal::ExpiredToken => "expired_token",
+            LoginRefusal::InvalidGrant => "invalid_grant",
+            LoginRefusal::NotPending => "invalid_request",
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// The public view of a login request, read by the approval page.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -231,8 +264,8 @@ impl Identity {
     ) -> DomainResult<AgentLoginRequestView> {
         let view = self.agent_login_request(user_code).await?;
         if view.status != LoginStatus::Pending {
-            return Err(DomainError::state(
-                "invalid_request",
+            return Err(DomainError::refused(
+                LoginRefusal::NotPending,
                 format!("This login request is {}.", view.status),
             ));
         }
@@ -279,8 +312,8 @@ impl Identity {
             })
             .await?;
         if changed != 1 {
-            return Err(DomainError::state(
-                "invalid_request",
+            return Err(DomainError::refused(
+                LoginRefusal::NotPending,
                 "This login request is no longer pending.",
             ));
         }
@@ -311,8 +344,8 @@ impl Identity {
             .await?;
         let view = self.agent_login_request(user_code).await?;
         if changed != 1 {
-            return Err(DomainError::state(
-                "invalid_request",
+            return Err(DomainError::refused(
+                LoginRefusal::NotPending,
                 format!("This login request is {}.", view.status),
             ));
         }
@@ -330,16 +363,16 @@ impl Identity {
                              FROM agent_login_requests WHERE device_code_hash = ?",
                         &params![&hash],
                     )?
-                    .ok_or_else(|| DomainError::state("invalid_grant", "The device code is invalid, already used, or no longer usable. Start a new login."))?;
+                    .ok_or_else(|| DomainError::refused(LoginRefusal::InvalidGrant, "The device code is invalid, already used, or no longer usable. Start a new login."))?;
                 let (req_id, status) = (row.text(0)?, LoginStatus::parse(&row.text(1)?)?);
                 if status == LoginStatus::Consumed {
-                    return Err(DomainError::state("invalid_grant", "This device code was already exchanged. Start a new login."));
+                    return Err(DomainError::refused(LoginRefusal::InvalidGrant, "This device code was already exchanged. Start a new login."));
                 }
                 if row.time(2)? <= now {
-                    return Err(DomainError::state("expired_token", "The login request expired. Start a new login."));
+                    return Err(DomainError::refused(LoginRefusal::ExpiredToken, "The login request expired. Start a new login."));
                 }
                 if status == LoginStatus::Denied {
-                    return Err(DomainError::state("access_denied", "The human denied this login request."));
+                    return Err(DomainError::refused(LoginRefusal::AccessDenied, "The human denied this login request."));
                 }
                 if status == LoginStatus::Pending {
                     let interval = row.int(4)?;
@@ -347,9 +380,9 @@ impl Identity {
                     tx.execute("UPDATE agent_login_requests SET last_poll_at = ? WHERE id = ?", &params![now, &req_id])?;
                     // The poll time must be committed, so the refusal is the inner result.
                     return Ok(Err(if too_soon {
-                        DomainError::state("slow_down", format!("Poll less frequently and retry in about {interval} seconds."))
+                        DomainError::refused(LoginRefusal::SlowDown, format!("Poll less frequently and retry in about {interval} seconds."))
                     } else {
-                        DomainError::state("authorization_pending", "The customer has not approved this login request yet.")
+                        DomainError::refused(LoginRefusal::AuthorizationPending, "The customer has not approved this login request yet.")
                     }));
                 }
                 let ws_id = row.text(5)?;
@@ -357,7 +390,7 @@ impl Identity {
                     .query_one(&format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ? AND deleted_at IS NULL"), &params![&ws_id])?
                     .map(|r| workspace_from_row(&r))
                     .transpose()?
-                    .ok_or_else(|| DomainError::state("invalid_grant", "The approved workspace no longer exists."))?;
+                    .ok_or_else(|| DomainError::refused(LoginRefusal::InvalidGrant, "The approved workspace no longer exists."))?;
                 let role = KeyRole::parse(&row.text(8)?).ok_or_else(|| DomainError::Internal("bad role".into()))?;
                 let permissions: Permissions =
                     serde_json::from_value(row.json(9)?).map_err(|e| DomainError::Internal(e.to_string()))?;

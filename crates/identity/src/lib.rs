@@ -16,7 +16,8 @@ mod users;
 mod workspaces;
 
 pub use agent_login::{
-    AgentLoginRequestView, AgentLoginStart, ExchangeSuccess, LoginStatus, StartAgentLogin,
+    AgentLoginRequestView, AgentLoginStart, ExchangeSuccess, LoginRefusal, LoginStatus,
+    StartAgentLogin,
 };
 pub use api_keys::{ApiKey, ApiKeyAuth, CreateApiKey, CreatedApiKey, UpdateApiKey};
 pub use invitations::{CreateInvitation, Invitation};

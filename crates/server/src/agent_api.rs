@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use andibase_agents::{AgentSummary, Agents};
-use andibase_approvals::{Approval, CreateApproval};
+use andibase_approvals::{Approval, ApprovalRefusal, CreateApproval};
 use andibase_common::DomainError;
 use andibase_identity::{Action, ApiKeyAuth, Permission, Resource};
 use axum::extract::{FromRequestParts, Path, Request, State};
@@ -91,22 +91,26 @@ impl From<DomainError> for V1Error {
                     ),
                 )
             },
-            DomainError::State {
-                code: "USAGE_APPROVAL_LIMIT",
-                message,
-            } => V1Error::new(StatusCode::FORBIDDEN, "USAGE_APPROVAL_LIMIT", message),
-            DomainError::State {
-                code: "invalid_agent",
-                message,
-            } => V1Error::new(StatusCode::UNAUTHORIZED, "invalid_agent", message),
+
             DomainError::Forbidden { message, .. } => {
                 V1Error::new(StatusCode::FORBIDDEN, "insufficient_permissions", message)
             }
             DomainError::Unauthorized { message } => {
                 V1Error::new(StatusCode::UNAUTHORIZED, "invalid_api_key", message)
             }
-            DomainError::State { message, .. } => {
-                V1Error::new(StatusCode::BAD_REQUEST, "invalid_payload", message)
+            DomainError::Refused { refusal, message } => {
+                let (status, code) = match refusal.as_any().downcast_ref::<ApprovalRefusal>() {
+                    Some(ApprovalRefusal::QuotaUsed) => {
+                        (StatusCode::FORBIDDEN, "USAGE_APPROVAL_LIMIT")
+                    }
+                    Some(ApprovalRefusal::UnknownAgent) => {
+                        (StatusCode::UNAUTHORIZED, "invalid_agent")
+                    }
+                    Some(ApprovalRefusal::Closed) | None => {
+                        (StatusCode::BAD_REQUEST, "invalid_payload")
+                    }
+                };
+                V1Error::new(status, code, message)
             }
             DomainError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");

@@ -2,6 +2,7 @@
 //! `HttpApiDecodeError` shape (with `issues[]`) for bodies that do not fit the schema.
 //! Every mapping from a domain error is written out here, on purpose.
 
+use andibase_approvals::ApprovalRefusal;
 use andibase_common::{DomainError, FieldIssue};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -168,8 +169,14 @@ impl From<DomainError> for ApiError {
             DomainError::Unauthorized { message } => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "authentication_required", message)
             }
-            DomainError::State { code, message } => {
-                ApiError::new(StatusCode::BAD_REQUEST, code, message)
+            DomainError::Refused { refusal, message } => {
+                // A refused step is a 400 with the domain's code, except deciding an
+                // approval that is closed, which conflicts with its state.
+                let status = match refusal.as_any().downcast_ref::<ApprovalRefusal>() {
+                    Some(ApprovalRefusal::Closed) => StatusCode::CONFLICT,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, refusal.code(), message)
             }
             DomainError::RateLimited { retry_after_secs } => {
                 ApiError::rate_limited(retry_after_secs)

@@ -135,14 +135,7 @@ pub async fn resolve_approval(
     let a = state
         .approvals
         .resolve(&ws.workspace.id, &id, decision, &decider(&ws))
-        .await
-        .map_err(|e| match e {
-            andibase_common::DomainError::State {
-                code: "approval_closed",
-                message,
-            } => ApiError::new(axum::http::StatusCode::CONFLICT, "approval_closed", message),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(Json(approval_json(&a)))
 }
 
