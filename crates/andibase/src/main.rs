@@ -488,11 +488,18 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     let links: Arc<dyn andibase_common::Links> =
         Arc::new(andibase_server::links::ConsoleLinks::new(&public_url));
     let events = andibase_events::EventBus::new(workspaces.clone());
+    let windows: Arc<dyn andibase_common::rate::RateWindows> =
+        Arc::new(andibase_common::rate::LocalRateWindows::new(clock.clone()));
     let approvals = Arc::new(andibase_approvals::Approvals::new(
-        workspaces.clone(),
-        scheduler.clone(),
-        vault,
-        clock.clone(),
+        andibase_approvals::ApprovalsParts {
+            workspaces: workspaces.clone(),
+            scheduler: scheduler.clone(),
+            vault,
+            clock: clock.clone(),
+            bus: events.clone(),
+            links: links.clone(),
+            windows: windows.clone(),
+        },
         andibase_approvals::ApprovalsConfig {
             min_timeout_secs: args.approval_min_timeout_seconds.max(1),
             default_timeout_secs: args.approval_default_timeout_seconds,
@@ -505,8 +512,6 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
                 allow_private: args.allow_private_callbacks,
             },
         },
-        events.clone(),
-        links.clone(),
     ));
     let runner = Arc::new(
         andibase_jobs::Runner::new(workspaces.clone(), scheduler.clone(), clock.clone())
@@ -539,7 +544,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             allow_remote_images: args.allow_remote_images,
         }),
         metrics: Default::default(),
-        limiter: Default::default(),
+        limiter: windows,
         clock: clock.clone(),
         time_control: test_clock.then(|| {
             Arc::new(TestClock {

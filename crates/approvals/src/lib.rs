@@ -15,5 +15,6 @@ pub use model::{
     SettingsPatch, TimeoutMode, TimeoutSpec, APPROVAL_CREATED, APPROVAL_EXPIRED, APPROVAL_RESOLVED,
 };
 pub use service::{
-    Approvals, ApprovalsConfig, CallbackJob, ExpireJob, ListFilter, CALLBACK_JOB, EXPIRE_JOB,
+    Approvals, ApprovalsConfig, ApprovalsParts, CallbackJob, ExpireJob, ListFilter, CALLBACK_JOB,
+    EXPIRE_JOB,
 };

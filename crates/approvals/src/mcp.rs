@@ -159,13 +159,16 @@ mod tests {
         .await
         .unwrap();
         let approvals = Arc::new(Approvals::new(
-            workspaces.clone(),
-            Arc::new(andibase_jobs::Scheduler::default()),
-            andibase_vault::Vault::from_key([1; 32]),
-            Clock::system(),
+            crate::ApprovalsParts {
+                workspaces: workspaces.clone(),
+                scheduler: Arc::new(andibase_jobs::Scheduler::default()),
+                vault: andibase_vault::Vault::from_key([1; 32]),
+                clock: Clock::system(),
+                bus: andibase_events::EventBus::new(workspaces),
+                links: Arc::new(InboxOnly),
+                windows: Arc::new(andibase_common::rate::LocalRateWindows::new(Clock::system())),
+            },
             Default::default(),
-            andibase_events::EventBus::new(workspaces),
-            Arc::new(InboxOnly),
         ));
         let descriptors = tools();
         let names: Vec<&str> = descriptors

@@ -1,9 +1,9 @@
 //! The approvals service.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use andibase_common::rate::RateWindows;
 use andibase_common::{id, Clock, DomainError, DomainResult, FieldIssue, Links, Timestamp};
 use andibase_events::EventBus;
 use andibase_jobs::{backoff_ms, enqueue, BoxFuture, Handler, Job, Outcome, Scheduler};
@@ -66,7 +66,7 @@ pub struct Approvals {
     vault: Vault,
     clock: Clock,
     config: ApprovalsConfig,
-    windows: Mutex<HashMap<String, VecDeque<i64>>>,
+    windows: Arc<dyn RateWindows>,
     bus: EventBus,
     links: Arc<dyn Links>,
 }
@@ -420,23 +420,35 @@ fn agent_exists(r: &impl Sql, agent_id: &str) -> DomainResult<bool> {
     )
 }
 
+/// The server's parts the approvals service works with.
+pub struct ApprovalsParts {
+    pub workspaces: Arc<WorkspaceDatabases>,
+    pub scheduler: Arc<Scheduler>,
+    pub vault: Vault,
+    pub clock: Clock,
+    pub bus: EventBus,
+    pub links: Arc<dyn Links>,
+    pub windows: Arc<dyn RateWindows>,
+}
+
 impl Approvals {
-    pub fn new(
-        workspaces: Arc<WorkspaceDatabases>,
-        scheduler: Arc<Scheduler>,
-        vault: Vault,
-        clock: Clock,
-        config: ApprovalsConfig,
-        bus: EventBus,
-        links: Arc<dyn Links>,
-    ) -> Approvals {
+    pub fn new(parts: ApprovalsParts, config: ApprovalsConfig) -> Approvals {
+        let ApprovalsParts {
+            workspaces,
+            scheduler,
+            vault,
+            clock,
+            bus,
+            links,
+            windows,
+        } = parts;
         Approvals {
             workspaces,
             scheduler,
             vault,
             clock,
             config,
-            windows: Mutex::new(HashMap::new()),
+            windows,
             bus,
             links,
         }
@@ -459,20 +471,9 @@ impl Approvals {
 
     /// Sliding-window burst limit per agent.
     fn check_rate(&self, agent_id: &str) -> DomainResult<()> {
-        let now = self.clock.now().0;
-        let mut windows = self.windows.lock().expect("rate windows poisoned");
-        let w = windows.entry(agent_id.to_string()).or_default();
-        while w.front().is_some_and(|t| now - *t >= 60_000) {
-            w.pop_front();
-        }
-        if w.len() >= self.config.creates_per_minute {
-            let oldest = w.front().copied().unwrap_or(now);
-            return Err(DomainError::RateLimited {
-                retry_after_secs: ((oldest + 60_000 - now + 999) / 1000).max(1) as u64,
-            });
-        }
-        w.push_back(now);
-        Ok(())
+        let key = format!("approvals.create:{agent_id}");
+        self.windows
+            .hit(&key, self.config.creates_per_minute, 60_000)
     }
 
     /// Creates an approval, or returns the existing one for a replayed `request_id` with

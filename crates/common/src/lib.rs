@@ -5,6 +5,7 @@ pub mod error;
 pub mod hex;
 pub mod id;
 pub mod links;
+pub mod rate;
 pub mod serde_util;
 pub mod time;
 

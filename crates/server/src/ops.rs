@@ -197,32 +197,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// A window's start and the attempts counted in it.
-type Window = (Instant, u32);
-
-/// Fixed one-minute windows per (bucket, client address).
-#[derive(Default)]
-pub struct RateLimiter {
-    windows: Mutex<HashMap<(&'static str, IpAddr), Window>>,
-}
-
-impl RateLimiter {
-    pub fn check(&self, bucket: &'static str, ip: IpAddr, per_minute: u32) -> Result<(), ApiError> {
-        let mut w = self.windows.lock().expect("limiter poisoned");
-        if w.len() > 100_000 {
-            w.retain(|_, (start, _)| start.elapsed().as_secs() < 60);
-        }
-        let entry = w.entry((bucket, ip)).or_insert((Instant::now(), 0));
-        if entry.0.elapsed().as_secs() >= 60 {
-            *entry = (Instant::now(), 0);
-        }
-        if entry.1 >= per_minute {
-            let retry = 60u64.saturating_sub(entry.0.elapsed().as_secs()).max(1);
-            return Err(ApiError::rate_limited(retry));
-        }
-        entry.1 += 1;
-        Ok(())
-    }
+/// Refuses a client address's `bucket` (`sign-in`, `agent-login`) past `per_minute`
+/// attempts in the last minute.
+pub fn limit_per_address(
+    state: &AppState,
+    bucket: &str,
+    ip: IpAddr,
+    per_minute: u32,
+) -> Result<(), ApiError> {
+    let key = format!("{bucket}:{ip}");
+    Ok(state.limiter.hit(&key, per_minute as usize, 60_000)?)
 }
 
 /// The client's address (loopback when the server runs without connect info, as in

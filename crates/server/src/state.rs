@@ -8,7 +8,7 @@ use andibase_events::EventBus;
 use andibase_identity::Identity;
 use andibase_storage::WorkspaceDatabases;
 
-use crate::ops::{Metrics, RateLimiter};
+use crate::ops::Metrics;
 
 /// Settings that need a restart (flags and `ANDIBASE_*` variables).
 #[derive(Clone, Debug)]
@@ -54,7 +54,8 @@ pub struct AppState {
     pub data_hooks: Arc<andibase_data::Pipeline>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
-    pub limiter: Arc<RateLimiter>,
+    /// Rate windows (sign-in and agent-login attempts per address).
+    pub limiter: Arc<dyn andibase_common::rate::RateWindows>,
     pub clock: Clock,
     /// Present only on a test server (`--test-clock`), which then serves `/__test/clock`.
     pub time_control: Option<Arc<dyn TimeControl>>,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Human};
-use crate::ops::ClientIp;
+use crate::ops::{limit_per_address, ClientIp};
 use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -97,9 +97,12 @@ pub async fn start_agent_login(
     ClientIp(ip): ClientIp,
     Body(input): Body<StartAgentLogin>,
 ) -> ApiResult<Json<StartAgentLoginResponse>> {
-    state
-        .limiter
-        .check("agent-login", ip, state.config.agent_login_per_minute)?;
+    limit_per_address(
+        &state,
+        "agent-login",
+        ip,
+        state.config.agent_login_per_minute,
+    )?;
     let start = state.identity.start_agent_login(input).await?;
     let base = state.config.public_url.trim_end_matches('/');
     Ok(Json(StartAgentLoginResponse {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{cookie, Body, Human, SESSION_COOKIE};
-use crate::ops::ClientIp;
+use crate::ops::{limit_per_address, ClientIp};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -94,9 +94,7 @@ pub async fn sign_in(
     ClientIp(ip): ClientIp,
     Body(input): Body<SignInInput>,
 ) -> ApiResult<Response> {
-    state
-        .limiter
-        .check("sign-in", ip, state.config.sign_in_per_minute)?;
+    limit_per_address(&state, "sign-in", ip, state.config.sign_in_per_minute)?;
     let user = state
         .identity
         .verify_credentials(&input.email, &input.password)
@@ -133,9 +131,7 @@ pub async fn complete_setup(
     ClientIp(ip): ClientIp,
     Body(input): Body<SetupInput>,
 ) -> ApiResult<Response> {
-    state
-        .limiter
-        .check("sign-in", ip, state.config.sign_in_per_minute)?;
+    limit_per_address(&state, "sign-in", ip, state.config.sign_in_per_minute)?;
     let (user, _ws): (User, Workspace) = state
         .identity
         .complete_setup(

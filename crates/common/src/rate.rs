@@ -1,0 +1,85 @@
+//! Rate limits over a sliding window. In one process the windows are kept in memory
+//! ([`LocalRateWindows`]); replicas will share them (the trait is the seam).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use crate::{Clock, DomainError, DomainResult};
+
+/// Counts hits per key over the last `window_ms` of the clock.
+pub trait RateWindows: Send + Sync {
+    /// Records a hit on `key` unless it already had `limit` in the window; then answers
+    /// how many seconds until one falls out of it.
+    fn hit(&self, key: &str, limit: usize, window_ms: i64) -> DomainResult<()>;
+}
+
+/// Windows in this process's memory, on its clock.
+pub struct LocalRateWindows {
+    clock: Clock,
+    hits: Mutex<HashMap<String, VecDeque<i64>>>,
+}
+
+/// Keys kept before idle ones are dropped.
+const MAX_KEYS: usize = 100_000;
+
+impl LocalRateWindows {
+    pub fn new(clock: Clock) -> LocalRateWindows {
+        LocalRateWindows {
+            clock,
+            hits: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl RateWindows for LocalRateWindows {
+    fn hit(&self, key: &str, limit: usize, window_ms: i64) -> DomainResult<()> {
+        let now = self.clock.now().0;
+        let mut hits = self.hits.lock().expect("rate windows poisoned");
+        if hits.len() > MAX_KEYS {
+            hits.retain(|_, w| w.back().is_some_and(|t| now - *t < window_ms));
+        }
+        let w = hits.entry(key.to_string()).or_default();
+        while w.front().is_some_and(|t| now - *t >= window_ms) {
+            w.pop_front();
+        }
+        if w.len() >= limit {
+            let oldest = w.front().copied().unwrap_or(now);
+            return Err(DomainError::RateLimited {
+                retry_after_secs: ((oldest + window_ms - now + 999) / 1000).max(1) as u64,
+            });
+        }
+        w.push_back(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+
+    fn retry_after(r: DomainResult<()>) -> u64 {
+        match r {
+            Err(DomainError::RateLimited { retry_after_secs }) => retry_after_secs,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_window_slides_with_the_clock_and_keys_are_apart() {
+        let clock = Clock::manual(Timestamp(0));
+        let w = LocalRateWindows::new(clock.clone());
+        w.hit("a", 2, 60_000).unwrap();
+        clock.advance_millis(30_000);
+        w.hit("a", 2, 60_000).unwrap();
+        assert_eq!(
+            retry_after(w.hit("a", 2, 60_000)),
+            30,
+            "the first hit leaves in 30 s"
+        );
+        w.hit("b", 2, 60_000).unwrap();
+        clock.advance_millis(30_000);
+        w.hit("a", 2, 60_000).unwrap();
+        assert_eq!(retry_after(w.hit("a", 2, 60_000)), 30);
+    }
+}
