@@ -161,18 +161,4 @@ impl fmt::Display for KipError {
 
 impl std::error::Error for KipError {}
 
-impl From<rusqlite::Error> for KipError {
-    fn from(error: rusqlite::Error) -> Self {
-        if let rusqlite::Error::SqliteFailure(e, _) = &error {
-            if e.code == rusqlite::ErrorCode::OperationInterrupted {
-                return KipError::new(
-                    ErrorCode::ExecutionTimeout,
-                    "the command exceeded its time limit",
-                );
-            }
-        }
-        KipError::internal(format!("storage: {error}"))
-    }
-}
-
 pub type Result<T, E = KipError> = std::result::Result<T, E>;

@@ -13,7 +13,6 @@ mod lexer;
 mod meta;
 mod parser;
 mod print;
-mod pushdown;
 mod query;
 mod solve;
 pub mod store;
@@ -24,7 +23,6 @@ mod write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -66,7 +64,7 @@ impl Output {
 }
 
 pub struct Engine {
-    conn: Connection,
+    graph: store::SqliteGraph,
     timeout: Duration,
 }
 
@@ -80,18 +78,13 @@ fn now() -> String {
 impl Engine {
     /// Opens (creating if needed) the graph in the SQLite file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )?;
-        Self::from_connection(conn)
+        Self::with_graph(store::SqliteGraph::open(path.as_ref())?)
     }
 
-    /// Uses a connection the caller opened (e.g. in memory, or with its own pragmas).
-    pub fn from_connection(conn: Connection) -> Result<Self> {
-        conn.execute_batch(store::SCHEMA)?;
+    /// Runs on a graph the caller opened (in memory, or with its own pragmas).
+    pub fn with_graph(graph: store::SqliteGraph) -> Result<Self> {
         let mut engine = Engine {
-            conn,
+            graph,
             timeout: DEFAULT_TIMEOUT,
         };
         engine.bootstrap()?;
@@ -102,8 +95,22 @@ impl Engine {
         self.timeout = timeout;
     }
 
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    /// The graph's store (tests inspect its tables through it).
+    pub fn graph(&self) -> &store::SqliteGraph {
+        &self.graph
+    }
+
+    /// Runs `f` over the store in a read transaction.
+    fn read<T>(&mut self, f: impl FnOnce(&dyn store::GraphStore) -> Result<T>) -> Result<T> {
+        let deadline = Instant::now() + self.timeout;
+        self.graph.transaction(false, false, deadline, f)
+    }
+
+    /// Writes `key` = `value` in the graph's own metadata.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        self.graph
+            .transaction(true, true, deadline, |s| s.meta_set(key, value))
     }
 
     /// Applies Genesis and the profile when their text changed since the last open, and
@@ -111,11 +118,11 @@ impl Engine {
     fn bootstrap(&mut self) -> Result<()> {
         for (key, capsule) in [("capsule:genesis", GENESIS), ("capsule:profile", PROFILE)] {
             let hash = format!("{:x}", Sha256::digest(capsule.as_bytes()));
-            let applied = store::Store::new(&self.conn).meta_get(key)?;
+            let applied = self.read(|s| s.meta_get(key))?;
             if applied.as_deref() != Some(hash.as_str()) {
                 let command = parse(capsule)?;
                 self.run(&command, Mode::ReadWrite, false, true)?;
-                store::Store::new(&self.conn).meta_set(key, &hash)?;
+                self.set_meta(key, &hash)?;
             }
         }
         let Command::Upsert(statements) = parse(ACTORS)? else {
@@ -129,10 +136,7 @@ impl Engine {
                 block.matcher.ty.as_deref().unwrap_or(""),
                 block.matcher.name.as_deref().unwrap_or(""),
             );
-            if store::Store::new(&self.conn)
-                .concept_by_key(ty, name)?
-                .is_none()
-            {
+            if self.read(|s| s.concept_by_key(ty, name))?.is_none() {
                 self.run(
                     &Command::Upsert(vec![statement]),
                     Mode::ReadWrite,
@@ -165,66 +169,32 @@ impl Engine {
             ));
         }
         let deadline = Instant::now() + self.timeout;
-        self.conn
-            .progress_handler(10_000, Some(move || Instant::now() > deadline));
-        let result = self.run_in_transaction(command, dry_run, system, deadline);
-        self.conn.progress_handler(0, None::<fn() -> bool>);
-        result
-    }
-
-    fn run_in_transaction(
-        &mut self,
-        command: &Command,
-        dry_run: bool,
-        system: bool,
-        deadline: Instant,
-    ) -> Result<Output> {
-        let behavior = if command.is_kml() {
-            rusqlite::TransactionBehavior::Immediate
-        } else {
-            rusqlite::TransactionBehavior::Deferred
-        };
-        let tx = self.conn.transaction_with_behavior(behavior)?;
-        let answer = {
-            let store = store::Store::new(&tx);
-            let ctx = solve::Ctx::new(&store, Some(deadline));
-            let writer = write::Writer {
-                ctx: &ctx,
-                now: now(),
-                system,
-                dry_run,
-            };
-            match command {
-                Command::Find(f) => query::find(&ctx, f),
-                Command::Describe(d) => meta::describe(&ctx, d),
-                Command::Search(s) => meta::search(&ctx, s),
-                Command::Export(e) => meta::export(&ctx, e),
-                Command::Upsert(u) => writer.upsert(u).map(plain),
-                Command::Update(u) => writer.update(u).map(plain),
-                Command::Merge(m) => writer.merge(m).map(plain),
-                Command::Delete(d) => writer.delete(d).map(plain),
-            }
-        };
-        match answer {
-            Ok(answer) if command.is_kml() && !dry_run => {
-                tx.commit()?;
-                Ok(Output {
-                    result: answer.result,
-                    next_cursor: answer.next_cursor,
-                })
-            }
-            Ok(answer) => {
-                tx.rollback()?;
-                Ok(Output {
-                    result: answer.result,
-                    next_cursor: answer.next_cursor,
-                })
-            }
-            Err(e) => {
-                drop(tx);
-                Err(e)
-            }
-        }
+        let (now, kml) = (now(), command.is_kml());
+        let answer = self
+            .graph
+            .transaction(kml, kml && !dry_run, deadline, |store| {
+                let ctx = solve::Ctx::new(store, Some(deadline));
+                let writer = write::Writer {
+                    ctx: &ctx,
+                    now,
+                    system,
+                    dry_run,
+                };
+                match command {
+                    Command::Find(f) => query::find(&ctx, f),
+                    Command::Describe(d) => meta::describe(&ctx, d),
+                    Command::Search(s) => meta::search(&ctx, s),
+                    Command::Export(e) => meta::export(&ctx, e),
+                    Command::Upsert(u) => writer.upsert(u).map(plain),
+                    Command::Update(u) => writer.update(u).map(plain),
+                    Command::Merge(m) => writer.merge(m).map(plain),
+                    Command::Delete(d) => writer.delete(d).map(plain),
+                }
+            })?;
+        Ok(Output {
+            result: answer.result,
+            next_cursor: answer.next_cursor,
+        })
     }
 
     /// Runs a request envelope and returns its wire response (spec §7).

@@ -2,14 +2,13 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
 use serde_json::{json, Value};
 
 use crate::ast::*;
 use crate::error::{KipError, Result};
 use crate::query::{page, Answer};
 use crate::solve::{eval_clauses, Ctx, Solutions};
-use crate::store::{Ref, Store};
+use crate::store::{GraphStore, Ref, SearchIn};
 use crate::text;
 use crate::value::{concept_summary, node_json, Binding};
 use crate::{CONCEPT_TYPE, PROPOSITION_TYPE};
@@ -118,21 +117,15 @@ pub fn search(ctx: &Ctx<'_, '_>, search: &Search) -> Result<Answer> {
         return Ok(answer(json!([])));
     };
     let limit = search.limit.unwrap_or(SEARCH_LIMIT).min(SEARCH_LIMIT);
-    // The proposition index is searched the same way; there WITH TYPE names a predicate.
-    let (fts, base, ty) = match search.kind {
-        Kind::Concept => ("kip_concepts_fts", "kip_concepts", "type"),
-        Kind::Proposition => ("kip_links_fts", "kip_links", "predicate"),
+    let index = match search.kind {
+        Kind::Concept => SearchIn::Concepts,
+        Kind::Proposition => SearchIn::Propositions,
     };
-    let hits = scored(
-        store,
-        &format!(
-            "SELECT {fts}.rowid, bm25({fts}, 10.0, 1.0) AS score
-             FROM {fts} JOIN {base} b ON b.id = {fts}.rowid
-             WHERE {fts} MATCH ?1 AND (?2 IS NULL OR b.{ty} = ?2)
-             ORDER BY score LIMIT {limit}"
-        ),
+    let hits = store.search(
+        index,
         &expression,
         search.with_type.as_deref(),
+        limit as usize,
     )?;
     let best = hits.first().map_or(1.0, |(_, s)| *s);
     let mut out = Vec::new();
@@ -157,20 +150,6 @@ pub fn search(ctx: &Ctx<'_, '_>, search: &Search) -> Result<Answer> {
         out.push(json);
     }
     Ok(answer(Value::Array(out)))
-}
-
-fn scored(
-    store: &Store<'_>,
-    sql: &str,
-    expression: &str,
-    with_type: Option<&str>,
-) -> Result<Vec<(i64, f64)>> {
-    // The limit is in the text: a bound LIMIT makes SQLite re-prepare at every run.
-    let mut stmt = store.conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![expression, with_type], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
-    rows.map(|r| r.map_err(KipError::from)).collect()
 }
 
 /// EXPORT: the matched nodes as an UPSERT capsule that recreates them elsewhere. Nodes in
@@ -264,7 +243,7 @@ pub fn export(ctx: &Ctx<'_, '_>, export: &Export) -> Result<Answer> {
 }
 
 fn endpoint_text(
-    store: &Store<'_>,
+    store: &dyn GraphStore,
     node: Ref,
     handles: &HashMap<Ref, String>,
     depth: usize,

@@ -15,8 +15,7 @@ use serde_json::Value;
 use crate::ast::*;
 use crate::error::{ErrorCode, KipError, Result};
 use crate::parser::MAX_HOPS;
-use crate::pushdown::{self, SqlFilter};
-use crate::store::{parse_concept_id, parse_link_id, Concept, Link, Ref, Store};
+use crate::store::{parse_concept_id, parse_link_id, Concept, GraphStore, Link, Ref};
 use crate::value::{compare, loosely_equal, value_of, Binding};
 
 /// Solutions bigger than this are refused with KIP_4002 rather than exhausting memory.
@@ -150,7 +149,7 @@ impl Solutions {
 
 /// Shared state of one command's evaluation.
 pub struct Ctx<'s, 'c> {
-    pub store: &'s Store<'c>,
+    pub store: &'s (dyn GraphStore + 'c),
     pub deadline: Option<Instant>,
     anon: std::cell::Cell<usize>,
     /// Variables first bound inside an OPTIONAL block: aggregates over them stay global.
@@ -160,7 +159,7 @@ pub struct Ctx<'s, 'c> {
 }
 
 impl<'s, 'c> Ctx<'s, 'c> {
-    pub fn new(store: &'s Store<'c>, deadline: Option<Instant>) -> Self {
+    pub fn new(store: &'s (dyn GraphStore + 'c), deadline: Option<Instant>) -> Self {
         Ctx {
             store,
             deadline,
@@ -218,7 +217,7 @@ pub fn concept_matches(c: &Concept, m: &ConceptMatch) -> bool {
 }
 
 /// The concepts a matcher names, in id order.
-pub fn concepts_matching(store: &Store<'_>, m: &ConceptMatch) -> Result<Vec<Rc<Concept>>> {
+pub fn concepts_matching(store: &dyn GraphStore, m: &ConceptMatch) -> Result<Vec<Rc<Concept>>> {
     if let Some(id) = &m.id {
         let found = match parse_concept_id(id) {
             Some(n) => store.concept(n)?,
@@ -307,6 +306,14 @@ pub fn expr_vars(e: &Expr, out: &mut Vec<String>) {
 
 /// Evaluates a clause list onto `sols`. `strict` is true for mandatory patterns, where a
 /// `{type,name}` / `{id}` that names nothing is KIP_3002 rather than a miss.
+/// The variable a FILTER reads, if it reads exactly one (such a FILTER may narrow that
+/// variable's concept scan in the store).
+fn single_var(expr: &Expr) -> Option<String> {
+    let mut vars = Vec::new();
+    expr_vars(expr, &mut vars);
+    (vars.len() == 1).then(|| vars.pop()).flatten()
+}
+
 pub fn eval_clauses(
     ctx: &Ctx<'_, '_>,
     sols: &mut Solutions,
@@ -315,13 +322,12 @@ pub fn eval_clauses(
 ) -> Result<()> {
     // FILTERs on one variable narrow that variable's concept scan in SQL. Not when a
     // UNION is present: a FILTER after it applies to the branch rows too.
-    let mut pushed: Vec<(String, SqlFilter)> = Vec::new();
+    let mut pushed: Vec<(String, &Expr)> = Vec::new();
     if !clauses.iter().any(|c| matches!(c, Clause::Union(_))) {
         for clause in clauses {
             if let Clause::Filter(e) = clause {
-                if let (Some(var), Some(filter)) = (pushdown::single_var(e), pushdown::translate(e))
-                {
-                    pushed.push((var, filter));
+                if let Some(var) = single_var(e) {
+                    pushed.push((var, e));
                 }
             }
         }
@@ -331,19 +337,14 @@ pub fn eval_clauses(
             Clause::Concept { var, matcher }
                 if !sols.is_bound(var) && pushed.iter().any(|(v, _)| v == var) =>
             {
-                let mut filter = SqlFilter {
-                    sql: "1".into(),
-                    params: Vec::new(),
-                };
-                for (_, f) in pushed.iter().filter(|(v, _)| v == var) {
-                    filter.sql = format!("{} AND {}", filter.sql, f.sql);
-                    filter.params.extend(f.params.iter().cloned());
-                }
-                eval_concept(ctx, sols, var, matcher, strict, Some(&filter))?
+                let filters: Vec<&Expr> = pushed
+                    .iter()
+                    .filter(|(v, _)| v == var)
+                    .map(|(_, f)| *f)
+                    .collect();
+                eval_concept(ctx, sols, var, matcher, strict, &filters)?
             }
-            Clause::Concept { var, matcher } => {
-                eval_concept(ctx, sols, var, matcher, strict, None)?
-            }
+            Clause::Concept { var, matcher } => eval_concept(ctx, sols, var, matcher, strict, &[])?,
             Clause::Proposition { var, pattern } => {
                 eval_proposition(ctx, sols, var.as_deref(), pattern, strict)?
             }
@@ -364,7 +365,7 @@ fn eval_concept(
     var: &str,
     m: &ConceptMatch,
     strict: bool,
-    pushed: Option<&SqlFilter>,
+    pushed: &[&Expr],
 ) -> Result<()> {
     if let Some(p) = sols.part_of(var) {
         if strict && m.is_unique() && concepts_matching(ctx.store, m)?.is_empty() {
@@ -389,15 +390,18 @@ fn eval_concept(
         part.rows = keep;
         return Ok(());
     }
-    let found = match pushed {
-        Some(filter) if m.id.is_none() && (m.ty.is_some() || m.name.is_some()) => {
-            if strict && m.is_unique() && concepts_matching(ctx.store, m)?.is_empty() {
-                return Err(missing_concept(m));
-            }
-            ctx.store
-                .concepts_filtered(m.ty.as_deref(), m.name.as_deref(), filter)?
+    let narrowed = if !pushed.is_empty() && m.id.is_none() && (m.ty.is_some() || m.name.is_some()) {
+        if strict && m.is_unique() && concepts_matching(ctx.store, m)?.is_empty() {
+            return Err(missing_concept(m));
         }
-        _ => concepts_matching(ctx.store, m)?,
+        ctx.store
+            .concepts_filtered(m.ty.as_deref(), m.name.as_deref(), pushed)?
+    } else {
+        None
+    };
+    let found = match narrowed {
+        Some(found) => found,
+        None => concepts_matching(ctx.store, m)?,
     };
     if found.is_empty() && strict && m.is_unique() {
         return Err(missing_concept(m));
@@ -418,7 +422,7 @@ fn endpoint(ctx: &Ctx<'_, '_>, sols: &mut Solutions, term: &Term, strict: bool) 
         Term::Var(v) => Ok(v.clone()),
         Term::Concept(m) => {
             let var = ctx.anon_var();
-            eval_concept(ctx, sols, &var, m, strict, None)?;
+            eval_concept(ctx, sols, &var, m, strict, &[])?;
             Ok(var)
         }
         Term::Proposition(p) => {

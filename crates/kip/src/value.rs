@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::ast::Field;
 use crate::error::Result;
-use crate::store::{concept_id, link_id, Ref, Store};
+use crate::store::{concept_id, link_id, GraphStore, Ref};
 
 /// What a variable is bound to in one solution.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,7 +20,7 @@ pub enum Binding {
     Row(usize),
 }
 
-pub fn ref_id(store: &Store<'_>, node: Ref) -> Result<Value> {
+pub fn ref_id(store: &dyn GraphStore, node: Ref) -> Result<Value> {
     Ok(match node {
         Ref::Concept(id) => Value::String(concept_id(id)),
         Ref::Link(id) => match store.link(id)? {
@@ -35,7 +35,7 @@ fn non_empty(map: &Map<String, Value>) -> Option<Value> {
 }
 
 /// The whole-node projection: `{_type, id, …}` with empty maps left out (spec §4).
-pub fn node_json(store: &Store<'_>, node: Ref) -> Result<Value> {
+pub fn node_json(store: &dyn GraphStore, node: Ref) -> Result<Value> {
     Ok(match node {
         Ref::Concept(id) => match store.concept(id)? {
             Some(c) => {
@@ -73,7 +73,7 @@ pub fn node_json(store: &Store<'_>, node: Ref) -> Result<Value> {
 }
 
 /// `{id, type, name, attributes}`: how DESCRIBE shows definition and domain nodes.
-pub fn concept_summary(store: &Store<'_>, id: i64) -> Result<Value> {
+pub fn concept_summary(store: &dyn GraphStore, id: i64) -> Result<Value> {
     Ok(match store.concept(id)? {
         Some(c) => {
             json!({"id": concept_id(id), "type": c.ty, "name": c.name, "attributes": c.attributes})
@@ -83,7 +83,7 @@ pub fn concept_summary(store: &Store<'_>, id: i64) -> Result<Value> {
 }
 
 /// The value of `binding.field`; anything missing is null.
-pub fn value_of(store: &Store<'_>, binding: &Binding, field: &Field) -> Result<Value> {
+pub fn value_of(store: &dyn GraphStore, binding: &Binding, field: &Field) -> Result<Value> {
     match binding {
         Binding::Null | Binding::Row(_) => Ok(Value::Null),
         Binding::Predicate(p) => Ok(match field {

@@ -67,7 +67,7 @@ fn without_engine_keys(m: &JsonMap) -> JsonMap {
 }
 
 impl<'a, 's, 'c> Writer<'a, 's, 'c> {
-    fn store(&self) -> &crate::store::Store<'c> {
+    fn store(&self) -> &'s (dyn crate::store::GraphStore + 'c) {
         self.ctx.store
     }
 

@@ -740,6 +740,7 @@ fn every_error_code_is_raised_by_its_situation() {
     // KIP_4003: a storage failure surfaces as an internal error.
     let mut broken = fixture();
     broken
+        .graph()
         .connection()
         .execute_batch("DROP TABLE kip_links")
         .unwrap();

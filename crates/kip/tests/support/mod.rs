@@ -10,7 +10,7 @@ use andibase_kip::{Engine, Mode, Output, Result};
 use serde_json::{Map, Value};
 
 pub fn engine() -> Engine {
-    Engine::from_connection(rusqlite::Connection::open_in_memory().expect("in-memory sqlite"))
+    Engine::with_graph(andibase_kip::store::SqliteGraph::in_memory().expect("in-memory sqlite"))
         .expect("engine opens")
 }
 

@@ -1,17 +1,21 @@
 //! The graph's tables in one SQLite database (spec §9): concepts unique by (type, name),
 //! one row per proposition triple, FTS5 tables over pre-segmented text. Everything the
-//! executor reads or writes goes through `Store`, which caches the rows it has decoded for
-//! the life of one command.
+//! executor reads or writes goes through [`SqliteStore`], which caches the rows it has
+//! decoded for the life of one command; [`SqliteGraph`] owns the connection.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::time::Instant;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::{Map, Value};
 
-use crate::ast::JsonMap;
-use crate::error::{KipError, Result};
+use super::{pushdown, Concept, GraphStore, Link, Ref, SearchIn};
+use crate::ast::{Expr, JsonMap};
+use crate::error::{ErrorCode, KipError, Result};
 use crate::text;
 
 pub const SCHEMA: &str = "
@@ -40,66 +44,100 @@ CREATE VIRTUAL TABLE IF NOT EXISTS kip_concepts_fts USING fts5(name, body, token
 CREATE VIRTUAL TABLE IF NOT EXISTS kip_links_fts USING fts5(name, body, tokenize = 'ascii');
 ";
 
-/// A node reference as stored in `subject` / `object`: concepts positive, links negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Ref {
-    Concept(i64),
-    Link(i64),
+impl From<rusqlite::Error> for KipError {
+    fn from(error: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(e, _) = &error {
+            if e.code == rusqlite::ErrorCode::OperationInterrupted {
+                return KipError::new(
+                    ErrorCode::ExecutionTimeout,
+                    "the command exceeded its time limit",
+                );
+            }
+        }
+        KipError::internal(format!("storage: {error}"))
+    }
 }
 
-impl Ref {
-    pub fn encode(self) -> i64 {
-        match self {
-            Ref::Concept(id) => id,
-            Ref::Link(id) => -id,
-        }
+/// One graph's SQLite connection.
+pub struct SqliteGraph {
+    conn: Connection,
+}
+
+impl SqliteGraph {
+    /// Opens (creating if needed) the graph in the file at `path`, for writing.
+    pub fn open(path: &Path) -> Result<SqliteGraph> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )?;
+        SqliteGraph::from_connection(conn)
     }
 
-    pub fn decode(raw: i64) -> Self {
-        if raw < 0 {
-            Ref::Link(-raw)
+    /// A read-only connection to a graph another connection writes (WAL lets it read
+    /// while the writer writes).
+    pub fn open_read_only(path: &Path) -> Result<SqliteGraph> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        Ok(SqliteGraph { conn })
+    }
+
+    /// A graph in memory (tests, scratch work).
+    pub fn in_memory() -> Result<SqliteGraph> {
+        SqliteGraph::from_connection(Connection::open_in_memory()?)
+    }
+
+    /// Uses a connection the caller opened (in memory, or with its own pragmas).
+    pub fn from_connection(conn: Connection) -> Result<SqliteGraph> {
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteGraph { conn })
+    }
+
+    /// The connection, for tests that inspect the tables.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` over the graph in one transaction (IMMEDIATE when `write`), committed when
+    /// `f` succeeds and `commit` holds, rolled back otherwise; SQLite interrupts it once
+    /// `deadline` has passed.
+    pub fn transaction<T>(
+        &mut self,
+        write: bool,
+        commit: bool,
+        deadline: Instant,
+        f: impl FnOnce(&dyn GraphStore) -> Result<T>,
+    ) -> Result<T> {
+        self.conn
+            .progress_handler(10_000, Some(move || Instant::now() > deadline));
+        let result = self.run(write, commit, f);
+        self.conn.progress_handler(0, None::<fn() -> bool>);
+        result
+    }
+
+    fn run<T>(
+        &mut self,
+        write: bool,
+        commit: bool,
+        f: impl FnOnce(&dyn GraphStore) -> Result<T>,
+    ) -> Result<T> {
+        let behavior = if write {
+            rusqlite::TransactionBehavior::Immediate
         } else {
-            Ref::Concept(raw)
+            rusqlite::TransactionBehavior::Deferred
+        };
+        let tx = self.conn.transaction_with_behavior(behavior)?;
+        let answer = f(&SqliteStore::new(&tx))?;
+        if commit {
+            tx.commit()?;
+        } else {
+            tx.rollback()?;
         }
+        Ok(answer)
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Concept {
-    pub id: i64,
-    pub ty: String,
-    pub name: String,
-    pub attributes: JsonMap,
-    pub metadata: JsonMap,
-}
-
-#[derive(Debug, Clone)]
-pub struct Link {
-    pub id: i64,
-    pub subject: Ref,
-    pub predicate: String,
-    pub object: Ref,
-    pub attributes: JsonMap,
-    pub metadata: JsonMap,
-}
-
-pub fn concept_id(id: i64) -> String {
-    format!("C:{id}")
-}
-
-pub fn link_id(id: i64, predicate: &str) -> String {
-    format!("P:{id}:{predicate}")
-}
-
-/// `C:12` → 12; `P:7:treats` → 7 (the predicate part is informative only).
-pub fn parse_concept_id(id: &str) -> Option<i64> {
-    id.strip_prefix("C:")?.parse().ok()
-}
-
-pub fn parse_link_id(id: &str) -> Option<(i64, &str)> {
-    let rest = id.strip_prefix("P:")?;
-    let (number, predicate) = rest.split_once(':').unwrap_or((rest, ""));
-    Some((number.parse().ok()?, predicate))
 }
 
 fn map_of(text: &str) -> JsonMap {
@@ -113,8 +151,8 @@ fn text_of(map: &JsonMap) -> String {
     serde_json::to_string(map).unwrap_or_else(|_| "{}".into())
 }
 
-pub struct Store<'c> {
-    pub conn: &'c Connection,
+pub struct SqliteStore<'c> {
+    conn: &'c Connection,
     concepts: RefCell<HashMap<i64, Option<Rc<Concept>>>>,
     links: RefCell<HashMap<i64, Option<Rc<Link>>>>,
 }
@@ -145,9 +183,9 @@ fn link_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
     })
 }
 
-impl<'c> Store<'c> {
+impl<'c> SqliteStore<'c> {
     pub fn new(conn: &'c Connection) -> Self {
-        Store {
+        SqliteStore {
             conn,
             concepts: RefCell::default(),
             links: RefCell::default(),
@@ -199,250 +237,12 @@ impl<'c> Store<'c> {
         Ok(out)
     }
 
-    pub fn concept(&self, id: i64) -> Result<Option<Rc<Concept>>> {
-        if let Some(hit) = self.concepts.borrow().get(&id) {
-            return Ok(hit.clone());
-        }
-        let found = self.concepts_where("id = ?1", [id])?.pop();
-        if found.is_none() {
-            self.concepts.borrow_mut().insert(id, None);
-        }
-        Ok(found)
-    }
-
     /// Concepts of a type, a name or both, narrowed by an extra SQL condition.
-    pub fn concepts_filtered(
-        &self,
-        ty: Option<&str>,
-        name: Option<&str>,
-        extra: &crate::pushdown::SqlFilter,
-    ) -> Result<Vec<Rc<Concept>>> {
-        let mut params = Vec::new();
-        let mut condition = String::new();
-        for (column, value) in [("type", ty), ("name", name)] {
-            if let Some(value) = value {
-                params.push(rusqlite::types::Value::Text(value.to_string()));
-                condition.push_str(&format!("{column} = ? AND "));
-            }
-        }
-        condition.push_str(&extra.sql);
-        params.extend(extra.params.iter().cloned());
-        self.concepts_where(&condition, rusqlite::params_from_iter(params))
-    }
-
-    pub fn concept_by_key(&self, ty: &str, name: &str) -> Result<Option<Rc<Concept>>> {
-        Ok(self
-            .concepts_where("type = ?1 AND name = ?2", [ty, name])?
-            .pop())
-    }
-
-    pub fn concepts_of_type(&self, ty: &str) -> Result<Vec<Rc<Concept>>> {
-        self.concepts_where("type = ?1", [ty])
-    }
-
-    pub fn concepts_named(&self, name: &str) -> Result<Vec<Rc<Concept>>> {
-        self.concepts_where("name = ?1", [name])
-    }
-
-    pub fn is_registered(&self, meta_type: &str, name: &str) -> Result<bool> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT 1 FROM kip_concepts WHERE type = ?1 AND name = ?2")?;
-        Ok(stmt.exists([meta_type, name])?)
-    }
-
-    pub fn link(&self, id: i64) -> Result<Option<Rc<Link>>> {
-        if let Some(hit) = self.links.borrow().get(&id) {
-            return Ok(hit.clone());
-        }
-        let found = self.links_where("id = ?1", [id])?.pop();
-        if found.is_none() {
-            self.links.borrow_mut().insert(id, None);
-        }
-        Ok(found)
-    }
-
-    pub fn link_by_triple(
-        &self,
-        subject: Ref,
-        predicate: &str,
-        object: Ref,
-    ) -> Result<Option<Rc<Link>>> {
-        Ok(self
-            .links_where(
-                "subject = ?1 AND predicate = ?2 AND object = ?3",
-                params![subject.encode(), predicate, object.encode()],
-            )?
-            .pop())
-    }
-
     /// Links out of `subject`, optionally only with predicate `predicate`.
-    pub fn links_from(&self, subject: Ref, predicate: Option<&str>) -> Result<Vec<Rc<Link>>> {
-        match predicate {
-            Some(p) => self.links_where(
-                "subject = ?1 AND predicate = ?2",
-                params![subject.encode(), p],
-            ),
-            None => self.links_where("subject = ?1", [subject.encode()]),
-        }
-    }
-
-    pub fn links_to(&self, object: Ref, predicate: Option<&str>) -> Result<Vec<Rc<Link>>> {
-        match predicate {
-            Some(p) => self.links_where(
-                "object = ?1 AND predicate = ?2",
-                params![object.encode(), p],
-            ),
-            None => self.links_where("object = ?1", [object.encode()]),
-        }
-    }
-
-    pub fn links_with_predicate(&self, predicate: Option<&str>) -> Result<Vec<Rc<Link>>> {
-        match predicate {
-            Some(p) => self.links_where("predicate = ?1", [p]),
-            None => self.links_where("1", []),
-        }
-    }
-
     /// Ids of the objects reachable in one hop: the cheap query multi-hop walks use.
-    pub fn neighbours(&self, node: Ref, predicate: &str, forward: bool) -> Result<Vec<Ref>> {
-        let sql = if forward {
-            "SELECT object FROM kip_links WHERE subject = ?1 AND predicate = ?2"
-        } else {
-            "SELECT subject FROM kip_links WHERE object = ?1 AND predicate = ?2"
-        };
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![node.encode(), predicate], |r| r.get::<_, i64>(0))?;
-        rows.map(|r| r.map(Ref::decode).map_err(KipError::from))
-            .collect()
-    }
-
-    pub fn exists(&self, node: Ref) -> Result<bool> {
-        Ok(match node {
-            Ref::Concept(id) => self.concept(id)?.is_some(),
-            Ref::Link(id) => self.link(id)?.is_some(),
-        })
-    }
-
-    // ---------- writes ----------
-
-    pub fn insert_concept(
-        &self,
-        ty: &str,
-        name: &str,
-        attributes: &JsonMap,
-        metadata: &JsonMap,
-    ) -> Result<i64> {
-        self.conn
-            .prepare_cached("INSERT INTO kip_concepts(type, name, attributes, metadata) VALUES (?1, ?2, jsonb(?3), jsonb(?4))")?
-            .execute(params![ty, name, text_of(attributes), text_of(metadata)])?;
-        let id = self.conn.last_insert_rowid();
-        self.concepts.borrow_mut().remove(&id);
-        self.index_concept(id, name, attributes, metadata)?;
-        Ok(id)
-    }
-
-    pub fn update_concept(&self, concept: &Concept) -> Result<()> {
-        self.conn
-            .prepare_cached("UPDATE kip_concepts SET attributes = jsonb(?2), metadata = jsonb(?3) WHERE id = ?1")?
-            .execute(params![
-                concept.id,
-                text_of(&concept.attributes),
-                text_of(&concept.metadata)
-            ])?;
-        self.cache_concept(concept.clone());
-        self.conn
-            .prepare_cached("DELETE FROM kip_concepts_fts WHERE rowid = ?1")?
-            .execute([concept.id])?;
-        self.index_concept(
-            concept.id,
-            &concept.name,
-            &concept.attributes,
-            &concept.metadata,
-        )
-    }
-
-    pub fn delete_concept(&self, id: i64) -> Result<()> {
-        self.conn
-            .prepare_cached("DELETE FROM kip_concepts WHERE id = ?1")?
-            .execute([id])?;
-        self.conn
-            .prepare_cached("DELETE FROM kip_concepts_fts WHERE rowid = ?1")?
-            .execute([id])?;
-        self.concepts.borrow_mut().insert(id, None);
-        Ok(())
-    }
-
-    pub fn insert_link(
-        &self,
-        subject: Ref,
-        predicate: &str,
-        object: Ref,
-        attributes: &JsonMap,
-        metadata: &JsonMap,
-    ) -> Result<i64> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO kip_links(subject, predicate, object, attributes, metadata) VALUES (?1, ?2, ?3, jsonb(?4), jsonb(?5))",
-            )?
-            .execute(params![subject.encode(), predicate, object.encode(), text_of(attributes), text_of(metadata)])?;
-        let id = self.conn.last_insert_rowid();
-        self.links.borrow_mut().remove(&id);
-        self.index_link(id, predicate, attributes)?;
-        Ok(id)
-    }
-
     /// Writes attributes, metadata and endpoints (MERGE re-points links keeping their id).
-    pub fn update_link(&self, link: &Link) -> Result<()> {
-        self.conn
-            .prepare_cached("UPDATE kip_links SET subject = ?2, object = ?3, attributes = jsonb(?4), metadata = jsonb(?5) WHERE id = ?1")?
-            .execute(params![
-                link.id,
-                link.subject.encode(),
-                link.object.encode(),
-                text_of(&link.attributes),
-                text_of(&link.metadata)
-            ])?;
-        self.cache_link(link.clone());
-        self.conn
-            .prepare_cached("DELETE FROM kip_links_fts WHERE rowid = ?1")?
-            .execute([link.id])?;
-        self.index_link(link.id, &link.predicate, &link.attributes)
-    }
-
-    pub fn delete_link(&self, id: i64) -> Result<()> {
-        self.conn
-            .prepare_cached("DELETE FROM kip_links WHERE id = ?1")?
-            .execute([id])?;
-        self.conn
-            .prepare_cached("DELETE FROM kip_links_fts WHERE rowid = ?1")?
-            .execute([id])?;
-        self.links.borrow_mut().insert(id, None);
-        Ok(())
-    }
-
     /// Every link that touches `node`, and transitively every higher-order link that
     /// points at one of those: what a DETACH or a link delete must remove with it.
-    pub fn cascade(&self, roots: &[Ref]) -> Result<Vec<i64>> {
-        let mut found: Vec<i64> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut frontier: Vec<Ref> = roots.to_vec();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id FROM kip_links WHERE subject = ?1 OR object = ?1")?;
-        while let Some(node) = frontier.pop() {
-            let ids = stmt.query_map([node.encode()], |r| r.get::<_, i64>(0))?;
-            for id in ids {
-                let id = id?;
-                if seen.insert(id) {
-                    found.push(id);
-                    frontier.push(Ref::Link(id));
-                }
-            }
-        }
-        Ok(found)
-    }
-
     fn index_concept(
         &self,
         id: i64,
@@ -471,8 +271,283 @@ impl<'c> Store<'c> {
             ])?;
         Ok(())
     }
+}
 
-    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+impl GraphStore for SqliteStore<'_> {
+    fn concept(&self, id: i64) -> Result<Option<Rc<Concept>>> {
+        if let Some(hit) = self.concepts.borrow().get(&id) {
+            return Ok(hit.clone());
+        }
+        let found = self.concepts_where("id = ?1", [id])?.pop();
+        if found.is_none() {
+            self.concepts.borrow_mut().insert(id, None);
+        }
+        Ok(found)
+    }
+
+    fn concepts_filtered(
+        &self,
+        ty: Option<&str>,
+        name: Option<&str>,
+        filters: &[&Expr],
+    ) -> Result<Option<Vec<Rc<Concept>>>> {
+        let translated: Vec<pushdown::SqlFilter> = filters
+            .iter()
+            .filter_map(|f| pushdown::translate(f))
+            .collect();
+        if translated.is_empty() {
+            return Ok(None);
+        }
+        let mut params = Vec::new();
+        let mut condition = String::new();
+        for (column, value) in [("type", ty), ("name", name)] {
+            if let Some(value) = value {
+                params.push(rusqlite::types::Value::Text(value.to_string()));
+                condition.push_str(&format!("{column} = ? AND "));
+            }
+        }
+        let sql: Vec<&str> = translated.iter().map(|f| f.sql.as_str()).collect();
+        condition.push_str(&sql.join(" AND "));
+        params.extend(translated.into_iter().flat_map(|f| f.params));
+        self.concepts_where(&condition, rusqlite::params_from_iter(params))
+            .map(Some)
+    }
+
+    fn search(
+        &self,
+        index: SearchIn,
+        expression: &str,
+        with_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(i64, f64)>> {
+        // The proposition index is searched the same way; there the type is a predicate.
+        let (fts, base, ty) = match index {
+            SearchIn::Concepts => ("kip_concepts_fts", "kip_concepts", "type"),
+            SearchIn::Propositions => ("kip_links_fts", "kip_links", "predicate"),
+        };
+        // The limit is in the text: a bound LIMIT makes SQLite re-prepare at every run.
+        let sql = format!(
+            "SELECT {fts}.rowid, bm25({fts}, 10.0, 1.0) AS score
+             FROM {fts} JOIN {base} b ON b.id = {fts}.rowid
+             WHERE {fts} MATCH ?1 AND (?2 IS NULL OR b.{ty} = ?2)
+             ORDER BY score LIMIT {limit}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![expression, with_type], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.map(|r| r.map_err(KipError::from)).collect()
+    }
+
+    fn concept_by_key(&self, ty: &str, name: &str) -> Result<Option<Rc<Concept>>> {
+        Ok(self
+            .concepts_where("type = ?1 AND name = ?2", [ty, name])?
+            .pop())
+    }
+
+    fn concepts_of_type(&self, ty: &str) -> Result<Vec<Rc<Concept>>> {
+        self.concepts_where("type = ?1", [ty])
+    }
+
+    fn concepts_named(&self, name: &str) -> Result<Vec<Rc<Concept>>> {
+        self.concepts_where("name = ?1", [name])
+    }
+
+    fn is_registered(&self, meta_type: &str, name: &str) -> Result<bool> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM kip_concepts WHERE type = ?1 AND name = ?2")?;
+        Ok(stmt.exists([meta_type, name])?)
+    }
+
+    fn link(&self, id: i64) -> Result<Option<Rc<Link>>> {
+        if let Some(hit) = self.links.borrow().get(&id) {
+            return Ok(hit.clone());
+        }
+        let found = self.links_where("id = ?1", [id])?.pop();
+        if found.is_none() {
+            self.links.borrow_mut().insert(id, None);
+        }
+        Ok(found)
+    }
+
+    fn link_by_triple(
+        &self,
+        subject: Ref,
+        predicate: &str,
+        object: Ref,
+    ) -> Result<Option<Rc<Link>>> {
+        Ok(self
+            .links_where(
+                "subject = ?1 AND predicate = ?2 AND object = ?3",
+                params![subject.encode(), predicate, object.encode()],
+            )?
+            .pop())
+    }
+
+    fn links_from(&self, subject: Ref, predicate: Option<&str>) -> Result<Vec<Rc<Link>>> {
+        match predicate {
+            Some(p) => self.links_where(
+                "subject = ?1 AND predicate = ?2",
+                params![subject.encode(), p],
+            ),
+            None => self.links_where("subject = ?1", [subject.encode()]),
+        }
+    }
+
+    fn links_to(&self, object: Ref, predicate: Option<&str>) -> Result<Vec<Rc<Link>>> {
+        match predicate {
+            Some(p) => self.links_where(
+                "object = ?1 AND predicate = ?2",
+                params![object.encode(), p],
+            ),
+            None => self.links_where("object = ?1", [object.encode()]),
+        }
+    }
+
+    fn links_with_predicate(&self, predicate: Option<&str>) -> Result<Vec<Rc<Link>>> {
+        match predicate {
+            Some(p) => self.links_where("predicate = ?1", [p]),
+            None => self.links_where("1", []),
+        }
+    }
+
+    fn neighbours(&self, node: Ref, predicate: &str, forward: bool) -> Result<Vec<Ref>> {
+        let sql = if forward {
+            "SELECT object FROM kip_links WHERE subject = ?1 AND predicate = ?2"
+        } else {
+            "SELECT subject FROM kip_links WHERE object = ?1 AND predicate = ?2"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![node.encode(), predicate], |r| r.get::<_, i64>(0))?;
+        rows.map(|r| r.map(Ref::decode).map_err(KipError::from))
+            .collect()
+    }
+
+    fn exists(&self, node: Ref) -> Result<bool> {
+        Ok(match node {
+            Ref::Concept(id) => self.concept(id)?.is_some(),
+            Ref::Link(id) => self.link(id)?.is_some(),
+        })
+    }
+
+    // ---------- writes ----------
+
+    fn insert_concept(
+        &self,
+        ty: &str,
+        name: &str,
+        attributes: &JsonMap,
+        metadata: &JsonMap,
+    ) -> Result<i64> {
+        self.conn
+            .prepare_cached("INSERT INTO kip_concepts(type, name, attributes, metadata) VALUES (?1, ?2, jsonb(?3), jsonb(?4))")?
+            .execute(params![ty, name, text_of(attributes), text_of(metadata)])?;
+        let id = self.conn.last_insert_rowid();
+        self.concepts.borrow_mut().remove(&id);
+        self.index_concept(id, name, attributes, metadata)?;
+        Ok(id)
+    }
+
+    fn update_concept(&self, concept: &Concept) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE kip_concepts SET attributes = jsonb(?2), metadata = jsonb(?3) WHERE id = ?1")?
+            .execute(params![
+                concept.id,
+                text_of(&concept.attributes),
+                text_of(&concept.metadata)
+            ])?;
+        self.cache_concept(concept.clone());
+        self.conn
+            .prepare_cached("DELETE FROM kip_concepts_fts WHERE rowid = ?1")?
+            .execute([concept.id])?;
+        self.index_concept(
+            concept.id,
+            &concept.name,
+            &concept.attributes,
+            &concept.metadata,
+        )
+    }
+
+    fn delete_concept(&self, id: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM kip_concepts WHERE id = ?1")?
+            .execute([id])?;
+        self.conn
+            .prepare_cached("DELETE FROM kip_concepts_fts WHERE rowid = ?1")?
+            .execute([id])?;
+        self.concepts.borrow_mut().insert(id, None);
+        Ok(())
+    }
+
+    fn insert_link(
+        &self,
+        subject: Ref,
+        predicate: &str,
+        object: Ref,
+        attributes: &JsonMap,
+        metadata: &JsonMap,
+    ) -> Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO kip_links(subject, predicate, object, attributes, metadata) VALUES (?1, ?2, ?3, jsonb(?4), jsonb(?5))",
+            )?
+            .execute(params![subject.encode(), predicate, object.encode(), text_of(attributes), text_of(metadata)])?;
+        let id = self.conn.last_insert_rowid();
+        self.links.borrow_mut().remove(&id);
+        self.index_link(id, predicate, attributes)?;
+        Ok(id)
+    }
+
+    fn update_link(&self, link: &Link) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE kip_links SET subject = ?2, object = ?3, attributes = jsonb(?4), metadata = jsonb(?5) WHERE id = ?1")?
+            .execute(params![
+                link.id,
+                link.subject.encode(),
+                link.object.encode(),
+                text_of(&link.attributes),
+                text_of(&link.metadata)
+            ])?;
+        self.cache_link(link.clone());
+        self.conn
+            .prepare_cached("DELETE FROM kip_links_fts WHERE rowid = ?1")?
+            .execute([link.id])?;
+        self.index_link(link.id, &link.predicate, &link.attributes)
+    }
+
+    fn delete_link(&self, id: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM kip_links WHERE id = ?1")?
+            .execute([id])?;
+        self.conn
+            .prepare_cached("DELETE FROM kip_links_fts WHERE rowid = ?1")?
+            .execute([id])?;
+        self.links.borrow_mut().insert(id, None);
+        Ok(())
+    }
+
+    fn cascade(&self, roots: &[Ref]) -> Result<Vec<i64>> {
+        let mut found: Vec<i64> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut frontier: Vec<Ref> = roots.to_vec();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM kip_links WHERE subject = ?1 OR object = ?1")?;
+        while let Some(node) = frontier.pop() {
+            let ids = stmt.query_map([node.encode()], |r| r.get::<_, i64>(0))?;
+            for id in ids {
+                let id = id?;
+                if seen.insert(id) {
+                    found.push(id);
+                    frontier.push(Ref::Link(id));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row("SELECT value FROM kip_meta WHERE key = ?1", [key], |r| {
@@ -481,7 +556,7 @@ impl<'c> Store<'c> {
             .optional()?)
     }
 
-    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+    fn meta_set(&self, key: &str, value: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO kip_meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [key, value],

@@ -16,13 +16,6 @@ pub struct SqlFilter {
     pub params: Vec<Sql>,
 }
 
-/// The variable a FILTER reads, if it reads exactly one.
-pub fn single_var(expr: &Expr) -> Option<String> {
-    let mut vars = Vec::new();
-    crate::solve::expr_vars(expr, &mut vars);
-    (vars.len() == 1).then(|| vars.pop()).flatten()
-}
-
 pub fn translate(expr: &Expr) -> Option<SqlFilter> {
     let mut params = Vec::new();
     let sql = condition(expr, &mut params)?;
