@@ -9,6 +9,7 @@
 pub mod ast;
 pub mod envelope;
 pub mod error;
+mod graph;
 mod lexer;
 mod meta;
 mod parser;
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 pub use ast::Command;
 pub use envelope::{CommandItem, Request};
 pub use error::{ErrorCode, KipError, Position, Result};
+pub use graph::Graph;
 pub use lexer::{MAX_COMMAND_BYTES, MAX_NESTING};
 pub use parser::{parse, MAX_HOPS};
 
@@ -89,6 +91,15 @@ impl Engine {
         };
         engine.bootstrap()?;
         Ok(engine)
+    }
+
+    /// An engine over a read-only connection to a graph that another engine opened (and
+    /// bootstrapped): it runs KQL and META only.
+    pub fn reader(graph: store::SqliteGraph) -> Self {
+        Engine {
+            graph,
+            timeout: DEFAULT_TIMEOUT,
+        }
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) {
