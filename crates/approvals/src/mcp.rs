@@ -146,11 +146,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_tools_create_and_read_approvals_with_the_agents_defaults() {
-        let dir = std::env::temp_dir().join(format!(
-            "andibase-mcp-{}",
-            andibase_common::id::random_hex(6)
-        ));
-        let workspaces = Arc::new(WorkspaceDatabases::new(dir));
+        let dir = andibase_common::temp::TempDir::new("mcp");
+        let workspaces = Arc::new(WorkspaceDatabases::new(dir.path().to_path_buf()));
         let ws = "0190e2a0-0000-7000-8000-0000000000aa";
         let db = workspaces.get(ws).await.unwrap();
         db.write(|tx| {

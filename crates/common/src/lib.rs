@@ -7,6 +7,7 @@ pub mod id;
 pub mod links;
 pub mod rate;
 pub mod serde_util;
+pub mod temp;
 pub mod time;
 
 pub use error::{DomainError, DomainResult, FieldIssue, Refusal};

@@ -298,15 +298,15 @@ mod tests {
     }
 
     /// A fresh workspace database in a temporary directory.
-    pub(super) async fn scratch_db(tag: &str) -> andibase_storage::Database {
-        let dir = std::env::temp_dir().join(format!(
-            "andibase-{tag}-{}",
-            andibase_common::id::random_hex(6)
-        ));
-        WorkspaceDatabases::new(dir)
+    pub(super) async fn scratch_db(
+        tag: &str,
+    ) -> (andibase_common::temp::TempDir, andibase_storage::Database) {
+        let dir = andibase_common::temp::TempDir::new(tag);
+        let db = WorkspaceDatabases::new(dir.path().to_path_buf())
             .get("0190e2a0-0000-7000-8000-0000000000bb")
             .await
-            .unwrap()
+            .unwrap();
+        (dir, db)
     }
 
     /// Creates the definition `name` with `fields` (JSON, as the API takes them).
@@ -328,7 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn user_hooks_run_at_every_stage() {
-        let db = scratch_db("hooks").await;
+        let (_dir, db) = scratch_db("hooks").await;
         db.write(|tx| {
             tx.execute("CREATE TABLE notes_counter (n INTEGER)", &[])?;
             tx.execute("INSERT INTO notes_counter VALUES (0)", &[])
@@ -454,7 +454,7 @@ mod direct_lists {
     /// that ends at the last row) and hidden fields.
     #[tokio::test]
     async fn direct_lists_match_the_record_tree() {
-        let db = scratch_db("direct").await;
+        let (_dir, db) = scratch_db("direct").await;
         let hooks = Pipeline::default();
         let data = Data {
             db: &db,

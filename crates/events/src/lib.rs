@@ -260,12 +260,10 @@ mod tests {
 
     const WS: &str = "0190e2a0-0000-7000-8000-0000000000ee";
 
-    fn workspaces() -> Arc<WorkspaceDatabases> {
-        let dir = std::env::temp_dir().join(format!(
-            "andibase-events-{}",
-            andibase_common::id::random_hex(6)
-        ));
-        Arc::new(WorkspaceDatabases::new(dir))
+    fn workspaces() -> (andibase_common::temp::TempDir, Arc<WorkspaceDatabases>) {
+        let dir = andibase_common::temp::TempDir::new("events");
+        let workspaces = Arc::new(WorkspaceDatabases::new(dir.path().to_path_buf()));
+        (dir, workspaces)
     }
 
     async fn write(db: &Database, kind: &'static str, subject: &'static str) {
@@ -292,7 +290,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn subscribers_get_what_commits_after_they_subscribe_in_order() {
-        let workspaces = workspaces();
+        let (_dir, workspaces) = workspaces();
         let bus = EventBus::new(workspaces.clone());
         let db = workspaces.get(WS).await.unwrap();
         write(&db, "before", "s0").await;
@@ -339,7 +337,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_larger_than_a_read_arrives_whole() {
-        let workspaces = workspaces();
+        let (_dir, workspaces) = workspaces();
         let bus = EventBus::new(workspaces.clone());
         let db = workspaces.get(WS).await.unwrap();
         let mut sub = bus.subscribe(WS).await.unwrap();

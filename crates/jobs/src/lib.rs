@@ -326,8 +326,8 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_retry_then_finish_and_survive_a_new_runner() {
-        let dir = std::env::temp_dir().join(format!("andibase-jobs-{}", id::random_hex(6)));
-        let workspaces = Arc::new(WorkspaceDatabases::new(dir.clone()));
+        let dir = andibase_common::temp::TempDir::new("jobs");
+        let workspaces = Arc::new(WorkspaceDatabases::new(dir.path().to_path_buf()));
         let ws = "0190e2a0-0000-7000-8000-000000000001";
         let db = workspaces.get(ws).await.unwrap();
         let clock = Clock::manual(Timestamp(1_000_000));

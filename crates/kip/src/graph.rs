@@ -107,10 +107,8 @@ mod tests {
     /// see what was committed.
     #[test]
     fn concurrent_writes_queue_for_the_one_writer() {
-        let dir = std::env::temp_dir().join(format!("andibase-kip-graph-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let graph = Arc::new(Graph::open(&dir.join("g.db"), 2).unwrap());
+        let dir = andibase_common::temp::TempDir::new("kip-graph");
+        let graph = Arc::new(Graph::open(&dir.path().join("g.db"), 2).unwrap());
         let ty = r#"UPSERT { CONCEPT ?t { {type: "$ConceptType", name: "Note"} SET ATTRIBUTES { description: "a note" } } }"#;
         assert!(graph
             .execute(request(ty), Mode::ReadWrite)
@@ -139,7 +137,5 @@ mod tests {
         // A reader refuses KML.
         let refused = graph.execute(request(ty), Mode::ReadOnly);
         assert_eq!(refused["error"]["code"], "KIP_1001", "{refused}");
-        drop(graph);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

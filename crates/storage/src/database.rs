@@ -408,6 +408,7 @@ impl rusqlite::ToSql for Value {
 mod tests {
     use super::*;
     use crate::params;
+    use andibase_common::temp::TempDir;
 
     const TEST: &[Migration] = &[Migration {
         version: 1,
@@ -415,17 +416,17 @@ mod tests {
         sql: "CREATE TABLE things (id TEXT PRIMARY KEY, n INTEGER NOT NULL);",
     }];
 
-    fn temp_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "andibase-storage-{name}-{}",
-            andibase_common::id::random_hex(6)
-        ));
-        dir.join("t.db")
+    /// A database path in a directory removed when the first half is dropped.
+    fn temp_path(name: &str) -> (TempDir, PathBuf) {
+        let dir = TempDir::new(&format!("storage-{name}"));
+        let path = dir.path().join("t.db");
+        (dir, path)
     }
 
     #[tokio::test]
     async fn writes_commit_and_failures_roll_back() {
-        let db = Database::open(&temp_path("rb"), TEST, DatabaseOptions::default()).unwrap();
+        let (_dir, path) = temp_path("rb");
+        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
         db.write(|tx| tx.execute("INSERT INTO things VALUES (?, ?)", &params!["a", 1i64]))
             .await
             .unwrap();
@@ -455,7 +456,8 @@ mod tests {
     /// spans several.
     #[tokio::test]
     async fn conflicts_name_the_column_of_the_broken_rule() {
-        let db = Database::open(&temp_path("conflict"), TEST, DatabaseOptions::default()).unwrap();
+        let (_dir, path) = temp_path("conflict");
+        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
         let column = |sql: &'static str| {
             let db = db.clone();
             async move {
@@ -487,7 +489,8 @@ mod tests {
     /// and a panicking write fails only itself.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn grouped_writes_stay_all_or_nothing_each() {
-        let db = Database::open(&temp_path("group"), TEST, DatabaseOptions::default()).unwrap();
+        let (_dir, path) = temp_path("group");
+        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
         // The row the failing writes collide with is there before any of them runs: the
         // queued writes reach the writer in no set order.
         db.write(|tx| tx.execute("INSERT INTO things VALUES ('base', -1)", &[]))
@@ -561,8 +564,9 @@ mod tests {
 
     #[tokio::test]
     async fn offloaded_and_inline_reads_see_the_same_data() {
+        let (_dir, path) = temp_path("both");
         let db = Database::open(
-            &temp_path("both"),
+            &path,
             TEST,
             DatabaseOptions {
                 readers: 1,
@@ -588,7 +592,8 @@ mod tests {
 
     #[tokio::test]
     async fn readers_cannot_write() {
-        let db = Database::open(&temp_path("ro"), TEST, DatabaseOptions::default()).unwrap();
+        let (_dir, path) = temp_path("ro");
+        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
         let err = db
             .read(|r| r.execute("INSERT INTO things VALUES ('x', 1)", &[]))
             .await
@@ -600,7 +605,7 @@ mod tests {
     /// whole log; the writer's own catch-up at the hard mark must keep the WAL bounded.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_stays_bounded_under_continuous_writes() {
-        let path = temp_path("wal");
+        let (_dir, path) = temp_path("wal");
         let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
         let wal = path.with_extension("db-wal");
         let mut largest = 0;
@@ -634,7 +639,7 @@ mod tests {
 
     #[tokio::test]
     async fn data_survives_reopen() {
-        let path = temp_path("reopen");
+        let (_dir, path) = temp_path("reopen");
         let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
         db.write(|tx| tx.execute("INSERT INTO things VALUES ('k', 7)", &[]))
             .await

@@ -185,14 +185,13 @@ fn statement(change: &SchemaChange) -> (String, Vec<Value>) {
 mod tests {
     use super::*;
     use crate::{params, Database, DatabaseOptions};
+    use andibase_common::temp::TempDir;
     use andibase_common::DomainError;
 
-    fn temp_db(name: &str) -> Database {
-        let dir = std::env::temp_dir().join(format!(
-            "andibase-schema-{name}-{}",
-            andibase_common::id::random_hex(6)
-        ));
-        Database::open(&dir.join("t.db"), &[], DatabaseOptions::default()).unwrap()
+    fn temp_db(name: &str) -> (TempDir, Database) {
+        let dir = TempDir::new(&format!("schema-{name}"));
+        let db = Database::open(&dir.path().join("t.db"), &[], DatabaseOptions::default()).unwrap();
+        (dir, db)
     }
 
     fn columns_of(r: &impl Sql, table: &str) -> DomainResult<Vec<String>> {
@@ -209,7 +208,7 @@ mod tests {
     /// index over duplicates is refused naming the column.
     #[tokio::test]
     async fn changes_shape_a_record_table_and_keep_its_rows() {
-        let db = temp_db("shape");
+        let (_dir, db) = temp_db("shape");
         let t = || "rec_1".to_string();
         let cols = db
             .write(move |tx| {

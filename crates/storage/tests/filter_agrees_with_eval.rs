@@ -21,10 +21,10 @@ const TABLES: &[Migration] = &[Migration {
 
 /// One database for every case (each case rewrites the rows), and a runtime to wait on it.
 static DB: LazyLock<(tokio::runtime::Runtime, Database)> = LazyLock::new(|| {
-    let dir = std::env::temp_dir().join(format!(
-        "andibase-filter-sql-{}",
-        andibase_common::id::random_hex(6)
-    ));
+    // A static is never dropped, so the file lives in cargo's scratch dir for this test
+    // (inside the target dir), replaced at each run.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("filter-sql");
+    let _ = std::fs::remove_dir_all(&dir);
     let db = Database::open(&dir.join("rows.db"), TABLES, DatabaseOptions::default()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -123,16 +123,14 @@ mod tests {
 
     #[test]
     fn key_file_is_created_once_and_reused() {
-        let dir = std::env::temp_dir().join(format!(
-            "andibase-vault-{}",
-            andibase_common::id::random_hex(6)
-        ));
-        let a = Vault::open(&dir, None).unwrap();
-        let b = Vault::open(&dir, None).unwrap();
+        let temp = andibase_common::temp::TempDir::new("vault");
+        let dir = temp.path();
+        let a = Vault::open(dir, None).unwrap();
+        let b = Vault::open(dir, None).unwrap();
         assert_eq!(b.open_sealed(&a.seal("x")).unwrap(), "x");
-        assert!(Vault::open(&dir, Some("nothex")).is_err());
+        assert!(Vault::open(dir, Some("nothex")).is_err());
         assert!(
-            Vault::open(&dir, Some(&"é".repeat(32))).is_err(),
+            Vault::open(dir, Some(&"é".repeat(32))).is_err(),
             "64 bytes of non-ASCII is refused, not a panic"
         );
     }

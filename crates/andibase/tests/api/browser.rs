@@ -19,6 +19,8 @@ struct Browser {
     driver: Child,
     base: String,
     session: String,
+    /// Chromium's profile, removed after the browser.
+    _profile: andibase_common::temp::TempDir,
 }
 
 impl Browser {
@@ -56,6 +58,7 @@ impl Browser {
             driver: child,
             base,
             session: String::new(),
+            _profile: profile,
         };
         let r = browser.call("POST", "/session", Some(caps));
         browser.session = r["sessionId"]

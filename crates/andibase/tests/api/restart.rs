@@ -137,7 +137,7 @@ fn operator_cli_creates_users_workspaces_and_keys() {
     let (ok, out, _) = run(&["--help"]);
     assert!(ok && out.contains("serve") && out.contains("user") && out.contains("workspace"));
 
-    let server = Server::start_in(dir.clone(), &[]);
+    let server = Server::start_in(dir.to_path_buf(), &[]);
     assert!(server.setup_token.is_none());
     let c = server.with_key(&key);
     assert_eq!(

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use andibase_common::temp::TempDir;
 use serde_json::{json, Value};
 
 pub struct Server {
@@ -14,26 +15,40 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub setup_token: Option<String>,
     child: Child,
+    /// Removed with the server, unless [`Server::stop`] hands it on.
+    dir: DataDir,
 }
 
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "andibase-test-{name}-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory, removed when dropped.
+pub fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("test-{name}"))
 }
 
-fn rand_suffix() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{nanos:x}{}", N.fetch_add(1, Ordering::Relaxed))
+/// A server's data dir: a scratch one it removes, or one the test keeps.
+pub enum DataDir {
+    Scratch(TempDir),
+    Kept(PathBuf),
+}
+
+impl DataDir {
+    fn path(&self) -> PathBuf {
+        match self {
+            DataDir::Scratch(t) => t.to_path_buf(),
+            DataDir::Kept(p) => p.clone(),
+        }
+    }
+}
+
+impl From<TempDir> for DataDir {
+    fn from(t: TempDir) -> DataDir {
+        DataDir::Scratch(t)
+    }
+}
+
+impl From<PathBuf> for DataDir {
+    fn from(p: PathBuf) -> DataDir {
+        DataDir::Kept(p)
+    }
 }
 
 pub fn binary() -> &'static str {
@@ -49,7 +64,9 @@ impl Server {
         Server::start_in(temp_dir("srv"), extra)
     }
 
-    pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
+    pub fn start_in(dir: impl Into<DataDir>, extra: &[&str]) -> Server {
+        let dir = dir.into();
+        let data_dir = dir.path();
         let mut child = Command::new(binary())
             .arg("--data-dir")
             .arg(&data_dir)
@@ -88,11 +105,12 @@ impl Server {
             data_dir,
             setup_token: token,
             child,
+            dir,
         }
     }
 
     /// Stops the server with SIGTERM and waits for it (graceful shutdown).
-    pub fn stop(mut self) -> PathBuf {
+    pub fn stop(mut self) -> DataDir {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -102,7 +120,7 @@ impl Server {
             status.success(),
             "graceful shutdown exits 0, got {status:?}"
         );
-        self.data_dir.clone()
+        std::mem::replace(&mut self.dir, DataDir::Kept(PathBuf::new()))
     }
 
     /// Moves the clock of a server started with `--test-clock` forward by `ms`; when it
