@@ -240,7 +240,7 @@ pub async fn import(
         db: &db,
         workspace_handle: &ws_handle,
         hooks: &hooks,
-        role: "admin",
+        role: andibase_common::Role::Admin,
     };
     let def = data
         .get_definition(definition)
@@ -393,7 +393,7 @@ pub async fn export(
         db: &db,
         workspace_handle: &ws_handle,
         hooks: &hooks,
-        role: "admin",
+        role: andibase_common::Role::Admin,
     };
     let def = data
         .get_definition(definition)

@@ -6,10 +6,12 @@ pub mod hex;
 pub mod id;
 pub mod links;
 pub mod rate;
+pub mod role;
 pub mod serde_util;
 pub mod temp;
 pub mod time;
 
 pub use error::{DomainError, DomainResult, FieldIssue, Refusal};
 pub use links::Links;
+pub use role::Role;
 pub use time::{Clock, Timestamp};

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
+use andibase_common::{id, DomainError, DomainResult, FieldIssue, Role, Timestamp};
 use andibase_storage::{params, Row, Sql, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -89,7 +89,7 @@ pub struct SelectOption {
 /// sent ([`FieldInput`], whose type is the name given until the definition is checked).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FieldSpec<K = FieldType> {
+pub struct FieldSpec<K = FieldType, R = Role> {
     /// Display name; defaults to the key.
     #[serde(default)]
     pub name: Option<String>,
@@ -117,8 +117,8 @@ pub struct FieldSpec<K = FieldType> {
     #[serde(default)]
     pub many: bool,
     /// Roles (`admin`, `editor`, `viewer`) that do not see this field when reading.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hidden_from: Vec<String>,
+    #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
+    pub hidden_from: Vec<R>,
     /// Text-like fields are in the full-text index unless this is `false` (which makes
     /// bulk writes of the field cheaper).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,10 +127,10 @@ pub struct FieldSpec<K = FieldType> {
 
 /// A field as sent: every problem with it, its type included, is reported together with
 /// the other fields' when the definition is checked.
-pub type FieldInput = FieldSpec<String>;
+pub type FieldInput = FieldSpec<String, String>;
 
-impl<K> FieldSpec<K> {
-    fn with_kind<T>(self, kind: T) -> FieldSpec<T> {
+impl<K, R> FieldSpec<K, R> {
+    fn checked<T, S>(self, kind: T, hidden_from: Vec<S>) -> FieldSpec<T, S> {
         FieldSpec {
             name: self.name,
             kind,
@@ -142,7 +142,7 @@ impl<K> FieldSpec<K> {
             options: self.options,
             data_definition_id: self.data_definition_id,
             many: self.many,
-            hidden_from: self.hidden_from,
+            hidden_from,
             searchable: self.searchable,
         }
     }
@@ -330,7 +330,18 @@ pub(crate) fn check_field(
         issues.push(issue(&[at, key, "type"], "must be one of text, string, number, boolean, date, datetime, select, multiSelect, relationship, json, email, url, file"));
         return None;
     };
-    let mut spec = input.with_kind(kind);
+    let roles: Vec<Role> = input
+        .hidden_from
+        .iter()
+        .filter_map(|r| Role::parse(r))
+        .collect();
+    if roles.len() < input.hidden_from.len() {
+        issues.push(issue(
+            &[at, key, "hiddenFrom"],
+            "lists roles: admin, editor, viewer",
+        ));
+    }
+    let mut spec = input.checked(kind, roles);
     if spec.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         spec.name = Some(key.to_string());
     }
@@ -374,16 +385,6 @@ pub(crate) fn check_field(
         issues.push(issue(
             &[at, key, "dataDefinitionId"],
             "only relationship fields take dataDefinitionId and many",
-        ));
-    }
-    if spec
-        .hidden_from
-        .iter()
-        .any(|r| !["admin", "editor", "viewer"].contains(&r.as_str()))
-    {
-        issues.push(issue(
-            &[at, key, "hiddenFrom"],
-            "lists roles: admin, editor, viewer",
         ));
     }
     if spec.unique && (spec.is_multi() || kind == FieldType::Json) {

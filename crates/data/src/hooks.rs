@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use andibase_common::{DomainResult, FieldIssue, Timestamp};
+use andibase_common::{DomainResult, FieldIssue, Role, Timestamp};
 use andibase_storage::{record_events, Tx};
 use serde_json::{json, Map, Value};
 
@@ -47,7 +47,7 @@ impl WriteKind {
 pub struct Caller<'a> {
     pub actor: &'a str,
     /// `admin`, `editor` or `viewer`.
-    pub role: &'a str,
+    pub role: Role,
 }
 
 pub struct HookContext<'a> {
@@ -132,8 +132,8 @@ impl RecordHook for EventLog {
 pub struct Redaction;
 
 /// The redaction rule, shared with the lists' direct writer.
-pub(crate) fn hidden_from(spec: &crate::definition::FieldSpec, role: &str) -> bool {
-    spec.hidden_from.iter().any(|r| r == role)
+pub(crate) fn hidden_from(spec: &crate::definition::FieldSpec, role: Role) -> bool {
+    spec.hidden_from.contains(&role)
 }
 
 impl RecordHook for Redaction {
@@ -341,7 +341,7 @@ mod tests {
             db: &db,
             workspace_handle: "w",
             hooks: &hooks,
-            role: "editor",
+            role: Role::Editor,
         };
         let now = Clock::system().now();
         define(&data, "Notes", json!({"title": {"type": "text"}})).await;
@@ -460,7 +460,7 @@ mod direct_lists {
             db: &db,
             workspace_handle: "w",
             hooks: &hooks,
-            role: "editor",
+            role: Role::Editor,
         };
         let now = Clock::system().now();
         let fields = json!({

@@ -1,7 +1,7 @@
 //! Queries: the filter language over a definition's table, multi-key sort with NULLs last,
 //! keyset cursors that stay stable while rows are inserted, opt-in totals, projection.
 
-use andibase_common::DomainResult;
+use andibase_common::{DomainResult, Role};
 use andibase_filter::{compile, parse_json, parse_text, FieldKind, Hop, ResolvedField, Schema};
 use andibase_storage::{quote_ident, render_predicate, Columns, Row, Value as SqlValue, ValueRef};
 use serde::{Deserialize, Serialize};
@@ -498,7 +498,7 @@ pub(crate) fn expand_related(
     keys: &[String],
     items: &mut [Value],
     hooks: &crate::hooks::Pipeline,
-    role: &str,
+    role: Role,
 ) -> DomainResult<()> {
     for key in keys {
         let spec = &def.fields[key];

@@ -1,7 +1,7 @@
 //! The data service over one workspace's database: definitions and their records. Every
 //! operation is one transaction: a batch with one bad record writes nothing.
 
-use andibase_common::{DomainError, DomainResult, FieldIssue, Timestamp};
+use andibase_common::{DomainError, DomainResult, FieldIssue, Role, Timestamp};
 use andibase_storage::{params, quote_ident, search, Database, Sql, Tx, Value as SqlValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -68,8 +68,8 @@ pub struct Data<'a> {
     pub workspace_handle: &'a str,
     /// The lifecycle hooks every write and read runs through.
     pub hooks: &'a Pipeline,
-    /// The caller's role (`admin`, `editor`, `viewer`), for read hooks such as redaction.
-    pub role: &'a str,
+    /// The caller's role, for read hooks such as redaction.
+    pub role: Role,
 }
 
 fn json_filter(v: &Option<Value>) -> Option<String> {
@@ -232,7 +232,7 @@ impl Data<'_> {
             key.to_string(),
             actor.to_string(),
             self.hooks.clone(),
-            self.role.to_string(),
+            self.role,
         );
         self.db
             .write(move |tx| {
@@ -242,7 +242,7 @@ impl Data<'_> {
                     definition: &def,
                     caller: Caller {
                         actor: &actor,
-                        role: &role,
+                        role,
                     },
                 };
                 f(tx, &all, &def, &ctx, &hooks)
@@ -297,7 +297,7 @@ impl Data<'_> {
         direct: bool,
     ) -> DomainResult<Shown<Value>> {
         let (key, rid) = (key.to_string(), record_id.to_string());
-        let (hooks, role) = (self.hooks.clone(), self.role.to_string());
+        let (hooks, role) = (self.hooks.clone(), self.role);
         let path = self.db.path().to_path_buf();
         self.db
             .read(move |r| {
@@ -314,7 +314,7 @@ impl Data<'_> {
                     let mut body = None;
                     r.query_each(&sql, &params, &mut |row| {
                         let mut out = Vec::with_capacity(512);
-                        write_record(&mut out, def, row, 0, None, |spec| hidden_from(spec, &role));
+                        write_record(&mut out, def, row, 0, None, |spec| hidden_from(spec, role));
                         body = Some(out);
                         Ok(false)
                     })?;
@@ -322,14 +322,11 @@ impl Data<'_> {
                 }
                 let row = r.query_one(&sql, &params)?.ok_or(DomainError::NotFound)?;
                 let mut items = [record_json(def, &row, 0, None)];
-                expand_related(r, &all, def, &expand, &mut items, &hooks, &role)?;
+                expand_related(r, &all, def, &expand, &mut items, &hooks, role)?;
                 hooks.after_read(
                     &HookContext {
                         definition: def,
-                        caller: Caller {
-                            actor: "",
-                            role: &role,
-                        },
+                        caller: Caller { actor: "", role },
                     },
                     &mut items[0],
                 );
@@ -361,7 +358,7 @@ impl Data<'_> {
 
     async fn list(&self, key: &str, q: QueryParams, direct: bool) -> DomainResult<Shown<Page>> {
         let key = key.to_string();
-        let (hooks, role) = (self.hooks.clone(), self.role.to_string());
+        let (hooks, role) = (self.hooks.clone(), self.role);
         let path = self.db.path().to_path_buf();
         self.db
             .read(move |r| {
@@ -415,7 +412,7 @@ impl Data<'_> {
                         if written > 0 {
                             out.push(b',');
                         }
-                        write_record(&mut out, def, row, keys.len(), only.as_deref(), |spec| hidden_from(spec, &role));
+                        write_record(&mut out, def, row, keys.len(), only.as_deref(), |spec| hidden_from(spec, role));
                         written += 1;
                         if written == limit {
                             last_cursor = Some(cursor_after(row, &keys));
@@ -435,8 +432,8 @@ impl Data<'_> {
                 let rows = &rows[..rows.len().min(limit as usize)];
                 let next_cursor = if more { rows.last().map(|row| cursor_after(row, &keys)) } else { None };
                 let mut items: Vec<Value> = rows.iter().map(|row| record_json(def, row, keys.len(), only.as_deref())).collect();
-                expand_related(r, &all, def, &expand, &mut items, &hooks, &role)?;
-                let ctx = HookContext { definition: def, caller: Caller { actor: "", role: &role } };
+                expand_related(r, &all, def, &expand, &mut items, &hooks, role)?;
+                let ctx = HookContext { definition: def, caller: Caller { actor: "", role } };
                 for item in items.iter_mut() {
                     hooks.after_read(&ctx, item);
                 }
@@ -670,7 +667,7 @@ impl Data<'_> {
                 let fields: String = d
                     .fields
                     .iter()
-                    .filter(|(_, f)| !f.hidden_from.iter().any(|r| r == self.role))
+                    .filter(|(_, f)| !f.hidden_from.contains(&self.role))
                     .map(|(k, _)| format!(", {} AS {}", quote_ident(&column_of(k)), quote_ident(k)))
                     .collect();
                 (

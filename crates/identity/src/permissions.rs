@@ -244,6 +244,15 @@ impl MemberRole {
         }
     }
 
+    /// The role domain rules see this member act with (an owner acts as an admin).
+    pub fn acting_role(self) -> andibase_common::Role {
+        match self {
+            MemberRole::Owner | MemberRole::Admin => andibase_common::Role::Admin,
+            MemberRole::Editor => andibase_common::Role::Editor,
+            MemberRole::Viewer => andibase_common::Role::Viewer,
+        }
+    }
+
     /// The highest key role this member may hand out.
     pub fn max_key_role(self) -> KeyRole {
         match self {

@@ -5,6 +5,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use andibase_common::Role;
 use andibase_identity::{
     Access, ApiKeyAuth, BrowserSession, MemberRole, Permission, Resource, User, Workspace,
 };
@@ -270,14 +271,12 @@ impl WorkspaceAccess {
 
     /// The role name read hooks see: the member's role (owner counts as admin), or for a
     /// key the role its access amounts to.
-    pub fn role_name(&self) -> &'static str {
+    pub fn role(&self) -> Role {
         match self.member_role {
-            Some(MemberRole::Owner | MemberRole::Admin) => "admin",
-            Some(MemberRole::Editor) => "editor",
-            Some(MemberRole::Viewer) => "viewer",
-            None if self.access.allows(Resource::Members.write()) => "admin",
-            None if self.access.allows(Resource::Data.write()) => "editor",
-            None => "viewer",
+            Some(m) => m.acting_role(),
+            None if self.access.allows(Resource::Members.write()) => Role::Admin,
+            None if self.access.allows(Resource::Data.write()) => Role::Editor,
+            None => Role::Viewer,
         }
     }
 

@@ -92,7 +92,7 @@ fn definitions_are_created_in_both_shapes_and_checked() {
     assert_eq!(issue_paths(&r), vec![json!(["handle"])], "{}", r.text);
     let r = c.post(
         "/api/v1/data-definitions",
-        json!({"name": "Bad", "fields": {"x": {"type": "colour"}, "s": {"type": "select"}, "r": {"type": "relationship", "dataDefinitionId": "nope"}, "createdAt": {"type": "text"}, "n": {"type": "number", "default": "ten"}}}),
+        json!({"name": "Bad", "fields": {"x": {"type": "colour"}, "s": {"type": "select"}, "r": {"type": "relationship", "dataDefinitionId": "nope"}, "createdAt": {"type": "text"}, "n": {"type": "number", "default": "ten"}, "h": {"type": "text", "hiddenFrom": ["boss"]}}}),
     );
     let paths = issue_paths(&r);
     for p in [
@@ -101,6 +101,7 @@ fn definitions_are_created_in_both_shapes_and_checked() {
         json!(["fields", "r", "dataDefinitionId"]),
         json!(["fields", "createdAt"]),
         json!(["fields", "n", "default"]),
+        json!(["fields", "h", "hiddenFrom"]),
     ] {
         assert!(paths.contains(&p), "{p} in {}", r.text);
     }

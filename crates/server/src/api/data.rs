@@ -25,7 +25,7 @@ async fn data_of<T>(
         db: &db,
         workspace_handle: &ws.workspace.handle,
         hooks: &state.data_hooks,
-        role: ws.role_name(),
+        role: ws.role(),
     })
     .await?)
 }

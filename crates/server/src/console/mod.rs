@@ -944,16 +944,11 @@ fn data_of<'a>(
     db: &'a andibase_storage::Database,
     m: &'a Membership,
 ) -> andibase_data::Data<'a> {
-    let role = match m.role {
-        andibase_identity::MemberRole::Owner | andibase_identity::MemberRole::Admin => "admin",
-        andibase_identity::MemberRole::Editor => "editor",
-        andibase_identity::MemberRole::Viewer => "viewer",
-    };
     andibase_data::Data {
         db,
         workspace_handle: &m.workspace.handle,
         hooks: &state.data_hooks,
-        role,
+        role: m.role.acting_role(),
     }
 }
 
