@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use andibase_common::{Clock, DomainError};
 use andibase_data::{Data, DataDefinition, QueryParams, RecordInput, UpsertMany, UpsertMode};
@@ -236,11 +237,14 @@ pub async fn import(
 ) -> Result<bool, String> {
     let (db, ws_handle) = open(data_dir, workspace).await?;
     let hooks = andibase_data::Pipeline::default();
+    let definitions: Arc<dyn andibase_data::DefinitionCache> =
+        Arc::new(andibase_data::LocalDefinitionCache::default());
     let data = Data {
         db: &db,
         workspace_handle: &ws_handle,
         hooks: &hooks,
         role: andibase_common::Role::Admin,
+        definitions: &definitions,
     };
     let def = data
         .get_definition(definition)
@@ -389,11 +393,14 @@ pub async fn export(
 ) -> Result<usize, String> {
     let (db, ws_handle) = open(data_dir, workspace).await?;
     let hooks = andibase_data::Pipeline::default();
+    let definitions: Arc<dyn andibase_data::DefinitionCache> =
+        Arc::new(andibase_data::LocalDefinitionCache::default());
     let data = Data {
         db: &db,
         workspace_handle: &ws_handle,
         hooks: &hooks,
         role: andibase_common::Role::Admin,
+        definitions: &definitions,
     };
     let def = data
         .get_definition(definition)

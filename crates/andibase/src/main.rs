@@ -535,6 +535,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         events,
         links,
         approvals,
+        definitions: Arc::new(andibase_data::LocalDefinitionCache::default()),
         data_hooks: Arc::new(andibase_data::Pipeline::default()),
         config: Arc::new(ServerConfig {
             public_url: public_url.clone(),

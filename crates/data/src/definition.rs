@@ -1,6 +1,8 @@
 //! Data definitions: their fields, checks, and the table each one owns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use andibase_common::{id, DomainError, DomainResult, FieldIssue, Role, Timestamp};
 use andibase_storage::{params, Row, Sql, Tx};
@@ -436,51 +438,72 @@ pub(crate) fn new_definition_id() -> String {
     id::uuid7()
 }
 
-/// Parsed definitions per workspace database, for reads. A definition change bumps the
-/// file's generation, and a read that started before the bump never stores what it loaded.
-/// Per process: another replica changing definitions would need to broadcast the bump.
-struct Cached {
-    generation: u64,
-    definitions: Option<std::sync::Arc<Vec<DataDefinition>>>,
+/// Parsed definitions of each workspace database, kept for reads. A definition change
+/// forgets the file's entry (before and after its transaction), and a read that started
+/// before a change never stores what it loaded. Each process keeps its own
+/// ([`LocalDefinitionCache`]); with replicas, the event bus will carry the forgetting.
+pub trait DefinitionCache: Send + Sync {
+    /// The definitions of the database at `db`, kept or read by `load`.
+    fn get_or_load(
+        &self,
+        db: &Path,
+        load: &mut dyn FnMut() -> DomainResult<Vec<DataDefinition>>,
+    ) -> DomainResult<Arc<Vec<DataDefinition>>>;
+    /// Drops what is kept for `db`.
+    fn forget(&self, db: &Path);
 }
 
-static CACHE: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Cached>>,
-> = std::sync::LazyLock::new(Default::default);
+/// A generation per file: a load stores its result only if no change came meanwhile.
+struct Cached {
+    generation: u64,
+    definitions: Option<Arc<Vec<DataDefinition>>>,
+}
 
-pub(crate) fn cached_all(
-    r: &impl Sql,
-    db: &std::path::Path,
-) -> DomainResult<std::sync::Arc<Vec<DataDefinition>>> {
-    let generation = {
-        let cache = CACHE.lock().expect("definition cache poisoned");
-        match cache.get(db) {
+/// Definitions kept in this process's memory.
+#[derive(Default)]
+pub struct LocalDefinitionCache {
+    files: Mutex<HashMap<PathBuf, Cached>>,
+}
+
+impl LocalDefinitionCache {
+    fn files(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Cached>> {
+        self.files.lock().expect("definition cache poisoned")
+    }
+}
+
+impl DefinitionCache for LocalDefinitionCache {
+    fn get_or_load(
+        &self,
+        db: &Path,
+        load: &mut dyn FnMut() -> DomainResult<Vec<DataDefinition>>,
+    ) -> DomainResult<Arc<Vec<DataDefinition>>> {
+        let generation = match self.files().get(db) {
             Some(Cached {
                 definitions: Some(d),
                 ..
             }) => return Ok(d.clone()),
             Some(c) => c.generation,
             None => 0,
+        };
+        let loaded = Arc::new(load()?);
+        let mut files = self.files();
+        let entry = files.entry(db.to_path_buf()).or_insert(Cached {
+            generation: 0,
+            definitions: None,
+        });
+        if entry.generation == generation {
+            entry.definitions = Some(loaded.clone());
         }
-    };
-    let loaded = std::sync::Arc::new(load_all(r)?);
-    let mut cache = CACHE.lock().expect("definition cache poisoned");
-    let entry = cache.entry(db.to_path_buf()).or_insert(Cached {
-        generation: 0,
-        definitions: None,
-    });
-    if entry.generation == generation {
-        entry.definitions = Some(loaded.clone());
+        Ok(loaded)
     }
-    Ok(loaded)
-}
 
-pub(crate) fn forget_cached(db: &std::path::Path) {
-    let mut cache = CACHE.lock().expect("definition cache poisoned");
-    let entry = cache.entry(db.to_path_buf()).or_insert(Cached {
-        generation: 0,
-        definitions: None,
-    });
-    entry.generation += 1;
-    entry.definitions = None;
+    fn forget(&self, db: &Path) {
+        let mut files = self.files();
+        let entry = files.entry(db.to_path_buf()).or_insert(Cached {
+            generation: 0,
+            definitions: None,
+        });
+        entry.generation += 1;
+        entry.definitions = None;
+    }
 }

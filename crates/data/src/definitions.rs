@@ -62,7 +62,7 @@ impl Data<'_> {
         }
         let description = input.description;
         let def_id = new_definition_id();
-        forget_cached(self.db.path());
+        self.definitions.forget(self.db.path());
         let result = self
             .db
             .write(move |tx| {
@@ -107,7 +107,7 @@ impl Data<'_> {
             })
             .await;
         // After the commit too: a read that raced the change must not keep it.
-        forget_cached(self.db.path());
+        self.definitions.forget(self.db.path());
         result
     }
 
@@ -121,7 +121,7 @@ impl Data<'_> {
         now: Timestamp,
     ) -> DomainResult<DataDefinition> {
         let key = key.to_string();
-        forget_cached(self.db.path());
+        self.definitions.forget(self.db.path());
         let result = self
             .db
             .write(move |tx| {
@@ -150,13 +150,13 @@ impl Data<'_> {
             })
             .await;
         // After the commit too: a read that raced the change must not keep it.
-        forget_cached(self.db.path());
+        self.definitions.forget(self.db.path());
         result
     }
 
     pub async fn delete_definition(&self, key: &str, now: Timestamp) -> DomainResult<()> {
         let key = key.to_string();
-        forget_cached(self.db.path());
+        self.definitions.forget(self.db.path());
         let result = self
             .db
             .write(move |tx| {
@@ -199,7 +199,7 @@ impl Data<'_> {
             })
             .await;
         // After the commit too: a read that raced the change must not keep it.
-        forget_cached(self.db.path());
+        self.definitions.forget(self.db.path());
         result
     }
 }

@@ -337,11 +337,14 @@ mod tests {
         .await
         .unwrap();
         let hooks = Pipeline::default().with(Arc::new(Script));
+        let definitions: Arc<dyn crate::definition::DefinitionCache> =
+            Arc::new(crate::definition::LocalDefinitionCache::default());
         let data = Data {
             db: &db,
             workspace_handle: "w",
             hooks: &hooks,
             role: Role::Editor,
+            definitions: &definitions,
         };
         let now = Clock::system().now();
         define(&data, "Notes", json!({"title": {"type": "text"}})).await;
@@ -456,11 +459,14 @@ mod direct_lists {
     async fn direct_lists_match_the_record_tree() {
         let (_dir, db) = scratch_db("direct").await;
         let hooks = Pipeline::default();
+        let definitions: Arc<dyn crate::definition::DefinitionCache> =
+            Arc::new(crate::definition::LocalDefinitionCache::default());
         let data = Data {
             db: &db,
             workspace_handle: "w",
             hooks: &hooks,
             role: Role::Editor,
+            definitions: &definitions,
         };
         let now = Clock::system().now();
         let fields = json!({

@@ -11,8 +11,8 @@ mod upsert;
 mod value;
 
 pub use definition::{
-    CreateDefinition, DataDefinition, FieldInput, FieldSpec, FieldType, SelectOption,
-    UpdateDefinition, SYSTEM_FIELDS,
+    CreateDefinition, DataDefinition, DefinitionCache, FieldInput, FieldSpec, FieldType,
+    LocalDefinitionCache, SelectOption, UpdateDefinition, SYSTEM_FIELDS,
 };
 pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};
 pub use query::{Page, QueryParams};

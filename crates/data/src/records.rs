@@ -1,6 +1,8 @@
 //! The data service over one workspace's database: definitions and their records. Every
 //! operation is one transaction: a batch with one bad record writes nothing.
 
+use std::sync::Arc;
+
 use andibase_common::{DomainError, DomainResult, FieldIssue, Role, Timestamp};
 use andibase_storage::{params, quote_ident, search, Database, Sql, Tx, Value as SqlValue};
 use serde::{Deserialize, Serialize};
@@ -70,6 +72,8 @@ pub struct Data<'a> {
     pub hooks: &'a Pipeline,
     /// The caller's role, for read hooks such as redaction.
     pub role: Role,
+    /// Where parsed definitions are kept between reads.
+    pub definitions: &'a Arc<dyn DefinitionCache>,
 }
 
 fn json_filter(v: &Option<Value>) -> Option<String> {
@@ -298,10 +302,10 @@ impl Data<'_> {
     ) -> DomainResult<Shown<Value>> {
         let (key, rid) = (key.to_string(), record_id.to_string());
         let (hooks, role) = (self.hooks.clone(), self.role);
-        let path = self.db.path().to_path_buf();
+        let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
         self.db
             .read(move |r| {
-                let all = cached_all(r, &path)?;
+                let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
                 let expand = expansion(def, expand.as_deref())?;
                 let sql = format!(
@@ -359,10 +363,10 @@ impl Data<'_> {
     async fn list(&self, key: &str, q: QueryParams, direct: bool) -> DomainResult<Shown<Page>> {
         let key = key.to_string();
         let (hooks, role) = (self.hooks.clone(), self.role);
-        let path = self.db.path().to_path_buf();
+        let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
         self.db
             .read(move |r| {
-                let all = cached_all(r, &path)?;
+                let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
                 let limit = q.limit.unwrap_or(50);
                 if !(1..=1000).contains(&limit) {
@@ -449,10 +453,10 @@ impl Data<'_> {
         include_deleted: bool,
     ) -> DomainResult<SelectAll> {
         let key = key.to_string();
-        let path = self.db.path().to_path_buf();
+        let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
         self.db
             .read(move |r| {
-                let all = cached_all(r, &path)?;
+                let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
                 let (f, params) = filter_sql(&all, def, filter.as_deref())?;
                 let deleted = if include_deleted { "TRUE" } else { "t.deleted_at IS NULL" };

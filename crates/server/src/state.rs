@@ -50,6 +50,8 @@ pub struct AppState {
     /// Console routes, for domain code that links to pages.
     pub links: Arc<dyn andibase_common::Links>,
     pub approvals: Arc<Approvals>,
+    /// Parsed data definitions kept between reads.
+    pub definitions: Arc<dyn andibase_data::DefinitionCache>,
     /// The record lifecycle hooks (built-ins; automations add script hooks).
     pub data_hooks: Arc<andibase_data::Pipeline>,
     pub config: Arc<ServerConfig>,

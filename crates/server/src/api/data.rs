@@ -25,6 +25,7 @@ async fn data_of<T>(
         db: &db,
         workspace_handle: &ws.workspace.handle,
         hooks: &state.data_hooks,
+        definitions: &state.definitions,
         role: ws.role(),
     })
     .await?)

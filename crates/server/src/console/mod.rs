@@ -948,6 +948,7 @@ fn data_of<'a>(
         db,
         workspace_handle: &m.workspace.handle,
         hooks: &state.data_hooks,
+        definitions: &state.definitions,
         role: m.role.acting_role(),
     }
 }
