@@ -159,24 +159,19 @@ impl Checks {
         let ids = c.and_then(|c| c.linked_credential_ids.as_ref());
         for (i, id) in ids.into_iter().flatten().enumerate() {
             if id.trim().is_empty() {
-                self.0.push(FieldIssue {
-                    path: vec![
-                        "capabilities".into(),
-                        "linkedCredentialIds".into(),
-                        i.into(),
-                    ],
-                    message: "must be a non empty string".into(),
-                });
+                let path = [
+                    serde_json::json!("capabilities"),
+                    serde_json::json!("linkedCredentialIds"),
+                    serde_json::json!(i),
+                ];
+                self.0
+                    .push(FieldIssue::at(path, "must be a non empty string"));
             }
         }
     }
 
     fn finish(self) -> DomainResult<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(DomainError::from_issues(self.0))
-        }
+        FieldIssue::none_of(self.0)
     }
 }
 

@@ -221,10 +221,7 @@ fn validate(input: &CreateApproval, issues: &mut Vec<FieldIssue>) {
                 ]
                 .contains(&k.to_ascii_lowercase().as_str());
                 if bad_name || reserved || v.len() > 1000 || v.contains(['\r', '\n']) {
-                    issues.push(FieldIssue {
-                        path: vec!["callback".into(), "headers".into(), k.clone().into()],
-                        message: "must be a token name (not Host, Content-Length, Content-Type, Transfer-Encoding, Connection) with a one-line value of at most 1000 characters".into(),
-                    });
+                    issues.push(FieldIssue::at(["callback", "headers", k.as_str()], "must be a token name (not Host, Content-Length, Content-Type, Transfer-Encoding, Connection) with a one-line value of at most 1000 characters"));
                 }
             }
         }
@@ -234,16 +231,12 @@ fn validate(input: &CreateApproval, issues: &mut Vec<FieldIssue>) {
             .as_ref()
             .is_some_and(|i| i.chars().count() > 1000)
         {
-            issues.push(FieldIssue {
-                path: vec!["timeout".into(), "instruction".into()],
-                message: "must be at most 1000 characters".into(),
-            });
+            issues.push(FieldIssue::at(
+                ["timeout", "instruction"],
+                "must be at most 1000 characters",
+            ));
         }
     }
-}
-
-fn invalid(issues: Vec<FieldIssue>) -> DomainError {
-    DomainError::from_issues(issues)
 }
 
 /// Start of the UTC month containing `t`.
@@ -491,16 +484,12 @@ impl Approvals {
         self.check_rate(agent_id)?;
         let mut issues = Vec::new();
         validate(&input, &mut issues);
-        if !issues.is_empty() {
-            return Err(invalid(issues));
-        }
+        FieldIssue::none_of(std::mem::take(&mut issues))?;
         let db = self.workspaces.get(workspace_id).await?;
         let settings = self.settings(workspace_id, agent_id).await?;
         let timeout = self.effective_timeout(&input, &settings, &mut issues);
         self.check_callback(&input, &mut issues).await?;
-        if !issues.is_empty() {
-            return Err(invalid(issues));
-        }
+        FieldIssue::none_of(issues)?;
         let now = self.clock.now();
         let new = NewApproval {
             request_id: input.request_id.clone().unwrap_or_else(id::uuid7),
@@ -542,20 +531,19 @@ impl Approvals {
             .or(settings.timeout_instruction.clone())
             .filter(|i| !i.trim().is_empty());
         if seconds < self.config.min_timeout_secs || seconds > MAX_TIMEOUT_SECS {
-            issues.push(FieldIssue {
-                path: vec!["timeout".into(), "seconds".into()],
-                message: format!(
+            issues.push(FieldIssue::at(
+                ["timeout", "seconds"],
+                format!(
                     "must be between {} and {MAX_TIMEOUT_SECS} seconds",
                     self.config.min_timeout_secs
                 ),
-            });
+            ));
         }
         if mode == TimeoutMode::ExpireWithInstruction && instruction.is_none() {
-            issues.push(FieldIssue {
-                path: vec!["timeout".into(), "instruction".into()],
-                message: "is needed for expire_with_instruction (here or in the agent's settings)"
-                    .into(),
-            });
+            issues.push(FieldIssue::at(
+                ["timeout", "instruction"],
+                "is needed for expire_with_instruction (here or in the agent's settings)",
+            ));
         }
         EffectiveTimeout {
             seconds,
@@ -580,10 +568,7 @@ impl Approvals {
                 .await
                 .map_err(internal)?;
         if let Err(e) = checked {
-            issues.push(FieldIssue {
-                path: vec!["callback".into(), "url".into()],
-                message: e,
-            });
+            issues.push(FieldIssue::at(["callback", "url"], e));
         }
         Ok(())
     }
@@ -904,10 +889,10 @@ impl Approvals {
         if let Some(subs) = patch.subscribers {
             for (i, u) in subs.iter().enumerate() {
                 if !members.contains(u) {
-                    issues.push(FieldIssue {
-                        path: vec!["subscribers".into(), i.into()],
-                        message: "is not a member of this workspace".into(),
-                    });
+                    issues.push(FieldIssue::at(
+                        [serde_json::json!("subscribers"), serde_json::json!(i)],
+                        "is not a member of this workspace",
+                    ));
                 }
             }
             s.subscribers = subs;
@@ -933,9 +918,7 @@ impl Approvals {
                 }
             });
         }
-        if !issues.is_empty() {
-            return Err(invalid(issues));
-        }
+        FieldIssue::none_of(issues)?;
         let db = self.workspaces.get(workspace_id).await?;
         let (agent, now, subs) = (
             agent_id.to_string(),

@@ -11,6 +11,28 @@ pub struct FieldIssue {
 }
 
 impl FieldIssue {
+    /// An issue at `path`: object keys and list indices, outermost first
+    /// (`["records", 3, "attributes", "email"]`). Every crate names fields this way.
+    pub fn at<P: Into<serde_json::Value>>(
+        path: impl IntoIterator<Item = P>,
+        message: impl Into<String>,
+    ) -> FieldIssue {
+        FieldIssue {
+            path: path.into_iter().map(Into::into).collect(),
+            message: message.into(),
+        }
+    }
+
+    /// `Ok` when nothing was found, else the one validation error naming every issue.
+    pub fn none_of(issues: Vec<FieldIssue>) -> DomainResult<()> {
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::from_issues(issues))
+        }
+    }
+
+    /// An issue at a dotted path (`capabilities.webAccess`).
     pub fn new(field: &str, message: impl Into<String>) -> FieldIssue {
         FieldIssue {
             path: field

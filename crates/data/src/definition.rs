@@ -257,17 +257,6 @@ pub fn valid_key(key: &str) -> bool {
         && !SYSTEM_FIELDS.contains(&key)
 }
 
-pub(crate) fn issue(path: &[&str], message: impl Into<String>) -> FieldIssue {
-    FieldIssue {
-        path: path.iter().map(|p| Value::from(*p)).collect(),
-        message: message.into(),
-    }
-}
-
-pub(crate) fn invalid(issues: Vec<FieldIssue>) -> DomainError {
-    DomainError::from_issues(issues)
-}
-
 const DEF_COLUMNS: &str =
     "id, handle, name, description, fields, table_name, created_at, updated_at";
 
@@ -325,11 +314,11 @@ pub(crate) fn check_field(
     issues: &mut Vec<FieldIssue>,
 ) -> Option<FieldSpec> {
     if !valid_key(key) {
-        issues.push(issue(&[at, key], "field keys start with a letter and hold letters, digits and _ (at most 63); id, name, createdAt, updatedAt, deletedAt, createdBy, updatedBy and version are reserved"));
+        issues.push(FieldIssue::at([at, key], "field keys start with a letter and hold letters, digits and _ (at most 63); id, name, createdAt, updatedAt, deletedAt, createdBy, updatedBy and version are reserved"));
         return None;
     }
     let Some(kind) = FieldType::parse(&input.kind) else {
-        issues.push(issue(&[at, key, "type"], "must be one of text, string, number, boolean, date, datetime, select, multiSelect, relationship, json, email, url, file"));
+        issues.push(FieldIssue::at([at, key, "type"], "must be one of text, string, number, boolean, date, datetime, select, multiSelect, relationship, json, email, url, file"));
         return None;
     };
     let roles: Vec<Role> = input
@@ -338,8 +327,8 @@ pub(crate) fn check_field(
         .filter_map(|r| Role::parse(r))
         .collect();
     if roles.len() < input.hidden_from.len() {
-        issues.push(issue(
-            &[at, key, "hiddenFrom"],
+        issues.push(FieldIssue::at(
+            [at, key, "hiddenFrom"],
             "lists roles: admin, editor, viewer",
         ));
     }
@@ -356,53 +345,53 @@ pub(crate) fn check_field(
                     .iter()
                     .any(|o| o.value.is_empty() || !seen.insert(o.value.clone()))
             {
-                issues.push(issue(
-                    &[at, key, "options"],
+                issues.push(FieldIssue::at(
+                    [at, key, "options"],
                     "needs at least one option, each with a distinct non-empty value",
                 ));
             }
         }
-        _ if spec.options.is_some() => issues.push(issue(
-            &[at, key, "options"],
+        _ if spec.options.is_some() => issues.push(FieldIssue::at(
+            [at, key, "options"],
             "only select and multiSelect fields take options",
         )),
         _ => {}
     }
     if kind == FieldType::Relationship {
         match spec.data_definition_id.clone() {
-            None => issues.push(issue(
-                &[at, key, "dataDefinitionId"],
+            None => issues.push(FieldIssue::at(
+                [at, key, "dataDefinitionId"],
                 "relationship fields need the target definition's id or handle",
             )),
             Some(target) if target == self_id => {}
             Some(target) => match find_definition(all, &target) {
                 Ok(def) => spec.data_definition_id = Some(def.id.clone()),
-                Err(_) => issues.push(issue(
-                    &[at, key, "dataDefinitionId"],
+                Err(_) => issues.push(FieldIssue::at(
+                    [at, key, "dataDefinitionId"],
                     format!("no data definition `{target}` in this workspace"),
                 )),
             },
         }
     } else if spec.data_definition_id.is_some() || spec.many {
-        issues.push(issue(
-            &[at, key, "dataDefinitionId"],
+        issues.push(FieldIssue::at(
+            [at, key, "dataDefinitionId"],
             "only relationship fields take dataDefinitionId and many",
         ));
     }
     if spec.unique && (spec.is_multi() || kind == FieldType::Json) {
-        issues.push(issue(
-            &[at, key, "unique"],
+        issues.push(FieldIssue::at(
+            [at, key, "unique"],
             "multi-value and json fields cannot be unique",
         ));
     }
     if let Some(d) = spec.default.clone() {
         if kind == FieldType::Relationship {
-            issues.push(issue(
-                &[at, key, "default"],
+            issues.push(FieldIssue::at(
+                [at, key, "default"],
                 "relationship fields have no default",
             ));
         } else if let Err(m) = crate::value::to_sql(&spec, &d) {
-            issues.push(issue(&[at, key, "default"], m));
+            issues.push(FieldIssue::at([at, key, "default"], m));
         }
     }
     Some(spec)

@@ -5,7 +5,7 @@ mod plan;
 
 use std::collections::BTreeMap;
 
-use andibase_common::{id, DomainError, DomainResult, Timestamp};
+use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
 use andibase_storage::schema::{self, SchemaChange};
 use andibase_storage::{params, record_event, search, Sql};
 use serde_json::json;
@@ -32,7 +32,7 @@ impl Data<'_> {
         let mut issues = Vec::new();
         let name = input.name.trim().to_string();
         if name.is_empty() || name.chars().count() > 200 {
-            issues.push(issue(&["name"], "must be 1 to 200 characters"));
+            issues.push(FieldIssue::at(["name"], "must be 1 to 200 characters"));
         }
         let handle = input
             .handle
@@ -40,15 +40,15 @@ impl Data<'_> {
             .or(input.key.as_deref().map(id::slugify))
             .unwrap_or_else(|| id::slugify(&name));
         if !id::is_valid_handle(&handle) {
-            issues.push(issue(
-                &["handle"],
+            issues.push(FieldIssue::at(
+                ["handle"],
                 "must be 1 to 64 characters of a-z, 0-9 and inner dashes",
             ));
         }
         let (fields, at) = match (input.fields, input.attributes) {
             (Some(_), Some(_)) => {
-                issues.push(issue(
-                    &["fields"],
+                issues.push(FieldIssue::at(
+                    ["fields"],
                     "send `fields` or `attributes`, not both",
                 ));
                 (BTreeMap::new(), "fields")
@@ -58,7 +58,7 @@ impl Data<'_> {
             (None, None) => (BTreeMap::new(), "fields"),
         };
         if fields.len() > MAX_FIELDS {
-            issues.push(issue(&[at], format!("at most {MAX_FIELDS} fields")));
+            issues.push(FieldIssue::at([at], format!("at most {MAX_FIELDS} fields")));
         }
         let description = input.description;
         let def_id = new_definition_id();
@@ -74,9 +74,7 @@ impl Data<'_> {
                         Some((key, spec))
                     })
                     .collect();
-                if !issues.is_empty() {
-                    return Err(invalid(issues));
-                }
+                FieldIssue::none_of(issues)?;
                 let table = insert_definition(
                     tx,
                     &handle,
@@ -87,8 +85,8 @@ impl Data<'_> {
                     &def_id,
                 )
                 .map_err(|e| match e {
-                    DomainError::Conflict { .. } => invalid(vec![issue(
-                        &["handle"],
+                    DomainError::Conflict { .. } => DomainError::from_issues(vec![FieldIssue::at(
+                        ["handle"],
                         format!("`{handle}` is already used by another definition"),
                     )]),
                     other => other,
@@ -132,8 +130,8 @@ impl Data<'_> {
                 let (def, at) = (plan.def, plan.at);
                 search::remove(tx, &def.table)?;
                 schema::apply(tx, &changes).map_err(|e| match e {
-                    DomainError::Conflict { column, .. } => invalid(vec![issue(
-                        &[at, conflicting_field(&column).unwrap_or_default(), "unique"],
+                    DomainError::Conflict { column, .. } => DomainError::from_issues(vec![FieldIssue::at(
+                        [at, conflicting_field(&column).unwrap_or_default(), "unique"],
                         "existing records share values of this field",
                     )]),
                     other => other,

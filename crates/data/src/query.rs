@@ -1,13 +1,13 @@
 //! Queries: the filter language over a definition's table, multi-key sort with NULLs last,
 //! keyset cursors that stay stable while rows are inserted, opt-in totals, projection.
 
-use andibase_common::{DomainResult, Role};
+use andibase_common::{DomainError, DomainResult, FieldIssue, Role};
 use andibase_filter::{compile, parse_json, parse_text, FieldKind, Hop, ResolvedField, Schema};
 use andibase_storage::{quote_ident, render_predicate, Columns, Row, Value as SqlValue, ValueRef};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::definition::{column_of, invalid, issue, DataDefinition, FieldType};
+use crate::definition::{column_of, DataDefinition, FieldType};
 use crate::value::to_json;
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -140,15 +140,19 @@ pub(crate) fn filter_sql(
         return Ok(("TRUE".into(), vec![]));
     };
     let parsed = if src.starts_with('{') {
-        let v: Value = serde_json::from_str(src)
-            .map_err(|e| invalid(vec![issue(&["filter"], format!("is not valid JSON: {e}"))]))?;
+        let v: Value = serde_json::from_str(src).map_err(|e| {
+            DomainError::from_issues(vec![FieldIssue::at(
+                ["filter"],
+                format!("is not valid JSON: {e}"),
+            )])
+        })?;
         parse_json(&v)
     } else {
         parse_text(src)
     }
-    .map_err(|e| invalid(vec![issue(&["filter"], e.to_string())]))?;
+    .map_err(|e| DomainError::from_issues(vec![FieldIssue::at(["filter"], e.to_string())]))?;
     let predicate = compile(&parsed, &DefinitionSchema { all, def })
-        .map_err(|e| invalid(vec![issue(&["filter"], e.to_string())]))?;
+        .map_err(|e| DomainError::from_issues(vec![FieldIssue::at(["filter"], e.to_string())]))?;
     let rendered = render_predicate(&predicate, "t");
     Ok((rendered.sql, rendered.params))
 }
@@ -187,14 +191,14 @@ pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResul
                     (column_of(key), true)
                 }
                 Some(_) => {
-                    return Err(invalid(vec![issue(
-                        &["sort"],
+                    return Err(DomainError::from_issues(vec![FieldIssue::at(
+                        ["sort"],
                         format!("`{key}` holds many values or JSON and cannot be sorted on"),
                     )]))
                 }
                 None => {
-                    return Err(invalid(vec![issue(
-                        &["sort"],
+                    return Err(DomainError::from_issues(vec![FieldIssue::at(
+                        ["sort"],
                         format!("`{}` has no field `{key}`", def.handle),
                     )]))
                 }
@@ -207,7 +211,10 @@ pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResul
         });
     }
     if keys.len() > 8 {
-        return Err(invalid(vec![issue(&["sort"], "at most 8 sort keys")]));
+        return Err(DomainError::from_issues(vec![FieldIssue::at(
+            ["sort"],
+            "at most 8 sort keys",
+        )]));
     }
     if keys.last().is_none_or(|k| k.column != "id") {
         // Ties break by id in the last key's direction, so `(column, id)` indexes serve both.
@@ -275,8 +282,8 @@ pub(crate) fn cursor_after(row: &impl Columns, keys: &[SortKey]) -> String {
 /// The `WHERE` part that continues after a cursor.
 pub(crate) fn keyset(keys: &[SortKey], cursor: &str) -> DomainResult<(String, Vec<SqlValue>)> {
     let bad = || {
-        invalid(vec![issue(
-            &["cursor"],
+        DomainError::from_issues(vec![FieldIssue::at(
+            ["cursor"],
             "is not a cursor of this query (sort and cursor must match)",
         )])
     };
@@ -458,8 +465,8 @@ pub(crate) fn projection(
         .collect();
     for k in &keys {
         if !def.fields.contains_key(k) {
-            return Err(invalid(vec![issue(
-                &["fields"],
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["fields"],
                 format!("`{}` has no field `{k}`", def.handle),
             )]));
         }
@@ -481,8 +488,8 @@ pub(crate) fn expansion(def: &DataDefinition, expand: Option<&str>) -> DomainRes
             .get(k)
             .is_none_or(|f| f.field_type() != FieldType::Relationship)
         {
-            return Err(invalid(vec![issue(
-                &["expand"],
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["expand"],
                 format!("`{k}` is not a relationship field of `{}`", def.handle),
             )]));
         }

@@ -370,7 +370,7 @@ impl Data<'_> {
                 let def = find_definition(&all, &key)?;
                 let limit = q.limit.unwrap_or(50);
                 if !(1..=1000).contains(&limit) {
-                    return Err(invalid(vec![issue(&["limit"], "must be 1 to 1000")]));
+                    return Err(DomainError::from_issues(vec![FieldIssue::at(["limit"], "must be 1 to 1000")]));
                 }
                 let only = projection(def, q.fields.as_deref())?;
                 let (mut filter, mut params) = filter_sql(&all, def, q.filter.as_deref())?;
@@ -482,15 +482,18 @@ impl Data<'_> {
     ) -> DomainResult<Vec<String>> {
         let filter = json_filter(filter);
         if ids.is_none() && filter.is_none() {
-            return Err(invalid(vec![issue(
-                &["ids"],
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["ids"],
                 "send ids or a filter (to touch every record, use a filter that matches them all)",
             )]));
         }
         let (f, mut params) = filter_sql(all, def, filter.as_deref())?;
         let id_cond = match ids {
             Some(list) if list.len() > 10_000 => {
-                return Err(invalid(vec![issue(&["ids"], "at most 10000 ids")]))
+                return Err(DomainError::from_issues(vec![FieldIssue::at(
+                    ["ids"],
+                    "at most 10000 ids",
+                )]))
             }
             Some(list) if list.is_empty() => "FALSE".to_string(),
             Some(list) => {
@@ -529,9 +532,7 @@ impl Data<'_> {
             let mut attrs = input.attributes.clone().unwrap_or_default();
             hooks.before_write(ctx, WriteKind::Update, &mut attrs, &mut issues, &[]);
             let columns = check_attributes(tx, all, def, &attrs, false, &[], &mut issues)?;
-            if !issues.is_empty() {
-                return Err(invalid(issues));
-            }
+            FieldIssue::none_of(issues)?;
             let ids = Self::matching(tx, all, def, &input.ids, &input.filter, Some(false))?;
             let t = quote_ident(&def.table);
             let now_iso = now.to_iso();
@@ -539,10 +540,12 @@ impl Data<'_> {
                 let (sql, p) =
                     update_statement(&t, id, &now_iso, &actor, input.name.as_ref(), &columns);
                 tx.execute(&sql, &p).map_err(|e| match e {
-                    DomainError::Conflict { column, .. } => invalid(vec![issue(
-                        &["attributes", conflicting_field(&column).unwrap_or_default()],
-                        "must be unique; another record has this value",
-                    )]),
+                    DomainError::Conflict { column, .. } => {
+                        DomainError::from_issues(vec![FieldIssue::at(
+                            ["attributes", conflicting_field(&column).unwrap_or_default()],
+                            "must be unique; another record has this value",
+                        )])
+                    }
                     other => other,
                 })?;
             }
@@ -562,8 +565,8 @@ impl Data<'_> {
         now: Timestamp,
     ) -> DomainResult<Value> {
         if input.purge && input.restore {
-            return Err(invalid(vec![issue(
-                &["purge"],
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["purge"],
                 "choose purge or restore, not both",
             )]));
         }
@@ -641,11 +644,17 @@ impl Data<'_> {
         timeout: std::time::Duration,
     ) -> DomainResult<SqlResult> {
         if input.sql.trim().is_empty() || input.sql.len() > 100_000 {
-            return Err(invalid(vec![issue(&["sql"], "must be 1 to 100000 bytes")]));
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["sql"],
+                "must be 1 to 100000 bytes",
+            )]));
         }
         let limit = input.limit.unwrap_or(1000);
         if !(1..=10_000).contains(&limit) {
-            return Err(invalid(vec![issue(&["limit"], "must be 1 to 10000")]));
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["limit"],
+                "must be 1 to 10000",
+            )]));
         }
         let mut params = Vec::new();
         for (i, p) in input.params.clone().unwrap_or_default().iter().enumerate() {
@@ -656,7 +665,7 @@ impl Data<'_> {
                 Value::Number(n) => SqlValue::Real(n.as_f64().unwrap_or_default()),
                 Value::String(s) => SqlValue::Text(s.clone()),
                 _ => {
-                    return Err(invalid(vec![FieldIssue {
+                    return Err(DomainError::from_issues(vec![FieldIssue {
                         path: vec![json!("params"), json!(i)],
                         message: "must be a string, number, boolean or null".into(),
                     }]))

@@ -387,7 +387,7 @@ impl<'b> Batch<'b> {
     fn finish(mut self, search_mark: i64, now: Timestamp) -> DomainResult<UpsertOutcome> {
         self.new_records.write(self.tx, &mut self.issues)?;
         if !self.issues.is_empty() {
-            return Err(invalid(self.issues));
+            return Err(DomainError::from_issues(self.issues));
         }
         let (tx, def) = (self.tx, self.def);
         self.hooks
@@ -415,8 +415,8 @@ impl Data<'_> {
         now: Timestamp,
     ) -> DomainResult<UpsertOutcome> {
         if input.records.is_empty() || input.records.len() > 1000 {
-            return Err(invalid(vec![issue(
-                &["records"],
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["records"],
                 "must hold 1 to 1000 records",
             )]));
         }
@@ -424,8 +424,8 @@ impl Data<'_> {
         self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
             let match_on = input.match_on.clone().unwrap_or_else(|| "id".into());
             if match_on != "id" && !def.fields.get(&match_on).is_some_and(|f| f.unique) {
-                return Err(invalid(vec![issue(
-                    &["matchOn"],
+                return Err(DomainError::from_issues(vec![FieldIssue::at(
+                    ["matchOn"],
                     "must be id or the key of a unique field",
                 )]));
             }

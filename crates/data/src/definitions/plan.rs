@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use andibase_common::{DomainResult, FieldIssue};
+use andibase_common::{DomainError, DomainResult, FieldIssue};
 use andibase_storage::schema::SchemaChange;
 use andibase_storage::{quote_ident, Sql};
 
 use crate::definition::{
-    check_field, column_of, invalid, issue, valid_key, DataDefinition, FieldSpec, FieldType,
-    UpdateDefinition, MAX_FIELDS,
+    check_field, column_of, valid_key, DataDefinition, FieldSpec, FieldType, UpdateDefinition,
+    MAX_FIELDS,
 };
 use crate::tables::{column_type, drop_indexes, drop_sort_indexes, field_changes, sort_indexes};
 
@@ -67,7 +67,7 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
     let change = |c: SchemaChange| Step::Change(c);
     if let Some(n) = &patch.name {
         if n.trim().is_empty() || n.chars().count() > 200 {
-            issues.push(issue(&["name"], "must be 1 to 200 characters"));
+            issues.push(FieldIssue::at(["name"], "must be 1 to 200 characters"));
         }
         def.name = n.trim().to_string();
     }
@@ -83,10 +83,10 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
         .collect();
     for (old, new) in patch.rename_fields.unwrap_or_default() {
         match def.fields.remove(&old) {
-            None => issues.push(issue(&["renameFields", &old], "no such field")),
+            None => issues.push(FieldIssue::at(["renameFields", &old], "no such field")),
             Some(spec) if !valid_key(&new) || def.fields.contains_key(&new) => {
-                issues.push(issue(
-                    &["renameFields", &old],
+                issues.push(FieldIssue::at(
+                    ["renameFields", &old],
                     format!("`{new}` is not a free, valid field key"),
                 ));
                 def.fields.insert(old, spec);
@@ -119,7 +119,7 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
         let existing = def.fields.get(&key).cloned();
         let Some(input) = field_change else {
             if existing.is_none() {
-                issues.push(issue(&[at, &key], "no such field to remove"));
+                issues.push(FieldIssue::at([at, &key], "no such field to remove"));
                 continue;
             }
             steps.extend(drop_indexes(&table, &key).into_iter().map(change));
@@ -206,7 +206,7 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
         def.fields.insert(key, spec);
     }
     if def.fields.len() > MAX_FIELDS {
-        issues.push(issue(&[at], format!("at most {MAX_FIELDS} fields")));
+        issues.push(FieldIssue::at([at], format!("at most {MAX_FIELDS} fields")));
     }
     if !steps.is_empty() {
         // Sort indexes carry other fields' columns: drop them before any column changes
@@ -238,8 +238,8 @@ pub(crate) fn verify(tx: &impl Sql, plan: &mut Plan) -> DomainResult<Vec<SchemaC
         match check {
             Check::NoRecords { field } => {
                 if count(tx, &format!("SELECT count(*) FROM {t}"))? > 0 {
-                    issues.push(issue(
-                        &[at, field, "required"],
+                    issues.push(FieldIssue::at(
+                        [at, field, "required"],
                         "a new required field needs a default while records exist",
                     ));
                 }
@@ -248,8 +248,8 @@ pub(crate) fn verify(tx: &impl Sql, plan: &mut Plan) -> DomainResult<Vec<SchemaC
                 let c = quote_ident(column);
                 let missing = count(tx, &format!("SELECT count(*) FROM {t} WHERE {c} IS NULL"))?;
                 if missing > 0 {
-                    issues.push(issue(
-                        &[at, field, "required"],
+                    issues.push(FieldIssue::at(
+                        [at, field, "required"],
                         format!("{missing} existing records have no value"),
                     ));
                 }
@@ -274,7 +274,7 @@ pub(crate) fn verify(tx: &impl Sql, plan: &mut Plan) -> DomainResult<Vec<SchemaC
                     &[],
                 )?;
                 if to.field_type() == FieldType::Relationship && !rows.is_empty() {
-                    issues.push(issue(&[at, &field, "type"], "existing values cannot be turned into relationships; add a new relationship field instead"));
+                    issues.push(FieldIssue::at([at, &field, "type"], "existing values cannot be turned into relationships; add a new relationship field instead"));
                     continue;
                 }
                 let mut failures = Vec::new();
@@ -291,8 +291,8 @@ pub(crate) fn verify(tx: &impl Sql, plan: &mut Plan) -> DomainResult<Vec<SchemaC
                     }
                 }
                 if !failures.is_empty() {
-                    issues.push(issue(
-                        &[at, &field, "type"],
+                    issues.push(FieldIssue::at(
+                        [at, &field, "type"],
                         format!(
                             "{} existing records cannot become {}: e.g. {}",
                             failures.len(),
@@ -307,7 +307,7 @@ pub(crate) fn verify(tx: &impl Sql, plan: &mut Plan) -> DomainResult<Vec<SchemaC
     if issues.is_empty() {
         Ok(changes)
     } else {
-        Err(invalid(issues))
+        Err(DomainError::from_issues(issues))
     }
 }
 
