@@ -4,23 +4,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{Client, Receiver, Server};
+use crate::support::{approvals_agent, Client, Receiver, Server};
 
 /// A workspace with an agent; returns (owner session, workspace, agent client, agent id).
 fn setup(server: &Server) -> (Client, String, Client, String) {
-    let (owner, ws) = server.setup_admin();
-    let key = owner.create_key(&ws, "editor");
-    let r = server.with_key(&key).post(
-        "/api/v1/agents",
-        json!({"name": "Deploy Bot", "handle": "deploy-bot"}),
-    );
-    assert_eq!(r.status, 201, "{}", r.text);
-    let agent_id = r.body["id"].as_str().unwrap().to_string();
-    let agent = server
-        .anon()
-        .header("X-Api-Key", &key)
-        .header("X-Agent-Id", &agent_id);
-    (owner, ws, agent, agent_id)
+    approvals_agent(server)
 }
 
 fn ask() -> Value {

@@ -11,5 +11,6 @@ mod docs_and_ops;
 mod errors_and_auth;
 mod isolation;
 mod restart;
+mod seed_examples;
 mod sessions;
 mod workspaces;

@@ -341,6 +341,24 @@ pub fn agent_login(server: &Server, human: &Client, ws: &str, role: Option<&str>
     x.body
 }
 
+/// A workspace with an admin, and an agent ("Deploy Bot") calling the Agent API with an
+/// editor key: (owner, workspace handle, the agent's client, the agent's id).
+pub fn approvals_agent(server: &Server) -> (Client, String, Client, String) {
+    let (owner, ws) = server.setup_admin();
+    let key = owner.create_key(&ws, "editor");
+    let r = server.with_key(&key).post(
+        "/api/v1/agents",
+        json!({"name": "Deploy Bot", "handle": "deploy-bot"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let agent_id = r.body["id"].as_str().unwrap().to_string();
+    let agent = server
+        .anon()
+        .header("X-Api-Key", &key)
+        .header("X-Agent-Id", &agent_id);
+    (owner, ws, agent, agent_id)
+}
+
 /// A callback receiver on loopback: answers each request with the next scripted status
 /// (then `default`), and records what it got.
 pub struct Receiver {
