@@ -82,7 +82,7 @@ pub struct ApiKeyAuth {
     pub access: Access,
 }
 
-struct CachedKey {
+pub(crate) struct CachedKey {
     auth: Arc<ApiKeyAuth>,
     enabled: bool,
     expires_at: Option<Timestamp>,
@@ -92,9 +92,69 @@ struct CachedKey {
     last_flushed: AtomicI64,
 }
 
+/// Resolved keys by secret hash, so an authenticated request costs no database read.
+/// Per process: revoking through this process takes effect at once, through another
+/// within [`CACHE_TTL`] (replicas will also forget through the event bus).
+pub(crate) trait KeyCache: Send + Sync {
+    /// The key, if kept and younger than [`CACHE_TTL`].
+    fn get(&self, hash: &str) -> Option<Arc<CachedKey>>;
+    /// Keeps a freshly loaded key, carrying over the unflushed use time of the entry it
+    /// replaces.
+    fn put(&self, hash: String, key: Arc<CachedKey>);
+    fn forget(&self, hash: &str);
+    fn forget_workspace(&self, workspace_id: &str);
+    /// Every kept key (to write their use times).
+    fn all(&self) -> Vec<Arc<CachedKey>>;
+}
+
+/// Keys kept in this process's memory.
 #[derive(Default)]
-pub(crate) struct KeyCache {
+pub(crate) struct LocalKeyCache {
     by_hash: RwLock<HashMap<String, Arc<CachedKey>>>,
+}
+
+impl LocalKeyCache {
+    fn map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<CachedKey>>> {
+        self.by_hash.read().expect("key cache poisoned")
+    }
+
+    fn map_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<CachedKey>>> {
+        self.by_hash.write().expect("key cache poisoned")
+    }
+}
+
+impl KeyCache for LocalKeyCache {
+    fn get(&self, hash: &str) -> Option<Arc<CachedKey>> {
+        self.map()
+            .get(hash)
+            .filter(|k| k.fetched.elapsed() < CACHE_TTL)
+            .cloned()
+    }
+
+    fn put(&self, hash: String, key: Arc<CachedKey>) {
+        let mut map = self.map_mut();
+        if let Some(old) = map.get(&hash) {
+            // Keep the unflushed use time of the entry being refreshed.
+            key.last_used
+                .store(old.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
+            key.last_flushed
+                .store(old.last_flushed.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        map.insert(hash, key);
+    }
+
+    fn forget(&self, hash: &str) {
+        self.map_mut().remove(hash);
+    }
+
+    fn forget_workspace(&self, workspace_id: &str) {
+        self.map_mut()
+            .retain(|_, k| k.auth.workspace.id != workspace_id);
+    }
+
+    fn all(&self) -> Vec<Arc<CachedKey>> {
+        self.map().values().cloned().collect()
+    }
 }
 
 const KEY_COLUMNS: &str =
@@ -323,11 +383,7 @@ impl Identity {
                 Ok(hash)
             })
             .await?;
-        self.keys
-            .by_hash
-            .write()
-            .expect("key cache poisoned")
-            .remove(&hash);
+        self.keys.forget(&hash);
         Ok(())
     }
 
@@ -363,21 +419,13 @@ impl Identity {
                 Ok((hash, key_from_row(&row)?))
             })
             .await?;
-        self.keys
-            .by_hash
-            .write()
-            .expect("key cache poisoned")
-            .remove(&hash);
+        self.keys.forget(&hash);
         Ok(updated)
     }
 
     /// Forgets every cached key of a workspace (after bulk revocation).
     pub(crate) fn forget_cached_keys(&self, workspace_id: &str) {
-        self.keys
-            .by_hash
-            .write()
-            .expect("key cache poisoned")
-            .retain(|_, k| k.auth.workspace.id != workspace_id);
+        self.keys.forget_workspace(workspace_id);
     }
 
     /// Resolves a presented secret. `None` when unknown, disabled, expired, revoked or
@@ -391,31 +439,13 @@ impl Identity {
         }
         let hash = sha256_hex(secret);
         let now = self.clock.now();
-        let cached = self
-            .keys
-            .by_hash
-            .read()
-            .expect("key cache poisoned")
-            .get(&hash)
-            .filter(|k| k.fetched.elapsed() < CACHE_TTL)
-            .cloned();
-        let entry = match cached {
+        let entry = match self.keys.get(&hash) {
             Some(entry) => entry,
             None => {
                 let Some(entry) = self.load_key(&hash).await? else {
                     return Ok(None);
                 };
-                let mut cache = self.keys.by_hash.write().expect("key cache poisoned");
-                if let Some(old) = cache.get(&hash) {
-                    // Keep the unflushed use time of the entry being refreshed.
-                    entry
-                        .last_used
-                        .store(old.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
-                    entry
-                        .last_flushed
-                        .store(old.last_flushed.load(Ordering::Relaxed), Ordering::Relaxed);
-                }
-                cache.insert(hash, entry.clone());
+                self.keys.put(hash, entry.clone());
                 entry
             }
         };
@@ -467,10 +497,8 @@ impl Identity {
     pub async fn flush_last_requests(&self) -> DomainResult<usize> {
         let pending: Vec<(String, i64)> = self
             .keys
-            .by_hash
-            .read()
-            .expect("key cache poisoned")
-            .values()
+            .all()
+            .into_iter()
             .filter_map(|k| {
                 let used = k.last_used.load(Ordering::Relaxed);
                 (used > k.last_flushed.swap(used, Ordering::Relaxed))

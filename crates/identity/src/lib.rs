@@ -33,7 +33,7 @@ use andibase_storage::Database;
 pub struct Identity {
     db: Database,
     clock: Clock,
-    keys: api_keys::KeyCache,
+    keys: Box<dyn api_keys::KeyCache>,
     agent_login_ttl_secs: i64,
 }
 
@@ -42,7 +42,7 @@ impl Identity {
         Identity {
             db,
             clock,
-            keys: api_keys::KeyCache::default(),
+            keys: Box::<api_keys::LocalKeyCache>::default(),
             agent_login_ttl_secs: 15 * 60,
         }
     }
