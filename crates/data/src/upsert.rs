@@ -179,6 +179,13 @@ impl NewRecords {
     }
 }
 
+/// What records are matched on: their id, or a unique field.
+#[derive(Debug, PartialEq)]
+enum MatchOn {
+    Id,
+    Field(String),
+}
+
 /// One batch as it is written: the lookups made so far, the new rows held back, and what
 /// happened to each record.
 struct Batch<'b> {
@@ -188,8 +195,7 @@ struct Batch<'b> {
     ctx: &'b HookContext<'b>,
     hooks: &'b Pipeline,
     mode: UpsertMode,
-    /// `id`, or the key of a unique field.
-    match_on: String,
+    match_on: MatchOn,
     actor: &'b str,
     now_iso: String,
     /// The record table, quoted.
@@ -209,7 +215,7 @@ struct Batch<'b> {
 impl<'b> Batch<'b> {
     /// Which of the given ids exist, in one query per 500 rather than one per record.
     fn look_up_ids(&mut self, records: &[RecordInput]) -> DomainResult<()> {
-        if self.match_on != "id" || self.mode == UpsertMode::Insert {
+        if self.match_on != MatchOn::Id || self.mode == UpsertMode::Insert {
             return Ok(());
         }
         let given: Vec<&String> = records
@@ -246,29 +252,32 @@ impl<'b> Batch<'b> {
         rec: &RecordInput,
         attrs: &Map<String, Value>,
     ) -> DomainResult<Result<Option<String>, ()>> {
-        if self.match_on == "id" {
-            return Ok(Ok(match &rec.id {
-                // Appending: the primary key refuses duplicates, no lookup needed.
-                Some(_) if self.mode == UpsertMode::Insert => None,
-                Some(id) => self.known_ids.contains(id).then(|| id.clone()),
-                None => None,
-            }));
-        }
-        let Some(v) = attrs.get(&self.match_on).filter(|v| !v.is_null()) else {
+        let field = match &self.match_on {
+            MatchOn::Id => {
+                return Ok(Ok(match &rec.id {
+                    // Appending: the primary key refuses duplicates, no lookup needed.
+                    Some(_) if self.mode == UpsertMode::Insert => None,
+                    Some(id) => self.known_ids.contains(id).then(|| id.clone()),
+                    None => None,
+                }));
+            }
+            MatchOn::Field(field) => field.clone(),
+        };
+        let Some(v) = attrs.get(&field).filter(|v| !v.is_null()) else {
             let path = vec![
                 json!("records"),
                 json!(i),
                 json!("attributes"),
-                json!(self.match_on),
+                json!(field),
             ];
             self.refuse(path, "is needed to match on");
             return Ok(Err(()));
         };
-        let value = to_sql(&self.def.fields[&self.match_on], v).unwrap_or(SqlValue::Null);
+        let value = to_sql(&self.def.fields[&field], v).unwrap_or(SqlValue::Null);
         let sql = format!(
             "SELECT id FROM {} WHERE {} = ?",
             self.table,
-            quote_ident(&column_of(&self.match_on))
+            quote_ident(&column_of(&field))
         );
         Ok(Ok(self
             .tx
@@ -281,10 +290,9 @@ impl<'b> Batch<'b> {
     fn mode_admits(&mut self, i: usize, existing: &Option<String>) -> bool {
         match (existing, self.mode) {
             (Some(_), UpsertMode::Insert) => {
-                let on = if self.match_on == "id" {
-                    "id"
-                } else {
-                    "attributes"
+                let on = match self.match_on {
+                    MatchOn::Id => "id",
+                    MatchOn::Field(_) => "attributes",
                 };
                 let path = vec![json!("records"), json!(i), json!(on)];
                 self.refuse(path, "a record with this key already exists");
@@ -368,7 +376,7 @@ impl<'b> Batch<'b> {
                 if !self.defer {
                     self.new_records.write(self.tx, &mut self.issues)?;
                 }
-                if self.match_on == "id" {
+                if self.match_on == MatchOn::Id {
                     self.known_ids.insert(id.clone());
                 }
                 self.created_ids.push(id.clone());
@@ -422,13 +430,18 @@ impl Data<'_> {
         }
         let actor = actor.to_string();
         self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
-            let match_on = input.match_on.clone().unwrap_or_else(|| "id".into());
-            if match_on != "id" && !def.fields.get(&match_on).is_some_and(|f| f.unique) {
-                return Err(DomainError::from_issues(vec![FieldIssue::at(
-                    ["matchOn"],
-                    "must be id or the key of a unique field",
-                )]));
-            }
+            let match_on = match input.match_on.as_deref() {
+                None | Some("id") => MatchOn::Id,
+                Some(key) if def.fields.get(key).is_some_and(|f| f.unique) => {
+                    MatchOn::Field(key.to_string())
+                }
+                Some(_) => {
+                    return Err(DomainError::from_issues(vec![FieldIssue::at(
+                        ["matchOn"],
+                        "must be id or the key of a unique field",
+                    )]))
+                }
+            };
             let self_related = def.fields.values().any(|f| {
                 f.field_type() == FieldType::Relationship
                     && f.data_definition_id.as_ref() == Some(&def.id)
@@ -441,7 +454,7 @@ impl Data<'_> {
                 ctx,
                 hooks,
                 mode: input.mode,
-                defer: match_on == "id" && !self_related,
+                defer: match_on == MatchOn::Id && !self_related,
                 match_on,
                 actor: &actor,
                 now_iso: now.to_iso(),

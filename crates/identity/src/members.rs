@@ -129,7 +129,7 @@ impl Identity {
                     .query_one("SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?", &params![&ws, &uid])?
                     .ok_or(DomainError::NotFound)?
                     .text(0)?;
-                if role == "owner" {
+                if MemberRole::parse(&role) == Some(MemberRole::Owner) {
                     if actor_role != MemberRole::Owner {
                         return Err(DomainError::forbidden(Resource::Members.write().to_string(), "Only an owner can remove an owner."));
                     }

@@ -28,6 +28,8 @@ pub struct V1Error {
     message: String,
     issues: Option<Vec<Issue>>,
     retry_after: Option<u64>,
+    /// The workspace used its approval quota (`over_limit: true` in the body).
+    over_limit: bool,
 }
 
 /// Error body of the Agent API.
@@ -53,6 +55,7 @@ impl V1Error {
             message: message.into(),
             issues: None,
             retry_after: None,
+            over_limit: false,
         }
     }
 }
@@ -99,7 +102,8 @@ impl From<DomainError> for V1Error {
                 V1Error::new(StatusCode::UNAUTHORIZED, "invalid_api_key", message)
             }
             DomainError::Refused { refusal, message } => {
-                let (status, code) = match refusal.as_any().downcast_ref::<ApprovalRefusal>() {
+                let refusal = refusal.as_any().downcast_ref::<ApprovalRefusal>();
+                let (status, code) = match refusal {
                     Some(ApprovalRefusal::QuotaUsed) => {
                         (StatusCode::FORBIDDEN, "USAGE_APPROVAL_LIMIT")
                     }
@@ -110,7 +114,10 @@ impl From<DomainError> for V1Error {
                         (StatusCode::BAD_REQUEST, "invalid_payload")
                     }
                 };
-                V1Error::new(status, code, message)
+                V1Error {
+                    over_limit: refusal == Some(&ApprovalRefusal::QuotaUsed),
+                    ..V1Error::new(status, code, message)
+                }
             }
             DomainError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
@@ -131,7 +138,7 @@ impl IntoResponse for V1Error {
             code: self.error.to_string(),
             message: self.message,
             issues: self.issues,
-            over_limit: (self.error == "USAGE_APPROVAL_LIMIT").then_some(true),
+            over_limit: self.over_limit.then_some(true),
         };
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {

@@ -465,7 +465,7 @@ async fn session_page(
     .await;
     let (s, events) = match loaded {
         Ok(x) => x,
-        Err(e) if e.code == "not_found" => {
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
             return message_page(
                 &state,
                 StatusCode::NOT_FOUND,
