@@ -125,8 +125,8 @@ struct ServeArgs {
     #[arg(long, hide = true)]
     test_clock: bool,
     /// Log format: text or json.
-    #[arg(long, env = "ANDIBASE_LOG_FORMAT", default_value = "text")]
-    log_format: String,
+    #[arg(long, env = "ANDIBASE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -215,13 +215,20 @@ fn open_main(data_dir: &Path) -> Result<Database, String> {
     .map_err(|e| e.to_string())
 }
 
-fn init_logging(format: &str) {
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if format == "json" {
+    if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -455,7 +462,7 @@ impl andibase_server::state::TimeControl for TestClock {
 }
 
 async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
-    init_logging(&args.log_format);
+    init_logging(args.log_format);
     let started = std::time::Instant::now();
     let main = open_main(data_dir)?;
     let test_clock = test_clock(&args);
