@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
+// Named as the API documents have always named it (keys are given one).
+#[schema(as = KeyRole, description = "The role an API key can be given.")]
 pub enum Role {
     Viewer,
     Editor,

@@ -276,7 +276,7 @@ impl Identity {
                 "the approval may narrow the requested role, not widen it",
             ));
         }
-        if granted > approver_role.max_key_role() {
+        if granted > approver_role.acting_role() {
             return Err(DomainError::forbidden(
                 Resource::ApiKeys.write().to_string(),
                 format!(
@@ -287,8 +287,8 @@ impl Identity {
             ));
         }
         let extra = Access::from_permissions(&view.permissions)?;
-        if extra.union(approver_role.max_key_role().access())
-            != approver_role.max_key_role().access()
+        if extra.union(Access::of_role(approver_role.acting_role()))
+            != Access::of_role(approver_role.acting_role())
         {
             return Err(DomainError::forbidden(
                 Resource::ApiKeys.write().to_string(),

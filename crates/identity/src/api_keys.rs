@@ -278,7 +278,7 @@ impl Identity {
         input: CreateApiKey,
     ) -> DomainResult<CreatedApiKey> {
         let name = validate_key_name(&input.name)?;
-        let max = member_role.max_key_role();
+        let max = member_role.acting_role();
         let role = input.role.unwrap_or(max);
         if role > max {
             return Err(DomainError::forbidden(
@@ -292,7 +292,7 @@ impl Identity {
         }
         let permissions = input.permissions.unwrap_or_default();
         let extra = Access::from_permissions(&permissions)?;
-        if extra.union(max.access()) != max.access() {
+        if extra.union(Access::of_role(max)) != Access::of_role(max) {
             return Err(DomainError::forbidden(
                 Resource::ApiKeys.write().to_string(),
                 "Explicit permissions may not exceed your own access in this workspace.",
@@ -483,7 +483,7 @@ impl Identity {
                 key_id: row.text(0)?,
                 user_id: row.opt_text(1)?,
                 workspace: Arc::new(workspace_from_row(&row.slice_from(7))?),
-                access: role.access().union(Access::from_permissions(&perms)?),
+                access: Access::of_role(role).union(Access::from_permissions(&perms)?),
             }),
             enabled: row.bool(4)?,
             expires_at: row.opt_time(5)?,

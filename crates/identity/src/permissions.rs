@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use andibase_common::{DomainError, DomainResult};
+use andibase_common::{DomainError, DomainResult, Role};
 use serde::{Deserialize, Serialize};
 
 /// What a permission is about. The order is fixed: it gives the bit positions.
@@ -144,6 +144,24 @@ impl Access {
         self.0 & bit(p) != 0
     }
 
+    /// What a role may do: read everything; editors also write what they may change;
+    /// admins write everything.
+    pub fn of_role(role: Role) -> Access {
+        let mut bits = 0;
+        for r in Resource::ALL {
+            bits |= bit(r.read());
+            let writes = match role {
+                Role::Admin => true,
+                Role::Editor => r.editors_write(),
+                Role::Viewer => false,
+            };
+            if writes {
+                bits |= bit(r.write());
+            }
+        }
+        Access(bits)
+    }
+
     pub fn union(self, other: Access) -> Access {
         Access(self.0 | other.0)
     }
@@ -205,16 +223,8 @@ pub enum MemberRole {
     Owner,
 }
 
-/// The role an API key can be given.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyRole {
-    Viewer,
-    Editor,
-    Admin,
-}
+/// The role an API key can be given: the roles a caller acts with.
+pub type KeyRole = Role;
 
 impl MemberRole {
     pub fn as_str(self) -> &'static str {
@@ -237,64 +247,17 @@ impl MemberRole {
     }
 
     pub fn access(self) -> Access {
+        Access::of_role(self.acting_role())
+    }
+
+    /// The role this member acts with (an owner acts as an admin): what domain rules
+    /// see, and the highest role of a key the member may hand out.
+    pub fn acting_role(self) -> Role {
         match self {
-            MemberRole::Owner | MemberRole::Admin => KeyRole::Admin.access(),
-            MemberRole::Editor => KeyRole::Editor.access(),
-            MemberRole::Viewer => KeyRole::Viewer.access(),
+            MemberRole::Owner | MemberRole::Admin => Role::Admin,
+            MemberRole::Editor => Role::Editor,
+            MemberRole::Viewer => Role::Viewer,
         }
-    }
-
-    /// The role domain rules see this member act with (an owner acts as an admin).
-    pub fn acting_role(self) -> andibase_common::Role {
-        match self {
-            MemberRole::Owner | MemberRole::Admin => andibase_common::Role::Admin,
-            MemberRole::Editor => andibase_common::Role::Editor,
-            MemberRole::Viewer => andibase_common::Role::Viewer,
-        }
-    }
-
-    /// The highest key role this member may hand out.
-    pub fn max_key_role(self) -> KeyRole {
-        match self {
-            MemberRole::Owner | MemberRole::Admin => KeyRole::Admin,
-            MemberRole::Editor => KeyRole::Editor,
-            MemberRole::Viewer => KeyRole::Viewer,
-        }
-    }
-}
-
-impl KeyRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyRole::Viewer => "viewer",
-            KeyRole::Editor => "editor",
-            KeyRole::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<KeyRole> {
-        Some(match s {
-            "viewer" => KeyRole::Viewer,
-            "editor" => KeyRole::Editor,
-            "admin" => KeyRole::Admin,
-            _ => return None,
-        })
-    }
-
-    pub fn access(self) -> Access {
-        let mut bits = 0;
-        for r in Resource::ALL {
-            bits |= bit(r.read());
-            let writes = match self {
-                KeyRole::Admin => true,
-                KeyRole::Editor => r.editors_write(),
-                KeyRole::Viewer => false,
-            };
-            if writes {
-                bits |= bit(r.write());
-            }
-        }
-        Access(bits)
     }
 }
 
@@ -305,9 +268,9 @@ mod tests {
     #[test]
     fn roles_nest() {
         let (a, e, v) = (
-            KeyRole::Admin.access(),
-            KeyRole::Editor.access(),
-            KeyRole::Viewer.access(),
+            Access::of_role(KeyRole::Admin),
+            Access::of_role(KeyRole::Editor),
+            Access::of_role(KeyRole::Viewer),
         );
         assert!(a.allows(Resource::ApiKeys.write()));
         assert!(!e.allows(Resource::ApiKeys.write()));
@@ -322,9 +285,7 @@ mod tests {
     fn explicit_permissions_union_with_role() {
         let mut p = Permissions::new();
         p.insert("agents".into(), vec!["write".into()]);
-        let access = KeyRole::Viewer
-            .access()
-            .union(Access::from_permissions(&p).unwrap());
+        let access = Access::of_role(KeyRole::Viewer).union(Access::from_permissions(&p).unwrap());
         assert!(access.allows(Resource::Agents.write()));
         assert!(!access.allows(Resource::Data.write()));
         p.insert("bogus".into(), vec!["read".into()]);

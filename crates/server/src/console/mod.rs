@@ -711,9 +711,7 @@ async fn api_keys_page(
         .collect();
     let roles: String = ["admin", "editor", "viewer"]
         .iter()
-        .filter(|r| {
-            andibase_identity::KeyRole::parse(r).is_some_and(|k| k <= m.role.max_key_role())
-        })
+        .filter(|r| andibase_identity::KeyRole::parse(r).is_some_and(|k| k <= m.role.acting_role()))
         .map(|r| format!("<option>{r}</option>"))
         .collect();
     let body = format!(
