@@ -64,7 +64,6 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
     let mut steps = Vec::new();
     let mut checks = Vec::new();
     let table = def.table.clone();
-    let change = |c: SchemaChange| Step::Change(c);
     if let Some(n) = &patch.name {
         if n.trim().is_empty() || n.chars().count() > 200 {
             issues.push(FieldIssue::at(["name"], "must be 1 to 200 characters"));
@@ -92,8 +91,8 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
                 def.fields.insert(old, spec);
             }
             Some(spec) => {
-                steps.extend(drop_indexes(&table, &old).into_iter().map(change));
-                steps.push(change(SchemaChange::RenameColumn {
+                steps.extend(drop_indexes(&table, &old).into_iter().map(Step::Change));
+                steps.push(Step::Change(SchemaChange::RenameColumn {
                     table: table.clone(),
                     from: column_of(&old),
                     to: column_of(&new),
@@ -101,7 +100,7 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
                 steps.extend(
                     field_changes(&table, &new, &spec, false)
                         .into_iter()
-                        .map(change),
+                        .map(Step::Change),
                 );
                 if let Some(column) = column_now.remove(&old) {
                     column_now.insert(new.clone(), column);
@@ -122,8 +121,8 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
                 issues.push(FieldIssue::at([at, &key], "no such field to remove"));
                 continue;
             }
-            steps.extend(drop_indexes(&table, &key).into_iter().map(change));
-            steps.push(change(SchemaChange::DropColumn {
+            steps.extend(drop_indexes(&table, &key).into_iter().map(Step::Change));
+            steps.push(Step::Change(SchemaChange::DropColumn {
                 table: table.clone(),
                 column: column_of(&key),
             }));
@@ -146,7 +145,7 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
                 steps.extend(
                     field_changes(&table, &key, &spec, true)
                         .into_iter()
-                        .map(change),
+                        .map(Step::Change),
                 );
                 if let Some(value) = spec
                     .default
@@ -154,7 +153,7 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
                     .and_then(|d| crate::value::to_sql(&spec, d).ok())
                 {
                     // Existing records take the default.
-                    steps.push(change(SchemaChange::Fill {
+                    steps.push(Step::Change(SchemaChange::Fill {
                         table: table.clone(),
                         column: column_of(&key),
                         value,
@@ -166,8 +165,8 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
                 // A new column of the new type takes the converted values, then replaces
                 // the old one.
                 let into = format!("{}__new", column_of(&key));
-                steps.extend(drop_indexes(&table, &key).into_iter().map(change));
-                steps.push(change(SchemaChange::AddColumn {
+                steps.extend(drop_indexes(&table, &key).into_iter().map(Step::Change));
+                steps.push(Step::Change(SchemaChange::AddColumn {
                     table: table.clone(),
                     column: into.clone(),
                     kind: column_type(&spec),
@@ -179,23 +178,23 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
                     from: old,
                     to: spec.clone(),
                 })));
-                steps.push(change(SchemaChange::DropColumn {
+                steps.push(Step::Change(SchemaChange::DropColumn {
                     table: table.clone(),
                     column: column_of(&key),
                 }));
-                steps.push(change(SchemaChange::RenameColumn {
+                steps.push(Step::Change(SchemaChange::RenameColumn {
                     table: table.clone(),
                     from: into,
                     to: column_of(&key),
                 }));
             }
             Some(_) => {
-                steps.extend(drop_indexes(&table, &key).into_iter().map(change));
+                steps.extend(drop_indexes(&table, &key).into_iter().map(Step::Change));
             }
         }
         if changing {
             let unique = field_changes(&table, &key, &spec, false);
-            steps.extend(unique.into_iter().map(change));
+            steps.extend(unique.into_iter().map(Step::Change));
             if spec.required {
                 checks.push(Check::NoneMissing {
                     field: key.clone(),
@@ -211,9 +210,15 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
     if !steps.is_empty() {
         // Sort indexes carry other fields' columns: drop them before any column changes
         // and build them again for the new fields.
-        let drops = drop_sort_indexes(&table, &before).into_iter().map(change);
+        let drops = drop_sort_indexes(&table, &before)
+            .into_iter()
+            .map(Step::Change);
         steps.splice(0..0, drops);
-        steps.extend(sort_indexes(&table, &def.fields).into_iter().map(change));
+        steps.extend(
+            sort_indexes(&table, &def.fields)
+                .into_iter()
+                .map(Step::Change),
+        );
     }
     Plan {
         def,
