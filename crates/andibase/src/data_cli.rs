@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use andibase_common::{Clock, DomainError};
-use andibase_data::{Data, DataDefinition, QueryParams, RecordInput, UpsertMany, UpsertMode};
+use andibase_data::{
+    Data, DataDefinition, FieldName, QueryParams, RecordInput, SystemField, UpsertMany, UpsertMode,
+};
 use andibase_storage::WorkspaceDatabases;
 use serde_json::{json, Map, Value};
 
@@ -276,15 +278,17 @@ pub async fn import(
             Some(Err(e)) => return Err(e),
             None => return Err("the file is empty".into()),
         };
-        // Columns an export writes but records do not take (kept by the server).
-        let system =
-            |k: &str| k != "id" && k != "name" && andibase_data::SYSTEM_FIELDS.contains(&k);
-        for key in &header {
-            if key != "id" && key != "name" && !system(key) && !def.fields.contains_key(key) {
-                return Err(format!(
-                    "line 1: column `{key}` is not a field of {}",
-                    def.handle
-                ));
+        // A header names a system field or an attribute the way filters do:
+        // `attributes.<key>` is always the attribute (`FieldName`).
+        let columns: Vec<FieldName> = header.iter().map(|k| FieldName::parse(k)).collect();
+        for (key, column) in header.iter().zip(&columns) {
+            if let FieldName::Attribute(k) = column {
+                if !def.fields.contains_key(*k) {
+                    return Err(format!(
+                        "line 1: column `{key}` is not a field of {}",
+                        def.handle
+                    ));
+                }
             }
         }
         while let Some(row) = rows.next_record() {
@@ -302,16 +306,18 @@ pub async fn import(
                     header.len()
                 ));
             }
-            for (key, cell) in header.iter().zip(&cells) {
-                match key.as_str() {
-                    "id" | "name" if !cell.is_empty() => {
-                        obj.insert(key.clone(), json!(cell));
+            for (column, cell) in columns.iter().zip(&cells) {
+                match column {
+                    FieldName::System(f @ (SystemField::Id | SystemField::Name)) => {
+                        if !cell.is_empty() {
+                            obj.insert(f.name().into(), json!(cell));
+                        }
                     }
-                    "id" | "name" => {}
-                    k if system(k) => {}
-                    _ => match cell_value(&def, key, cell) {
+                    // Columns an export writes but records do not take (kept by the server).
+                    FieldName::System(_) => {}
+                    FieldName::Attribute(key) => match cell_value(&def, key, cell) {
                         Ok(v) => {
-                            attrs.insert(key.clone(), v);
+                            attrs.insert(key.to_string(), v);
                         }
                         Err(e) => problems.push(format!("{key}: {e}")),
                     },
@@ -417,7 +423,10 @@ pub async fn export(
         let header: Vec<String> = ["id", "name", "createdAt", "updatedAt"]
             .iter()
             .map(|s| s.to_string())
-            .chain(keys.iter().cloned())
+            .chain(
+                keys.iter()
+                    .map(|k| andibase_data::flat_name(k).into_owned()),
+            )
             .collect();
         w(out, header.join(",") + "\n")?;
     }

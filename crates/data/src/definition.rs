@@ -223,16 +223,110 @@ pub struct UpdateDefinition {
     pub rename_fields: Option<BTreeMap<String, String>>,
 }
 
-pub const SYSTEM_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "createdAt",
-    "updatedAt",
-    "deletedAt",
-    "createdBy",
-    "updatedBy",
-    "version",
-];
+/// A record's own fields, kept beside its attributes. Their names are also valid attribute
+/// keys: on the wire attributes live in their own `attributes` object; where one flat list
+/// of names is needed (filters, sorts, CSV headers, SQL views) a bare system name means the
+/// system field, and `attributes.<key>` always means the attribute ([`FieldName`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemField {
+    Id,
+    Name,
+    CreatedAt,
+    UpdatedAt,
+    DeletedAt,
+    CreatedBy,
+    UpdatedBy,
+    Version,
+}
+
+impl SystemField {
+    pub const ALL: [SystemField; 8] = [
+        SystemField::Id,
+        SystemField::Name,
+        SystemField::CreatedAt,
+        SystemField::UpdatedAt,
+        SystemField::DeletedAt,
+        SystemField::CreatedBy,
+        SystemField::UpdatedBy,
+        SystemField::Version,
+    ];
+
+    pub fn parse(name: &str) -> Option<SystemField> {
+        SystemField::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The name on the wire (`createdAt`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemField::Id => "id",
+            SystemField::Name => "name",
+            SystemField::CreatedAt => "createdAt",
+            SystemField::UpdatedAt => "updatedAt",
+            SystemField::DeletedAt => "deletedAt",
+            SystemField::CreatedBy => "createdBy",
+            SystemField::UpdatedBy => "updatedBy",
+            SystemField::Version => "version",
+        }
+    }
+
+    /// The record table's column (`created_at`).
+    pub fn column(self) -> &'static str {
+        match self {
+            SystemField::Id => "id",
+            SystemField::Name => "name",
+            SystemField::CreatedAt => "created_at",
+            SystemField::UpdatedAt => "updated_at",
+            SystemField::DeletedAt => "deleted_at",
+            SystemField::CreatedBy => "created_by",
+            SystemField::UpdatedBy => "updated_by",
+            SystemField::Version => "version",
+        }
+    }
+
+    /// Whether a record can lack it (it sorts last then).
+    pub fn nullable(self) -> bool {
+        !matches!(
+            self,
+            SystemField::Id
+                | SystemField::CreatedAt
+                | SystemField::UpdatedAt
+                | SystemField::Version
+        )
+    }
+}
+
+/// The prefix that names an attribute whatever its key: `attributes.createdAt`.
+pub const ATTRIBUTE_PREFIX: &str = "attributes.";
+
+/// A name in a flat list of names (a filter path segment, a sort key, a CSV header, a
+/// `fields` entry): a system field, or an attribute by key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldName<'a> {
+    System(SystemField),
+    Attribute(&'a str),
+}
+
+impl<'a> FieldName<'a> {
+    /// `attributes.<key>` is the attribute; a bare system name is the system field; any
+    /// other bare name is the attribute of that key.
+    pub fn parse(name: &'a str) -> FieldName<'a> {
+        if let Some(key) = name.strip_prefix(ATTRIBUTE_PREFIX) {
+            return FieldName::Attribute(key);
+        }
+        SystemField::parse(name).map_or(FieldName::Attribute(name), FieldName::System)
+    }
+}
+
+/// How an attribute is named in a flat list of names: its key, or `attributes.<key>` when
+/// the key is also a system field's name (so `createdAt` stays the record's own).
+pub fn flat_name(key: &str) -> std::borrow::Cow<'_, str> {
+    if SystemField::parse(key).is_some() {
+        format!("{ATTRIBUTE_PREFIX}{key}").into()
+    } else {
+        key.into()
+    }
+}
+
 pub const MAX_FIELDS: usize = 200;
 
 pub fn column_of(key: &str) -> String {
@@ -254,7 +348,6 @@ pub fn valid_key(key: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && key.len() <= 63
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !SYSTEM_FIELDS.contains(&key)
 }
 
 const DEF_COLUMNS: &str =
@@ -314,7 +407,10 @@ pub(crate) fn check_field(
     issues: &mut Vec<FieldIssue>,
 ) -> Option<FieldSpec> {
     if !valid_key(key) {
-        issues.push(FieldIssue::at([at, key], "field keys start with a letter and hold letters, digits and _ (at most 63); id, name, createdAt, updatedAt, deletedAt, createdBy, updatedBy and version are reserved"));
+        issues.push(FieldIssue::at(
+            [at, key],
+            "field keys start with a letter and hold letters, digits and _ (at most 63)",
+        ));
         return None;
     }
     let Some(kind) = FieldType::parse(&input.kind) else {
@@ -494,5 +590,37 @@ impl DefinitionCache for LocalDefinitionCache {
         });
         entry.generation += 1;
         entry.definitions = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_names_tell_system_fields_from_attributes() {
+        assert_eq!(
+            FieldName::parse("createdAt"),
+            FieldName::System(SystemField::CreatedAt)
+        );
+        assert_eq!(
+            FieldName::parse("attributes.createdAt"),
+            FieldName::Attribute("createdAt")
+        );
+        assert_eq!(FieldName::parse("amount"), FieldName::Attribute("amount"));
+        assert_eq!(
+            FieldName::parse("attributes.attributes"),
+            FieldName::Attribute("attributes")
+        );
+        for f in SystemField::ALL {
+            assert_eq!(SystemField::parse(f.name()), Some(f));
+            assert_eq!(
+                FieldName::parse(&flat_name(f.name())),
+                FieldName::Attribute(f.name())
+            );
+            assert!(valid_key(f.name()), "{} is a valid attribute key", f.name());
+        }
+        assert_eq!(flat_name("amount"), "amount");
+        assert!(!valid_key("attributes.x") && !valid_key("1st") && !valid_key(""));
     }
 }

@@ -11,8 +11,8 @@ mod upsert;
 mod value;
 
 pub use definition::{
-    CreateDefinition, DataDefinition, DefinitionCache, FieldInput, FieldSpec, FieldType,
-    LocalDefinitionCache, SelectOption, UpdateDefinition, SYSTEM_FIELDS,
+    flat_name, CreateDefinition, DataDefinition, DefinitionCache, FieldInput, FieldName, FieldSpec,
+    FieldType, LocalDefinitionCache, SelectOption, SystemField, UpdateDefinition, ATTRIBUTE_PREFIX,
 };
 pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};
 pub use query::{Page, QueryParams};

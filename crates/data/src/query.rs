@@ -7,16 +7,21 @@ use andibase_storage::{quote_ident, render_predicate, Columns, Row, Value as Sql
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::definition::{column_of, DataDefinition, FieldType};
-use crate::value::to_json;
+use crate::definition::{
+    column_of, DataDefinition, FieldName, FieldType, SystemField, ATTRIBUTE_PREFIX,
+};
+use crate::value::{shown_datetime, to_json};
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueryParams {
-    /// The filter, in the text spelling (`status = "open" && amount > 100`) or as JSON.
+    /// The filter, in the text spelling (`status = "open" && amount > 100`) or as JSON. A
+    /// bare system name (`createdAt`) is the record's own field; `attributes.<key>` is
+    /// always the attribute.
     #[serde(default)]
     pub filter: Option<String>,
-    /// Comma-separated keys, `-` for descending: `-amount,name`. Ties break by id.
+    /// Comma-separated keys, `-` for descending: `-amount,name`. Ties break by id. Names
+    /// as in `filter` (`-attributes.createdAt` sorts on the attribute).
     #[serde(default)]
     pub sort: Option<String>,
     /// 1–1000, default 50.
@@ -58,15 +63,14 @@ pub(crate) struct DefinitionSchema<'a> {
     pub def: &'a DataDefinition,
 }
 
-fn system_column(key: &str) -> Option<(&'static str, FieldKind)> {
-    Some(match key {
-        "id" => ("id", FieldKind::Text),
-        "name" => ("name", FieldKind::Text),
-        "createdAt" => ("created_at", FieldKind::DateTime),
-        "updatedAt" => ("updated_at", FieldKind::DateTime),
-        "deletedAt" => ("deleted_at", FieldKind::DateTime),
-        _ => return None,
-    })
+fn system_kind(f: SystemField) -> FieldKind {
+    match f {
+        SystemField::CreatedAt | SystemField::UpdatedAt | SystemField::DeletedAt => {
+            FieldKind::DateTime
+        }
+        SystemField::Version => FieldKind::Number,
+        _ => FieldKind::Text,
+    }
 }
 
 pub(crate) fn kind_of(t: FieldType, many: bool) -> FieldKind {
@@ -83,26 +87,37 @@ pub(crate) fn kind_of(t: FieldType, many: bool) -> FieldKind {
 }
 
 impl Schema for DefinitionSchema<'_> {
+    /// A path is segments joined by dots; at each step `attributes.<key>` names an
+    /// attribute whatever its key, and a bare system name (`createdAt`) the record's own
+    /// field (see [`FieldName`]).
     fn resolve(&self, path: &[String]) -> Result<ResolvedField, String> {
         let mut def = self.def;
         let mut hops = Vec::new();
-        for (i, key) in path.iter().enumerate() {
-            let last = i + 1 == path.len();
-            if let Some((column, kind)) = system_column(key) {
-                if !last {
-                    return Err(format!("`{key}` is not a relationship"));
+        let mut rest = path;
+        while let Some((first, tail)) = rest.split_first() {
+            let (name, tail) = match tail.split_first() {
+                Some((key, tail)) if first == "attributes" => (FieldName::Attribute(key), tail),
+                _ => (FieldName::parse(first), tail),
+            };
+            rest = tail;
+            let key = match name {
+                FieldName::System(field) if rest.is_empty() => {
+                    return Ok(ResolvedField {
+                        hops,
+                        column: field.column().into(),
+                        kind: system_kind(field),
+                    })
                 }
-                return Ok(ResolvedField {
-                    hops,
-                    column: column.into(),
-                    kind,
-                });
-            }
+                FieldName::System(field) => {
+                    return Err(format!("`{}` is not a relationship", field.name()))
+                }
+                FieldName::Attribute(key) => key,
+            };
             let spec = def
                 .fields
                 .get(key)
                 .ok_or_else(|| format!("`{}` has no field `{key}`", def.handle))?;
-            if last {
+            if rest.is_empty() {
                 return Ok(ResolvedField {
                     hops,
                     column: column_of(key),
@@ -180,13 +195,9 @@ pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResul
     {
         let (desc, key) = raw.strip_prefix('-').map_or((false, raw), |k| (true, k));
         let key = key.strip_prefix('+').unwrap_or(key);
-        let (column, nullable) = if let Some((col, _)) = system_column(key) {
-            (
-                col.to_string(),
-                !matches!(key, "id" | "createdAt" | "updatedAt"),
-            )
-        } else {
-            match def.fields.get(key) {
+        let (column, nullable) = match FieldName::parse(key) {
+            FieldName::System(field) => (field.column().to_string(), field.nullable()),
+            FieldName::Attribute(key) => match def.fields.get(key) {
                 Some(spec) if !spec.is_multi() && spec.field_type() != FieldType::Json => {
                     (column_of(key), true)
                 }
@@ -202,7 +213,7 @@ pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResul
                         format!("`{}` has no field `{key}`", def.handle),
                     )]))
                 }
-            }
+            },
         };
         keys.push(SortKey {
             column,
@@ -403,6 +414,7 @@ fn write_field(out: &mut Vec<u8>, spec: &crate::definition::FieldSpec, v: &Value
                 out.extend_from_slice(b"null");
             }
         }
+        (ValueRef::Text(s), FieldType::DateTime) => write_value(out, &shown_datetime(s)),
         _ => write_sql(out, v),
     }
 }
@@ -458,9 +470,11 @@ pub(crate) fn projection(
     let Some(list) = fields.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
+    // Only attributes are chosen, so `createdAt` here is the attribute of that key.
     let keys: Vec<String> = list
         .split(',')
-        .map(|s| s.trim().to_string())
+        .map(|s| s.trim())
+        .map(|s| s.strip_prefix(ATTRIBUTE_PREFIX).unwrap_or(s).to_string())
         .filter(|s| !s.is_empty())
         .collect();
     for k in &keys {

@@ -637,7 +637,8 @@ pub struct SqlResult {
 impl Data<'_> {
     /// Read-only SQL over this workspace's definitions, each a view named by its handle
     /// (live records only; columns `id`, `name`, `createdAt`, `updatedAt`, `createdBy`,
-    /// `updatedBy`, `version` and the field keys).
+    /// `updatedBy`, `version`, then each attribute by its key, or as `attributes.<key>` when
+    /// the key is a system field's name).
     pub async fn sql_query(
         &self,
         input: SqlQuery,
@@ -681,7 +682,7 @@ impl Data<'_> {
                     .fields
                     .iter()
                     .filter(|(_, f)| !f.hidden_from.contains(&self.role))
-                    .map(|(k, _)| format!(", {} AS {}", quote_ident(&column_of(k)), quote_ident(k)))
+                    .map(|(k, _)| format!(", {} AS {}", quote_ident(&column_of(k)), quote_ident(&flat_name(k))))
                     .collect();
                 (
                     d.handle.clone(),
@@ -713,6 +714,8 @@ impl Data<'_> {
                     .map(|v| match v {
                         SqlValue::Null | SqlValue::Blob(_) => Value::Null,
                         SqlValue::Integer(i) => json!(i),
+                        // Number fields are REAL columns; whole ones read as the API shows them.
+                        SqlValue::Real(f) if f.fract() == 0.0 && f.abs() < 9e15 => json!(f as i64),
                         SqlValue::Real(f) => json!(f),
                         SqlValue::Text(s) => json!(s),
                     })

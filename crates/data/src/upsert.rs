@@ -20,7 +20,8 @@ use crate::value::to_sql;
 pub struct UpsertMany {
     /// 1–1000 records.
     pub records: Vec<RecordInput>,
-    /// `id` (default) or the key of a unique field to match existing records on.
+    /// `id` (default, the record's id) or the key of a unique field to match existing
+    /// records on; `attributes.<key>` names the field whatever its key.
     #[serde(default)]
     pub match_on: Option<String>,
     /// `upsert` (default), `insert` (append many: fails on an existing match) or `update`
@@ -430,15 +431,17 @@ impl Data<'_> {
         }
         let actor = actor.to_string();
         self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
-            let match_on = match input.match_on.as_deref() {
-                None | Some("id") => MatchOn::Id,
-                Some(key) if def.fields.get(key).is_some_and(|f| f.unique) => {
+            let match_on = match input.match_on.as_deref().map(FieldName::parse) {
+                None | Some(FieldName::System(SystemField::Id)) => MatchOn::Id,
+                Some(FieldName::Attribute(key))
+                    if def.fields.get(key).is_some_and(|f| f.unique) =>
+                {
                     MatchOn::Field(key.to_string())
                 }
                 Some(_) => {
                     return Err(DomainError::from_issues(vec![FieldIssue::at(
                         ["matchOn"],
-                        "must be id or the key of a unique field",
+                        "must be id or the key of a unique field (`attributes.<key>` for a key that is also a system field's name)",
                     )]))
                 }
             };

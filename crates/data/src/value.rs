@@ -115,8 +115,18 @@ pub fn to_json(field: &FieldSpec, v: &SqlValue) -> Value {
         (SqlValue::Text(s), _) if field.is_multi() || field.field_type() == FieldType::Json => {
             serde_json::from_str(s).unwrap_or(Value::Null)
         }
+        (SqlValue::Text(s), FieldType::DateTime) => json!(shown_datetime(s)),
         (SqlValue::Text(s), _) => json!(s),
         (SqlValue::Blob(_), _) => Value::Null,
+    }
+}
+
+/// A datetime attribute as shown: stored with milliseconds (so text order is time order),
+/// shown without them when they are zero, so `2026-03-05T12:00:00Z` comes back as sent.
+pub fn shown_datetime(stored: &str) -> std::borrow::Cow<'_, str> {
+    match stored.strip_suffix(".000Z") {
+        Some(seconds) if stored.len() == 24 => format!("{seconds}Z").into(),
+        _ => stored.into(),
     }
 }
 
@@ -155,4 +165,22 @@ pub fn convert(shown: &Value, to: &FieldSpec) -> Result<SqlValue, String> {
         (other, _) => other.clone(),
     };
     to_sql(to, &candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes_show_milliseconds_only_when_they_are_not_zero() {
+        assert_eq!(
+            shown_datetime("2026-03-05T12:00:00.000Z"),
+            "2026-03-05T12:00:00Z"
+        );
+        assert_eq!(
+            shown_datetime("2026-03-05T12:00:00.250Z"),
+            "2026-03-05T12:00:00.250Z"
+        );
+        assert_eq!(shown_datetime("not a time.000Z"), "not a time.000Z");
+    }
 }

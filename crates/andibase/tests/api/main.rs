@@ -7,6 +7,7 @@ mod agents;
 mod approvals;
 mod browser;
 mod data;
+mod data_system_names;
 mod docs_and_ops;
 mod errors_and_auth;
 mod isolation;

@@ -38,7 +38,7 @@ fn placeholder(s: &str, base: &str) -> String {
         return "<user code>".into();
     }
     // Prefixed ids and secrets keep their prefix; what follows is random.
-    for prefix in ["dc_", "andi_live_", "key_", "sess_"] {
+    for prefix in ["dc_", "andi_live_", "key:key_", "key_", "sess_"] {
         if let Some(rest) = s.strip_prefix(prefix) {
             if rest.len() >= 16 {
                 return format!("{prefix}<random>");
@@ -164,4 +164,29 @@ fn seed_004_approvals() {
         "seed004_unknown",
         json!({"status": unknown.status, "body": unknown.body})
     );
+}
+
+#[test]
+fn seed_002_data_model() {
+    let server = Server::start();
+    let (owner, ws) = server.setup_admin();
+    let c = server.with_key(&owner.create_key(&ws, "admin"));
+    let base = server.url.clone();
+    let definition = c.post(
+        "/api/v1/data-definitions",
+        crate::data_system_names::seed_definition(),
+    );
+    assert_eq!(definition.status, 201, "{}", definition.text);
+    insta::assert_json_snapshot!("seed002_definition", stable(definition.body.clone(), &base));
+    let handle = definition.body["handle"].as_str().unwrap();
+    let written = c.post(
+        &format!("/api/v1/data-definitions/{handle}/data/upsert-many"),
+        json!({"records": [crate::data_system_names::seed_record()]}),
+    );
+    insta::assert_json_snapshot!(
+        "seed002_written",
+        json!({"status": written.status, "body": stable(written.body, &base)})
+    );
+    let record = c.get(&format!("/api/v1/data-definitions/{handle}/data/ord_123"));
+    insta::assert_json_snapshot!("seed002_record", stable(record.body, &base));
 }

@@ -126,6 +126,22 @@ impl Server {
     /// Moves the clock of a server started with `--test-clock` forward by `ms`; when it
     /// answers, the jobs that became due have run and key use times are written. Gives
     /// the server's new time (ISO-8601).
+    /// Runs the binary's command line on this server's data directory: exit code, stdout,
+    /// stderr.
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = Command::new(binary())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
     pub fn advance_clock(&self, ms: i64) -> String {
         let r = self.anon().post("/__test/clock", json!({"advanceMs": ms}));
         assert_eq!(r.status, 200, "{}", r.text);
@@ -459,4 +475,17 @@ pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
         );
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// Percent-encodes a query parameter value.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
