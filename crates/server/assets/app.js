@@ -44,7 +44,11 @@
       location.href = n && n.charAt(0) === "/" && n.charAt(1) !== "/" ? n : "/";
       return;
     }
-    if (next) { location.href = next; return; }
+    if (next) {
+      // `{field}` in the target is taken from the answer: `/w/x/data/{handle}/fields`.
+      location.href = next.replace(/\{(\w+)\}/g, function (_, k) { return encodeURIComponent((res.payload && res.payload[k]) || ""); });
+      return;
+    }
     var target = el.getAttribute("data-result");
     if (target) {
       var box = document.getElementById(target);
@@ -95,6 +99,9 @@
         if (res.ok) after(el, res); else showError(box, res.payload, res.status);
       });
   });
+
+  // For the data pages' script.
+  window.andibase = { call: call, showError: showError };
 
   // Live session timeline over server-sent events.
   var timeline = document.querySelector("[data-stream]");

@@ -15,7 +15,7 @@ use crate::support::{temp_dir, Server};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-struct Browser {
+pub struct Browser {
     driver: Child,
     base: String,
     session: String,
@@ -24,7 +24,12 @@ struct Browser {
 }
 
 impl Browser {
-    fn start() -> Browser {
+    pub fn start() -> Browser {
+        Browser::start_in_zone(None)
+    }
+
+    /// A browser whose clock shows `zone` (an IANA name) as local time.
+    pub fn start_in_zone(zone: Option<&str>) -> Browser {
         let (chromium, driver) = ("/usr/bin/chromium", "/usr/bin/chromedriver");
         assert!(
             std::path::Path::new(chromium).exists() && std::path::Path::new(driver).exists(),
@@ -35,7 +40,11 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(driver)
+        let mut command = Command::new(driver);
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
+        let child = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -68,7 +77,7 @@ impl Browser {
         browser
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}{}", self.base, path);
         let req = ureq::request(method, &url).timeout(Duration::from_secs(60));
         let resp = match body {
@@ -83,15 +92,15 @@ impl Browser {
         v["value"].clone()
     }
 
-    fn s(&self, rest: &str) -> String {
+    pub fn s(&self, rest: &str) -> String {
         format!("/session/{}{rest}", self.session)
     }
 
-    fn goto(&self, url: &str) {
+    pub fn goto(&self, url: &str) {
         self.call("POST", &self.s("/url"), Some(json!({"url": url})));
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         self.call("GET", &self.s("/url"), None)
             .as_str()
             .unwrap_or("")
@@ -99,7 +108,7 @@ impl Browser {
     }
 
     /// Waits for an element matching `css` and returns its id.
-    fn find(&self, css: &str) -> String {
+    pub fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let v = self.call(
@@ -119,7 +128,7 @@ impl Browser {
         }
     }
 
-    fn type_into(&self, css: &str, text: &str) {
+    pub fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css);
         self.call(
             "POST",
@@ -128,7 +137,7 @@ impl Browser {
         );
     }
 
-    fn click(&self, css: &str) {
+    pub fn click(&self, css: &str) {
         let id = self.find(css);
         self.call(
             "POST",
@@ -137,7 +146,7 @@ impl Browser {
         );
     }
 
-    fn text(&self, css: &str) -> String {
+    pub fn text(&self, css: &str) -> String {
         let id = self.find(css);
         self.call("GET", &self.s(&format!("/element/{id}/text")), None)
             .as_str()
@@ -145,7 +154,7 @@ impl Browser {
             .to_string()
     }
 
-    fn wait_for_text(&self, css: &str, want: &str) {
+    pub fn wait_for_text(&self, css: &str, want: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !self.text(css).contains(want) {
             assert!(
@@ -157,7 +166,30 @@ impl Browser {
         }
     }
 
-    fn screenshot(&self, name: &str) {
+    /// Runs `script` in the page and gives what it returns.
+    pub fn run(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    pub fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.s("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
+    /// Whether the page fits the window's width (no sideways scrolling).
+    pub fn fits_width(&self) -> bool {
+        self.run("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+            == json!(true)
+    }
+
+    pub fn screenshot(&self, name: &str) {
         use std::io::Write;
         let b64 = self.call("GET", &self.s("/screenshot"), None);
         if let Some(data) = b64.as_str().and_then(decode_base64) {

@@ -61,8 +61,14 @@ pub fn page(title: &str, nav: Option<&Nav<'_>>, body: &str, _config: &ServerConf
         }
         None => r#"<header class="top"><a class="brand" href="/">andibase</a><nav><a href="/docs">Docs</a></nav></header>"#.to_string(),
     };
+    // The data pages' script (typed forms, times, ids) loads only where it is used.
+    let data_script = if nav.is_some_and(|n| n.section == "data") {
+        r#"<script src="/assets/data.js"></script>"#
+    } else {
+        ""
+    };
     format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title} · andibase</title><link rel="stylesheet" href="/assets/app.css"></head><body>{header}<main>{body}</main><script src="/assets/app.js"></script></body></html>"#,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title} · andibase</title><link rel="stylesheet" href="/assets/app.css"></head><body>{header}<main>{body}</main><script src="/assets/app.js"></script>{data_script}</body></html>"#,
         title = esc(title),
     )
 }

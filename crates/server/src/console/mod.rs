@@ -1,6 +1,7 @@
 //! The web console: server-rendered pages plus one small script, built by `cargo build`
 //! alone. Every page is `layout::page` around a body; actions call the JSON API.
 
+mod data;
 pub mod layout;
 mod markdown;
 
@@ -26,10 +27,11 @@ use layout::{esc, page, url_encode, Nav};
 
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
+const DATA_JS: &str = include_str!("../../assets/data.js");
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    data::routes(Router::new())
         .route("/", get(home))
         .route(
             "/assets/app.css",
@@ -38,6 +40,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", JS) }),
+        )
+        .route(
+            "/assets/data.js",
+            get(|| async { asset("text/javascript; charset=utf-8", DATA_JS) }),
         )
         .route("/sign-in", get(sign_in_page))
         .route("/setup", get(setup_page))
@@ -56,8 +62,6 @@ pub fn router() -> Router<AppState> {
         .route("/w/{ws}/agents/{slug}", get(agent_page))
         .route("/w/{ws}/api-keys", get(api_keys_page))
         .route("/w/{ws}/members", get(members_page))
-        .route("/w/{ws}/data", get(data_page))
-        .route("/w/{ws}/data/{definition}", get(records_page))
         .route("/w/{ws}/approvals", get(approvals_page))
         .route("/w/{ws}/approvals/stream", get(approvals_stream))
 }
@@ -152,6 +156,22 @@ async fn member_page(
             ))
         }
     }
+}
+
+/// [`member_page`] and the workspace's database.
+async fn workspace_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    ws: &str,
+    here: &str,
+) -> Result<(BrowserSession, Membership, andibase_storage::Database), Response> {
+    let (session, m) = member_page(state, headers, ws, here).await?;
+    let db = state
+        .workspaces
+        .get(&m.workspace.id)
+        .await
+        .map_err(|e| internal(state, e))?;
+    Ok((session, m, db))
 }
 
 fn nav<'a>(session: &'a BrowserSession, m: &'a Membership, section: &'a str) -> Nav<'a> {
@@ -554,14 +574,11 @@ async fn agents_page(
     headers: HeaderMap,
     Path(ws): Path<String>,
 ) -> Response {
-    let (session, m) = match member_page(&state, &headers, &ws, &format!("/w/{ws}/agents")).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let db = match state.workspaces.get(&m.workspace.id).await {
-        Ok(db) => db,
-        Err(e) => return internal(&state, e),
-    };
+    let (session, m, db) =
+        match workspace_page(&state, &headers, &ws, &format!("/w/{ws}/agents")).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let list = match (Agents {
         db: &db,
         workspace_handle: &m.workspace.handle,
@@ -949,147 +966,6 @@ fn data_of<'a>(
         definitions: &state.definitions,
         role: m.role.acting_role(),
     }
-}
-
-async fn data_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(ws): Path<String>,
-) -> Response {
-    let (session, m) = match member_page(&state, &headers, &ws, &format!("/w/{ws}/data")).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let db = match state.workspaces.get(&m.workspace.id).await {
-        Ok(db) => db,
-        Err(e) => return internal(&state, e),
-    };
-    let defs = match data_of(&state, &db, &m).list_definitions().await {
-        Ok(d) => d,
-        Err(e) => return internal(&state, e),
-    };
-    let rows: String = defs
-        .iter()
-        .map(|d| {
-            format!(
-                "<tr><td><a href=\"/w/{h}/data/{handle}\">{n}</a><div class=\"small muted mono\">{handle}</div></td><td>{desc}</td><td class=\"small\">{f} fields</td></tr>",
-                h = esc(&m.workspace.handle), handle = esc(&d.handle), n = esc(&d.name), desc = esc(d.description.as_deref().unwrap_or("")), f = d.fields.len()
-            )
-        })
-        .collect();
-    let body = if defs.is_empty() {
-        "<h1>Data</h1><div class=\"card\"><p class=\"muted\">No data definitions yet. Agents and admins create them with <code>POST /api/v1/data-definitions</code>.</p></div>".to_string()
-    } else {
-        format!("<h1>Data</h1><div class=\"card table-wrap\"><table><thead><tr><th>Definition</th><th>Description</th><th>Fields</th></tr></thead><tbody>{rows}</tbody></table></div>")
-    };
-    html("Data", Some(&nav(&session, &m, "data")), &body, &state)
-}
-
-async fn records_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((ws, definition)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let here = format!("/w/{ws}/data/{definition}");
-    let (session, m) = match member_page(&state, &headers, &ws, &here).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let db = match state.workspaces.get(&m.workspace.id).await {
-        Ok(db) => db,
-        Err(e) => return internal(&state, e),
-    };
-    let data = data_of(&state, &db, &m);
-    let def = match data.get_definition(&definition).await {
-        Ok(d) => d,
-        Err(andibase_common::DomainError::NotFound) => {
-            return message_page(
-                &state,
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "No such data definition in this workspace.",
-            )
-        }
-        Err(e) => return internal(&state, e),
-    };
-    let filter = query_param(q.as_deref(), "filter").filter(|f| !f.trim().is_empty());
-    let cursor = query_param(q.as_deref(), "cursor");
-    let params = andibase_data::QueryParams {
-        filter: filter.clone(),
-        limit: Some(50),
-        cursor,
-        count: Some(true),
-        ..Default::default()
-    };
-    let (page, problem) = match data.query(&def.handle, params).await {
-        Ok(p) => (Some(p), None),
-        Err(andibase_common::DomainError::Invalid { message, .. }) => (None, Some(message)),
-        Err(e) => return internal(&state, e),
-    };
-    let keys: Vec<&String> = def.fields.keys().collect();
-    let head: String = keys
-        .iter()
-        .map(|k| {
-            format!(
-                "<th>{}</th>",
-                esc(def.fields[*k].name.as_deref().unwrap_or(k))
-            )
-        })
-        .collect();
-    let cell = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => esc(s),
-        other => esc(&other.to_string()),
-    };
-    let rows: String = page
-        .as_ref()
-        .map(|p| {
-            p.items
-                .iter()
-                .map(|r| {
-                    let cells: String = keys
-                        .iter()
-                        .map(|k| format!("<td>{}</td>", cell(&r["attributes"][k.as_str()])))
-                        .collect();
-                    format!(
-                        "<tr><td class=\"mono small\">{}</td><td>{}</td>{cells}</tr>",
-                        cell(&r["id"]),
-                        cell(&r["name"])
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let filter_text = esc(filter.as_deref().unwrap_or(""));
-    let next = page.as_ref().and_then(|p| p.next_cursor.clone()).map(|c| {
-        format!(
-            "<p><a id=\"next-page\" href=\"{here}?filter={f}&cursor={c}\">Next page</a></p>",
-            here = esc(&here),
-            f = url_encode(filter.as_deref().unwrap_or("")),
-            c = url_encode(&c)
-        )
-    });
-    let total = page
-        .as_ref()
-        .and_then(|p| p.total)
-        .map(|t| format!("{t} records"))
-        .unwrap_or_default();
-    let error = problem
-        .map(|p| format!("<p class=\"error\" id=\"filter-error\">{}</p>", esc(&p)))
-        .unwrap_or_default();
-    let body = format!(
-        r#"<h1>{name}</h1><p class="muted">{desc}</p>
-<form method="get" action="{here}" class="card"><label for="filter">Filter</label><input id="filter" name="filter" value="{filter_text}" placeholder='status = "open" &amp;&amp; amount &gt; 100'>
-<div class="actions"><button type="submit">Apply</button></div>{error}</form>
-<p class="muted small" id="record-count">{total}</p>
-<div class="card table-wrap"><table id="records"><thead><tr><th>Id</th><th>Name</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>{next}"#,
-        name = esc(&def.name),
-        desc = esc(def.description.as_deref().unwrap_or("")),
-        here = esc(&here),
-        next = next.unwrap_or_default()
-    );
-    html(&def.name, Some(&nav(&session, &m, "data")), &body, &state)
 }
 
 #[cfg(test)]
