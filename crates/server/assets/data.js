@@ -149,7 +149,7 @@
   // The record form: each field's value in its type; a new record is created, an
   // existing one patched.
   function valueOf(field, issues) {
-    var key = field.getAttribute("data-key");
+    var key = field.getAttribute("data-attr");
     var inputs = field.querySelectorAll("[name='attr:" + key + "']");
     if (!inputs.length || inputs[0].disabled) return undefined;
     var first = inputs[0];
@@ -168,7 +168,7 @@
         return first.getAttribute("data-many") === "true" ? list : (list[0] || null);
       case "json":
         if (v.trim() === "") return null;
-        try { return JSON.parse(v); } catch (e) { issues.push({ key: key, message: "is not valid JSON" }); return undefined; }
+        try { return JSON.parse(v); } catch (e) { issues.push({ attr: key, message: "is not valid JSON" }); return undefined; }
       default: return v === "" ? null : v;
     }
   }
@@ -177,7 +177,9 @@
     form.querySelectorAll(".field-error").forEach(function (e) { e.hidden = true; });
     form.querySelectorAll("[aria-invalid]").forEach(function (e) { e.removeAttribute("aria-invalid"); });
     list.forEach(function (issue) {
-      var field = form.querySelector(".field[data-key='" + issue.key + "']");
+      var field = issue.attr !== undefined
+        ? form.querySelector(".field[data-attr='" + issue.attr + "']")
+        : form.querySelector(".field[data-system='" + issue.system + "']");
       if (!field) return;
       var box = field.querySelector(".field-error");
       box.textContent = issue.message; box.hidden = false;
@@ -185,12 +187,12 @@
     });
   }
 
-  // The field an API issue names: ["records", 0, "attributes", "status"] or ["name"].
-  function issueKey(path) {
+  // The field an API issue names: an attribute (["records", 0, "attributes", "name"]) or
+  // the record's own id or name (["records", 0, "id"]).
+  function issueField(path) {
     var at = path.indexOf("attributes");
-    if (at >= 0 && path.length > at + 1) return String(path[at + 1]);
-    var last = path[path.length - 1];
-    return last === "id" || last === "name" ? last : null;
+    if (at >= 0 && path.length > at + 1) return { attr: String(path[at + 1]) };
+    return { system: String(path[path.length - 1]) };
   }
 
   var recordForm = document.querySelector("form[data-record]");
@@ -202,9 +204,8 @@
     var local = [];
     var attributes = {};
     var creating = form.getAttribute("data-record-id") === "";
-    form.querySelectorAll(".field[data-key]").forEach(function (field) {
-      var key = field.getAttribute("data-key");
-      if (key === "id" || key === "name") return;
+    form.querySelectorAll(".field[data-attr]").forEach(function (field) {
+      var key = field.getAttribute("data-attr");
       var v = valueOf(field, local);
       if (v === undefined || (creating && v === null)) return;
       attributes[key] = v;
@@ -234,7 +235,7 @@
         return;
       }
       var issues = (res.payload && res.payload.issues) || [];
-      markIssues(form, issues.map(function (i) { return { key: issueKey(i.path || []), message: i.message }; }));
+      markIssues(form, issues.map(function (i) { var f = issueField(i.path || []); f.message = i.message; return f; }));
       api.showError(errorBox, res.payload, res.status);
     });
   });

@@ -112,7 +112,7 @@ fn one_width(server: &Server, browser: &Browser, api: &Client, ws: &str, label: 
     browser.goto(&format!("{base}/w/{ws}/data/{handle}"));
     browser.click("#new-record");
     eventually_url(browser, "/new");
-    browser.type_into("#f-name", "Printer jam");
+    browser.type_into("#record-name", "Printer jam");
     browser.click("label.chip.pick:has(#f-status-0)");
     browser.run("document.getElementById('f-dueAt').value = '2026-03-05T13:00:00'; return true");
     browser.type_into("#f-customer-search", "Ada");
@@ -181,7 +181,7 @@ fn one_width(server: &Server, browser: &Browser, api: &Client, ws: &str, label: 
     // A refused save names the field: status is required.
     browser.click("label.chip.pick:has(input[name='attr:status'][value=''])");
     browser.click("#save-record");
-    browser.wait_for_text(".field[data-key='status'] .field-error", "required");
+    browser.wait_for_text(".field[data-attr='status'] .field-error", "required");
     assert_eq!(
         api.get(&format!("/api/v1/data-definitions/{handle}/data/{id}"))
             .body["attributes"]["status"],
@@ -261,8 +261,63 @@ fn members_edit_records_and_fields_in_the_console_at_desktop_and_phone_widths() 
     browser.find("#new-definition");
 
     one_width(&server, &browser, &api, &ws, "desktop");
+    system_names(&server, &browser, &api, &ws);
     browser.resize(390, 844);
     one_width(&server, &browser, &api, &ws, "phone");
+}
+
+/// Attributes named like the record's own fields (seed 002's `createdAt`, and `id`,
+/// `name`) are edited as attributes; the record's own stay apart.
+fn system_names(server: &Server, browser: &Browser, api: &Client, ws: &str) {
+    let def = api.post(
+        "/api/v1/data-definitions",
+        json!({"key": "Order", "name": "Order", "attributes": {
+            "id": {"type": "text"}, "name": {"type": "text"}, "createdAt": {"type": "datetime", "required": true}}}),
+    );
+    assert_eq!(def.status, 201, "{}", def.text);
+    browser.goto(&format!("{}/w/{ws}/data/order/new", server.url));
+    browser.type_into("#record-id", "ord_123");
+    browser.type_into("#record-name", "Order #123");
+    browser.type_into("#f-id", "external-7");
+    browser.type_into("#f-name", "the attribute");
+    browser.run("document.getElementById('f-createdAt').value = '2026-03-05T13:00'; return true");
+    browser.click("#save-record");
+    eventually_url(browser, "/records/ord_123");
+    let rec = api.get("/api/v1/data-definitions/order/data/ord_123").body;
+    assert_eq!(
+        (rec["id"].as_str(), rec["name"].as_str()),
+        (Some("ord_123"), Some("Order #123"))
+    );
+    assert_eq!(
+        rec["attributes"],
+        json!({"id": "external-7", "name": "the attribute", "createdAt": "2026-03-05T12:00:00Z"})
+    );
+    let own_created = rec["createdAt"].clone();
+
+    browser.find("#f-name");
+    browser.run("var n = document.getElementById('f-name'); n.value = ''; return true");
+    browser.type_into("#f-name", "changed attribute");
+    browser.run("document.getElementById('f-createdAt').value = '2026-04-01T09:30'; return true");
+    browser.click("#save-record");
+    browser.wait_for_text("#record-version", "2");
+    let rec = api.get("/api/v1/data-definitions/order/data/ord_123").body;
+    assert_eq!(
+        rec["name"], "Order #123",
+        "the record's own name is unchanged"
+    );
+    assert_eq!(
+        rec["createdAt"], own_created,
+        "the record's own createdAt too"
+    );
+    assert_eq!(
+        rec["attributes"],
+        json!({"id": "external-7", "name": "changed attribute", "createdAt": "2026-04-01T07:30:00Z"}),
+        "Berlin is UTC+2 in April"
+    );
+    // The list shows the attribute columns under their own names.
+    browser.goto(&format!("{}/w/{ws}/data/order", server.url));
+    browser.wait_for_text("#records", "changed attribute");
+    browser.wait_for_text("#records", "external-7");
 }
 
 #[test]

@@ -568,7 +568,7 @@ fn field_input(
         .map(|d| format!("<div class=\"small muted\">{}</div>", esc(d)))
         .unwrap_or_default();
     format!(
-        "<div class=\"field\" data-key=\"{k}\">{label}{input}{description}<div class=\"error field-error\" hidden></div></div>",
+        "<div class=\"field\" data-attr=\"{k}\">{label}{input}{description}<div class=\"error field-error\" hidden></div></div>",
         k = esc(key)
     )
 }
@@ -597,7 +597,7 @@ fn record_form(p: &DefinitionPage, record: Option<&Value>, can_write: bool) -> S
         .unwrap_or_default();
     let id_field = match record {
         Some(_) => String::new(),
-        None => r#"<div class="field" data-key="id"><label for="f-id">Id</label><input id="f-id" name="id" maxlength="100" placeholder="left empty, one is made"><div class="error field-error" hidden></div></div>"#.into(),
+        None => r#"<div class="field" data-system="id"><label for="record-id">Id</label><input id="record-id" name="id" maxlength="100" placeholder="left empty, one is made"><div class="error field-error" hidden></div></div>"#.into(),
     };
     let save = if can_write {
         format!(
@@ -613,7 +613,7 @@ fn record_form(p: &DefinitionPage, record: Option<&Value>, can_write: bool) -> S
     };
     format!(
         r#"<form id="record-form" class="card" data-record data-ws="{h}" data-definition="{dh}" data-record-id="{rid}" data-redirect-base="/w/{h}/data/{dh}/records/">{id_field}
-<div class="field" data-key="name"><label for="f-name">Name</label><input id="f-name" name="name" maxlength="1000" value="{name}"{off}><div class="error field-error" hidden></div></div>
+<div class="field" data-system="name"><label for="record-name">Name</label><input id="record-name" name="name" maxlength="1000" value="{name}"{off}><div class="error field-error" hidden></div></div>
 {fields}{save}<p class="error" hidden></p><p class="success" id="record-saved" hidden>Saved.</p></form>"#,
         rid = esc(record.and_then(|r| r["id"].as_str()).unwrap_or("")),
     )
