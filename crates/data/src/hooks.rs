@@ -497,10 +497,23 @@ mod direct_lists {
             )
             .await;
         assert!(r.is_ok(), "{r:?}");
+        // `secret` is hidden from this editor: it cannot be chosen, sorted on or filtered.
+        for params in [
+            json!({"fields": "title,secret"}),
+            json!({"sort": "secret"}),
+            json!({"filter": "secret = \"hide me\""}),
+        ] {
+            let q: QueryParams = serde_json::from_value(params.clone()).unwrap();
+            let err = data.query("things", q).await.unwrap_err();
+            assert!(
+                err.to_string().contains("no field `secret`"),
+                "{params}: {err}"
+            );
+        }
         for params in [
             json!({}),
             json!({"sort": "-amount", "limit": 2, "count": true}),
-            json!({"fields": "title,tags,secret", "filter": "amount > 0"}),
+            json!({"fields": "title,tags", "filter": "amount > 0"}),
             json!({"filter": "amount > 100"}),
             json!({"limit": 3}),
         ] {

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::definition::{
     column_of, DataDefinition, FieldName, FieldType, SystemField, ATTRIBUTE_PREFIX,
 };
+use crate::hooks::hidden_from;
 use crate::value::{shown_datetime, to_json};
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -58,9 +59,22 @@ pub struct Page {
 }
 
 /// The filter language's view of a definition and the definitions it relates to.
+/// Fields hidden from `role` do not exist in it: they cannot be filtered, sorted on,
+/// chosen, expanded or followed, and are named "no field" like a missing one, so a
+/// refusal tells nothing either.
 pub(crate) struct DefinitionSchema<'a> {
     pub all: &'a [DataDefinition],
     pub def: &'a DataDefinition,
+    pub role: Role,
+}
+
+/// The field `key` of `def` as `role` sees it: none when it is missing or hidden.
+pub(crate) fn visible_field<'d>(
+    def: &'d DataDefinition,
+    key: &str,
+    role: Role,
+) -> Option<&'d crate::definition::FieldSpec> {
+    def.fields.get(key).filter(|f| !hidden_from(f, role))
 }
 
 fn system_kind(f: SystemField) -> FieldKind {
@@ -113,9 +127,7 @@ impl Schema for DefinitionSchema<'_> {
                 }
                 FieldName::Attribute(key) => key,
             };
-            let spec = def
-                .fields
-                .get(key)
+            let spec = visible_field(def, key, self.role)
                 .ok_or_else(|| format!("`{}` has no field `{key}`", def.handle))?;
             if rest.is_empty() {
                 return Ok(ResolvedField {
@@ -150,6 +162,7 @@ pub(crate) fn filter_sql(
     all: &[DataDefinition],
     def: &DataDefinition,
     filter: Option<&str>,
+    role: Role,
 ) -> DomainResult<(String, Vec<SqlValue>)> {
     let Some(src) = filter.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(("TRUE".into(), vec![]));
@@ -166,7 +179,7 @@ pub(crate) fn filter_sql(
         parse_text(src)
     }
     .map_err(|e| DomainError::from_issues(vec![FieldIssue::at(["filter"], e.to_string())]))?;
-    let predicate = compile(&parsed, &DefinitionSchema { all, def })
+    let predicate = compile(&parsed, &DefinitionSchema { all, def, role })
         .map_err(|e| DomainError::from_issues(vec![FieldIssue::at(["filter"], e.to_string())]))?;
     let rendered = render_predicate(&predicate, "t");
     Ok((rendered.sql, rendered.params))
@@ -185,7 +198,11 @@ impl SortKey {
     }
 }
 
-pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResult<Vec<SortKey>> {
+pub(crate) fn sort_keys(
+    def: &DataDefinition,
+    sort: Option<&str>,
+    role: Role,
+) -> DomainResult<Vec<SortKey>> {
     let mut keys = Vec::new();
     for raw in sort
         .unwrap_or("")
@@ -197,7 +214,7 @@ pub(crate) fn sort_keys(def: &DataDefinition, sort: Option<&str>) -> DomainResul
         let key = key.strip_prefix('+').unwrap_or(key);
         let (column, nullable) = match FieldName::parse(key) {
             FieldName::System(field) => (field.column().to_string(), field.nullable()),
-            FieldName::Attribute(key) => match def.fields.get(key) {
+            FieldName::Attribute(key) => match visible_field(def, key, role) {
                 Some(spec) if !spec.is_multi() && spec.field_type() != FieldType::Json => {
                     (column_of(key), true)
                 }
@@ -466,6 +483,7 @@ pub(crate) fn write_record(
 pub(crate) fn projection(
     def: &DataDefinition,
     fields: Option<&str>,
+    role: Role,
 ) -> DomainResult<Option<Vec<String>>> {
     let Some(list) = fields.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
@@ -478,7 +496,7 @@ pub(crate) fn projection(
         .filter(|s| !s.is_empty())
         .collect();
     for k in &keys {
-        if !def.fields.contains_key(k) {
+        if visible_field(def, k, role).is_none() {
             return Err(DomainError::from_issues(vec![FieldIssue::at(
                 ["fields"],
                 format!("`{}` has no field `{k}`", def.handle),
@@ -489,7 +507,11 @@ pub(crate) fn projection(
 }
 
 /// Checks an `expand` list: relationship fields only.
-pub(crate) fn expansion(def: &DataDefinition, expand: Option<&str>) -> DomainResult<Vec<String>> {
+pub(crate) fn expansion(
+    def: &DataDefinition,
+    expand: Option<&str>,
+    role: Role,
+) -> DomainResult<Vec<String>> {
     let keys: Vec<String> = expand
         .unwrap_or("")
         .split(',')
@@ -497,11 +519,7 @@ pub(crate) fn expansion(def: &DataDefinition, expand: Option<&str>) -> DomainRes
         .filter(|s| !s.is_empty())
         .collect();
     for k in &keys {
-        if def
-            .fields
-            .get(k)
-            .is_none_or(|f| f.field_type() != FieldType::Relationship)
-        {
+        if visible_field(def, k, role).is_none_or(|f| f.field_type() != FieldType::Relationship) {
             return Err(DomainError::from_issues(vec![FieldIssue::at(
                 ["expand"],
                 format!("`{k}` is not a relationship field of `{}`", def.handle),

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::definition::*;
 use crate::hooks::{hidden_from, Caller, HookContext, Pipeline, WriteKind};
 use crate::query::*;
-use crate::tables::index_records;
+use crate::tables::{index_records, search_columns, searchable_by};
 use crate::value::to_sql;
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -307,7 +307,7 @@ impl Data<'_> {
             .read(move |r| {
                 let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
-                let expand = expansion(def, expand.as_deref())?;
+                let expand = expansion(def, expand.as_deref(), role)?;
                 let sql = format!(
                     "SELECT {} FROM {} t WHERE t.id = ? AND (? = 1 OR t.deleted_at IS NULL)",
                     record_columns(def),
@@ -360,7 +360,37 @@ impl Data<'_> {
         }
     }
 
+    /// Before a search by a role some searchable fields are hidden from: makes sure the
+    /// index keeps those fields apart (one built by an older version kept them in the
+    /// shared text, which that role's search must not see).
+    async fn ensure_search_layout(&self, key: &str) -> DomainResult<()> {
+        let (key, role) = (key.to_string(), self.role);
+        let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
+        let stale = self
+            .db
+            .read(move |r| {
+                let all = definitions.get_or_load(&path, &mut || load_all(r))?;
+                let def = find_definition(&all, &key)?;
+                if searchable_by(def, role).is_none() {
+                    return Ok(None);
+                }
+                let layout = search_columns(&def.fields);
+                Ok((!search::is_current(r, &def.table, &layout)?)
+                    .then(|| (def.table.clone(), layout)))
+            })
+            .await?;
+        if let Some((table, layout)) = stale {
+            self.db
+                .write(move |tx| search::ensure(tx, &table, &layout))
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn list(&self, key: &str, q: QueryParams, direct: bool) -> DomainResult<Shown<Page>> {
+        if q.search.is_some() {
+            self.ensure_search_layout(key).await?;
+        }
         let key = key.to_string();
         let (hooks, role) = (self.hooks.clone(), self.role);
         let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
@@ -372,13 +402,14 @@ impl Data<'_> {
                 if !(1..=1000).contains(&limit) {
                     return Err(DomainError::from_issues(vec![FieldIssue::at(["limit"], "must be 1 to 1000")]));
                 }
-                let only = projection(def, q.fields.as_deref())?;
-                let (mut filter, mut params) = filter_sql(&all, def, q.filter.as_deref())?;
-                if let Some((words, p)) = q.search.as_deref().and_then(|text| search::matching(&def.table, "t", text)) {
+                let only = projection(def, q.fields.as_deref(), role)?;
+                let (mut filter, mut params) = filter_sql(&all, def, q.filter.as_deref(), role)?;
+                let searchable = searchable_by(def, role);
+                if let Some((words, p)) = q.search.as_deref().and_then(|text| search::matching(&def.table, "t", text, searchable.as_deref())) {
                     filter = format!("{filter} AND {words}");
                     params.push(p);
                 }
-                let expand = expansion(def, q.expand.as_deref())?;
+                let expand = expansion(def, q.expand.as_deref(), role)?;
                 let deleted = if q.include_deleted.unwrap_or(false) { "TRUE" } else { "t.deleted_at IS NULL" };
                 let total = if q.count.unwrap_or(false) {
                     let sql = format!("SELECT count(*) FROM {} t WHERE {deleted} AND {filter}", quote_ident(&def.table));
@@ -386,7 +417,7 @@ impl Data<'_> {
                 } else {
                     None
                 };
-                let keys = sort_keys(def, q.sort.as_deref())?;
+                let keys = sort_keys(def, q.sort.as_deref(), role)?;
                 let (after, after_params) = match &q.cursor {
                     Some(c) => keyset(&keys, c)?,
                     None => ("TRUE".into(), vec![]),
@@ -452,13 +483,13 @@ impl Data<'_> {
         filter: Option<String>,
         include_deleted: bool,
     ) -> DomainResult<SelectAll> {
-        let key = key.to_string();
+        let (key, role) = (key.to_string(), self.role);
         let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
         self.db
             .read(move |r| {
                 let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
-                let (f, params) = filter_sql(&all, def, filter.as_deref())?;
+                let (f, params) = filter_sql(&all, def, filter.as_deref(), role)?;
                 let deleted = if include_deleted { "TRUE" } else { "t.deleted_at IS NULL" };
                 let ids: Vec<String> = r
                     .query(&format!("SELECT t.id FROM {} t WHERE {deleted} AND {f} ORDER BY t.id LIMIT 100000", quote_ident(&def.table)), &params)?
@@ -479,6 +510,7 @@ impl Data<'_> {
         ids: &Option<Vec<String>>,
         filter: &Option<Value>,
         deleted: Option<bool>,
+        role: Role,
     ) -> DomainResult<Vec<String>> {
         let filter = json_filter(filter);
         if ids.is_none() && filter.is_none() {
@@ -487,7 +519,7 @@ impl Data<'_> {
                 "send ids or a filter (to touch every record, use a filter that matches them all)",
             )]));
         }
-        let (f, mut params) = filter_sql(all, def, filter.as_deref())?;
+        let (f, mut params) = filter_sql(all, def, filter.as_deref(), role)?;
         let id_cond = match ids {
             Some(list) if list.len() > 10_000 => {
                 return Err(DomainError::from_issues(vec![FieldIssue::at(
@@ -533,7 +565,15 @@ impl Data<'_> {
             hooks.before_write(ctx, WriteKind::Update, &mut attrs, &mut issues, &[]);
             let columns = check_attributes(tx, all, def, &attrs, false, &[], &mut issues)?;
             FieldIssue::none_of(issues)?;
-            let ids = Self::matching(tx, all, def, &input.ids, &input.filter, Some(false))?;
+            let ids = Self::matching(
+                tx,
+                all,
+                def,
+                &input.ids,
+                &input.filter,
+                Some(false),
+                ctx.caller.role,
+            )?;
             let t = quote_ident(&def.table);
             let now_iso = now.to_iso();
             for id in &ids {
@@ -574,7 +614,7 @@ impl Data<'_> {
         self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
                 let t = quote_ident(&def.table);
                 let scope = if input.purge { None } else { Some(input.restore) };
-                let ids = Self::matching(tx, all, def, &input.ids, &input.filter, scope)?;
+                let ids = Self::matching(tx, all, def, &input.ids, &input.filter, scope, ctx.caller.role)?;
                 let kind = if input.purge { WriteKind::Purge } else if input.restore { WriteKind::Restore } else { WriteKind::Delete };
                 hooks.before_delete(ctx, kind, &ids)?;
                 if kind == WriteKind::Purge {

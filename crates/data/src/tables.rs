@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use andibase_common::DomainResult;
+use andibase_common::{DomainResult, Role};
 use andibase_storage::schema::{ColumnType, SchemaChange};
-use andibase_storage::{search, Sql};
+use andibase_storage::search::{self, SearchLayout};
+use andibase_storage::Sql;
 
 use crate::definition::{column_of, DataDefinition, FieldSpec, FieldType};
 
@@ -137,17 +138,39 @@ fn searchable(spec: &FieldSpec) -> bool {
         )
 }
 
-/// The columns whose words search finds: the record's name and its searchable fields.
+/// The columns whose words search finds: the record's name and its searchable fields;
+/// fields hidden from some role each have an index column of their own, which searches by
+/// that role leave out.
 /// The index is kept in step by the data layer, once per batch (see `storage::search`).
-pub(crate) fn search_columns(fields: &BTreeMap<String, FieldSpec>) -> Vec<String> {
-    std::iter::once("name".to_string())
-        .chain(
-            fields
-                .iter()
-                .filter(|(_, s)| searchable(s))
-                .map(|(k, _)| column_of(k)),
-        )
-        .collect()
+pub(crate) fn search_columns(fields: &BTreeMap<String, FieldSpec>) -> SearchLayout {
+    let (apart, shared): (Vec<_>, Vec<_>) = fields
+        .iter()
+        .filter(|(_, s)| searchable(s))
+        .partition(|(_, s)| !s.hidden_from.is_empty());
+    SearchLayout {
+        shared: std::iter::once("name".to_string())
+            .chain(shared.into_iter().map(|(k, _)| column_of(k)))
+            .collect(),
+        apart: apart.into_iter().map(|(k, _)| column_of(k)).collect(),
+    }
+}
+
+/// The index columns apart from the shared text that `role` may search, or none when it
+/// may search them all.
+pub(crate) fn searchable_by(def: &DataDefinition, role: Role) -> Option<Vec<String>> {
+    let mut hides = false;
+    let visible = def
+        .fields
+        .iter()
+        .filter(|(_, s)| searchable(s) && !s.hidden_from.is_empty())
+        .filter(|(_, s)| {
+            let hidden = s.hidden_from.contains(&role);
+            hides |= hidden;
+            !hidden
+        })
+        .map(|(k, _)| column_of(k))
+        .collect();
+    hides.then_some(visible)
 }
 
 /// Re-indexes the given records for search (after they were changed).
@@ -156,5 +179,7 @@ pub(crate) fn index_records(
     def: &DataDefinition,
     ids: &[String],
 ) -> DomainResult<()> {
-    search::index(tx, &def.table, &search_columns(&def.fields), ids)
+    let layout = search_columns(&def.fields);
+    search::ensure(tx, &def.table, &layout)?;
+    search::index(tx, &def.table, &layout, ids)
 }

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::definition::*;
 use crate::hooks::{HookContext, Pipeline, WriteKind};
+use crate::query::visible_field;
 use crate::records::{check_attributes, update_statement, valid_record_id, Data, RecordInput};
 use crate::tables::{index_records, search_columns};
 use crate::value::to_sql;
@@ -433,8 +434,10 @@ impl Data<'_> {
         self.write_records(key, &actor.clone(), move |tx, all, def, ctx, hooks| {
             let match_on = match input.match_on.as_deref().map(FieldName::parse) {
                 None | Some(FieldName::System(SystemField::Id)) => MatchOn::Id,
+                // A field hidden from the caller cannot be matched on: created or updated
+                // would tell whether a hidden value exists.
                 Some(FieldName::Attribute(key))
-                    if def.fields.get(key).is_some_and(|f| f.unique) =>
+                    if visible_field(def, key, ctx.caller.role).is_some_and(|f| f.unique) =>
                 {
                     MatchOn::Field(key.to_string())
                 }
@@ -470,6 +473,7 @@ impl Data<'_> {
                 updated_ids: Vec::new(),
             };
             batch.look_up_ids(&input.records)?;
+            search::ensure(tx, &def.table, &search_columns(&def.fields))?;
             let search_mark = search::mark(tx, &def.table)?;
             for (i, rec) in input.records.into_iter().enumerate() {
                 batch.upsert(i, rec)?;

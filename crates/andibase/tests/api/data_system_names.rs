@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{Client, Server};
+use crate::support::{item_ids as ids, Client, Server};
 
 pub fn seed_definition() -> Value {
     json!({
@@ -37,16 +37,6 @@ pub fn seed_record() -> Value {
 fn order(id: &str, created: &str, amount: i64) -> Value {
     json!({"id": id, "name": format!("Order {id}"), "attributes": {
         "customerId": "cus_1", "amount": amount, "status": "pending", "createdAt": created}})
-}
-
-fn ids(r: &crate::support::Resp) -> Vec<String> {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn query(c: &Client, handle: &str, params: &[(&str, &str)]) -> crate::support::Resp {

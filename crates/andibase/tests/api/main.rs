@@ -13,6 +13,7 @@ mod docs_and_ops;
 mod errors_and_auth;
 mod isolation;
 mod restart;
+mod security;
 mod seed_examples;
 mod sessions;
 mod workspaces;

@@ -64,10 +64,21 @@ impl Server {
         Server::start_in(temp_dir("srv"), extra)
     }
 
+    /// A server whose address space is capped at `bytes` (through util-linux's `prlimit`,
+    /// which execs the server in its place): an allocation past it fails.
+    pub fn start_with_address_space_limit(bytes: u64) -> Server {
+        let mut command = Command::new("prlimit");
+        command.arg(format!("--as={bytes}")).arg("--").arg(binary());
+        Server::launch(command, temp_dir("srv").into(), &[])
+    }
+
     pub fn start_in(dir: impl Into<DataDir>, extra: &[&str]) -> Server {
-        let dir = dir.into();
+        Server::launch(Command::new(binary()), dir.into(), extra)
+    }
+
+    fn launch(mut command: Command, dir: DataDir, extra: &[&str]) -> Server {
         let data_dir = dir.path();
-        let mut child = Command::new(binary())
+        let mut child = command
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("serve")
@@ -487,5 +498,16 @@ pub fn url_encode(s: &str) -> String {
                 format!("%{b:02X}")
             }
         })
+        .collect()
+}
+
+/// The ids of a 200 list answer's `items`, in order.
+pub fn item_ids(r: &Resp) -> Vec<String> {
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
         .collect()
 }

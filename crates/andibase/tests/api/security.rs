@@ -1,0 +1,361 @@
+//! Attacks from outside, each a request that once got through: hidden fields read through
+//! every path, the SQL sandbox's memory, time, functions and tables, NUL bytes in query
+//! parameters.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::{item_ids as ids, url_encode as enc, Client, Server};
+
+fn no_field(r: &crate::support::Resp, what: &str) {
+    assert_eq!(r.status, 400, "{what}: {}", r.text);
+    assert!(
+        r.text.contains("no field `secret`") || r.text.contains("not a relationship field"),
+        "{what} is refused as if the field did not exist: {}",
+        r.text
+    );
+}
+
+/// Customers with a `secret` (hidden from viewers and editors, searchable and unique),
+/// and tickets that point at them.
+fn hidden_setup(admin: &Client) {
+    let r = admin.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Customers", "attributes": {
+            "label": {"type": "text"},
+            "secret": {"type": "text", "unique": true, "hiddenFrom": ["viewer", "editor"]}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = admin.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Tickets", "attributes": {
+            "title": {"type": "text"},
+            "customer": {"type": "relationship", "dataDefinitionId": "customers"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = admin.post(
+        "/api/v1/data-definitions/customers/data/upsert-many",
+        json!({"records": [
+            {"id": "c1", "name": "Ada", "attributes": {"label": "visible words", "secret": "zanzibar"}},
+            {"id": "c2", "name": "Bob", "attributes": {"label": "other words", "secret": "quokka"}},
+            {"id": "c3", "name": "Gone", "attributes": {"label": "deleted one", "secret": "xylophone"}}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    admin.post(
+        "/api/v1/data-definitions/customers/data/delete-many",
+        json!({"ids": ["c3"]}),
+    );
+    admin.post(
+        "/api/v1/data-definitions/tickets/data/upsert-many",
+        json!({"records": [{"id": "t1", "attributes": {"title": "Printer", "customer": "c1"}}]}),
+    );
+}
+
+#[test]
+fn fields_hidden_from_a_role_cannot_be_read_sorted_filtered_searched_or_queried() {
+    let server = Server::start();
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    hidden_setup(&admin);
+    let customers = admin.get("/api/v1/data-definitions/customers").body["id"]
+        .as_str()
+        .unwrap()
+        .replace('-', "");
+    let base = "/api/v1/data-definitions";
+
+    for role in ["viewer", "editor"] {
+        let c = server.with_key(&owner.create_key(&ws, role));
+        let q = |params: &str| c.get(&format!("{base}/customers/query?{params}"));
+        // Not shown.
+        let all = q("limit=10");
+        assert_eq!(ids(&all), ["c1", "c2"], "{role}");
+        assert!(
+            !all.text.contains("zanzibar") && !all.text.contains("secret"),
+            "{role}: {}",
+            all.text
+        );
+        // Not sortable (so no cursor carries it), filterable, choosable or matchable.
+        no_field(&q("sort=secret&limit=1"), "sort");
+        no_field(&q("sort=-secret"), "sort descending");
+        no_field(
+            &q(&format!("filter={}", enc("secret = \"zanzibar\""))),
+            "filter",
+        );
+        no_field(
+            &q(&format!("filter={}", enc("attributes.secret ~ \"zan\""))),
+            "filter by attributes.",
+        );
+        let json_filter = json!({"field": "secret", "op": "startsWith", "value": "z"}).to_string();
+        no_field(&q(&format!("filter={}", enc(&json_filter))), "JSON filter");
+        no_field(&q("fields=label,secret"), "fields");
+        no_field(
+            &c.get(&format!(
+                "{base}/tickets/query?filter={}",
+                enc("customer.secret = \"zanzibar\"")
+            )),
+            "relationship path",
+        );
+        no_field(
+            &c.get(&format!(
+                "{base}/customers/data/select-all?filter={}",
+                enc("secret = \"zanzibar\"")
+            )),
+            "select-all",
+        );
+        if role == "editor" {
+            no_field(
+                &c.patch(
+                    &format!("{base}/customers/data/patch-many"),
+                    json!({"filter": "secret = \"zanzibar\"", "attributes": {"label": "x"}}),
+                ),
+                "patch-many filter",
+            );
+            no_field(
+                &c.post(
+                    &format!("{base}/customers/data/delete-many"),
+                    json!({"filter": "secret = \"zanzibar\""}),
+                ),
+                "delete-many filter",
+            );
+            let m = c.post(
+                &format!("{base}/customers/data/upsert-many"),
+                json!({"matchOn": "secret", "records": [{"attributes": {"secret": "zanzibar", "label": "probe"}}]}),
+            );
+            assert_eq!(m.status, 400, "matchOn a hidden field: {}", m.text);
+            assert_eq!(m.body["issues"][0]["path"], json!(["matchOn"]));
+        }
+        // Not searchable: the hidden word finds nothing, a visible one still finds.
+        assert!(
+            ids(&q("search=zanzibar")).is_empty(),
+            "{role}: search finds a hidden value"
+        );
+        assert!(
+            ids(&q("search=zanz")).is_empty(),
+            "{role}: prefix of a hidden value"
+        );
+        assert_eq!(ids(&q("search=visible")), ["c1"]);
+        assert_eq!(ids(&q("search=Ada")), ["c1"]);
+        // Expanded related records lack it too.
+        let t = c.get(&format!("{base}/tickets/query?expand=customer"));
+        assert_eq!(t.status, 200, "{}", t.text);
+        assert_eq!(t.body["items"][0]["attributes"]["customer"]["name"], "Ada");
+        assert!(!t.text.contains("zanzibar"), "{role}: {}", t.text);
+        // SQL: the role's view lacks the column, the physical table is out of reach.
+        let sql = |s: &str| c.post("/api/v1/data/sql/query", json!({"sql": s}));
+        let r = sql("SELECT * FROM customers");
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            !r.text.contains("zanzibar") && !r.text.contains("xylophone"),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            r.body["rows"].as_array().unwrap().len(),
+            2,
+            "live records only"
+        );
+        for s in [
+            format!("SELECT * FROM rec_{customers}"),
+            format!("SELECT count(*) FROM rec_{customers}"),
+            format!("SELECT f_secret FROM rec_{customers}"),
+            format!("SELECT count(*) FROM rec_{customers} WHERE f_secret LIKE 'z%'"),
+            format!("SELECT c.id FROM customers c JOIN rec_{customers} r ON r.id = c.id"),
+            "SELECT secret FROM customers".to_string(),
+            "SELECT \"attributes.secret\" FROM customers".to_string(),
+        ] {
+            let r = sql(&s);
+            assert_eq!(r.status, 400, "{role}: {s} → {}", r.text);
+            assert!(!r.text.contains("zanzibar"));
+        }
+    }
+
+    // The admin sees, sorts, filters and searches it.
+    let q = |params: &str| admin.get(&format!("{base}/customers/query?{params}"));
+    assert_eq!(ids(&q("sort=-secret")), ["c1", "c2"]);
+    assert_eq!(
+        ids(&q(&format!("filter={}", enc("secret = \"quokka\"")))),
+        ["c2"]
+    );
+    assert_eq!(ids(&q("search=zanzibar")), ["c1"]);
+
+    // A field hidden later is moved out of the shared search text at once.
+    let r = admin.patch(
+        &format!("{base}/customers"),
+        json!({"fields": {"label": {"type": "text", "hiddenFrom": ["viewer"]}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
+    let editor = server.with_key(&owner.create_key(&ws, "editor"));
+    let search = |c: &Client, w: &str| ids(&c.get(&format!("{base}/customers/query?search={w}")));
+    assert!(
+        search(&viewer, "visible").is_empty(),
+        "the label is hidden from viewers now"
+    );
+    assert_eq!(
+        search(&editor, "visible"),
+        ["c1"],
+        "editors still see the label"
+    );
+    assert!(search(&editor, "zanzibar").is_empty());
+    // And records written after that are indexed the same way.
+    admin.post(
+        &format!("{base}/customers/data/upsert-many"),
+        json!({"records": [{"id": "c4", "name": "Dee", "attributes": {"label": "fresh words", "secret": "marmot"}}]}),
+    );
+    assert!(search(&viewer, "fresh").is_empty());
+    assert_eq!(search(&editor, "fresh"), ["c4"]);
+    assert!(search(&editor, "marmot").is_empty());
+    assert_eq!(search(&admin, "marmot"), ["c4"]);
+}
+
+#[test]
+fn the_sql_sandbox_bounds_time_memory_functions_and_tables() {
+    // Under a capped address space, as a small server would run.
+    let server = Server::start_with_address_space_limit(3 << 30);
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    hidden_setup(&admin);
+    let sql = |s: &str| admin.post("/api/v1/data/sql/query", json!({"sql": s}));
+    let refused = |s: &str, why: &str| {
+        let started = Instant::now();
+        let r = sql(s);
+        assert_eq!(r.status, 400, "{s} → {}", r.text);
+        assert_eq!(r.body["issues"][0]["path"], json!(["sql"]));
+        assert!(
+            r.body["issues"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(why),
+            "{s}: {}",
+            r.text
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{s} took {:?}",
+            started.elapsed()
+        );
+    };
+    let rows20 = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r WHERE x < 20)";
+    // One enormous step, many of them, one enormous string, a pointer leak.
+    refused(
+        &format!("{rows20} SELECT sum(length(hex(zeroblob(200000000 + x)))) FROM r"),
+        "larger than",
+    );
+    let terms: Vec<String> = (0..10)
+        .map(|i| format!("length(hex(zeroblob(200000000 + x + {i})))"))
+        .collect();
+    refused(
+        &format!("{rows20} SELECT sum({}) FROM r", terms.join(" + ")),
+        "larger than",
+    );
+    // printf() past the length limit gives NULL; group_concat() past it is an error.
+    let started = Instant::now();
+    let r = sql("SELECT printf('%.*c', 900000000, 'x'), length(printf('%.*c', 2000000, 'x'))");
+    assert_eq!(r.body["rows"], json!([[null, null]]), "{}", r.text);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    refused("SELECT length(group_concat(printf('%.*c', 900000, 'x'))) FROM (WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r WHERE x < 5000) SELECT x FROM r)", "larger than");
+    refused("SELECT hex(fts3_tokenizer('simple'))", "not authorized");
+    refused(
+        "SELECT fts3_tokenizer('simple', x'0000000000000000')",
+        "not authorized",
+    );
+    refused("SELECT load_extension('/tmp/x.so')", "not authorized");
+    refused("SELECT andibase_segment('x')", "");
+    // Internal tables cannot even be counted or tested for.
+    for table in [
+        "agents",
+        "sqlite_master",
+        "sqlite_schema",
+        "events",
+        "jobs",
+        "notifications",
+        "approvals",
+        "_migrations",
+        "data_definitions",
+    ] {
+        refused(&format!("SELECT count(*) FROM {table}"), "");
+        refused(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), "");
+        refused(&format!("SELECT count(*) FROM main.{table}"), "");
+    }
+    refused("SELECT count(*) FROM pragma_table_info('agents')", "");
+    refused("SELECT name FROM pragma_table_list", "");
+    refused("SELECT count(*) FROM temp.sqlite_temp_master", "");
+    // What analysts write still works: views, CTEs, JSON, dates, windows, math.
+    let ok = sql("WITH c AS (SELECT * FROM customers) SELECT count(*), max(length(label)), json_array(1, 2) ->> '$[1]', date('2026-03-05', '+1 day'), round(abs(-4.2)), (SELECT count(*) FROM customers) FROM c");
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["rows"], json!([[2, 13, 2, "2026-03-06", 4, 2]]));
+    let ok = sql("SELECT c.id, row_number() OVER (ORDER BY c.id DESC), j.value FROM customers c, json_each('[7]') j");
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    // A large answer is cut, not built in memory.
+    let big = sql("WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r WHERE x < 9000) SELECT printf('%.*c', 900000, 'x') FROM r");
+    assert_eq!(big.status, 200, "{}", &big.text[..200.min(big.text.len())]);
+    assert_eq!(big.body["truncated"], true);
+    assert!(big.body["rows"].as_array().unwrap().len() < 100);
+    // A long query stops at the time limit.
+    refused(
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+        "stopped",
+    );
+
+    // While attackers run, others are answered quickly, and the process survives.
+    let attackers: Vec<_> = (0..6)
+        .map(|i| {
+            let c = admin.clone();
+            std::thread::spawn(move || {
+                let terms: Vec<String> = (0..10).map(|j| format!("length(printf('%.*c', 990000 + x + {j}, 'y'))")).collect();
+                c.post("/api/v1/data/sql/query", json!({"sql": format!("WITH RECURSIVE r(x) AS (SELECT {i} UNION ALL SELECT x + 1 FROM r) SELECT sum({}) FROM r", terms.join(" + "))}))
+            })
+        })
+        .collect();
+    for _ in 0..10 {
+        let started = Instant::now();
+        assert_eq!(
+            admin.get("/api/v1/data-definitions/customers/query").status,
+            200
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a read took {:?}",
+            started.elapsed()
+        );
+    }
+    for a in attackers {
+        let r = a.join().unwrap();
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+    assert_eq!(
+        server.anon().get("/healthz").status,
+        200,
+        "the server survived"
+    );
+    let r: Value = sql("SELECT count(*) FROM customers").body;
+    assert_eq!(r["rows"], json!([[2]]));
+}
+
+#[test]
+fn control_characters_and_bad_encoding_in_query_parameters_are_a_400() {
+    let server = Server::start();
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    hidden_setup(&admin);
+    for search in ["%00", "a%00b", "%01", "%1F%7F", "%E2%80%AE"] {
+        let r = admin.get(&format!(
+            "/api/v1/data-definitions/customers/query?search={search}"
+        ));
+        assert!(
+            r.status == 200 || r.status == 400,
+            "search={search} → {} {}",
+            r.status,
+            r.text
+        );
+        assert_ne!(r.body["code"], "internal_error");
+    }
+    for bad in ["%FF", "%C3%28", "%ED%A0%80"] {
+        let r = admin.get(&format!(
+            "/api/v1/data-definitions/customers/query?search={bad}"
+        ));
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+        assert_eq!(r.body["code"], "invalid_request", "{}", r.text);
+    }
+}
