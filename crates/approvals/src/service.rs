@@ -220,8 +220,13 @@ fn validate(input: &CreateApproval, issues: &mut Vec<FieldIssue>) {
                     "connection",
                 ]
                 .contains(&k.to_ascii_lowercase().as_str());
-                if bad_name || reserved || v.len() > 1000 || v.contains(['\r', '\n']) {
-                    issues.push(FieldIssue::at(["callback", "headers", k.as_str()], "must be a token name (not Host, Content-Length, Content-Type, Transfer-Encoding, Connection) with a one-line value of at most 1000 characters"));
+                // A value is visible ASCII and spaces: anything else fails at every delivery.
+                let bad_value = v.len() > 1000
+                    || !v
+                        .bytes()
+                        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic());
+                if bad_name || reserved || bad_value {
+                    issues.push(FieldIssue::at(["callback", "headers", k.as_str()], "must be a token name (not Host, Content-Length, Content-Type, Transfer-Encoding, Connection) with a value of at most 1000 visible ASCII characters and spaces"));
                 }
             }
         }

@@ -32,7 +32,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
             let seg = v6.segments();
@@ -43,6 +43,40 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (seg[0] & 0xffc0) == 0xfe80
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8))
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address carries, in every form that routes to it: mapped
+/// (`::ffff:a.b.c.d`), compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96` and the local-use
+/// `64:ff9b:1::/48`), 6to4 (`2002:AABB:CCDD::/48`) and Teredo (`2001:0::/32`, whose client
+/// address is the last 32 bits inverted; its server address is checked too by refusing the
+/// whole prefix unless both are public).
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    use std::net::Ipv4Addr;
+    let seg = v6.segments();
+    let low =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match seg {
+        // `::` and `::1` are IPv6's own unspecified and loopback addresses.
+        [0, 0, 0, 0, 0, 0, 0, 0] | [0, 0, 0, 0, 0, 0, 0, 1] => None,
+        [0, 0, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
+        [0x64, 0xff9b, 1, ..] => Some(low(seg[6], seg[7])),
+        [0x2002, hi, lo, ..] => Some(low(hi, lo)),
+        [0x2001, 0, server_hi, server_lo, _, _, hi, lo] => {
+            let client = low(!hi, !lo);
+            let server = low(server_hi, server_lo);
+            // Either end private makes the whole address private.
+            Some(if is_public(IpAddr::V4(server)) {
+                client
+            } else {
+                server
+            })
+        }
+        _ => None,
     }
 }
 
@@ -163,6 +197,37 @@ mod tests {
         for ip in ["1.1.1.1", "8.8.8.8", "2606:4700::1111"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn ipv6_forms_of_ipv4_addresses_are_judged_by_the_ipv4_address() {
+        for ip in [
+            "::127.0.0.1",
+            "::7f00:1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::10.1.2.3",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            "2002:a00:1::",
+            // Teredo: client 192.0.2.45 (documentation), and client 127.0.0.1.
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:0:4136:e378:0:0:80ff:fffe",
+            // Teredo through a private server.
+            "2001:0:a00:1:0:0:f7f7:f7f7",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "::ffff:1.1.1.1",
+            "2001:0:4136:e378:0:0:f7f7:f7f7",
+        ] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!is_public("::".parse().unwrap()) && !is_public("::1".parse().unwrap()));
     }
 
     #[test]

@@ -359,3 +359,48 @@ fn control_characters_and_bad_encoding_in_query_parameters_are_a_400() {
         assert_eq!(r.body["code"], "invalid_request", "{}", r.text);
     }
 }
+
+#[test]
+fn callbacks_to_ipv6_forms_of_private_addresses_and_bad_header_values_are_refused() {
+    let server = Server::start();
+    let (_owner, _ws, agent, _) = crate::support::approvals_agent(&server);
+    let ask = |callback: Value| {
+        agent.post(
+            "/v1/approvals",
+            json!({"question": "Deploy?", "context_markdown": "Build #1", "options": [{"label": "Yes", "value": "yes"}], "callback": callback}),
+        )
+    };
+    for url in [
+        "http://[::127.0.0.1]:9/hook",
+        "http://[::7f00:1]:9/hook",
+        "http://[::ffff:127.0.0.1]:9/hook",
+        "http://[64:ff9b::7f00:1]:9/hook",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "http://[2002:7f00:1::]:9/hook",
+        "http://[2002:c0a8:101::1]/hook",
+        "http://[2001:0:4136:e378:0:0:80ff:fffe]/hook",
+    ] {
+        let r = ask(json!({"url": url}));
+        assert_eq!(r.status, 400, "{url} → {}", r.text);
+        assert_eq!(r.body["code"], "invalid_payload", "{}", r.text);
+        assert_eq!(
+            r.body["issues"][0]["path"],
+            json!(["callback", "url"]),
+            "{url}"
+        );
+    }
+    for value in [
+        "line\u{7}bell",
+        "tab\tok\u{0}nul",
+        "naïve",
+        "emoji 🎉",
+        "del\u{7f}",
+    ] {
+        let r = ask(json!({"url": "https://example.com/hook", "headers": {"X-Token": value}}));
+        assert_eq!(r.status, 400, "{value:?} → {}", r.text);
+        assert_eq!(
+            r.body["issues"][0]["path"],
+            json!(["callback", "headers", "X-Token"])
+        );
+    }
+}
