@@ -395,7 +395,8 @@ async fn backup(data_dir: &Path, out: &Path) -> Result<(), String> {
     if out.join("main.db").exists() {
         return Err(format!("{} already holds a backup", out.display()));
     }
-    std::fs::create_dir_all(out.join("workspaces")).map_err(|e| e.to_string())?;
+    andibase_storage::files::private_dir(&out.join("workspaces")).map_err(|e| e.to_string())?;
+    andibase_storage::files::private_dir(out).map_err(|e| e.to_string())?;
     let main = open_main(data_dir)?;
     main.backup_to(out.join("main.db"))
         .await

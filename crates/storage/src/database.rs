@@ -142,8 +142,9 @@ impl Database {
         options: DatabaseOptions,
     ) -> DomainResult<Database> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(internal)?;
+            crate::files::private_dir(parent).map_err(internal)?;
         }
+        crate::files::private_file(path).map_err(internal)?;
         let mut conn = Connection::open(path).map_err(internal)?;
         configure(&conn, false).map_err(internal)?;
         apply_migrations(&mut conn, migrations)?;
@@ -270,6 +271,8 @@ impl Database {
 
     /// Copies a consistent snapshot of the file to `dest` while serving (VACUUM INTO).
     pub async fn backup_to(&self, dest: PathBuf) -> DomainResult<()> {
+        // VACUUM INTO writes into an empty file, created private first.
+        crate::files::private_file(&dest).map_err(internal)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = WriterJob::Alone(Box::new(move |conn: &mut Connection| {
             let r = conn

@@ -11,6 +11,7 @@
 //! in this crate so a PostgreSQL backend can be added beside it.
 
 mod database;
+pub mod files;
 mod migrations;
 mod outbox;
 mod predicate;

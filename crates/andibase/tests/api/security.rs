@@ -404,3 +404,38 @@ fn callbacks_to_ipv6_forms_of_private_addresses_and_bad_header_values_are_refuse
         );
     }
 }
+
+#[test]
+fn data_files_and_folders_are_private_to_the_server_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    hidden_setup(&admin);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = server.data_dir.clone();
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    assert_eq!(mode(&dir.join("workspaces")), 0o700);
+    let mut files = vec![dir.join("main.db"), dir.join("secret.key")];
+    for entry in std::fs::read_dir(dir.join("workspaces")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut name = dir.join("main.db").into_os_string();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    assert!(files.len() >= 6, "{files:?}");
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    let out = crate::support::temp_dir("backup");
+    let target = out.join("b");
+    let (code, _, err) = server.cli(&["backup", "--out", target.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(mode(&target), 0o700);
+    assert_eq!(mode(&target.join("main.db")), 0o600);
+    for entry in std::fs::read_dir(target.join("workspaces")).unwrap() {
+        assert_eq!(mode(&entry.unwrap().path()), 0o600);
+    }
+}
