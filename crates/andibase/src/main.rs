@@ -74,9 +74,13 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "ANDIBASE_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
-    /// Sign-in attempts per client address per minute.
+    /// Failed sign-ins per client address, and per account, per minute; past that each
+    /// attempt (right or wrong) waits `--sign-in-slow-path-ms`, one at a time.
     #[arg(long, env = "ANDIBASE_SIGN_IN_PER_MINUTE", default_value_t = 10)]
     sign_in_per_minute: u32,
+    /// How long a sign-in past the failure limit waits before its password is checked.
+    #[arg(long, env = "ANDIBASE_SIGN_IN_SLOW_PATH_MS", default_value_t = 3000)]
+    sign_in_slow_path_ms: u64,
     /// Agent-login starts per client address per minute.
     #[arg(long, env = "ANDIBASE_AGENT_LOGIN_PER_MINUTE", default_value_t = 30)]
     agent_login_per_minute: u32,
@@ -549,11 +553,13 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             public_url: public_url.clone(),
             body_limit: args.body_limit,
             sign_in_per_minute: args.sign_in_per_minute,
+            sign_in_slow_path: Duration::from_millis(args.sign_in_slow_path_ms),
             agent_login_per_minute: args.agent_login_per_minute,
             allow_remote_images: args.allow_remote_images,
         }),
         metrics: Default::default(),
         limiter: windows,
+        slow_sign_ins: Default::default(),
         clock: clock.clone(),
         time_control: test_clock.then(|| {
             Arc::new(TestClock {

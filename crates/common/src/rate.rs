@@ -11,6 +11,8 @@ pub trait RateWindows: Send + Sync {
     /// Records a hit on `key` unless it already had `limit` in the window; then answers
     /// how many seconds until one falls out of it.
     fn hit(&self, key: &str, limit: usize, window_ms: i64) -> DomainResult<()>;
+    /// Whether `key` has `limit` hits in the window now (recording nothing).
+    fn is_full(&self, key: &str, limit: usize, window_ms: i64) -> bool;
 }
 
 /// Windows in this process's memory, on its clock.
@@ -50,6 +52,13 @@ impl RateWindows for LocalRateWindows {
         }
         w.push_back(now);
         Ok(())
+    }
+
+    fn is_full(&self, key: &str, limit: usize, window_ms: i64) -> bool {
+        let now = self.clock.now().0;
+        let hits = self.hits.lock().expect("rate windows poisoned");
+        hits.get(key)
+            .is_some_and(|w| w.iter().filter(|t| now - **t < window_ms).count() >= limit)
     }
 }
 

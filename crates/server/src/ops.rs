@@ -280,6 +280,44 @@ pub fn limit_per_address(
     Ok(state.limiter.hit(&key, per_minute as usize, 60_000)?)
 }
 
+/// Sign-ins past the failure limit: each waits, and only one at a time per address and
+/// per account is let in (another meanwhile is told to retry), so guessing is slow however
+/// many connections are used, while the right password still gets through.
+#[derive(Default)]
+pub struct SlowPath {
+    busy: Mutex<std::collections::HashSet<String>>,
+}
+
+/// A place on the slow path, left when dropped.
+pub struct SlowTurn<'a> {
+    path: &'a SlowPath,
+    keys: Vec<String>,
+}
+
+impl SlowPath {
+    /// Takes the turn of every key, or none and a `rate_limited` refusal.
+    pub fn enter(&self, keys: &[String], retry_after: u64) -> Result<SlowTurn<'_>, ApiError> {
+        let mut busy = self.busy.lock().expect("slow path poisoned");
+        if keys.iter().any(|k| busy.contains(k)) {
+            return Err(ApiError::rate_limited(retry_after));
+        }
+        busy.extend(keys.iter().cloned());
+        Ok(SlowTurn {
+            path: self,
+            keys: keys.to_vec(),
+        })
+    }
+}
+
+impl Drop for SlowTurn<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.path.busy.lock().expect("slow path poisoned");
+        for k in &self.keys {
+            busy.remove(k);
+        }
+    }
+}
+
 /// The client's address (loopback when the server runs without connect info, as in
 /// in-process tests).
 pub struct ClientIp(pub IpAddr);

@@ -17,8 +17,11 @@ pub struct ServerConfig {
     pub public_url: String,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
-    /// Sign-in attempts allowed per client address per minute.
+    /// Failed sign-ins per client address, and per account, per minute before further
+    /// attempts take the slow path.
     pub sign_in_per_minute: u32,
+    /// How long a sign-in on the slow path waits before its password is checked.
+    pub sign_in_slow_path: std::time::Duration,
     /// Agent-login starts allowed per client address per minute.
     pub agent_login_per_minute: u32,
     /// Show remote images in approval context Markdown (off: they render as links).
@@ -58,6 +61,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Rate windows (sign-in and agent-login attempts per address).
     pub limiter: Arc<dyn andibase_common::rate::RateWindows>,
+    /// Sign-ins on the slow path now, by address or account (one at a time each).
+    pub slow_sign_ins: Arc<crate::ops::SlowPath>,
     pub clock: Clock,
     /// Present only on a test server (`--test-clock`), which then serves `/__test/clock`.
     pub time_control: Option<Arc<dyn TimeControl>>,

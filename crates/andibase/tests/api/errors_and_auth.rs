@@ -2,6 +2,8 @@
 //! body limits and rate limits.
 
 use andibase_common::Timestamp;
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 
 use crate::support::Server;
@@ -376,11 +378,63 @@ fn sign_in_sign_out_and_rate_limit() {
         .expect_error(401, "authentication_required");
     // The original session is unaffected.
     assert_eq!(owner.get("/api/v1/auth/me").status, 200);
-    // Fourth attempt was the sign-in above (setup counts as one); the next is limited.
-    let r = server.anon().post(
-        "/api/v1/auth/sign-in",
-        json!({"email": "owner@example.com", "password": "correct horse"}),
+    // Successful sign-ins do not count against the limit.
+    for _ in 0..5 {
+        server.sign_in("owner@example.com", "correct horse");
+    }
+}
+
+#[test]
+fn failed_sign_ins_slow_guessing_down_without_locking_out_the_right_password() {
+    let server =
+        Server::start_with(&["--sign-in-per-minute", "3", "--sign-in-slow-path-ms", "600"]);
+    server.setup_admin();
+    let attempt = |email: &str, password: &str| {
+        let started = Instant::now();
+        let r = server.anon().post(
+            "/api/v1/auth/sign-in",
+            json!({"email": email, "password": password}),
+        );
+        (r.status, started.elapsed())
+    };
+    for _ in 0..3 {
+        let (status, took) = attempt("owner@example.com", "wrong password");
+        assert_eq!(status, 401);
+        assert!(took < Duration::from_millis(600), "{took:?}");
+    }
+    // Past the limit, the right password still signs in, after the wait.
+    let (status, took) = attempt("owner@example.com", "correct horse");
+    assert_eq!(status, 200);
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    // A wrong one waits as long (no answer tells right from wrong sooner), for any
+    // account from this address.
+    let (status, took) = attempt("nobody@example.com", "guess");
+    assert_eq!(status, 401);
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    // One at a time: a second guess while one waits is told to retry.
+    let racers: Vec<_> = (0..3)
+        .map(|i| {
+            let c = server.anon();
+            std::thread::spawn(move || {
+                c.post(
+                    "/api/v1/auth/sign-in",
+                    json!({"email": "owner@example.com", "password": format!("guess {i}")}),
+                )
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = racers
+        .into_iter()
+        .map(|t| t.join().unwrap().status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        1,
+        "{statuses:?}"
     );
-    r.expect_error(429, "rate_limited");
-    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
 }

@@ -94,12 +94,41 @@ pub async fn sign_in(
     ClientIp(ip): ClientIp,
     Body(input): Body<SignInInput>,
 ) -> ApiResult<Response> {
-    limit_per_address(&state, "sign-in", ip, state.config.sign_in_per_minute)?;
-    let user = state
+    // Failures count per address and per account; past either limit every attempt takes
+    // the slow path instead of being refused, so one address cannot lock out others
+    // behind it, nor anyone an account.
+    let keys = [
+        format!("sign-in-failed:{ip}"),
+        format!(
+            "sign-in-failed:account:{}",
+            input.email.trim().to_lowercase()
+        ),
+    ];
+    let limit = state.config.sign_in_per_minute as usize;
+    let slow = keys.iter().any(|k| state.limiter.is_full(k, limit, 60_000));
+    let delay = state.config.sign_in_slow_path;
+    let _turn = match slow {
+        true => {
+            let turn = state.slow_sign_ins.enter(&keys, delay.as_secs().max(1))?;
+            tokio::time::sleep(delay).await;
+            Some(turn)
+        }
+        false => None,
+    };
+    match state
         .identity
         .verify_credentials(&input.email, &input.password)
-        .await?;
-    signed_in(&state, user, StatusCode::OK).await
+        .await
+    {
+        Ok(user) => signed_in(&state, user, StatusCode::OK).await,
+        Err(e) => {
+            for k in &keys {
+                // Recorded whatever the count: only the window's length bounds it.
+                let _ = state.limiter.hit(k, usize::MAX, 60_000);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Ends the browser session and clears the cookie. Always succeeds.
