@@ -78,6 +78,24 @@ struct ServeArgs {
     /// attempt (right or wrong) waits `--sign-in-slow-path-ms`, one at a time.
     #[arg(long, env = "ANDIBASE_SIGN_IN_PER_MINUTE", default_value_t = 10)]
     sign_in_per_minute: u32,
+    /// Open connections in all; past it new ones are closed at once.
+    #[arg(long, env = "ANDIBASE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Open connections from one client address.
+    #[arg(
+        long,
+        env = "ANDIBASE_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    max_connections_per_address: usize,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection stays open.
+    #[arg(
+        long,
+        env = "ANDIBASE_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    header_read_timeout_ms: u64,
     /// How long a sign-in past the failure limit waits before its password is checked.
     #[arg(long, env = "ANDIBASE_SIGN_IN_SLOW_PATH_MS", default_value_t = 3000)]
     sign_in_slow_path_ms: u64,
@@ -556,6 +574,11 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             sign_in_slow_path: Duration::from_millis(args.sign_in_slow_path_ms),
             agent_login_per_minute: args.agent_login_per_minute,
             allow_remote_images: args.allow_remote_images,
+            connections: andibase_server::ConnectionLimits {
+                total: args.max_connections,
+                per_address: args.max_connections_per_address,
+                header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            },
         }),
         metrics: Default::default(),
         limiter: windows,

@@ -26,6 +26,7 @@ pub struct ServerConfig {
     pub agent_login_per_minute: u32,
     /// Show remote images in approval context Markdown (off: they render as links).
     pub allow_remote_images: bool,
+    pub connections: crate::ConnectionLimits,
 }
 
 impl ServerConfig {

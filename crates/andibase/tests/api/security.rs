@@ -439,3 +439,105 @@ fn data_files_and_folders_are_private_to_the_server_user() {
         assert_eq!(mode(&entry.unwrap().path()), 0o600);
     }
 }
+
+/// A connection to the server from the loopback address `from` (127.0.0.0/8 is all this
+/// machine's, so one test can be several clients).
+fn connect_from(server: &Server, from: &str) -> std::net::TcpStream {
+    let to: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    socket.into()
+}
+
+/// Whether the server closed the connection within `within`.
+fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            // A 408 or similar before the close.
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn slow_and_numerous_connections_from_one_client_cannot_starve_others() {
+    use std::io::Write;
+    let server = Server::start_with(&[
+        "--max-connections-per-address",
+        "40",
+        "--max-connections",
+        "60",
+        "--header-read-timeout-ms",
+        "2000",
+    ]);
+    // One client opens 50 connections and starts its headers: 40 are held, the rest
+    // closed at once.
+    let opened: Vec<_> = (0..50)
+        .map(|_| {
+            let mut s = connect_from(&server, "127.0.0.2");
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for mut s in opened {
+        if closed_within(&mut s, Duration::from_millis(5)) {
+            refused += 1;
+        } else {
+            held.push(s);
+        }
+    }
+    assert_eq!((held.len(), refused), (40, 10));
+    // Everyone else is answered at once.
+    let started = Instant::now();
+    assert_eq!(server.anon().get("/healthz").status, 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The cap in all: a third client gets the 20 left, no more.
+    let mut third: Vec<_> = (0..21)
+        .map(|_| connect_from(&server, "127.0.0.3"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let closed = third
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(5)))
+        .filter(|c| *c)
+        .count();
+    assert_eq!(closed, 1, "the 61st connection is closed");
+    // Headers that never finish, even sent a byte at a time, are cut off.
+    let deadline = Instant::now() + Duration::from_millis(4000);
+    let mut trickle = held.pop().unwrap();
+    while Instant::now() < deadline && trickle.write_all(b"X").is_ok() {
+        if closed_within(&mut trickle, Duration::from_millis(100)) {
+            break;
+        }
+    }
+    assert!(
+        Instant::now() < deadline,
+        "a trickling client was not cut off"
+    );
+    for s in held.iter_mut() {
+        assert!(
+            closed_within(s, Duration::from_millis(1000)),
+            "a stalled connection stayed open"
+        );
+    }
+    // Its places are free again.
+    let mut s = connect_from(&server, "127.0.0.2");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    use std::io::Read;
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
