@@ -21,7 +21,7 @@ pub use agent_login::{
 };
 pub use api_keys::{ApiKey, ApiKeyAuth, CreateApiKey, CreatedApiKey, UpdateApiKey};
 pub use invitations::{CreateInvitation, Invitation};
-pub use members::{AddMember, Member};
+pub use members::Member;
 pub use permissions::{Access, Action, KeyRole, MemberRole, Permission, Permissions, Resource};
 pub use users::{BrowserSession, User};
 pub use workspaces::{CreateWorkspace, Membership, Workspace};

@@ -2,7 +2,7 @@
 
 use andibase_common::{DomainError, DomainResult, Timestamp};
 use andibase_storage::{params, Sql};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::permissions::{MemberRole, Resource};
 use crate::workspaces::Workspace;
@@ -18,20 +18,6 @@ pub struct Member {
     pub role: MemberRole,
     /// When the user joined the workspace.
     pub created_at: Timestamp,
-}
-
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AddMember {
-    pub email: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Needed only when no user with this email exists yet.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// Defaults to `editor`.
-    #[serde(default)]
-    pub role: Option<MemberRole>,
 }
 
 impl Identity {
@@ -57,61 +43,6 @@ impl Identity {
                 .collect()
             })
             .await
-    }
-
-    /// Adds a user to the workspace, creating the user when the email is new. Only an
-    /// owner may make another owner; nobody may grant above their own role.
-    pub async fn add_member(
-        &self,
-        workspace: &Workspace,
-        actor_role: MemberRole,
-        input: AddMember,
-    ) -> DomainResult<Member> {
-        let role = input.role.unwrap_or(MemberRole::Editor);
-        if role > actor_role {
-            return Err(DomainError::forbidden(
-                Resource::Members.write().to_string(),
-                format!(
-                    "Your role ({}) cannot grant the role {}.",
-                    actor_role.as_str(),
-                    role.as_str()
-                ),
-            ));
-        }
-        let user = match self.user_by_email(&input.email).await? {
-            Some(u) => u,
-            None => {
-                let Some(password) = input.password.as_deref() else {
-                    return Err(DomainError::invalid(
-                        "password",
-                        "no user has this email yet: send a password to create one, or send an invitation instead",
-                    ));
-                };
-                self.create_user(&input.email, input.name.as_deref(), password, false)
-                    .await?
-            }
-        };
-        let now = self.clock.now();
-        let (ws, uid) = (workspace.id.clone(), user.id.clone());
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?, ?, ?, ?)",
-                    &params![ws, uid, role.as_str(), now],
-                )
-            })
-            .await
-            .map_err(|e| match e {
-                DomainError::Conflict { .. } => DomainError::conflict("this user is already a member of the workspace"),
-                other => other,
-            })?;
-        Ok(Member {
-            id: user.id,
-            email: user.email,
-            name: user.name,
-            role,
-            created_at: now,
-        })
     }
 
     /// Removes a member and revokes the API keys they created in this workspace. The

@@ -284,12 +284,7 @@ fn approval_may_narrow_but_never_widen_the_role() {
         .expect_error(400, "invalid_request");
 
     // A viewer member cannot approve an admin key.
-    let added = owner.post(
-        &format!("/api/v1/workspaces/{ws}/users"),
-        json!({"email": "vera@example.com", "password": "viewer pass", "role": "viewer"}),
-    );
-    assert_eq!(added.status, 201, "{}", added.text);
-    let vera = server.sign_in("vera@example.com", "viewer pass");
+    let vera = server.add_member(&owner, &ws, "vera@example.com", "viewer pass", "viewer");
     let s = server
         .anon()
         .post("/api/agent/auth/requests", json!({"agentName": "Greedy"}));

@@ -124,11 +124,7 @@ fn create_poll_and_resolve_with_every_field() {
         .expect_error(404, "not_found");
 
     // Viewers see but cannot decide.
-    owner.post(
-        &format!("/api/v1/workspaces/{ws}/users"),
-        json!({"email": "v@example.com", "password": "viewer pass", "role": "viewer"}),
-    );
-    let viewer = server.sign_in("v@example.com", "viewer pass");
+    let viewer = server.add_member(&owner, &ws, "v@example.com", "viewer pass", "viewer");
     let id3 = agent.post("/v1/approvals", ask()).body["request_id"]
         .as_str()
         .unwrap()
@@ -694,11 +690,7 @@ fn pending_timeouts_and_callbacks_survive_a_restart() {
 fn subscribers_or_all_members_are_notified_and_events_stream() {
     let server = Server::start();
     let (owner, ws, agent, agent_id) = setup(&server);
-    owner.post(
-        &format!("/api/v1/workspaces/{ws}/users"),
-        json!({"email": "ed@example.com", "password": "editor pass", "role": "editor"}),
-    );
-    let ed = server.sign_in("ed@example.com", "editor pass");
+    let ed = server.add_member(&owner, &ws, "ed@example.com", "editor pass", "editor");
     let ed_id = ed.get("/api/v1/auth/me").body["user"]["id"]
         .as_str()
         .unwrap()

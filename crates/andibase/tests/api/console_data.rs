@@ -335,11 +335,7 @@ fn viewers_see_the_data_pages_read_only() {
         "/api/v1/data-definitions/tickets/data/upsert-many",
         json!({"records": [{"id": "t1", "name": "First", "attributes": {"status": "open", "secret": "s3cr3t"}}]}),
     );
-    owner.post(
-        &format!("/api/v1/workspaces/{ws}/users"),
-        json!({"email": "viv@example.com", "password": "viewer pass", "role": "viewer"}),
-    );
-    let viv = server.sign_in("viv@example.com", "viewer pass");
+    let viv = server.add_member(&owner, &ws, "viv@example.com", "viewer pass", "viewer");
 
     let list = viv.get(&format!("/w/{ws}/data/tickets"));
     assert_eq!(list.status, 200);

@@ -1392,11 +1392,7 @@ fn the_console_browses_definitions_and_records() {
     assert_eq!(server.anon().get(&format!("/w/{ws}/data")).status, 303);
     // A viewer sees the page without fields hidden from viewers.
     c.patch("/api/v1/data-definitions/orders", json!({"fields": {"amount": {"type": "number", "indexed": true, "hiddenFrom": ["viewer"]}}}));
-    owner.post(
-        &format!("/api/v1/workspaces/{ws}/users"),
-        json!({"email": "viv@example.com", "password": "viewer pass", "role": "viewer"}),
-    );
-    let viv = server.sign_in("viv@example.com", "viewer pass");
+    let viv = server.add_member(&owner, &ws, "viv@example.com", "viewer pass", "viewer");
     let seen = viv.get(&format!(
         "/w/{ws}/data/orders?filter={}",
         enc("id = \"o001\"")

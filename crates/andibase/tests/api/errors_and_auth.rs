@@ -137,18 +137,24 @@ fn each_role_gets_exactly_its_permissions() {
             .status,
         200
     );
-    let r = editor.post(
-        &format!("/api/v1/workspaces/{ws}/users"),
-        json!({"email": "e@example.com", "password": "password1"}),
-    );
-    r.expect_error(403, "insufficient_permissions");
-    assert_eq!(r.body["details"]["requiredPermission"], "members.write");
-
-    let r = admin.post(
-        &format!("/api/v1/workspaces/{ws}/users"),
-        json!({"email": "e@example.com", "password": "password1", "role": "viewer"}),
-    );
-    assert_eq!(r.status, 201, "{}", r.text);
+    // Keys cannot add members or invite, whatever their role: an account is made only by
+    // its owner, and a key must not be able to make itself one.
+    for key in [&editor, &admin] {
+        for (path, body) in [
+            (
+                "users",
+                json!({"email": "e@example.com", "password": "password1", "role": "admin"}),
+            ),
+            ("users", json!({"email": "e@example.com", "role": "admin"})),
+            (
+                "invitations",
+                json!({"email": "e@example.com", "role": "admin"}),
+            ),
+        ] {
+            key.post(&format!("/api/v1/workspaces/{ws}/{path}"), body)
+                .expect_error(401, "session_required");
+        }
+    }
     assert_eq!(admin.delete("/api/v1/agents/a").status, 204);
 
     // Keys can never manage keys: that needs a signed-in human.

@@ -9,11 +9,7 @@ fn another_workspace_is_invisible() {
     let server = Server::start();
     let (alice, ws_a) = server.setup_admin();
     // Bob has his own workspace on the same server.
-    alice.post(
-        &format!("/api/v1/workspaces/{ws_a}/users"),
-        json!({"email": "bob@example.com", "password": "bob password", "role": "viewer"}),
-    );
-    let bob = server.sign_in("bob@example.com", "bob password");
+    let bob = server.add_member(&alice, &ws_a, "bob@example.com", "bob password", "viewer");
     let r = bob.post("/api/v1/workspaces", json!({"name": "Bob Corp"}));
     assert_eq!(r.status, 201);
     let ws_b = "bob-corp";
@@ -69,9 +65,17 @@ fn another_workspace_is_invisible() {
         .expect_error(404, "not_found");
     a.post(
         &format!("/api/v1/workspaces/{ws_b}/users"),
-        json!({"email": "x@example.com", "password": "password1"}),
+        json!({"email": "x@example.com"}),
     )
-    .expect_error(404, "not_found");
+    .expect_error(401, "session_required");
+    for path in ["users", "invitations"] {
+        alice
+            .post(
+                &format!("/api/v1/workspaces/{ws_b}/{path}"),
+                json!({"email": "x@example.com"}),
+            )
+            .expect_error(404, "not_found");
+    }
     a.get(&format!("/api/v1/workspaces/{ws_b}/invitations"))
         .expect_error(404, "not_found");
     // B's keys through Alice's session, by B's path or by A's path with B's key id.

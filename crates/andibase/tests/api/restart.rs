@@ -147,9 +147,9 @@ fn operator_cli_creates_users_workspaces_and_keys() {
     );
     c.post(
         "/api/v1/workspaces/ops-team/users",
-        json!({"email": "z@example.com", "password": "password1"}),
+        json!({"email": "z@example.com"}),
     )
-    .expect_error(403, "insufficient_permissions");
+    .expect_error(401, "session_required");
     let op = server.sign_in("op@example.com", "operator pass");
     assert_eq!(op.get("/api/v1/auth/me").body["user"]["isAdmin"], true);
 

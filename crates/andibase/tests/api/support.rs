@@ -215,6 +215,36 @@ impl Server {
         }
     }
 
+    /// Invites `email` as `role` from the signed-in `admin`, and accepts as a new account
+    /// with `password`: the new member's session.
+    pub fn add_member(
+        &self,
+        admin: &Client,
+        ws: &str,
+        email: &str,
+        password: &str,
+        role: &str,
+    ) -> Client {
+        let r = admin.post(
+            &format!("/api/v1/workspaces/{ws}/invitations"),
+            json!({"email": email, "role": role}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        let token = r.body["url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let r = self.anon().post(
+            &format!("/api/v1/invitations/{token}/accept"),
+            json!({"password": password}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        self.session_from(&r)
+    }
+
     pub fn sign_in(&self, email: &str, password: &str) -> Client {
         let r = self.anon().post(
             "/api/v1/auth/sign-in",
@@ -510,4 +540,10 @@ pub fn item_ids(r: &Resp) -> Vec<String> {
         .iter()
         .map(|i| i["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// The token in an invitation answer's link (`…/invite/<token>`).
+pub fn invitation_token(r: &Resp) -> String {
+    let url = r.body["url"].as_str().expect("an invitation link");
+    url.rsplit('/').next().unwrap().to_string()
 }

@@ -43,32 +43,61 @@ fn members_are_added_listed_and_removed() {
     let server = Server::start();
     let (owner, ws) = server.setup_admin();
     let users = format!("/api/v1/workspaces/{ws}/users");
+    // Adding a member invites them: no password is taken, and the answer is the same
+    // whether or not the email has an account (nothing tells which emails do).
     let r = owner.post(
         &users,
-        json!({"email": "Ed@Example.com", "name": "Ed", "password": "editor pass"}),
+        json!({"email": "Ed@Example.com", "password": "editor pass"}),
     );
-    assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(r.body["email"], "ed@example.com");
-    assert_eq!(r.body["role"], "editor");
-    let ed_id = r.body["id"].as_str().unwrap().to_string();
-    owner
-        .post(&users, json!({"email": "ed@example.com"}))
-        .expect_error(409, "conflict");
-    let r = owner.post(&users, json!({"email": "new@example.com"}));
+    assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["issues"][0]["path"], json!(["password"]));
-    let r = owner.post(
+    let invited = owner.post(&users, json!({"email": "Ed@Example.com"}));
+    assert_eq!(invited.status, 201, "{}", invited.text);
+    assert_eq!(invited.body["email"], "ed@example.com");
+    assert_eq!(invited.body["role"], "editor");
+    let existing = owner.post(
         &users,
-        json!({"email": "not-an-email", "password": "password1"}),
+        json!({"email": "owner@example.com", "role": "viewer"}),
     );
+    assert_eq!(existing.status, 201, "{}", existing.text);
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&invited.body), keys(&existing.body));
+    let r = owner.post(&users, json!({"email": "not-an-email"}));
     assert_eq!(r.body["issues"][0]["path"], json!(["email"]));
-    let r = owner.post(
-        &users,
-        json!({"email": "short@example.com", "password": "short"}),
+    // Nobody is a member until they accept.
+    assert_eq!(owner.get(&users).body.as_array().unwrap().len(), 1);
+    let token = crate::support::invitation_token(&invited);
+    let r = server.anon().post(
+        &format!("/api/v1/invitations/{token}/accept"),
+        json!({"password": "short"}),
     );
-    assert_eq!(r.body["issues"][0]["path"], json!(["password"]));
-
+    assert_eq!(
+        r.body["issues"][0]["path"],
+        json!(["password"]),
+        "{}",
+        r.text
+    );
+    let r = server.anon().post(
+        &format!("/api/v1/invitations/{token}/accept"),
+        json!({"name": "Ed", "password": "editor pass"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
     let list = owner.get(&users);
     assert_eq!(list.body.as_array().unwrap().len(), 2);
+    let ed_id = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "ed@example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Ed signs in, makes a key; removing Ed revokes it.
     let ed = server.sign_in("ed@example.com", "editor pass");
@@ -147,13 +176,7 @@ fn invitations_are_accepted_from_the_link() {
 
     // An invitation for someone else cannot be taken by a signed-in stranger.
     let r = owner.post(&inv_path, json!({"email": "other@example.com"}));
-    let token = r.body["url"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = crate::support::invitation_token(&r);
     ivy.post(&format!("/api/v1/invitations/{token}/accept"), json!({}))
         .expect_error(403, "insufficient_permissions");
     // Withdrawn invitations stop working.

@@ -1,8 +1,9 @@
 //! Workspaces, their API keys, users and invitations.
 
+use andibase_common::{DomainError, FieldIssue};
 use andibase_identity::{
-    AddMember, ApiKey, CreateApiKey, CreateInvitation, CreateWorkspace, CreatedApiKey, Invitation,
-    Member, Resource, UpdateApiKey, Workspace,
+    ApiKey, CreateApiKey, CreateInvitation, CreateWorkspace, CreatedApiKey, Invitation, Member,
+    Resource, UpdateApiKey, Workspace,
 };
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -178,27 +179,75 @@ pub async fn list_users(
     Ok(Json(state.identity.list_members(&ws.workspace).await?))
 }
 
-/// Create workspace user: adds a user (creating them when the email is new) to the
-/// workspace. Needs `members.write`.
+/// `POST …/users`: who to invite. Accounts are made only by their owner (setup, an
+/// invitation, or the operator's CLI), so there is no password here.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InviteUser {
+    pub email: String,
+    /// `admin`, `editor` (default) or `viewer`.
+    #[serde(default)]
+    pub role: Option<andibase_identity::MemberRole>,
+    /// Refused: the invited person sets their own password when they accept.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<serde_json::Value>,
+}
+
+/// Create workspace user: invites the person (the same as creating an invitation); they
+/// join when they accept it, as their existing account or by making one. Nobody is added
+/// without their consent, and the answer is the same whether or not the email has an
+/// account. Signed-in humans only (like API keys): the link is for the admin to pass on,
+/// and a key must not be able to make itself an account. Needs `members.write`.
 #[utoipa::path(post, path = "/api/v1/workspaces/{workspaceHandle}/users", tag = "Workspaces", operation_id = "workspaces.createWorkspaceUser",
     params(("workspaceHandle" = String, Path, description = "Workspace handle")),
-    request_body = AddMember,
-    responses((status = 201, description = "The new member", body = Member), (status = 409, description = "Already a member", body = crate::error::ApiErrorBody)),
-    security(("andibaseKey" = []), ("bearer" = [])))]
+    request_body = InviteUser,
+    responses((status = 201, description = "The invitation, with its link (shown once)", body = Invitation)))]
 pub async fn add_user(
     State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
+    human: Human,
     Path(handle): Path<String>,
-    Body(input): Body<AddMember>,
-) -> ApiResult<(StatusCode, Json<Member>)> {
-    let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
-    ws.require(Resource::Members.write())?;
-    let member = state
+    Body(input): Body<InviteUser>,
+) -> ApiResult<(StatusCode, Json<Invitation>)> {
+    if input.password.is_some() {
+        return Err(DomainError::from_issues(vec![FieldIssue::at(
+            ["password"],
+            "accounts are made by their owner: this sends an invitation, and the invited person sets a password when accepting it",
+        )])
+        .into());
+    }
+    let invite = CreateInvitation {
+        email: input.email,
+        role: input.role,
+    };
+    invite_as_human(&state, &human, &handle, invite).await
+}
+
+/// Creates an invitation as the signed-in member `human`.
+async fn invite_as_human(
+    state: &AppState,
+    human: &Human,
+    handle: &str,
+    input: CreateInvitation,
+) -> ApiResult<(StatusCode, Json<Invitation>)> {
+    let m = human_in(state, human, handle).await?;
+    if !m.role.access().allows(Resource::Members.write()) {
+        return Err(ApiError::insufficient_permissions(
+            &Resource::Members.write().to_string(),
+            "Your role cannot invite members.",
+        ));
+    }
+    let inv = state
         .identity
-        .add_member(&ws.workspace, ws.granting_role(), input)
+        .create_invitation(
+            &m.workspace,
+            Some(human.0.user.id.as_str()),
+            m.role,
+            input,
+            &*state.links,
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(member)))
+    Ok((StatusCode::CREATED, Json(inv)))
 }
 
 /// Delete workspace user: removes the membership and revokes the keys they created
@@ -239,32 +288,19 @@ pub async fn list_invitations(
 }
 
 /// Invite user to workspace. The response's `url` is the acceptance link, shown once.
-/// Needs `members.write`.
+/// Signed-in humans only: an API key cannot invite (it could accept its own link and
+/// become an account). Needs `members.write`.
 #[utoipa::path(post, path = "/api/v1/workspaces/{workspaceHandle}/invitations", tag = "Workspaces", operation_id = "workspaces.createWorkspaceInvitation",
     params(("workspaceHandle" = String, Path, description = "Workspace handle")),
     request_body = CreateInvitation,
-    responses((status = 201, description = "The invitation", body = Invitation)),
-    security(("andibaseKey" = []), ("bearer" = [])))]
+    responses((status = 201, description = "The invitation", body = Invitation)))]
 pub async fn create_invitation(
     State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
+    human: Human,
     Path(handle): Path<String>,
     Body(input): Body<CreateInvitation>,
 ) -> ApiResult<(StatusCode, Json<Invitation>)> {
-    let ws = in_path_workspace(&state, caller, &handle, &headers).await?;
-    ws.require(Resource::Members.write())?;
-    let inv = state
-        .identity
-        .create_invitation(
-            &ws.workspace,
-            ws.user.as_ref().map(|u| u.id.as_str()),
-            ws.granting_role(),
-            input,
-            &*state.links,
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(inv)))
+    invite_as_human(&state, &human, &handle, input).await
 }
 
 /// Delete (withdraw) a pending invitation. Needs `members.write`.
