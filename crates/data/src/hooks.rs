@@ -461,12 +461,17 @@ mod direct_lists {
         let hooks = Pipeline::default();
         let definitions: Arc<dyn crate::definition::DefinitionCache> =
             Arc::new(crate::definition::LocalDefinitionCache::default());
-        let data = Data {
+        // Written by an admin, read by an editor from whom `secret` is hidden.
+        let admin = Data {
             db: &db,
             workspace_handle: "w",
             hooks: &hooks,
-            role: Role::Editor,
+            role: Role::Admin,
             definitions: &definitions,
+        };
+        let data = Data {
+            role: Role::Editor,
+            ..admin
         };
         let now = Clock::system().now();
         let fields = json!({
@@ -484,7 +489,7 @@ mod direct_lists {
             {"id": "t2", "attributes": {"amount": 2.75, "done": false, "extra": [1], "tags": []}},
             {"id": "t3", "name": null, "attributes": {"amount": -1e15, "extra": "just a string"}}
         ]);
-        let r = data
+        let r = admin
             .upsert_many(
                 "things",
                 UpsertMany {

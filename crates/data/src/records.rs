@@ -108,6 +108,7 @@ pub(crate) fn check_attributes<'d>(
     attrs: &Map<String, Value>,
     creating: bool,
     at: &[Value],
+    role: Role,
     issues: &mut Vec<FieldIssue>,
 ) -> DomainResult<Vec<(&'d str, SqlValue)>> {
     let path = |key: &str| {
@@ -116,8 +117,10 @@ pub(crate) fn check_attributes<'d>(
         p
     };
     let mut out = Vec::new();
+    // A field hidden from the writer's role is not there for it either: writing it could
+    // tell (through a unique refusal) what it holds.
     for key in attrs.keys() {
-        if !def.fields.contains_key(key) {
+        if visible_field(def, key, role).is_none() {
             issues.push(FieldIssue {
                 path: path(key),
                 message: format!("`{}` has no field `{key}`", def.handle),
@@ -563,7 +566,16 @@ impl Data<'_> {
             let mut issues = Vec::new();
             let mut attrs = input.attributes.clone().unwrap_or_default();
             hooks.before_write(ctx, WriteKind::Update, &mut attrs, &mut issues, &[]);
-            let columns = check_attributes(tx, all, def, &attrs, false, &[], &mut issues)?;
+            let columns = check_attributes(
+                tx,
+                all,
+                def,
+                &attrs,
+                false,
+                &[],
+                ctx.caller.role,
+                &mut issues,
+            )?;
             FieldIssue::none_of(issues)?;
             let ids = Self::matching(
                 tx,

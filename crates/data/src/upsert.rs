@@ -340,6 +340,7 @@ impl<'b> Batch<'b> {
             &attrs,
             creating,
             &at,
+            self.ctx.caller.role,
             &mut self.issues,
         )?;
         let name = rec.name.map(|n| n.chars().take(500).collect::<String>());
