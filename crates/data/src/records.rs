@@ -101,16 +101,23 @@ pub(crate) fn valid_record_id(id: &str) -> bool {
 
 /// Checks attributes for a create (`creating`) or an update, giving the fields to write
 /// with their values, in the definition's order (every field, for a create).
+/// How a record's attributes are written: as a new record (defaults apply), where its
+/// issues are reported, and by whom.
+pub(crate) struct Writing<'a> {
+    pub creating: bool,
+    pub at: &'a [Value],
+    pub role: Role,
+}
+
 pub(crate) fn check_attributes<'d>(
     tx: &Tx<'_>,
     all: &[DataDefinition],
     def: &'d DataDefinition,
     attrs: &Map<String, Value>,
-    creating: bool,
-    at: &[Value],
-    role: Role,
+    writing: Writing<'_>,
     issues: &mut Vec<FieldIssue>,
 ) -> DomainResult<Vec<(&'d str, SqlValue)>> {
+    let Writing { creating, at, role } = writing;
     let path = |key: &str| {
         let mut p = at.to_vec();
         p.extend([json!("attributes"), json!(key)]);
@@ -566,16 +573,12 @@ impl Data<'_> {
             let mut issues = Vec::new();
             let mut attrs = input.attributes.clone().unwrap_or_default();
             hooks.before_write(ctx, WriteKind::Update, &mut attrs, &mut issues, &[]);
-            let columns = check_attributes(
-                tx,
-                all,
-                def,
-                &attrs,
-                false,
-                &[],
-                ctx.caller.role,
-                &mut issues,
-            )?;
+            let writing = Writing {
+                creating: false,
+                at: &[],
+                role: ctx.caller.role,
+            };
+            let columns = check_attributes(tx, all, def, &attrs, writing, &mut issues)?;
             FieldIssue::none_of(issues)?;
             let ids = Self::matching(
                 tx,

@@ -12,7 +12,9 @@ use serde_json::{json, Map, Value};
 use crate::definition::*;
 use crate::hooks::{HookContext, Pipeline, WriteKind};
 use crate::query::visible_field;
-use crate::records::{check_attributes, update_statement, valid_record_id, Data, RecordInput};
+use crate::records::{
+    check_attributes, update_statement, valid_record_id, Data, RecordInput, Writing,
+};
 use crate::tables::{index_records, search_columns};
 use crate::value::to_sql;
 
@@ -338,9 +340,11 @@ impl<'b> Batch<'b> {
             self.all,
             self.def,
             &attrs,
-            creating,
-            &at,
-            self.ctx.caller.role,
+            Writing {
+                creating,
+                at: &at,
+                role: self.ctx.caller.role,
+            },
             &mut self.issues,
         )?;
         let name = rec.name.map(|n| n.chars().take(500).collect::<String>());
