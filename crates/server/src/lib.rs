@@ -38,7 +38,6 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .fallback(console::not_found)
-        .layer(axum::middleware::from_fn(ops::reject_bad_encoding))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::observe,

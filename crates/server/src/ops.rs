@@ -139,9 +139,14 @@ fn bad_text(decoded: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Refuses, before any handler, a path or query parameter that is not UTF-8 or holds a
-/// NUL: a 400 naming the part, in the shape of the API it was sent to.
-pub async fn reject_bad_encoding(req: Request, next: Next) -> Response {
+/// A 400 for a path or query parameter that is not UTF-8 or holds a NUL, naming the
+/// part, in the shape of the API it was sent to; none when all is well. Only `%`-escapes
+/// can carry such bytes, so a URI without `%` is not decoded at all.
+fn bad_encoding(req: &Request) -> Option<Response> {
+    let uri = req.uri();
+    if !uri.path().contains('%') && !uri.query().is_some_and(|q| q.contains('%')) {
+        return None;
+    }
     let mut issues = Vec::new();
     if let Some(why) = bad_text(&percent_decoded(req.uri().path(), false)) {
         issues.push(FieldIssue::at(["path"], why));
@@ -160,17 +165,18 @@ pub async fn reject_bad_encoding(req: Request, next: Next) -> Response {
         }
     }
     if issues.is_empty() {
-        return next.run(req).await;
+        return None;
     }
     let error = DomainError::from_issues(issues);
-    if req.uri().path().starts_with("/v1/") {
+    Some(if req.uri().path().starts_with("/v1/") {
         crate::agent_api::V1Error::from(error).into_response()
     } else {
         crate::error::ApiError::from(error).into_response()
-    }
+    })
 }
 
-/// Gives every request an id (the caller's `x-request-id` when sane), logs it, counts it.
+/// Gives every request an id (the caller's `x-request-id` when sane), logs it, counts it,
+/// and refuses one whose path or query is not UTF-8 or holds a NUL ([`bad_encoding`]).
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = req
@@ -191,7 +197,10 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         req.headers_mut().insert("x-request-id", v);
     }
     let span = tracing::info_span!("request", id = %request_id, method = %method, path = %path);
-    let mut resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let mut resp = match bad_encoding(&req) {
+        Some(refused) => refused,
+        None => tracing::Instrument::instrument(next.run(req), span.clone()).await,
+    };
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     let status = resp.status().as_u16();
     state.metrics.observe(&method, &route, status, elapsed);
