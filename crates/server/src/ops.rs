@@ -176,7 +176,7 @@ fn bad_encoding(req: &Request) -> Option<Response> {
 }
 
 /// Gives every request an id (the caller's `x-request-id` when sane), logs it, counts it,
-/// and refuses one whose path or query is not UTF-8 or holds a NUL ([`bad_encoding`]).
+/// and refuses one whose path or query is not UTF-8 or holds a NUL (`bad_encoding`).
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = req
