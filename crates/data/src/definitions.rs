@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::definition::*;
 use crate::records::Data;
-use crate::tables::{create_table, search_columns};
+use crate::tables::{after_schema_change, create_table, search_columns};
 
 impl Data<'_> {
     pub async fn list_definitions(&self) -> DomainResult<Vec<DataDefinition>> {
@@ -137,6 +137,7 @@ impl Data<'_> {
                     other => other,
                 })?;
                 search::rebuild(tx, &def.table, &search_columns(&def.fields))?;
+                after_schema_change(tx, &def)?;
                 let fields = serde_json::to_string(&def.fields)
                     .map_err(|e| DomainError::Internal(e.to_string()))?;
                 tx.execute(

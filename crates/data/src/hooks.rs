@@ -225,7 +225,7 @@ impl Pipeline {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{CreateDefinition, Data, DeleteMany, QueryParams, RecordInput, UpsertMany};
     use andibase_common::{Clock, DomainError};
@@ -298,7 +298,7 @@ mod tests {
     }
 
     /// A fresh workspace database in a temporary directory.
-    pub(super) async fn scratch_db(
+    pub(crate) async fn scratch_db(
         tag: &str,
     ) -> (andibase_common::temp::TempDir, andibase_storage::Database) {
         let dir = andibase_common::temp::TempDir::new(tag);
@@ -310,7 +310,7 @@ mod tests {
     }
 
     /// Creates the definition `name` with `fields` (JSON, as the API takes them).
-    pub(super) async fn define(data: &Data<'_>, name: &str, fields: Value) {
+    pub(crate) async fn define(data: &Data<'_>, name: &str, fields: Value) {
         data.create_definition(
             CreateDefinition {
                 name: name.into(),

@@ -326,6 +326,20 @@ pub(crate) fn keyset(keys: &[SortKey], cursor: &str) -> DomainResult<(String, Ve
         .map(json_to_sql)
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
+    // Keys that cannot be NULL, all one way (`-createdAt` and its id tie-break): one
+    // row-value comparison, which SQLite serves as a range of the `(column, id)` index
+    // instead of reading every row before the cursor.
+    let same_way = keys.iter().all(|k| k.desc == keys[0].desc);
+    let no_nulls = keys.iter().all(|k| !k.nullable) && !values.contains(&SqlValue::Null);
+    if same_way && no_nulls {
+        let cols: Vec<String> = keys
+            .iter()
+            .map(|k| format!("t.{}", quote_ident(&k.column)))
+            .collect();
+        let marks = vec!["?"; keys.len()].join(", ");
+        let cmp = if keys[0].desc { "<" } else { ">" };
+        return Ok((format!("(({}) {cmp} ({marks}))", cols.join(", ")), values));
+    }
     let mut ors = Vec::new();
     let mut params = Vec::new();
     for i in 0..keys.len() {

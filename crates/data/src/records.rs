@@ -391,7 +391,7 @@ impl Data<'_> {
             .await?;
         if let Some((table, layout)) = stale {
             self.db
-                .write(move |tx| search::ensure(tx, &table, &layout))
+                .write(move |tx| search::ensure(tx, &table, &layout).map(|_| ()))
                 .await?;
         }
         Ok(())

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use andibase_common::{DomainResult, Role};
 use andibase_storage::schema::{ColumnType, SchemaChange};
 use andibase_storage::search::{self, SearchLayout};
-use andibase_storage::Sql;
+use andibase_storage::{Sql, Tx};
 
 use crate::definition::{column_of, DataDefinition, FieldSpec, FieldType};
 
@@ -72,20 +72,36 @@ fn carried_columns(fields: &BTreeMap<String, FieldSpec>, except: &str) -> Vec<St
     cols
 }
 
-/// The sort indexes of a definition: `(field, id, carried columns…)` for each indexed
-/// field (and single relationships). With the id, a sort on the field and its id
-/// tie-break comes straight from the index. They depend on several fields, so a schema
-/// change drops them all first ([`drop_sort_indexes`]) and rebuilds them last.
+/// The system columns every record table has a sort index on, so the lists users sort
+/// by most (newest first, recently changed) come from an index. Their index names hold
+/// two underscores, which no field key can (keys start with a letter).
+const SORTED_SYSTEM_COLUMNS: [&str; 2] = ["created_at", "updated_at"];
+
+fn system_index(table: &str, column: &str) -> String {
+    format!("ix_{table}__{column}")
+}
+
+/// The sort indexes of a definition: `(column, id, carried columns…)` for `created_at`,
+/// `updated_at` and each indexed field (and single relationships). With the id, a sort on
+/// the column and its id tie-break comes straight from the index. They depend on several
+/// fields, so a schema change drops them all first ([`drop_sort_indexes`]) and rebuilds
+/// them last.
 pub(crate) fn sort_indexes(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<SchemaChange> {
-    fields
+    let system = SORTED_SYSTEM_COLUMNS
+        .iter()
+        .map(|c| (system_index(table, c), c.to_string(), ""));
+    let own = fields
         .iter()
         .filter(|(_, f)| sorted(f))
-        .map(|(k, _)| SchemaChange::CreateIndex {
-            name: format!("ix_{table}_{k}"),
+        .map(|(k, _)| (format!("ix_{table}_{k}"), column_of(k), k.as_str()));
+    system
+        .chain(own)
+        .map(|(name, column, key)| SchemaChange::CreateIndex {
+            name,
             table: table.into(),
-            columns: [column_of(k), "id".into()]
+            columns: [column, "id".into()]
                 .into_iter()
-                .chain(carried_columns(fields, k))
+                .chain(carried_columns(fields, key))
                 .collect(),
         })
         .collect()
@@ -95,12 +111,112 @@ pub(crate) fn drop_sort_indexes(
     table: &str,
     fields: &BTreeMap<String, FieldSpec>,
 ) -> Vec<SchemaChange> {
-    fields
-        .keys()
-        .map(|k| SchemaChange::DropIndex {
-            name: format!("ix_{table}_{k}"),
-        })
+    SORTED_SYSTEM_COLUMNS
+        .iter()
+        .map(|c| system_index(table, c))
+        .chain(fields.keys().map(|k| format!("ix_{table}_{k}")))
+        .map(|name| SchemaChange::DropIndex { name })
         .collect()
+}
+
+/// Record tables whose shape (search layout, system sort indexes) was found as this
+/// version wants it: each is looked at once per process, not at every write. Only what was
+/// found so is kept, since a fix made in a transaction may still be rolled back. (Table
+/// names hold the definition's id, unique across workspaces.)
+static SHAPE_FOUND: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+    std::sync::Mutex::new(None);
+
+/// Brings a table made by an older version to this version's shape before a write: the
+/// search index's layout and the system sort indexes.
+pub(crate) fn ensure_shape(tx: &Tx<'_>, def: &DataDefinition) -> DomainResult<()> {
+    let layout = search_columns(&def.fields);
+    let key = format!("{}:{:?}", def.table, layout);
+    let found = |set: &mut Option<std::collections::HashSet<String>>| {
+        set.get_or_insert_with(Default::default).contains(&key)
+    };
+    if found(&mut SHAPE_FOUND.lock().expect("shape cache poisoned")) {
+        return Ok(());
+    }
+    let mut current = search::ensure(tx, &def.table, &layout)?;
+    let have: Vec<String> = tx
+        .query(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?",
+            &[def.table.clone().into()],
+        )?
+        .iter()
+        .map(|r| r.text(0))
+        .collect::<DomainResult<_>>()?;
+    if SORTED_SYSTEM_COLUMNS
+        .iter()
+        .any(|c| !have.contains(&system_index(&def.table, c)))
+    {
+        current = false;
+        andibase_storage::schema::apply(tx, &sort_indexes(&def.table, &def.fields))?;
+    }
+    if current {
+        SHAPE_FOUND
+            .lock()
+            .expect("shape cache poisoned")
+            .get_or_insert_with(Default::default)
+            .insert(key);
+    }
+    Ok(())
+}
+
+/// Tables smaller than this get no statistics (every plan is fast on them).
+const ANALYZE_FROM_ROWS: i64 = 1_000;
+
+/// After a batch grew `def`'s table from about `rows_before` rows by `created`: gathers
+/// the planner's statistics when the table has at least doubled since they were last
+/// gathered, so the total work stays proportional to the table (1,000, 2,000, 4,000, …
+/// rows), and an index is never chosen on a guess.
+pub(crate) fn after_growth(
+    tx: &impl Sql,
+    def: &DataDefinition,
+    rows_before: i64,
+    created: usize,
+) -> DomainResult<()> {
+    let rows = rows_before + created as i64;
+    if rows < ANALYZE_FROM_ROWS {
+        return Ok(());
+    }
+    // What was last gathered, kept in memory after the first look, so a single-record
+    // write costs no extra query.
+    let known = ANALYZED
+        .lock()
+        .expect("statistics cache poisoned")
+        .get_or_insert_with(Default::default)
+        .get(&def.table)
+        .copied();
+    let analyzed = match known {
+        Some(n) => n,
+        None => andibase_storage::schema::analyzed_rows(tx, &def.table)?.unwrap_or(0),
+    };
+    let analyzed = if rows >= 2 * analyzed {
+        andibase_storage::schema::analyze(tx, &def.table)?;
+        rows
+    } else {
+        analyzed
+    };
+    ANALYZED
+        .lock()
+        .expect("statistics cache poisoned")
+        .get_or_insert_with(Default::default)
+        .insert(def.table.clone(), analyzed);
+    Ok(())
+}
+
+/// Rows each table had at its last statistics, as this process knows it (a rolled-back
+/// analysis only delays the next one to twice the size).
+static ANALYZED: std::sync::Mutex<Option<std::collections::HashMap<String, i64>>> =
+    std::sync::Mutex::new(None);
+
+/// After a schema change rebuilt the table's indexes: fresh statistics for them.
+pub(crate) fn after_schema_change(tx: &impl Sql, def: &DataDefinition) -> DomainResult<()> {
+    if search::mark(tx, &def.table)? >= ANALYZE_FROM_ROWS {
+        andibase_storage::schema::analyze(tx, &def.table)?;
+    }
+    Ok(())
 }
 
 /// Drops a field's unique and sort indexes.
@@ -174,12 +290,146 @@ pub(crate) fn searchable_by(def: &DataDefinition, role: Role) -> Option<Vec<Stri
 }
 
 /// Re-indexes the given records for search (after they were changed).
-pub(crate) fn index_records(
-    tx: &impl Sql,
-    def: &DataDefinition,
-    ids: &[String],
-) -> DomainResult<()> {
-    let layout = search_columns(&def.fields);
-    search::ensure(tx, &def.table, &layout)?;
-    search::index(tx, &def.table, &layout, ids)
+pub(crate) fn index_records(tx: &Tx<'_>, def: &DataDefinition, ids: &[String]) -> DomainResult<()> {
+    ensure_shape(tx, def)?;
+    search::index(tx, &def.table, &search_columns(&def.fields), ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::tests::{define, scratch_db};
+    use crate::{Data, Pipeline, UpsertMany};
+    use andibase_common::Clock;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn plan(
+        r: &andibase_storage::Reader<'_>,
+        sql: &str,
+        params: &[andibase_storage::Value],
+    ) -> String {
+        r.query(&format!("EXPLAIN QUERY PLAN {sql}"), params)
+            .unwrap()
+            .iter()
+            .map(|row| row.text(3).unwrap())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// The planner knows the data: newest-first comes from the `created_at` index, and a
+    /// three-valued indexed field does not win over the sort index once statistics exist
+    /// (the 100× slowdown); a table made before gets its system indexes back at the
+    /// next write.
+    #[tokio::test]
+    async fn sorts_and_filters_use_the_index_that_serves_them() {
+        let (_dir, db) = scratch_db("plans").await;
+        let (hooks, definitions): (Pipeline, Arc<dyn crate::DefinitionCache>) = (
+            Pipeline::default(),
+            Arc::new(crate::LocalDefinitionCache::default()),
+        );
+        let data = Data {
+            db: &db,
+            workspace_handle: "w",
+            hooks: &hooks,
+            role: Role::Admin,
+            definitions: &definitions,
+        };
+        define(&data, "Tickets", json!({"status": {"type": "text", "indexed": true}, "amount": {"type": "number", "indexed": true}})).await;
+        let write = |from: usize, n: usize| {
+            let records: Vec<serde_json::Value> = (from..from + n)
+                .map(|i| {
+                    let status = ["open", "closed", "pending"][i % 3];
+                    let amount = (i * 7919 % 1000) as f64;
+                    json!({"id": format!("t{i:05}"), "attributes": {"status": status, "amount": amount}})
+                })
+                .collect();
+            UpsertMany {
+                records: serde_json::from_value(json!(records)).unwrap(),
+                match_on: None,
+                mode: Default::default(),
+            }
+        };
+        for (from, n) in [
+            (0, 1000),
+            (1000, 1000),
+            (2000, 1000),
+            (3000, 1000),
+            (4000, 500),
+        ] {
+            data.upsert_many("tickets", write(from, n), "t", Clock::system().now())
+                .await
+                .unwrap();
+        }
+        let table = data.get_definition("tickets").await.unwrap().table;
+        let q = andibase_storage::quote_ident(&table);
+        let (newest, filtered) = (
+            format!("SELECT t.id FROM {q} t WHERE t.deleted_at IS NULL ORDER BY t.created_at DESC, t.id DESC LIMIT 51"),
+            format!("SELECT t.id FROM {q} t WHERE t.deleted_at IS NULL AND t.\"f_status\" = ? AND t.\"f_amount\" > ? ORDER BY t.\"f_amount\" DESC, t.id DESC LIMIT 51"),
+        );
+        let page_after = format!("SELECT t.id FROM {q} t WHERE t.deleted_at IS NULL AND ((t.created_at, t.id) < (?, ?)) ORDER BY t.created_at DESC, t.id DESC LIMIT 51");
+        let t = table.clone();
+        let (p1, p2, p3, analyzed) = db
+            .read(move |r| {
+                Ok((
+                    plan(r, &newest, &[]),
+                    plan(
+                        r,
+                        &filtered,
+                        &["open".into(), andibase_storage::Value::Real(500.0)],
+                    ),
+                    plan(r, &page_after, &["2026".into(), "t".into()]),
+                    andibase_storage::schema::analyzed_rows(r, &t)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert!(
+            p1.contains(&format!("ix_{table}__created_at")) && !p1.contains("TEMP B-TREE"),
+            "{p1}"
+        );
+        assert!(
+            p2.contains(&format!("ix_{table}_amount")) && !p2.contains("TEMP B-TREE"),
+            "{p2}"
+        );
+        assert!(
+            p3.contains(&format!("ix_{table}__created_at")) && p3.contains("<"),
+            "the cursor is a range: {p3}"
+        );
+        assert_eq!(
+            analyzed,
+            Some(4000),
+            "statistics were gathered at 1,000, 2,000 and 4,000 rows"
+        );
+
+        // A table as an older version left it: no system indexes. The next write adds them.
+        let t = table.clone();
+        db.write(move |tx| {
+            andibase_storage::schema::apply(tx, &drop_sort_indexes(&t, &Default::default()))
+        })
+        .await
+        .unwrap();
+        SHAPE_FOUND.lock().unwrap().take();
+        data.upsert_many("tickets", write(9000, 1), "t", Clock::system().now())
+            .await
+            .unwrap();
+        let t = table.clone();
+        let have: Vec<String> = db
+            .read(move |r| {
+                r.query(
+                    "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?",
+                    &[t.into()],
+                )?
+                .iter()
+                .map(|row| row.text(0))
+                .collect()
+            })
+            .await
+            .unwrap();
+        assert!(
+            have.contains(&format!("ix_{table}__created_at"))
+                && have.contains(&format!("ix_{table}__updated_at")),
+            "{have:?}"
+        );
+    }
 }

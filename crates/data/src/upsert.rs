@@ -15,7 +15,7 @@ use crate::query::visible_field;
 use crate::records::{
     check_attributes, update_statement, valid_record_id, Data, RecordInput, Writing,
 };
-use crate::tables::{index_records, search_columns};
+use crate::tables::{after_growth, ensure_shape, index_records, search_columns};
 use crate::value::to_sql;
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -411,6 +411,7 @@ impl<'b> Batch<'b> {
             .after_write(tx, self.ctx, WriteKind::Update, &self.updated_ids, now)?;
         if !self.created_ids.is_empty() {
             search::index_since(tx, &def.table, &search_columns(&def.fields), search_mark)?;
+            after_growth(tx, def, search_mark, self.created_ids.len())?;
         }
         index_records(tx, def, &self.updated_ids)?;
         Ok(UpsertOutcome {
@@ -478,7 +479,7 @@ impl Data<'_> {
                 updated_ids: Vec::new(),
             };
             batch.look_up_ids(&input.records)?;
-            search::ensure(tx, &def.table, &search_columns(&def.fields))?;
+            ensure_shape(tx, def)?;
             let search_mark = search::mark(tx, &def.table)?;
             for (i, rec) in input.records.into_iter().enumerate() {
                 batch.upsert(i, rec)?;

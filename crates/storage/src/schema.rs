@@ -170,7 +170,7 @@ fn statement(change: &SchemaChange) -> (String, Vec<Value>) {
             columns: cols,
         } => (
             format!(
-                "CREATE INDEX {} ON {} ({})",
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
                 q(name),
                 q(table),
                 columns(cols)
@@ -179,6 +179,38 @@ fn statement(change: &SchemaChange) -> (String, Vec<Value>) {
         ),
         SchemaChange::DropIndex { name } => (format!("DROP INDEX IF EXISTS {}", q(name)), vec![]),
     }
+}
+
+/// Gathers the query planner's statistics for `table` (every row of it: SQLite's sampling
+/// `analysis_limit` reads an index's first rows only, which misjudged a three-valued field
+/// as selective), and makes every connection of the file use them from its next
+/// statement. Readers keep the statistics they loaded with the schema, so the schema's
+/// version is moved by creating and dropping an empty table.
+pub fn analyze(tx: &impl Sql, table: &str) -> DomainResult<()> {
+    tx.execute(&format!("ANALYZE {}", crate::quote_ident(table)), &[])?;
+    tx.execute("CREATE TABLE _andibase_statistics_changed (x)", &[])?;
+    tx.execute("DROP TABLE _andibase_statistics_changed", &[])?;
+    Ok(())
+}
+
+/// How many rows `table` had when its statistics were last gathered (none before).
+pub fn analyzed_rows(r: &impl Sql, table: &str) -> DomainResult<Option<i64>> {
+    let has_stats = r
+        .query_one(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'",
+            &[],
+        )?
+        .is_some();
+    if !has_stats {
+        return Ok(None);
+    }
+    Ok(r.query_one(
+        "SELECT stat FROM sqlite_stat1 WHERE tbl = ? LIMIT 1",
+        &[Value::Text(table.to_string())],
+    )?
+    .map(|row| row.text(0))
+    .transpose()?
+    .and_then(|stat| stat.split(' ').next().and_then(|n| n.parse().ok())))
 }
 
 #[cfg(test)]

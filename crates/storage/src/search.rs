@@ -116,32 +116,14 @@ pub fn is_current(r: &impl Sql, table: &str, layout: &SearchLayout) -> DomainRes
     Ok(have == want)
 }
 
-/// Indexes found laid out as wanted, by table and layout: a table's layout changes only
-/// through a rebuild, so each is looked at once per process, not at every write. (Table
-/// names hold the definition's id, unique across workspaces.)
-static FOUND_CURRENT: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
-    std::sync::Mutex::new(None);
-
-/// Rebuilds the index of `table` unless it is laid out as `layout` already.
-pub fn ensure(tx: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult<()> {
-    let key = format!("{table}:{}", layout.index_columns().join(","));
-    let known = |set: &mut Option<std::collections::HashSet<String>>| {
-        set.get_or_insert_with(Default::default).contains(&key)
-    };
-    if known(&mut FOUND_CURRENT.lock().expect("search layouts poisoned")) {
-        return Ok(());
-    }
+/// Rebuilds the index of `table` unless it is laid out as `layout` already; whether it
+/// was.
+pub fn ensure(tx: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult<bool> {
     if is_current(tx, table, layout)? {
-        // Only an index found so is remembered: a rebuild here may still be rolled back.
-        FOUND_CURRENT
-            .lock()
-            .expect("search layouts poisoned")
-            .get_or_insert_with(Default::default)
-            .insert(key);
-    } else {
-        rebuild(tx, table, layout)?;
+        return Ok(true);
     }
-    Ok(())
+    rebuild(tx, table, layout)?;
+    Ok(false)
 }
 
 /// Removes the index of `table` (and the triggers older versions kept, which name

@@ -377,10 +377,17 @@ mod tests {
             ["done", "headline"]
         );
         let c = changes(&p);
-        // The sort index of `amount` is dropped before any column changes.
+        // The sort indexes (the system ones, then `amount`'s) are dropped before any
+        // column changes.
         assert_eq!(
-            c[..2],
+            c[..4],
             [
+                &SchemaChange::DropIndex {
+                    name: "ix_rec_d1__created_at".into()
+                },
+                &SchemaChange::DropIndex {
+                    name: "ix_rec_d1__updated_at".into()
+                },
                 &SchemaChange::DropIndex {
                     name: "ix_rec_d1_amount".into()
                 },
