@@ -81,9 +81,9 @@ fn system_index(table: &str, column: &str) -> String {
     format!("ix_{table}__{column}")
 }
 
-/// The sort indexes of a definition: `(column, id, carried columns…)` for `created_at`,
-/// `updated_at` and each indexed field (and single relationships). With the id, a sort on
-/// the column and its id tie-break comes straight from the index. They depend on several
+/// The sort indexes of a definition: `(created_at, id)`, `(updated_at, id)`, and
+/// `(field, id, carried columns…)` for each indexed field (and single relationships). With
+/// the id, a sort on the column and its id tie-break comes straight from the index. They depend on several
 /// fields, so a schema change drops them all first ([`drop_sort_indexes`]) and rebuilds
 /// them last.
 pub(crate) fn sort_indexes(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<SchemaChange> {
@@ -96,13 +96,17 @@ pub(crate) fn sort_indexes(table: &str, fields: &BTreeMap<String, FieldSpec>) ->
         .map(|(k, _)| (format!("ix_{table}_{k}"), column_of(k), k.as_str()));
     system
         .chain(own)
-        .map(|(name, column, key)| SchemaChange::CreateIndex {
-            name,
-            table: table.into(),
-            columns: [column, "id".into()]
-                .into_iter()
-                .chain(carried_columns(fields, key))
-                .collect(),
+        .map(|(name, column, key)| {
+            // The system indexes stay narrow, `(column, id)`: every write adds to them.
+            let carried = match key {
+                "" => Vec::new(),
+                key => carried_columns(fields, key),
+            };
+            SchemaChange::CreateIndex {
+                name,
+                table: table.into(),
+                columns: [column, "id".into()].into_iter().chain(carried).collect(),
+            }
         })
         .collect()
 }
