@@ -413,21 +413,31 @@ impl Data<'_> {
                     return Err(DomainError::from_issues(vec![FieldIssue::at(["limit"], "must be 1 to 1000")]));
                 }
                 let only = projection(def, q.fields.as_deref(), role)?;
-                let (mut filter, mut params) = filter_sql(&all, def, q.filter.as_deref(), role)?;
+                let keys = sort_keys(def, q.sort.as_deref(), role)?;
+                // The count goes through every index SQLite likes; the page avoids those
+                // that would make it sort a crowd of matches.
+                let (count_filter, count_params) = filter_sql(&all, def, q.filter.as_deref(), role)?;
+                let avoid = match q.filter.is_some() {
+                    true => crowded_indexes(r, def, &keys)?,
+                    false => Vec::new(),
+                };
+                let (mut filter, mut params) = filter_sql_avoiding(&all, def, q.filter.as_deref(), role, &avoid)?;
+                let (mut count_filter, mut count_params) = (count_filter, count_params);
                 let searchable = searchable_by(def, role);
                 if let Some((words, p)) = q.search.as_deref().and_then(|text| search::matching(&def.table, "t", text, searchable.as_deref())) {
                     filter = format!("{filter} AND {words}");
-                    params.push(p);
+                    count_filter = format!("{count_filter} AND {words}");
+                    params.push(p.clone());
+                    count_params.push(p);
                 }
                 let expand = expansion(def, q.expand.as_deref(), role)?;
                 let deleted = if q.include_deleted.unwrap_or(false) { "TRUE" } else { "t.deleted_at IS NULL" };
                 let total = if q.count.unwrap_or(false) {
-                    let sql = format!("SELECT count(*) FROM {} t WHERE {deleted} AND {filter}", quote_ident(&def.table));
-                    Some(r.query_one(&sql, &params)?.map_or(Ok(0), |row| row.int(0))?)
+                    let sql = format!("SELECT count(*) FROM {} t WHERE {deleted} AND {count_filter}", quote_ident(&def.table));
+                    Some(r.query_one(&sql, &count_params)?.map_or(Ok(0), |row| row.int(0))?)
                 } else {
                     None
                 };
-                let keys = sort_keys(def, q.sort.as_deref(), role)?;
                 let (after, after_params) = match &q.cursor {
                     Some(c) => keyset(&keys, c)?,
                     None => ("TRUE".into(), vec![]),

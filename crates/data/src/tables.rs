@@ -47,6 +47,11 @@ pub(crate) fn field_changes(
     out
 }
 
+/// Whether a field has a sort index of its own (`ix_<table>_<key>`).
+pub(crate) fn has_sort_index(spec: &FieldSpec) -> bool {
+    sorted(spec)
+}
+
 fn sorted(spec: &FieldSpec) -> bool {
     !spec.unique && (spec.indexed || (spec.field_type() == FieldType::Relationship && !spec.many))
 }
@@ -404,6 +409,28 @@ mod tests {
             analyzed,
             Some(4000),
             "statistics were gathered at 1,000, 2,000 and 4,000 rows"
+        );
+
+        // `status = "open"` alone, sorted by `-amount`: the status index (a third of the
+        // rows) is avoided, so the page walks the amount index and stops at its end.
+        let def = data.get_definition("tickets").await.unwrap();
+        let (avoid, p4) = db
+            .read(move |r| {
+                let keys = crate::query::sort_keys(&def, Some("-amount"), Role::Admin)?;
+                let avoid = crate::query::crowded_indexes(r, &def, &keys)?;
+                let filter = Some("status = \"open\"");
+                let (filter, params) =
+                    crate::query::filter_sql_avoiding(&[], &def, filter, Role::Admin, &avoid)?;
+                let q = andibase_storage::quote_ident(&def.table);
+                let sql = format!("SELECT t.id FROM {q} t WHERE t.deleted_at IS NULL AND {filter} ORDER BY t.\"f_amount\" DESC, t.id DESC LIMIT 51");
+                Ok((avoid, plan(r, &sql, &params)))
+            })
+            .await
+            .unwrap();
+        assert_eq!(avoid, ["f_status"]);
+        assert!(
+            p4.contains(&format!("ix_{table}_amount")) && !p4.contains("TEMP B-TREE"),
+            "{p4}"
         );
 
         // A table as an older version left it: no system indexes. The next write adds them.

@@ -25,7 +25,7 @@ mod writer;
 pub use database::{Database, DatabaseOptions, Reader, Sql, Tx, SEGMENT_FUNCTION};
 pub use migrations::{Migration, MAIN_MIGRATIONS, WORKSPACE_MIGRATIONS};
 pub use outbox::{record_event, record_events};
-pub use predicate::{quote_ident, render_predicate, Rendered};
+pub use predicate::{quote_ident, render_predicate, render_predicate_avoiding, Rendered};
 pub use sandbox::{QueryOutput, SandboxedQuery};
 pub use value::{Columns, Row, RowRef, Value, ValueRef};
 pub use workspaces::WorkspaceDatabases;

@@ -193,6 +193,32 @@ pub fn analyze(tx: &impl Sql, table: &str) -> DomainResult<()> {
     Ok(())
 }
 
+/// Each analyzed index of `table`: `(index, rows, average rows per value of its first
+/// column)`; empty before statistics were gathered.
+pub fn index_statistics(r: &impl Sql, table: &str) -> DomainResult<Vec<(String, i64, i64)>> {
+    let has_stats = r
+        .query_one(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'",
+            &[],
+        )?
+        .is_some();
+    if !has_stats {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for row in r.query(
+        "SELECT idx, stat FROM sqlite_stat1 WHERE tbl = ? AND idx IS NOT NULL",
+        &[Value::Text(table.to_string())],
+    )? {
+        let (idx, stat) = (row.text(0)?, row.text(1)?);
+        let mut numbers = stat.split(' ').filter_map(|n| n.parse::<i64>().ok());
+        if let (Some(rows), Some(per_value)) = (numbers.next(), numbers.next()) {
+            out.push((idx, rows, per_value));
+        }
+    }
+    Ok(out)
+}
+
 /// How many rows `table` had when its statistics were last gathered (none before).
 pub fn analyzed_rows(r: &impl Sql, table: &str) -> DomainResult<Option<i64>> {
     let has_stats = r
