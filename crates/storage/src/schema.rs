@@ -193,16 +193,20 @@ pub fn analyze(tx: &impl Sql, table: &str) -> DomainResult<()> {
     Ok(())
 }
 
+/// Whether the file has statistics at all (SQLite makes `sqlite_stat1` at the first
+/// `ANALYZE`).
+fn has_statistics(r: &impl Sql) -> DomainResult<bool> {
+    Ok(r.query_one(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'",
+        &[],
+    )?
+    .is_some())
+}
+
 /// Each analyzed index of `table`: `(index, rows, average rows per value of its first
 /// column)`; empty before statistics were gathered.
 pub fn index_statistics(r: &impl Sql, table: &str) -> DomainResult<Vec<(String, i64, i64)>> {
-    let has_stats = r
-        .query_one(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'",
-            &[],
-        )?
-        .is_some();
-    if !has_stats {
+    if !has_statistics(r)? {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
@@ -221,13 +225,7 @@ pub fn index_statistics(r: &impl Sql, table: &str) -> DomainResult<Vec<(String, 
 
 /// How many rows `table` had when its statistics were last gathered (none before).
 pub fn analyzed_rows(r: &impl Sql, table: &str) -> DomainResult<Option<i64>> {
-    let has_stats = r
-        .query_one(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'",
-            &[],
-        )?
-        .is_some();
-    if !has_stats {
+    if !has_statistics(r)? {
         return Ok(None);
     }
     Ok(r.query_one(
