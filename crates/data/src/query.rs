@@ -210,12 +210,7 @@ pub(crate) fn crowded_indexes(
     keys: &[SortKey],
 ) -> DomainResult<Vec<String>> {
     let first = &keys[0].column;
-    let sorted_by_index = ["created_at", "updated_at", "id"].contains(&first.as_str())
-        || def
-            .fields
-            .iter()
-            .any(|(k, f)| column_of(k) == *first && crate::tables::has_sort_index(f));
-    if !sorted_by_index {
+    if !crate::tables::sorts_by_index(&def.fields, first) {
         return Ok(Vec::new());
     }
     let stats = andibase_storage::schema::index_statistics(r, &def.table)?;
@@ -224,7 +219,7 @@ pub(crate) fn crowded_indexes(
         .iter()
         .filter(|(k, f)| crate::tables::has_sort_index(f) && column_of(k) != *first)
         .filter(|(k, _)| {
-            let index = format!("ix_{}_{k}", def.table);
+            let index = crate::tables::field_index(&def.table, k);
             stats
                 .iter()
                 .find(|(name, _, _)| *name == index)

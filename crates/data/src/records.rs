@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::definition::*;
 use crate::hooks::{hidden_from, Caller, HookContext, Pipeline, WriteKind};
 use crate::query::*;
-use crate::tables::{index_records, search_columns, searchable_by};
+use crate::tables::{fix_shape, index_records, search_columns, searchable_by};
 use crate::value::to_sql;
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -385,13 +385,13 @@ impl Data<'_> {
                     return Ok(None);
                 }
                 let layout = search_columns(&def.fields);
-                Ok((!search::is_current(r, &def.table, &layout)?)
-                    .then(|| (def.table.clone(), layout)))
+                Ok((!search::is_current(r, &def.table, &layout)?).then(|| def.clone()))
             })
             .await?;
-        if let Some((table, layout)) = stale {
+        if let Some(def) = stale {
+            // Not through the once-per-process cache: the index was just seen stale.
             self.db
-                .write(move |tx| search::ensure(tx, &table, &layout).map(|_| ()))
+                .write(move |tx| fix_shape(tx, &def).map(|_| ()))
                 .await?;
         }
         Ok(())

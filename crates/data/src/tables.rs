@@ -2,7 +2,8 @@
 //! what full-text search reads. Described as `storage::schema` changes; only the storage
 //! crate spells them in SQL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{LazyLock, Mutex};
 
 use andibase_common::{DomainResult, Role};
 use andibase_storage::schema::{ColumnType, SchemaChange};
@@ -47,12 +48,8 @@ pub(crate) fn field_changes(
     out
 }
 
-/// Whether a field has a sort index of its own (`ix_<table>_<key>`).
+/// Whether a field has a sort index of its own ([`field_index`]).
 pub(crate) fn has_sort_index(spec: &FieldSpec) -> bool {
-    sorted(spec)
-}
-
-fn sorted(spec: &FieldSpec) -> bool {
     !spec.unique && (spec.indexed || (spec.field_type() == FieldType::Relationship && !spec.many))
 }
 
@@ -86,6 +83,21 @@ fn system_index(table: &str, column: &str) -> String {
     format!("ix_{table}__{column}")
 }
 
+/// The name of a field's sort index.
+pub(crate) fn field_index(table: &str, key: &str) -> String {
+    format!("ix_{table}_{key}")
+}
+
+/// Whether a sort whose first key is `column` comes from an index: the id, a system
+/// column with its index, or a field with a sort index.
+pub(crate) fn sorts_by_index(fields: &BTreeMap<String, FieldSpec>, column: &str) -> bool {
+    column == "id"
+        || SORTED_SYSTEM_COLUMNS.contains(&column)
+        || fields
+            .iter()
+            .any(|(k, f)| column_of(k) == column && has_sort_index(f))
+}
+
 /// The sort indexes of a definition: `(created_at, id)`, `(updated_at, id)`, and
 /// `(field, id, carried columns…)` for each indexed field (and single relationships). With
 /// the id, a sort on the column and its id tie-break comes straight from the index. They depend on several
@@ -97,8 +109,8 @@ pub(crate) fn sort_indexes(table: &str, fields: &BTreeMap<String, FieldSpec>) ->
         .map(|c| (system_index(table, c), c.to_string(), ""));
     let own = fields
         .iter()
-        .filter(|(_, f)| sorted(f))
-        .map(|(k, _)| (format!("ix_{table}_{k}"), column_of(k), k.as_str()));
+        .filter(|(_, f)| has_sort_index(f))
+        .map(|(k, _)| (field_index(table, k), column_of(k), k.as_str()));
     system
         .chain(own)
         .map(|(name, column, key)| {
@@ -123,7 +135,7 @@ pub(crate) fn drop_sort_indexes(
     SORTED_SYSTEM_COLUMNS
         .iter()
         .map(|c| system_index(table, c))
-        .chain(fields.keys().map(|k| format!("ix_{table}_{k}")))
+        .chain(fields.keys().map(|k| field_index(table, k)))
         .map(|name| SchemaChange::DropIndex { name })
         .collect()
 }
@@ -132,21 +144,31 @@ pub(crate) fn drop_sort_indexes(
 /// version wants it: each is looked at once per process, not at every write. Only what was
 /// found so is kept, since a fix made in a transaction may still be rolled back. (Table
 /// names hold the definition's id, unique across workspaces.)
-static SHAPE_FOUND: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
-    std::sync::Mutex::new(None);
+static SHAPE_FOUND: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
 
 /// Brings a table made by an older version to this version's shape before a write: the
 /// search index's layout and the system sort indexes.
 pub(crate) fn ensure_shape(tx: &Tx<'_>, def: &DataDefinition) -> DomainResult<()> {
-    let layout = search_columns(&def.fields);
-    let key = format!("{}:{:?}", def.table, layout);
-    let found = |set: &mut Option<std::collections::HashSet<String>>| {
-        set.get_or_insert_with(Default::default).contains(&key)
-    };
-    if found(&mut SHAPE_FOUND.lock().expect("shape cache poisoned")) {
+    let key = format!("{}:{:?}", def.table, search_columns(&def.fields));
+    if SHAPE_FOUND
+        .lock()
+        .expect("shape cache poisoned")
+        .contains(&key)
+    {
         return Ok(());
     }
-    let mut current = search::ensure(tx, &def.table, &layout)?;
+    if fix_shape(tx, def)? {
+        SHAPE_FOUND
+            .lock()
+            .expect("shape cache poisoned")
+            .insert(key);
+    }
+    Ok(())
+}
+
+/// [`ensure_shape`] without the cache; whether the table was in shape already.
+pub(crate) fn fix_shape(tx: &Tx<'_>, def: &DataDefinition) -> DomainResult<bool> {
+    let mut current = search::ensure(tx, &def.table, &search_columns(&def.fields))?;
     let have: Vec<String> = tx
         .query(
             "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?",
@@ -162,14 +184,7 @@ pub(crate) fn ensure_shape(tx: &Tx<'_>, def: &DataDefinition) -> DomainResult<()
         current = false;
         andibase_storage::schema::apply(tx, &sort_indexes(&def.table, &def.fields))?;
     }
-    if current {
-        SHAPE_FOUND
-            .lock()
-            .expect("shape cache poisoned")
-            .get_or_insert_with(Default::default)
-            .insert(key);
-    }
-    Ok(())
+    Ok(current)
 }
 
 /// Tables smaller than this get no statistics (every plan is fast on them).
@@ -194,7 +209,6 @@ pub(crate) fn after_growth(
     let known = ANALYZED
         .lock()
         .expect("statistics cache poisoned")
-        .get_or_insert_with(Default::default)
         .get(&def.table)
         .copied();
     let analyzed = match known {
@@ -210,15 +224,13 @@ pub(crate) fn after_growth(
     ANALYZED
         .lock()
         .expect("statistics cache poisoned")
-        .get_or_insert_with(Default::default)
         .insert(def.table.clone(), analyzed);
     Ok(())
 }
 
 /// Rows each table had at its last statistics, as this process knows it (a rolled-back
 /// analysis only delays the next one to twice the size).
-static ANALYZED: std::sync::Mutex<Option<std::collections::HashMap<String, i64>>> =
-    std::sync::Mutex::new(None);
+static ANALYZED: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Default::default);
 
 /// After a schema change rebuilt the table's indexes: fresh statistics for them.
 pub(crate) fn after_schema_change(tx: &impl Sql, def: &DataDefinition) -> DomainResult<()> {
@@ -440,7 +452,7 @@ mod tests {
         })
         .await
         .unwrap();
-        SHAPE_FOUND.lock().unwrap().take();
+        SHAPE_FOUND.lock().unwrap().clear();
         data.upsert_many("tickets", write(9000, 1), "t", Clock::system().now())
             .await
             .unwrap();

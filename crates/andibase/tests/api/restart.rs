@@ -1,10 +1,8 @@
 //! Durability across restarts, and the operator CLI.
 
-use std::process::Command;
-
 use serde_json::json;
 
-use crate::support::{binary, temp_dir, Server};
+use crate::support::{temp_dir, Server};
 
 #[test]
 fn data_survives_a_restart() {
@@ -61,17 +59,8 @@ fn data_survives_a_restart() {
 fn operator_cli_creates_users_workspaces_and_keys() {
     let dir = temp_dir("cli");
     let run = |args: &[&str]| {
-        let out = Command::new(binary())
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        let (code, out, err) = crate::support::cli_in(&dir, args);
+        (code == Some(0), out, err)
     };
     let (ok, out, _) = run(&[
         "user",

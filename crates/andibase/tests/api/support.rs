@@ -140,17 +140,7 @@ impl Server {
     /// Runs the binary's command line on this server's data directory: exit code, stdout,
     /// stderr.
     pub fn cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let out = Command::new(binary())
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        cli_in(&self.data_dir, args)
     }
 
     pub fn advance_clock(&self, ms: i64) -> String {
@@ -546,4 +536,19 @@ pub fn item_ids(r: &Resp) -> Vec<String> {
 pub fn invitation_token(r: &Resp) -> String {
     let url = r.body["url"].as_str().expect("an invitation link");
     url.rsplit('/').next().unwrap().to_string()
+}
+
+/// Runs the binary's command line on the data directory `dir`: exit code, stdout, stderr.
+pub fn cli_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(binary())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
