@@ -64,7 +64,8 @@ pub enum DomainError {
     /// The thing does not exist, or exists where the caller may not see it.
     NotFound,
     /// A unique name or handle is taken. `column` is the column whose unique rule the
-    /// write broke, when storage knows it (a single-column unique index or key).
+    /// write broke, when storage knows it (the columns joined by commas for a rule over
+    /// several).
     Conflict {
         message: String,
         column: Option<String>,

@@ -165,6 +165,21 @@ impl FieldSpec {
     }
 }
 
+/// An index over one or more fields, declared on a definition:
+/// `{"fields": ["status", "-amount"], "unique": false}`. Names are as in `sort`: a bare
+/// system name (`createdAt`) is the record's own field, `attributes.<key>` always the
+/// attribute, and `-` orders that key descending. A filter on the leading fields and a
+/// sort on the next ones are then served by the index together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IndexSpec {
+    /// 1 to 8 names, each once.
+    pub fields: Vec<String>,
+    /// No two records (soft-deleted ones included) may share the values of all the fields.
+    #[serde(default)]
+    pub unique: bool,
+}
+
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DataDefinition {
@@ -174,6 +189,9 @@ pub struct DataDefinition {
     pub description: Option<String>,
     #[schema(value_type = Object)]
     pub fields: BTreeMap<String, FieldSpec>,
+    /// Indexes declared over several fields (or one, with a direction or uniqueness).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexSpec>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     #[serde(skip)]
@@ -198,6 +216,9 @@ pub struct CreateDefinition {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<BTreeMap<String, FieldInput>>,
+    /// Indexes over several fields (see [`IndexSpec`]).
+    #[serde(default)]
+    pub indexes: Option<Vec<IndexSpec>>,
 }
 
 /// `PATCH`: new or changed fields by key, `null` removes one; `renameFields` renames.
@@ -221,6 +242,10 @@ pub struct UpdateDefinition {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub rename_fields: Option<BTreeMap<String, String>>,
+    /// The whole new list of declared indexes (those left out are dropped). Renamed
+    /// fields are renamed in indexes, and removing a field drops the indexes naming it.
+    #[serde(default)]
+    pub indexes: Option<Vec<IndexSpec>>,
 }
 
 /// A record's own fields, kept beside its attributes. Their names are also valid attribute
@@ -343,6 +368,38 @@ pub(crate) fn conflicting_field(column: &Option<String>) -> Option<&str> {
     column.as_deref().and_then(field_of)
 }
 
+/// Where in a record a write broke a unique rule (`["id"]`, `["name"]`, or
+/// `["attributes", key]`: the rule's first attribute when it spans several columns), and
+/// what to say.
+pub(crate) fn conflict_in_record(column: &Option<String>) -> (Vec<Value>, String) {
+    let columns: Vec<&str> = column.as_deref().unwrap_or("id").split(',').collect();
+    let names: Vec<String> = columns
+        .iter()
+        .map(|c| match field_of(c) {
+            Some(key) => flat_name(key).into_owned(),
+            None => SystemField::ALL
+                .into_iter()
+                .find(|f| f.column() == *c)
+                .map_or(*c, |f| f.name())
+                .to_string(),
+        })
+        .collect();
+    let first_attribute = columns.iter().find_map(|c| field_of(c));
+    let path = match first_attribute {
+        Some(key) => vec![Value::from("attributes"), Value::from(key)],
+        None => vec![Value::from(names[0].clone())],
+    };
+    let message = match (names.len(), first_attribute) {
+        (1, None) => "a record with this key already exists".to_string(),
+        (1, Some(_)) => "must be unique; another record has this value".to_string(),
+        _ => format!(
+            "must be unique together ({}); another record has these values",
+            names.join(", ")
+        ),
+    };
+    (path, message)
+}
+
 pub fn valid_key(key: &str) -> bool {
     let mut chars = key.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -351,7 +408,7 @@ pub fn valid_key(key: &str) -> bool {
 }
 
 const DEF_COLUMNS: &str =
-    "id, handle, name, description, fields, table_name, created_at, updated_at";
+    "id, handle, name, description, fields, table_name, created_at, updated_at, indexes";
 
 fn definition_from_row(r: &Row) -> DomainResult<DataDefinition> {
     Ok(DataDefinition {
@@ -364,6 +421,8 @@ fn definition_from_row(r: &Row) -> DomainResult<DataDefinition> {
         table: r.text(5)?,
         created_at: r.time(6)?,
         updated_at: r.time(7)?,
+        indexes: serde_json::from_str(&r.text(8)?)
+            .map_err(|e| DomainError::Internal(e.to_string()))?,
     })
 }
 
@@ -493,30 +552,33 @@ pub(crate) fn check_field(
     Some(spec)
 }
 
-pub(crate) fn insert_definition(
-    tx: &Tx<'_>,
-    handle: &str,
-    name: &str,
-    description: Option<&str>,
-    fields: &BTreeMap<String, FieldSpec>,
-    now: Timestamp,
-    def_id: &str,
-) -> DomainResult<String> {
-    let table = format!("rec_{}", def_id.replace('-', ""));
+/// The record table of the definition with this id.
+pub(crate) fn table_of(def_id: &str) -> String {
+    format!("rec_{}", def_id.replace('-', ""))
+}
+
+/// Writes a new definition's row (its table is made apart, by `tables::create_table`).
+pub(crate) fn insert_definition(tx: &Tx<'_>, def: &DataDefinition) -> DomainResult<()> {
     tx.execute(
-        &format!("INSERT INTO data_definitions ({DEF_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+        &format!("INSERT INTO data_definitions ({DEF_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
         &params![
-            def_id,
-            handle,
-            name,
-            description,
-            serde_json::to_string(fields).map_err(|e| DomainError::Internal(e.to_string()))?,
-            &table,
-            now,
-            now
+            &def.id,
+            &def.handle,
+            &def.name,
+            def.description.clone(),
+            json_text(&def.fields)?,
+            &def.table,
+            def.created_at,
+            def.updated_at,
+            json_text(&def.indexes)?
         ],
-    )?;
-    Ok(table)
+    )
+    .map(|_| ())
+}
+
+/// What a definition keeps as JSON (its fields, its indexes), as text.
+pub(crate) fn json_text(v: &impl Serialize) -> DomainResult<String> {
+    serde_json::to_string(v).map_err(|e| DomainError::Internal(e.to_string()))
 }
 
 pub(crate) fn new_definition_id() -> String {

@@ -12,7 +12,9 @@ use serde_json::json;
 
 use crate::definition::*;
 use crate::records::Data;
-use crate::tables::{after_schema_change, create_table, search_columns};
+use crate::tables::{
+    after_schema_change, check_declared_indexes, create_table, index_columns, search_columns,
+};
 
 impl Data<'_> {
     pub async fn list_definitions(&self) -> DomainResult<Vec<DataDefinition>> {
@@ -61,6 +63,7 @@ impl Data<'_> {
             issues.push(FieldIssue::at([at], format!("at most {MAX_FIELDS} fields")));
         }
         let description = input.description;
+        let indexes = input.indexes.unwrap_or_default();
         let def_id = new_definition_id();
         self.definitions.forget(self.db.path());
         let result = self
@@ -74,25 +77,29 @@ impl Data<'_> {
                         Some((key, spec))
                     })
                     .collect();
+                check_declared_indexes(&fields, &indexes, &mut issues);
                 FieldIssue::none_of(issues)?;
-                let table = insert_definition(
-                    tx,
-                    &handle,
-                    &name,
-                    description.as_deref(),
-                    &fields,
-                    now,
-                    &def_id,
-                )
-                .map_err(|e| match e {
+                let def = DataDefinition {
+                    id: def_id.clone(),
+                    handle: handle.clone(),
+                    name,
+                    description,
+                    table: table_of(&def_id),
+                    fields,
+                    indexes,
+                    created_at: now,
+                    updated_at: now,
+                };
+                insert_definition(tx, &def).map_err(|e| match e {
                     DomainError::Conflict { .. } => DomainError::from_issues(vec![FieldIssue::at(
                         ["handle"],
                         format!("`{handle}` is already used by another definition"),
                     )]),
                     other => other,
                 })?;
-                schema::apply(tx, &create_table(&table, &fields))?;
-                search::rebuild(tx, &table, &search_columns(&fields))?;
+                let (table, fields) = (&def.table, &def.fields);
+                schema::apply(tx, &create_table(table, fields, &def.indexes))?;
+                search::rebuild(tx, table, &search_columns(fields))?;
                 record_event(
                     tx,
                     "dataDefinition.created",
@@ -130,19 +137,29 @@ impl Data<'_> {
                 let (def, at) = (plan.def, plan.at);
                 search::remove(tx, &def.table)?;
                 schema::apply(tx, &changes).map_err(|e| match e {
-                    DomainError::Conflict { column, .. } => DomainError::from_issues(vec![FieldIssue::at(
-                        [at, conflicting_field(&column).unwrap_or_default(), "unique"],
-                        "existing records share values of this field",
-                    )]),
+                    DomainError::Conflict { column, .. } => {
+                        // A declared unique index the records break, or a unique field.
+                        let declared = def.indexes.iter().position(|spec| {
+                            spec.unique && Some(index_columns(&def.fields, spec)) == column
+                        });
+                        DomainError::from_issues(vec![match declared {
+                            Some(i) => FieldIssue::at(
+                                [json!("indexes"), json!(i), json!("unique")],
+                                "existing records share values of these fields",
+                            ),
+                            None => FieldIssue::at(
+                                [at, conflicting_field(&column).unwrap_or_default(), "unique"],
+                                "existing records share values of this field",
+                            ),
+                        }])
+                    }
                     other => other,
                 })?;
                 search::rebuild(tx, &def.table, &search_columns(&def.fields))?;
                 after_schema_change(tx, &def)?;
-                let fields = serde_json::to_string(&def.fields)
-                    .map_err(|e| DomainError::Internal(e.to_string()))?;
                 tx.execute(
-                    "UPDATE data_definitions SET name = ?, description = ?, fields = ?, updated_at = ? WHERE id = ?",
-                    &params![&def.name, def.description.clone(), fields, now, &def.id],
+                    "UPDATE data_definitions SET name = ?, description = ?, fields = ?, indexes = ?, updated_at = ? WHERE id = ?",
+                    &params![&def.name, def.description.clone(), json_text(&def.fields)?, json_text(&def.indexes)?, now, &def.id],
                 )?;
                 record_event(tx, "dataDefinition.updated", &def.id, None, &json!({}), now)?;
                 load_definition(tx, &def.id)

@@ -319,6 +319,7 @@ pub(crate) mod tests {
                 description: None,
                 fields: Some(serde_json::from_value(fields).unwrap()),
                 attributes: None,
+                indexes: None,
             },
             Clock::system().now(),
         )

@@ -12,7 +12,8 @@ mod value;
 
 pub use definition::{
     flat_name, CreateDefinition, DataDefinition, DefinitionCache, FieldInput, FieldName, FieldSpec,
-    FieldType, LocalDefinitionCache, SelectOption, SystemField, UpdateDefinition, ATTRIBUTE_PREFIX,
+    FieldType, IndexSpec, LocalDefinitionCache, SelectOption, SystemField, UpdateDefinition,
+    ATTRIBUTE_PREFIX,
 };
 pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};
 pub use query::{Page, QueryParams};

@@ -210,14 +210,26 @@ pub(crate) fn crowded_indexes(
     keys: &[SortKey],
 ) -> DomainResult<Vec<String>> {
     let first = &keys[0].column;
-    if !crate::tables::sorts_by_index(&def.fields, first) {
+    if !crate::tables::sorts_by_index(def, first) {
         return Ok(Vec::new());
     }
+    // A declared index that puts the column before the sort's key serves both together
+    // (`(status, -amount)` for `status = "open"` sorted by `-amount`): keep it usable.
+    let served_with_sort = |column: &str| {
+        crate::tables::declared_keys(def).any(|keys| {
+            let at = keys.iter().position(|k| k.column == *first);
+            at.is_some_and(|at| keys[..at].iter().any(|k| k.column == column))
+        })
+    };
     let stats = andibase_storage::schema::index_statistics(r, &def.table)?;
     Ok(def
         .fields
         .iter()
-        .filter(|(k, f)| crate::tables::has_sort_index(f) && column_of(k) != *first)
+        .filter(|(k, f)| {
+            crate::tables::has_sort_index(f)
+                && column_of(k) != *first
+                && !served_with_sort(&column_of(k))
+        })
         .filter(|(k, _)| {
             let index = crate::tables::field_index(&def.table, k);
             stats

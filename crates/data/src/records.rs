@@ -424,11 +424,15 @@ impl Data<'_> {
                 let (mut filter, mut params) = filter_sql_avoiding(&all, def, q.filter.as_deref(), role, &avoid)?;
                 let (mut count_filter, mut count_params) = (count_filter, count_params);
                 let searchable = searchable_by(def, role);
-                if let Some((words, p)) = q.search.as_deref().and_then(|text| search::matching(&def.table, "t", text, searchable.as_deref())) {
-                    filter = format!("{filter} AND {words}");
-                    count_filter = format!("{count_filter} AND {words}");
-                    params.push(p.clone());
-                    count_params.push(p);
+                if let Some(text) = q.search.as_deref() {
+                    if let Some((words, p)) = search::matching(r, &def.table, "t", text, searchable.as_deref(), false)? {
+                        filter = format!("{filter} AND {words}");
+                        params.push(p);
+                    }
+                    if let Some((words, p)) = search::matching(r, &def.table, "t", text, searchable.as_deref(), true)? {
+                        count_filter = format!("{count_filter} AND {words}");
+                        count_params.push(p);
+                    }
                 }
                 let expand = expansion(def, q.expand.as_deref(), role)?;
                 let deleted = if q.include_deleted.unwrap_or(false) { "TRUE" } else { "t.deleted_at IS NULL" };
@@ -606,10 +610,8 @@ impl Data<'_> {
                     update_statement(&t, id, &now_iso, &actor, input.name.as_ref(), &columns);
                 tx.execute(&sql, &p).map_err(|e| match e {
                     DomainError::Conflict { column, .. } => {
-                        DomainError::from_issues(vec![FieldIssue::at(
-                            ["attributes", conflicting_field(&column).unwrap_or_default()],
-                            "must be unique; another record has this value",
-                        )])
+                        let (path, message) = conflict_in_record(&column);
+                        DomainError::from_issues(vec![FieldIssue { path, message }])
                     }
                     other => other,
                 })?;

@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 
-use andibase_common::{DomainResult, Role};
-use andibase_storage::schema::{ColumnType, SchemaChange};
+use andibase_common::{DomainResult, FieldIssue, Role};
+use andibase_storage::schema::{ColumnType, IndexKey, SchemaChange};
 use andibase_storage::search::{self, SearchLayout};
 use andibase_storage::{Sql, Tx};
 
-use crate::definition::{column_of, DataDefinition, FieldSpec, FieldType};
+use crate::definition::{column_of, DataDefinition, FieldName, FieldSpec, FieldType, IndexSpec};
 
 /// How a field's column keeps its values.
 pub(crate) fn column_type(spec: &FieldSpec) -> ColumnType {
@@ -89,13 +89,155 @@ pub(crate) fn field_index(table: &str, key: &str) -> String {
 }
 
 /// Whether a sort whose first key is `column` comes from an index: the id, a system
-/// column with its index, or a field with a sort index.
-pub(crate) fn sorts_by_index(fields: &BTreeMap<String, FieldSpec>, column: &str) -> bool {
+/// column with its index, a field with a sort index, or a declared index that leads with
+/// it.
+pub(crate) fn sorts_by_index(def: &DataDefinition, column: &str) -> bool {
     column == "id"
         || SORTED_SYSTEM_COLUMNS.contains(&column)
-        || fields
+        || def
+            .fields
             .iter()
             .any(|(k, f)| column_of(k) == column && has_sort_index(f))
+        || declared_keys(def).any(|keys| keys.first().is_some_and(|k| k.column == column))
+}
+
+/// At most this many declared indexes a definition, and fields an index.
+pub(crate) const MAX_DECLARED_INDEXES: usize = 16;
+const MAX_INDEX_FIELDS: usize = 8;
+
+/// A declared index's keys: each name's column and direction, then (unless the index is
+/// unique) the id in the last key's direction, so a sort on its keys with the id
+/// tie-break comes straight from it. The names must have been checked
+/// ([`check_declared_indexes`]); one that is no field is left out.
+pub(crate) fn index_keys(fields: &BTreeMap<String, FieldSpec>, spec: &IndexSpec) -> Vec<IndexKey> {
+    let mut keys: Vec<IndexKey> = spec
+        .fields
+        .iter()
+        .filter_map(|name| {
+            let (descending, name) = name
+                .strip_prefix('-')
+                .map_or((false, name.as_str()), |n| (true, n));
+            let column = match FieldName::parse(name) {
+                FieldName::System(f) => f.column().to_string(),
+                FieldName::Attribute(k) => fields.get(k).map(|_| column_of(k))?,
+            };
+            Some(IndexKey { column, descending })
+        })
+        .collect();
+    if !spec.unique && keys.iter().all(|k| k.column != "id") {
+        let descending = keys.last().is_some_and(|k| k.descending);
+        keys.push(IndexKey {
+            column: "id".into(),
+            descending,
+        });
+    }
+    keys
+}
+
+/// The columns of a declared index as a violation of it names them (`f_a,f_b`).
+pub(crate) fn index_columns(fields: &BTreeMap<String, FieldSpec>, spec: &IndexSpec) -> String {
+    index_keys(fields, spec)
+        .into_iter()
+        .map(|k| k.column)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The keys of each declared index of `def`.
+pub(crate) fn declared_keys(def: &DataDefinition) -> impl Iterator<Item = Vec<IndexKey>> + '_ {
+    def.indexes.iter().map(|spec| index_keys(&def.fields, spec))
+}
+
+/// The name of a declared index: `cx_<table>_` and a hash of what it indexes, so the same
+/// declaration keeps its index across changes and two declarations never share one.
+pub(crate) fn declared_index_name(table: &str, spec: &IndexSpec) -> String {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let text = format!("{}|{}", spec.unique, spec.fields.join(","));
+    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    format!("cx_{table}_{hash:016x}")
+}
+
+/// The changes that create `specs`' indexes on `table`.
+pub(crate) fn declared_indexes(
+    table: &str,
+    fields: &BTreeMap<String, FieldSpec>,
+    specs: &[IndexSpec],
+) -> Vec<SchemaChange> {
+    specs
+        .iter()
+        .map(|spec| SchemaChange::CreateKeyIndex {
+            name: declared_index_name(table, spec),
+            table: table.into(),
+            keys: index_keys(fields, spec),
+            unique: spec.unique,
+        })
+        .collect()
+}
+
+/// The changes that drop `specs`' indexes.
+pub(crate) fn drop_declared_indexes(table: &str, specs: &[IndexSpec]) -> Vec<SchemaChange> {
+    specs
+        .iter()
+        .map(|spec| SchemaChange::DropIndex {
+            name: declared_index_name(table, spec),
+        })
+        .collect()
+}
+
+/// Checks declared indexes against the fields they will index; issues under `indexes`.
+pub(crate) fn check_declared_indexes(
+    fields: &BTreeMap<String, FieldSpec>,
+    specs: &[IndexSpec],
+    issues: &mut Vec<FieldIssue>,
+) {
+    if specs.len() > MAX_DECLARED_INDEXES {
+        issues.push(FieldIssue::at(
+            ["indexes"],
+            format!("at most {MAX_DECLARED_INDEXES} indexes"),
+        ));
+    }
+    for (i, spec) in specs.iter().enumerate() {
+        let at = |rest: &[serde_json::Value]| {
+            let mut path = vec![serde_json::json!("indexes"), serde_json::json!(i)];
+            path.extend_from_slice(rest);
+            path
+        };
+        if spec.fields.is_empty() || spec.fields.len() > MAX_INDEX_FIELDS {
+            issues.push(FieldIssue {
+                path: at(&["fields".into()]),
+                message: format!("names 1 to {MAX_INDEX_FIELDS} fields"),
+            });
+        }
+        if let Some(first) = specs[..i].iter().position(|s| s == spec) {
+            issues.push(FieldIssue {
+                path: at(&[]),
+                message: format!("is the same index as indexes[{first}]"),
+            });
+        }
+        let mut seen = HashSet::new();
+        for (j, name) in spec.fields.iter().enumerate() {
+            let bare = name.strip_prefix('-').unwrap_or(name);
+            let problem = match FieldName::parse(bare) {
+                _ if !seen.insert(bare) => Some(format!("`{bare}` is named twice")),
+                FieldName::System(_) => None,
+                FieldName::Attribute(key) => match fields.get(key) {
+                    None => Some(format!("there is no field `{key}`")),
+                    Some(f) if f.is_multi() || f.field_type() == FieldType::Json => Some(format!(
+                        "`{key}` holds many values or JSON and cannot be indexed"
+                    )),
+                    Some(_) => None,
+                },
+            };
+            if let Some(message) = problem {
+                issues.push(FieldIssue {
+                    path: at(&["fields".into(), j.into()]),
+                    message,
+                });
+            }
+        }
+    }
 }
 
 /// The sort indexes of a definition: `(created_at, id)`, `(updated_at, id)`, and
@@ -250,8 +392,12 @@ pub(crate) fn drop_indexes(table: &str, key: &str) -> Vec<SchemaChange> {
         .collect()
 }
 
-/// A definition's record table, with its unique and sort indexes.
-pub(crate) fn create_table(table: &str, fields: &BTreeMap<String, FieldSpec>) -> Vec<SchemaChange> {
+/// A definition's record table, with its unique, sort and declared indexes.
+pub(crate) fn create_table(
+    table: &str,
+    fields: &BTreeMap<String, FieldSpec>,
+    indexes: &[IndexSpec],
+) -> Vec<SchemaChange> {
     let mut out = vec![SchemaChange::CreateRecordTable {
         table: table.into(),
         columns: fields
@@ -263,6 +409,7 @@ pub(crate) fn create_table(table: &str, fields: &BTreeMap<String, FieldSpec>) ->
         out.extend(field_changes(table, k, f, false));
     }
     out.extend(sort_indexes(table, fields));
+    out.extend(declared_indexes(table, fields, indexes));
     out
 }
 
@@ -443,6 +590,38 @@ mod tests {
         assert!(
             p4.contains(&format!("ix_{table}_amount")) && !p4.contains("TEMP B-TREE"),
             "{p4}"
+        );
+
+        // A declared `(status, -amount)` index serves the filter and the sort together: the
+        // status test is no longer kept off indexes, and the page reads that index alone.
+        let patch = serde_json::from_value(json!({"indexes": [{"fields": ["status", "-amount"]}]}))
+            .unwrap();
+        let def = data
+            .update_definition("tickets", patch, Clock::system().now())
+            .await
+            .unwrap();
+        let declared = declared_index_name(&def.table, &def.indexes[0]);
+        let (avoid, p5) = db
+            .read(move |r| {
+                let keys = crate::query::sort_keys(&def, Some("-amount"), Role::Admin)?;
+                let avoid = crate::query::crowded_indexes(r, &def, &keys)?;
+                let (filter, params) = crate::query::filter_sql_avoiding(
+                    &[],
+                    &def,
+                    Some("status = \"open\""),
+                    Role::Admin,
+                    &avoid,
+                )?;
+                let q = andibase_storage::quote_ident(&def.table);
+                let sql = format!("SELECT t.id FROM {q} t WHERE t.deleted_at IS NULL AND {filter} ORDER BY t.\"f_amount\" DESC, t.id DESC LIMIT 51");
+                Ok((avoid, plan(r, &sql, &params)))
+            })
+            .await
+            .unwrap();
+        assert!(avoid.is_empty(), "{avoid:?}");
+        assert!(
+            p5.contains(&declared) && !p5.contains("TEMP B-TREE"),
+            "{p5}"
         );
 
         // A table as an older version left it: no system indexes. The next write adds them.

@@ -85,21 +85,10 @@ fn conflict_issue(e: DomainError, index: usize) -> DomainResult<FieldIssue> {
     let DomainError::Conflict { column, .. } = e else {
         return Err(e);
     };
-    Ok(match conflicting_field(&column) {
-        None => FieldIssue {
-            path: vec![json!("records"), json!(index), json!("id")],
-            message: "a record with this key already exists".into(),
-        },
-        Some(field) => FieldIssue {
-            path: vec![
-                json!("records"),
-                json!(index),
-                json!("attributes"),
-                json!(field),
-            ],
-            message: "must be unique; another record has this value".into(),
-        },
-    })
+    let (at, message) = conflict_in_record(&column);
+    let mut path = vec![json!("records"), json!(index)];
+    path.extend(at);
+    Ok(FieldIssue { path, message })
 }
 
 /// New records waiting to be written, up to [`NEW_ROWS_PER_STATEMENT`] rows to an

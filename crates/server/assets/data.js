@@ -240,6 +240,24 @@
     });
   });
 
+  // Declared indexes: the form adds one to the list the definition has.
+  var indexForm = document.querySelector("form[data-index-form]");
+  if (indexForm) {
+    indexForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var indexes = JSON.parse(indexForm.getAttribute("data-indexes") || "[]");
+      indexes.push({
+        fields: indexForm.elements.fields.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean),
+        unique: indexForm.elements.unique.checked
+      });
+      var box = indexForm.querySelector(".error");
+      box.hidden = true;
+      api.call("PATCH", indexForm.getAttribute("data-definition-api"), { indexes: indexes }, indexForm.getAttribute("data-ws")).then(function (res) {
+        if (res.ok) location.reload(); else api.showError(box, res.payload, res.status);
+      });
+    });
+  }
+
   // The field editor: add a field, or change one (its Edit button fills the form).
   var fieldForm = document.querySelector("form[data-field-form]");
   if (fieldForm) {

@@ -94,15 +94,16 @@ fn map_sqlite_error(e: rusqlite::Error) -> DomainError {
     internal(e)
 }
 
-/// The column of a single-column unique rule, from SQLite's report of the violation
-/// (`UNIQUE constraint failed: table.column`): SQLite gives the column nowhere else. For a
-/// rule over several columns there is no one column to name.
+/// The column of a unique rule, from SQLite's report of the violation
+/// (`UNIQUE constraint failed: table.column`): SQLite gives the column nowhere else. A
+/// rule over several columns gives them joined by commas (`f_a,f_b`).
 fn violated_column(message: &str) -> Option<String> {
     let (_, columns) = message.split_once("failed: ")?;
-    if columns.contains(',') {
-        return None;
-    }
-    columns.rsplit('.').next().map(str::to_string)
+    let names: Vec<&str> = columns
+        .split(", ")
+        .map(|c| c.rsplit('.').next().unwrap_or(c))
+        .collect();
+    Some(names.join(","))
 }
 
 fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
@@ -455,7 +456,7 @@ mod tests {
         assert_eq!(n, 1, "the failed transaction left nothing behind");
     }
 
-    /// A unique violation names its column when the rule has one column, and none when it
+    /// A unique violation names its column, or its columns joined by commas when the rule
     /// spans several.
     #[tokio::test]
     async fn conflicts_name_the_column_of_the_broken_rule() {
@@ -485,7 +486,12 @@ mod tests {
                 .as_deref(),
             Some("a")
         );
-        assert_eq!(column("INSERT INTO u VALUES ('a', 'y', 'z')").await, None);
+        assert_eq!(
+            column("INSERT INTO u VALUES ('a', 'y', 'z')")
+                .await
+                .as_deref(),
+            Some("b,c")
+        );
     }
 
     /// Writes queued together share a transaction; each still commits or rolls back alone,

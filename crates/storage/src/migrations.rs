@@ -39,6 +39,11 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
         name: "events_without_id_index",
         sql: include_str!("../migrations/sqlite/workspace/0004_events_without_id_index.sql"),
     },
+    Migration {
+        version: 5,
+        name: "definition_indexes",
+        sql: include_str!("../migrations/sqlite/workspace/0005_definition_indexes.sql"),
+    },
 ];
 
 pub(crate) fn apply_migrations(

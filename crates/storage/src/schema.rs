@@ -26,6 +26,13 @@ impl ColumnType {
     }
 }
 
+/// One key of an index: a column, in ascending or descending order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexKey {
+    pub column: String,
+    pub descending: bool,
+}
+
 /// One change to a workspace's tables.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SchemaChange {
@@ -69,6 +76,14 @@ pub enum SchemaChange {
         name: String,
         table: String,
         columns: Vec<String>,
+    },
+    /// An index over `keys` in order (each ascending or descending), unique or not,
+    /// made only if no index of that name exists.
+    CreateKeyIndex {
+        name: String,
+        table: String,
+        keys: Vec<IndexKey>,
+        unique: bool,
     },
     /// Drops the index if it exists.
     DropIndex {
@@ -177,6 +192,30 @@ fn statement(change: &SchemaChange) -> (String, Vec<Value>) {
             ),
             vec![],
         ),
+        SchemaChange::CreateKeyIndex {
+            name,
+            table,
+            keys,
+            unique,
+        } => {
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|k| match k.descending {
+                    true => format!("{} DESC", q(&k.column)),
+                    false => q(&k.column),
+                })
+                .collect();
+            let unique = if *unique { "UNIQUE " } else { "" };
+            (
+                format!(
+                    "CREATE {unique}INDEX IF NOT EXISTS {} ON {} ({})",
+                    q(name),
+                    q(table),
+                    keys.join(", ")
+                ),
+                vec![],
+            )
+        }
         SchemaChange::DropIndex { name } => (format!("DROP INDEX IF EXISTS {}", q(name)), vec![]),
     }
 }

@@ -107,6 +107,25 @@ fn one_width(server: &Server, browser: &Browser, api: &Client, ws: &str, label: 
         true
     );
 
+    // An index over two fields, added from the form and removed with its button.
+    browser.type_into("#index-fields", "status, -dueAt");
+    browser.click("#add-index");
+    browser.wait_for_text("#indexes", "status, -dueAt");
+    assert_eq!(
+        api.get(&format!("/api/v1/data-definitions/{handle}")).body["indexes"],
+        json!([{"fields": ["status", "-dueAt"], "unique": false}])
+    );
+    fits("the fields page with an index");
+    browser.screenshot(&format!("data-indexes-{label}"));
+    browser.run("window.confirm = function () { return true; }; return true");
+    browser.click("#indexes [data-action]");
+    browser.wait_for_text("#no-indexes", "No indexes");
+    assert_eq!(
+        api.get(&format!("/api/v1/data-definitions/{handle}")).body["indexes"],
+        Value::Null,
+        "an empty list is not shown"
+    );
+
     // A new record: the select as chips, the time in the viewer's zone (Berlin, UTC+1 in
     // March), the customer found by searching customers.
     browser.goto(&format!("{base}/w/{ws}/data/{handle}"));

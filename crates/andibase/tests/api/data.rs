@@ -10,7 +10,7 @@ fn admin(server: &Server) -> (Client, Client, String) {
     (owner, server.with_key(&key), ws)
 }
 
-fn issue_paths(r: &crate::support::Resp) -> Vec<Value> {
+pub(crate) fn issue_paths(r: &crate::support::Resp) -> Vec<Value> {
     r.body["issues"]
         .as_array()
         .map(|a| a.iter().map(|i| i["path"].clone()).collect())
@@ -406,7 +406,7 @@ fn seed_orders(c: &Client, n: usize) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-fn ids(page: &Value) -> Vec<String> {
+pub(crate) fn ids(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
         .unwrap()

@@ -10,10 +10,13 @@ use andibase_storage::schema::SchemaChange;
 use andibase_storage::{quote_ident, Sql};
 
 use crate::definition::{
-    check_field, column_of, valid_key, DataDefinition, FieldSpec, FieldType, UpdateDefinition,
-    MAX_FIELDS,
+    check_field, column_of, flat_name, valid_key, DataDefinition, FieldName, FieldSpec, FieldType,
+    IndexSpec, UpdateDefinition, MAX_FIELDS,
 };
-use crate::tables::{column_type, drop_indexes, drop_sort_indexes, field_changes, sort_indexes};
+use crate::tables::{
+    check_declared_indexes, column_type, declared_indexes, drop_declared_indexes, drop_indexes,
+    drop_sort_indexes, field_changes, sort_indexes,
+};
 
 /// What an update will do, before any record is read.
 #[derive(Debug)]
@@ -74,6 +77,7 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
         def.description = d;
     }
     let before = def.fields.clone();
+    let indexes_before = def.indexes.clone();
     // Where each field's column is before the change (renames come first).
     let mut column_now: BTreeMap<String, String> = def
         .fields
@@ -105,6 +109,7 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
                 if let Some(column) = column_now.remove(&old) {
                     column_now.insert(new.clone(), column);
                 }
+                rename_in_indexes(&mut def.indexes, &old, &new);
                 def.fields.insert(new, spec);
             }
         }
@@ -127,6 +132,8 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
                 column: column_of(&key),
             }));
             def.fields.remove(&key);
+            // Like dropping a column in SQL: the indexes that name it go with it.
+            def.indexes.retain(|spec| !names_field(spec, &key));
             continue;
         };
         let Some(spec) = check_field(all, &key, input, at, &def.id, &mut issues) else {
@@ -207,16 +214,41 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
     if def.fields.len() > MAX_FIELDS {
         issues.push(FieldIssue::at([at], format!("at most {MAX_FIELDS} fields")));
     }
+    if let Some(indexes) = patch.indexes {
+        def.indexes = indexes;
+    }
+    check_declared_indexes(&def.fields, &def.indexes, &mut issues);
     if !steps.is_empty() {
-        // Sort indexes carry other fields' columns: drop them before any column changes
-        // and build them again for the new fields.
+        // Sort and declared indexes name several fields' columns: drop them before any
+        // column changes and build them again for the new fields.
         let drops = drop_sort_indexes(&table, &before)
             .into_iter()
+            .chain(drop_declared_indexes(&table, &indexes_before))
             .map(Step::Change);
         steps.splice(0..0, drops);
         steps.extend(
             sort_indexes(&table, &def.fields)
                 .into_iter()
+                .chain(declared_indexes(&table, &def.fields, &def.indexes))
+                .map(Step::Change),
+        );
+    } else {
+        // Only the declared indexes change: drop those gone, build those new.
+        let gone: Vec<IndexSpec> = indexes_before
+            .iter()
+            .filter(|s| !def.indexes.contains(s))
+            .cloned()
+            .collect();
+        let new: Vec<IndexSpec> = def
+            .indexes
+            .iter()
+            .filter(|s| !indexes_before.contains(s))
+            .cloned()
+            .collect();
+        steps.extend(
+            drop_declared_indexes(&table, &gone)
+                .into_iter()
+                .chain(declared_indexes(&table, &def.fields, &new))
                 .map(Step::Change),
         );
     }
@@ -226,6 +258,26 @@ pub(crate) fn plan(all: &[DataDefinition], def: DataDefinition, patch: UpdateDef
         steps,
         checks,
         issues,
+    }
+}
+
+/// Whether a declared index names the attribute `key`.
+fn names_field(spec: &IndexSpec, key: &str) -> bool {
+    spec.fields.iter().any(|name| {
+        FieldName::parse(name.strip_prefix('-').unwrap_or(name)) == FieldName::Attribute(key)
+    })
+}
+
+/// Renames the attribute `old` to `new` wherever a declared index names it, keeping its
+/// direction.
+fn rename_in_indexes(indexes: &mut [IndexSpec], old: &str, new: &str) {
+    for name in indexes.iter_mut().flat_map(|spec| spec.fields.iter_mut()) {
+        let (sign, bare) = name
+            .strip_prefix('-')
+            .map_or(("", name.as_str()), |n| ("-", n));
+        if FieldName::parse(bare) == FieldName::Attribute(old) {
+            *name = format!("{sign}{}", flat_name(new));
+        }
     }
 }
 
@@ -333,6 +385,7 @@ mod tests {
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
             table: "rec_d1".into(),
+            indexes: Vec::new(),
         }
     }
 
@@ -348,6 +401,81 @@ mod tests {
                 Step::Convert(_) => None,
             })
             .collect()
+    }
+
+    /// Declared indexes follow renames, go with a removed field, and an index change alone
+    /// drops and builds only the indexes that changed.
+    #[test]
+    fn declared_indexes_follow_their_fields() {
+        let mut def = definition(json!({
+            "status": {"type": "text"}, "amount": {"type": "number"}, "tags": {"type": "multiSelect", "options": [{"value": "a"}]}
+        }));
+        def.indexes = serde_json::from_value(json!([
+            {"fields": ["status", "-amount"]}, {"fields": ["amount"], "unique": true}
+        ]))
+        .unwrap();
+        let p = plan(
+            &[],
+            def.clone(),
+            patch(json!({"renameFields": {"amount": "createdAt"}})),
+        );
+        assert!(p.issues.is_empty(), "{:?}", p.issues);
+        let names: Vec<_> = p.def.indexes.iter().map(|i| i.fields.clone()).collect();
+        assert_eq!(
+            names,
+            [
+                vec!["status".to_string(), "-attributes.createdAt".into()],
+                vec!["attributes.createdAt".into()]
+            ]
+        );
+        let keys = crate::tables::index_keys(&p.def.fields, &p.def.indexes[0]);
+        assert_eq!(
+            keys.iter()
+                .map(|k| (k.column.as_str(), k.descending))
+                .collect::<Vec<_>>(),
+            [("f_status", false), ("f_createdAt", true), ("id", true)],
+            "the id follows in the last key's direction"
+        );
+
+        let p = plan(&[], def.clone(), patch(json!({"fields": {"amount": null}})));
+        assert!(p.def.indexes.is_empty(), "{:?}", p.def.indexes);
+
+        // Only indexes change: the unique one is dropped, a new one built, nothing else.
+        let p = plan(
+            &[],
+            def.clone(),
+            patch(
+                json!({"indexes": [{"fields": ["status", "-amount"]}, {"fields": ["-createdAt", "status"]}]}),
+            ),
+        );
+        assert!(p.issues.is_empty(), "{:?}", p.issues);
+        let c = changes(&p);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert!(matches!(c[0], SchemaChange::DropIndex { name } if name.starts_with("cx_rec_d1_")));
+        assert!(
+            matches!(c[1], SchemaChange::CreateKeyIndex { keys, unique: false, .. } if keys[0].column == "created_at" && keys[0].descending)
+        );
+
+        let p = plan(
+            &[],
+            def,
+            patch(
+                json!({"indexes": [{"fields": []}, {"fields": ["nope", "tags", "status", "status"]}, {"fields": ["amount"]}, {"fields": ["amount"]}]}),
+            ),
+        );
+        let paths: Vec<_> = p.issues.iter().map(|i| json!(i.path)).collect();
+        assert_eq!(
+            paths,
+            [
+                json!(["indexes", 0, "fields"]),
+                json!(["indexes", 1, "fields", 0]),
+                json!(["indexes", 1, "fields", 1]),
+                json!(["indexes", 1, "fields", 3]),
+                json!(["indexes", 3]),
+            ],
+            "{:?}",
+            p.issues
+        );
     }
 
     #[test]

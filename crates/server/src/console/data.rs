@@ -742,6 +742,64 @@ const TYPES: [FieldType; 12] = [
     FieldType::File,
 ];
 
+/// The declared indexes (those naming only fields the member sees), with a remove button
+/// each and a form to add one, for those who change definitions.
+fn indexes_section(
+    def: &DataDefinition,
+    m: &Membership,
+    change: bool,
+    api: &str,
+    h: &str,
+) -> String {
+    let visible: Vec<&String> = visible_fields(def, m).into_iter().map(|(k, _)| k).collect();
+    let shown = |spec: &andibase_data::IndexSpec| {
+        spec.fields.iter().all(|name| {
+            match andibase_data::FieldName::parse(name.trim_start_matches('-')) {
+                andibase_data::FieldName::System(_) => true,
+                andibase_data::FieldName::Attribute(k) => visible.iter().any(|v| v.as_str() == k),
+            }
+        })
+    };
+    let rows: String = def
+        .indexes
+        .iter()
+        .enumerate()
+        .filter(|(_, spec)| shown(spec))
+        .map(|(i, spec)| {
+            let remove = if change {
+                let rest: Vec<_> = def.indexes.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, s)| s).collect();
+                format!(
+                    r#"<button type="button" class="danger small-button" data-action="{api}" data-method="PATCH" data-ws="{h}" data-body='{body}' data-confirm="Remove this index?" data-redirect="reload" data-error="fields-error">Remove</button>"#,
+                    body = esc(&serde_json::json!({"indexes": rest}).to_string()),
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "<tr><td data-label=\"Fields\" class=\"mono\">{}</td><td data-label=\"Unique\">{}</td><td>{remove}</td></tr>",
+                esc(&spec.fields.join(", ")),
+                if spec.unique { "unique" } else { "" },
+            )
+        })
+        .collect();
+    let table = if rows.is_empty() {
+        r#"<p class="muted small" id="no-indexes">No indexes over several fields.</p>"#.to_string()
+    } else {
+        format!(
+            r#"<div class="card table-wrap"><table id="indexes"><thead><tr><th>Fields</th><th>Unique</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#
+        )
+    };
+    let form = if change {
+        format!(
+            r#"<div class="card"><form id="index-form" data-index-form data-definition-api="{api}" data-ws="{h}" data-indexes="{existing}"><label for="index-fields">Fields in order, comma-separated; <code>-</code> before a field sorts it descending</label><input id="index-fields" name="fields" required placeholder="status, -amount"><div class="flags"><label class="check"><input type="checkbox" id="index-unique" name="unique"> unique</label></div><div class="actions"><button type="submit" id="add-index">Add index</button></div><p class="error" hidden></p></form></div>"#,
+            existing = esc(&serde_json::to_string(&def.indexes).unwrap_or_default()),
+        )
+    } else {
+        String::new()
+    };
+    format!("<h2>Indexes</h2><p class=\"muted small\">A filter on an index's first fields and a sort on the next ones are served by it together.</p>{table}{form}")
+}
+
 async fn fields_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -831,9 +889,10 @@ async fn fields_page(
     } else {
         r#"<p class="muted small" id="read-only">Only admins change fields.</p>"#.into()
     };
+    let indexes = indexes_section(&p.def, &p.m, change, &api, &h);
     let body = format!(
         r#"<p class="small"><a href="/w/{h}/data/{dh}">← {name} records</a></p><h1>{name}: fields</h1><p class="error" id="fields-error" hidden></p>
-<div class="card table-wrap"><table id="fields"><thead><tr><th>Key</th><th>Name</th><th>Type</th><th>Rules</th><th>Options</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>{editor}"#,
+<div class="card table-wrap"><table id="fields"><thead><tr><th>Key</th><th>Name</th><th>Type</th><th>Rules</th><th>Options</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>{indexes}{editor}"#,
         name = esc(&p.def.name),
     );
     html(
