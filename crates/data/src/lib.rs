@@ -16,7 +16,7 @@ pub use definition::{
     ATTRIBUTE_PREFIX,
 };
 pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};
-pub use query::{Page, QueryParams};
+pub use query::{Count, Page, QueryParams};
 pub use records::{Data, DeleteMany, PatchMany, RecordInput, SelectAll, SqlQuery, SqlResult};
 pub use upsert::{UpsertAction, UpsertMany, UpsertMode, UpsertOutcome, UpsertResult};
 

@@ -33,9 +33,12 @@ pub struct QueryParams {
     /// `nextCursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Also count every matching record (costs a second query).
+    /// `true` (or `exact`): also count every matching record (a second query, which reads
+    /// every match). `estimate`: count exactly up to 1,000 matches, and past that estimate
+    /// from a sample of the table, saying `totalEstimated: true`.
     #[serde(default)]
-    pub count: Option<bool>,
+    #[param(value_type = Option<String>)]
+    pub count: Option<Count>,
     /// Comma-separated attribute keys to return (default: all).
     #[serde(default)]
     pub fields: Option<String>,
@@ -50,6 +53,28 @@ pub struct QueryParams {
     pub expand: Option<String>,
 }
 
+/// Whether and how a list counts what matches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Count {
+    #[default]
+    No,
+    Exact,
+    Estimate,
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Count, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "false" => Ok(Count::No),
+            "true" | "exact" => Ok(Count::Exact),
+            "estimate" => Ok(Count::Estimate),
+            other => Err(serde::de::Error::custom(format!(
+                "`{other}` is not true, false, exact or estimate"
+            ))),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
@@ -58,6 +83,82 @@ pub struct Page {
     pub next_cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
+    /// Present (`true`) when `total` is an estimate (`count=estimate` past 1,000 matches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_estimated: Option<bool>,
+}
+
+/// Matches counted exactly before `count=estimate` estimates.
+const EXACT_UP_TO: i64 = 1_000;
+/// Rows an estimate reads: this many runs of [`SAMPLE_RUN`] rows spread over the table.
+const SAMPLE_RUNS: i64 = 20;
+const SAMPLE_RUN: i64 = 500;
+
+/// How many rows of `table` match `condition` (on the row aliased `t`), as `mode` asks,
+/// and whether that is an estimate.
+pub(crate) fn count_matches(
+    r: &impl andibase_storage::Sql,
+    table: &str,
+    condition: &str,
+    params: &[SqlValue],
+    mode: Count,
+) -> DomainResult<Option<(i64, bool)>> {
+    let t = quote_ident(table);
+    let count = |sql: String, params: &[SqlValue]| -> DomainResult<i64> {
+        r.query_one(&sql, params)?.map_or(Ok(0), |row| row.int(0))
+    };
+    match mode {
+        Count::No => Ok(None),
+        Count::Exact => Ok(Some((
+            count(
+                format!("SELECT count(*) FROM {t} t WHERE {condition}"),
+                params,
+            )?,
+            false,
+        ))),
+        Count::Estimate => {
+            let first = count(
+                format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM {t} t WHERE {condition} LIMIT {})",
+                    EXACT_UP_TO + 1
+                ),
+                params,
+            )?;
+            if first <= EXACT_UP_TO {
+                return Ok(Some((first, false)));
+            }
+            // Runs of rows by rowid, spread evenly from the first to the last: the share
+            // of them that match, times the rows there are.
+            let (low, high) = r
+                .query_one(&format!("SELECT min(rowid), max(rowid) FROM {t}"), &[])?
+                .map_or(Ok((0, 0)), |row| {
+                    Ok::<_, DomainError>((row.int(0)?, row.int(1)?))
+                })?;
+            let span = (high - low + 1).max(1);
+            let step = (span / SAMPLE_RUNS).max(SAMPLE_RUN);
+            let (mut runs, mut matched) = (0, 0);
+            let mut start = low;
+            while start <= high {
+                let range = [
+                    SqlValue::Integer(start),
+                    SqlValue::Integer(start + SAMPLE_RUN - 1),
+                ];
+                matched += count(
+                    format!(
+                        "SELECT count(*) FROM {t} t WHERE {condition} AND t.rowid BETWEEN ? AND ?"
+                    ),
+                    &[params, &range].concat(),
+                )?;
+                runs += 1;
+                start += step;
+            }
+            // Matches per rowid sampled, times the rowids there are (rows removed leave
+            // gaps, which the sample sees as rows that do not match).
+            let sampled = (runs * SAMPLE_RUN).min(span);
+            let estimate = (matched as f64 * span as f64 / sampled as f64).round() as i64;
+            Ok(Some((estimate.max(first), true)))
+        }
+    }
 }
 
 /// The filter language's view of a definition and the definitions it relates to.

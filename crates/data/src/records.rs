@@ -436,11 +436,10 @@ impl Data<'_> {
                 }
                 let expand = expansion(def, q.expand.as_deref(), role)?;
                 let deleted = if q.include_deleted.unwrap_or(false) { "TRUE" } else { "t.deleted_at IS NULL" };
-                let total = if q.count.unwrap_or(false) {
-                    let sql = format!("SELECT count(*) FROM {} t WHERE {deleted} AND {count_filter}", quote_ident(&def.table));
-                    Some(r.query_one(&sql, &count_params)?.map_or(Ok(0), |row| row.int(0))?)
-                } else {
-                    None
+                let counted = count_matches(r, &def.table, &format!("{deleted} AND {count_filter}"), &count_params, q.count.unwrap_or_default())?;
+                let (total, total_estimated) = match counted {
+                    Some((n, estimated)) => (Some(n), estimated.then_some(true)),
+                    None => (None, None),
                 };
                 let (after, after_params) = match &q.cursor {
                     Some(c) => keyset(&keys, c)?,
@@ -483,6 +482,9 @@ impl Data<'_> {
                     if let Some(total) = total {
                         out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
                     }
+                    if total_estimated.is_some() {
+                        out.extend_from_slice(b",\"totalEstimated\":true");
+                    }
                     out.push(b'}');
                     return Ok(Shown::Body(out));
                 }
@@ -496,7 +498,7 @@ impl Data<'_> {
                 for item in items.iter_mut() {
                     hooks.after_read(&ctx, item);
                 }
-                Ok(Shown::Built(Page { items, next_cursor, total }))
+                Ok(Shown::Built(Page { items, next_cursor, total, total_estimated }))
             })
             .await
     }

@@ -157,3 +157,99 @@ fn declared_indexes_are_checked_shown_and_enforced() {
     ));
     assert_eq!(ids(&page.body).len(), 3, "{}", page.text);
 }
+
+/// Every page of a list, following `nextCursor`.
+fn all_pages(c: &Client, query: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = c.get(&format!(
+            "/api/v1/data-definitions/notes/query?{query}&limit=1000{cursor}"
+        ));
+        assert_eq!(page.status, 200, "{}", page.text);
+        out.extend(ids(&page.body));
+        match page.body["nextCursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return out,
+        }
+    }
+}
+
+/// `count=estimate` is exact up to 1,000 matches and a close estimate past that (saying
+/// so); a bad `count` names the parameter. A word every record holds (searched row by row
+/// along the sort) and a rare one (gathered) page through exactly the records that hold
+/// them.
+#[test]
+fn counts_estimate_and_common_words_page_exactly() {
+    let server = Server::start();
+    let c = admin(&server);
+    let r = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Notes", "fields": {"kind": {"type": "text", "indexed": true}, "body": {"type": "text"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    for batch in 0..12 {
+        let records: Vec<Value> = (batch * 1000..(batch + 1) * 1000)
+            .map(|i| {
+                let kind = if i % 20 == 0 { "rare" } else { "common" };
+                json!({"id": format!("n{i:05}"), "name": format!("Note {i}"),
+                       "attributes": {"kind": kind, "body": format!("printer {}", if i % 1000 == 7 { "toner" } else { "paper" })}})
+            })
+            .collect();
+        let w = c.post(
+            "/api/v1/data-definitions/notes/data/upsert-many",
+            json!({"records": records}),
+        );
+        assert_eq!(w.status, 200, "{}", w.text);
+    }
+    let count = |filter: &str, mode: &str| {
+        let r = c.get(&format!(
+            "/api/v1/data-definitions/notes/query?filter={}&count={mode}&limit=1",
+            enc(filter)
+        ));
+        assert_eq!(r.status, 200, "{}", r.text);
+        (
+            r.body["total"].as_i64().unwrap(),
+            r.body["totalEstimated"].clone(),
+        )
+    };
+    assert_eq!(count("kind = \"rare\"", "estimate"), (600, Value::Null));
+    assert_eq!(count("kind = \"common\"", "true"), (11400, Value::Null));
+    assert_eq!(count("kind = \"common\"", "exact"), (11400, Value::Null));
+    let (estimate, flag) = count("kind = \"common\"", "estimate");
+    assert_eq!(flag, json!(true));
+    assert!(
+        (10_800..=12_000).contains(&estimate),
+        "{estimate} is within 5% of 11,400"
+    );
+    let bad = c.get("/api/v1/data-definitions/notes/query?count=maybe");
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.text.contains("count"), "{}", bad.text);
+
+    let every: Vec<String> = (0..12_000).map(|i| format!("n{i:05}")).collect();
+    assert_eq!(all_pages(&c, "search=printer"), every);
+    assert_eq!(all_pages(&c, "search=PRINT"), every, "a prefix, any case");
+    let mut newest = every.clone();
+    newest.reverse();
+    assert_eq!(all_pages(&c, "search=printer&sort=-createdAt"), newest);
+    let toner: Vec<String> = (0..12).map(|b| format!("n{:05}", b * 1000 + 7)).collect();
+    assert_eq!(all_pages(&c, "search=toner"), toner);
+    assert_eq!(all_pages(&c, "search=printer%20ton"), toner);
+    let rare_common: Vec<String> = every
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 20 == 0)
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(
+        all_pages(
+            &c,
+            &format!("search=paper&filter={}", enc("kind = \"rare\""))
+        ),
+        rare_common
+            .iter()
+            .filter(|id| !toner.contains(id))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+}

@@ -278,7 +278,8 @@ async fn records_page(
         expand: (!related.is_empty()).then(|| related.join(",")),
         limit: Some(50),
         cursor: cursor.clone(),
-        count: Some(true),
+        // Counting a million records exactly for every page costs more than the page.
+        count: Some(andibase_data::Count::Estimate),
         include_deleted: Some(deleted),
         ..Default::default()
     };
@@ -387,8 +388,11 @@ async fn records_page(
     }
     let total = page
         .as_ref()
-        .and_then(|p| p.total)
-        .map(|t| format!("{t} records"))
+        .and_then(|p| Some((p.total?, p.total_estimated.is_some())))
+        .map(|(t, estimated)| match estimated {
+            true => format!("about {t} records"),
+            false => format!("{t} records"),
+        })
         .unwrap_or_default();
     let error = problem
         .map(|p| format!("<p class=\"error\" id=\"filter-error\">{}</p>", esc(&p)))
