@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 
 use super::{provision, rss_kib, Args, Conn};
 
-struct Stats {
-    rps: f64,
-    p50: f64,
-    p99: f64,
+pub(crate) struct Stats {
+    pub rps: f64,
+    pub p50: f64,
+    pub p99: f64,
 }
 
 fn pct(v: &[u64], p: f64) -> f64 {
@@ -25,7 +25,7 @@ fn pct(v: &[u64], p: f64) -> f64 {
 }
 
 /// Closed-loop load, summarized.
-async fn run_load<F>(addr: &str, connections: usize, seconds: u64, request: F) -> Stats
+pub(crate) async fn run_load<F>(addr: &str, connections: usize, seconds: u64, request: F) -> Stats
 where
     F: Fn(usize) -> super::Request + Send + Sync + 'static,
 {
@@ -42,7 +42,7 @@ fn record(i: usize) -> Value {
 }
 
 /// Inserts `n` records in batches of 1,000 over 4 connections; returns records/s.
-async fn bulk(
+pub(crate) async fn bulk(
     addr: &str,
     n: usize,
     batch: impl Fn(std::ops::Range<usize>) -> (String, Vec<(String, String)>, Value)
@@ -171,7 +171,7 @@ fn writer_cpu_ms(pid: u32) -> f64 {
     ticks as f64 * 10.0
 }
 
-fn free_addr() -> String {
+pub(crate) fn free_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -190,10 +190,10 @@ fn print(name: &str, ours: &Stats, pb: Option<&Stats>) {
     }
 }
 
-struct PocketBase {
+pub(crate) struct PocketBase {
     child: Child,
-    addr: String,
-    token: String,
+    pub addr: String,
+    pub token: String,
     ids: Vec<String>,
     dir: std::path::PathBuf,
 }
@@ -206,8 +206,11 @@ impl Drop for PocketBase {
     }
 }
 
-async fn pocketbase(binary: &str, n: usize) -> (PocketBase, f64) {
-    let dir = std::env::temp_dir().join(format!("andibase-bench-{}-pb-data", std::process::id()));
+/// A fresh PocketBase on a free port with batch requests allowed; also a connection and
+/// the superuser token.
+pub(crate) async fn start_pocketbase_server(binary: &str, label: &str) -> (PocketBase, Conn) {
+    let dir =
+        std::env::temp_dir().join(format!("andibase-bench-{}-pb-{label}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dir_flag = format!("--dir={}", dir.display());
     let out = Command::new(binary)
@@ -234,20 +237,41 @@ async fn pocketbase(binary: &str, n: usize) -> (PocketBase, f64) {
     let auth = [("Authorization", token.as_str())];
     let (s, b) = c.send("PATCH", "/api/settings", &auth, Some(&json!({"batch": {"enabled": true, "maxRequests": 1000, "timeout": 60, "maxBodySize": 0}}))).await;
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    (
+        PocketBase {
+            child,
+            addr,
+            token,
+            ids: Vec::new(),
+            dir,
+        },
+        c,
+    )
+}
+
+/// Creates a PocketBase collection (PocketBase 0.40 sometimes answers "name exists" to
+/// the first create on a fresh data dir; what matters is that the collection is there).
+pub(crate) async fn pocketbase_collection(c: &mut Conn, token: &str, collection: &Value) -> Value {
+    let auth = [("Authorization", token)];
+    let name = collection["name"].as_str().unwrap();
+    let (s, b) = c
+        .send("POST", "/api/collections", &auth, Some(collection))
+        .await;
+    let (found, body) = c
+        .send("GET", &format!("/api/collections/{name}"), &auth, None)
+        .await;
+    assert!(s < 300 || found == 200, "{}", String::from_utf8_lossy(&b));
+    serde_json::from_slice(&body).unwrap()
+}
+
+async fn pocketbase(binary: &str, n: usize) -> (PocketBase, f64) {
+    let (mut pb, mut c) = start_pocketbase_server(binary, "data").await;
+    let (addr, token) = (pb.addr.clone(), pb.token.clone());
+    let auth = [("Authorization", token.as_str())];
     let collection = json!({"name": "pb_items", "type": "base", "viewRule": "", "listRule": "", "fields": [
         {"name": "status", "type": "text"}, {"name": "amount", "type": "number"}, {"name": "title", "type": "text"}],
         "indexes": ["CREATE INDEX idx_pb_items_amount ON pb_items (amount)"]});
-    let (s, b) = c
-        .send("POST", "/api/collections", &auth, Some(&collection))
-        .await;
-    // PocketBase 0.40 sometimes answers "name exists" to the first create on a fresh data
-    // dir; what matters is that the collection is there.
-    let exists = c
-        .send("GET", "/api/collections/pb_items", &auth, None)
-        .await
-        .0
-        == 200;
-    assert!(s < 300 || exists, "{}", String::from_utf8_lossy(&b));
+    pocketbase_collection(&mut c, &token, &collection).await;
     let token2 = token.clone();
     let rate = bulk(&addr, n, move |range| {
         let requests: Vec<Value> = range.map(|i| json!({"method": "POST", "url": "/api/collections/pb_items/records", "body": record(i)})).collect();
@@ -262,22 +286,13 @@ async fn pocketbase(binary: &str, n: usize) -> (PocketBase, f64) {
             None,
         )
         .await;
-    let ids = serde_json::from_slice::<Value>(&body).unwrap()["items"]
+    pb.ids = serde_json::from_slice::<Value>(&body).unwrap()["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
-    (
-        PocketBase {
-            child,
-            addr,
-            token,
-            ids,
-            dir,
-        },
-        rate,
-    )
+    (pb, rate)
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {

@@ -15,6 +15,9 @@
 //! requests: `/api/health`, a public record view, and a record view with a superuser token,
 //! of a record holding the same 500-character text.
 //!
+//! `--shapes` measures the query shapes users write on `--records` tickets (see
+//! `shapes.rs`), beside PocketBase with `--pocketbase`.
+//!
 //! `--approvals` instead measures approvals: creates/s on one agent key and the delay from
 //! a resolve call to the waiting long-poll's answer.
 //!
@@ -23,6 +26,7 @@
 //! [--pocketbase $(which pocketbase)]`
 
 mod data;
+mod shapes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,6 +43,7 @@ struct Args {
     pocketbase: Option<String>,
     approvals_only: bool,
     data_only: bool,
+    shapes_only: bool,
     records: usize,
     sustain_seconds: u64,
     seconds: u64,
@@ -53,6 +58,7 @@ fn parse_args() -> Args {
         pocketbase: None,
         approvals_only: false,
         data_only: false,
+        shapes_only: false,
         records: 100_000,
         sustain_seconds: 60,
         seconds: 3,
@@ -67,6 +73,10 @@ fn parse_args() -> Args {
         }
         if flag == "--data" {
             a.data_only = true;
+            continue;
+        }
+        if flag == "--shapes" {
+            a.shapes_only = true;
             continue;
         }
         let v = it.next().unwrap_or_default();
@@ -730,6 +740,10 @@ async fn main() {
         data::bench_data(&args).await;
         return;
     }
+    if args.shapes_only {
+        shapes::bench_shapes(&args).await;
+        return;
+    }
     let mut targets = vec![start_target("current", &args.binary).await];
     if let Some(other) = &args.compare {
         targets.push(start_target("baseline", other).await);
@@ -817,4 +831,16 @@ async fn main() {
         auth_ns / 10.0 / cpu[0][2],
         cpu[0][2]
     );
+}
+
+/// Percent-encodes a query parameter's value.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -64,7 +64,18 @@ pub enum Count {
 
 impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Count, D::Error> {
-        match String::deserialize(d)?.as_str() {
+        // A query string brings text; JSON (the console, tests) may bring a boolean.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Flag(bool),
+            Word(String),
+        }
+        let word = match Given::deserialize(d)? {
+            Given::Flag(on) => on.to_string(),
+            Given::Word(w) => w,
+        };
+        match word.as_str() {
             "false" => Ok(Count::No),
             "true" | "exact" => Ok(Count::Exact),
             "estimate" => Ok(Count::Estimate),
@@ -90,9 +101,10 @@ pub struct Page {
 
 /// Matches counted exactly before `count=estimate` estimates.
 const EXACT_UP_TO: i64 = 1_000;
-/// Rows an estimate reads: this many runs of [`SAMPLE_RUN`] rows spread over the table.
-const SAMPLE_RUNS: i64 = 20;
-const SAMPLE_RUN: i64 = 500;
+/// Rows an estimate reads: this many runs of [`SAMPLE_RUN`] rowids spread over the table
+/// (2,048 rows: a share of a third is then known to about ±2%).
+const SAMPLE_RUNS: i64 = 32;
+const SAMPLE_RUN: i64 = 64;
 
 /// How many rows of `table` match `condition` (on the row aliased `t`), as `mode` asks,
 /// and whether that is an estimate.
@@ -136,26 +148,29 @@ pub(crate) fn count_matches(
                 })?;
             let span = (high - low + 1).max(1);
             let step = (span / SAMPLE_RUNS).max(SAMPLE_RUN);
-            let (mut runs, mut matched) = (0, 0);
+            let (mut ranges, mut range_params, mut sampled) = (Vec::new(), Vec::new(), 0);
             let mut start = low;
             while start <= high {
-                let range = [
+                ranges.push("t.rowid BETWEEN ? AND ?");
+                range_params.extend([
                     SqlValue::Integer(start),
                     SqlValue::Integer(start + SAMPLE_RUN - 1),
-                ];
-                matched += count(
-                    format!(
-                        "SELECT count(*) FROM {t} t WHERE {condition} AND t.rowid BETWEEN ? AND ?"
-                    ),
-                    &[params, &range].concat(),
-                )?;
-                runs += 1;
+                ]);
+                sampled += SAMPLE_RUN;
                 start += step;
             }
+            // One statement reading each range of the rowid b-tree in turn (`NOT INDEXED`:
+            // no field index, which would read every match instead).
+            let matched = count(
+                format!(
+                    "SELECT count(*) FROM {t} t NOT INDEXED WHERE ({}) AND {condition}",
+                    ranges.join(" OR ")
+                ),
+                &[range_params, params.to_vec()].concat(),
+            )?;
             // Matches per rowid sampled, times the rowids there are (rows removed leave
             // gaps, which the sample sees as rows that do not match).
-            let sampled = (runs * SAMPLE_RUN).min(span);
-            let estimate = (matched as f64 * span as f64 / sampled as f64).round() as i64;
+            let estimate = (matched as f64 * span as f64 / sampled.min(span) as f64).round() as i64;
             Ok(Some((estimate.max(first), true)))
         }
     }
