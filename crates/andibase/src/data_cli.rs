@@ -247,6 +247,7 @@ pub async fn import(
         hooks: &hooks,
         role: andibase_common::Role::Admin,
         definitions: &definitions,
+        usage: &Arc::new(andibase_data::QueryLog::inert()),
     };
     let def = data
         .get_definition(definition)
@@ -407,6 +408,7 @@ pub async fn export(
         hooks: &hooks,
         role: andibase_common::Role::Admin,
         definitions: &definitions,
+        usage: &Arc::new(andibase_data::QueryLog::inert()),
     };
     let def = data
         .get_definition(definition)

@@ -96,6 +96,16 @@ struct ServeArgs {
         default_value_t = 10_000
     )]
     header_read_timeout_ms: u64,
+    /// A record list slower than this counts as a slow query of its shape.
+    #[arg(long, env = "ANDIBASE_SLOW_QUERY_MS", default_value_t = 50)]
+    slow_query_ms: u64,
+    /// A shape slow this many times gets the index that serves it (unless the workspace
+    /// turned automatic indexes off with `PATCH /api/v1/data-settings`).
+    #[arg(long, env = "ANDIBASE_AUTO_INDEX_AFTER", default_value_t = 5)]
+    auto_index_after: u64,
+    /// A record list is stopped (a 400 naming the filter) after this long.
+    #[arg(long, env = "ANDIBASE_QUERY_TIME_LIMIT_MS", default_value_t = 2000)]
+    query_time_limit_ms: u64,
     /// How long a sign-in past the failure limit waits before its password is checked.
     #[arg(long, env = "ANDIBASE_SIGN_IN_SLOW_PATH_MS", default_value_t = 3000)]
     sign_in_slow_path_ms: u64,
@@ -566,6 +576,11 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         links,
         approvals,
         definitions: Arc::new(andibase_data::LocalDefinitionCache::default()),
+        query_log: Arc::new(andibase_data::QueryLog::new(andibase_data::UsageSettings {
+            slow: Duration::from_millis(args.slow_query_ms),
+            build_after: args.auto_index_after.max(1),
+            time_limit: Duration::from_millis(args.query_time_limit_ms.max(1)),
+        })),
         data_hooks: Arc::new(andibase_data::Pipeline::default()),
         config: Arc::new(ServerConfig {
             public_url: public_url.clone(),

@@ -178,6 +178,9 @@ pub struct IndexSpec {
     /// No two records (soft-deleted ones included) may share the values of all the fields.
     #[serde(default)]
     pub unique: bool,
+    /// Set on an index the server built for slow queries: why, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<crate::usage::AutoIndex>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

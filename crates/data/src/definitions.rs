@@ -13,8 +13,10 @@ use serde_json::json;
 use crate::definition::*;
 use crate::records::Data;
 use crate::tables::{
-    after_schema_change, check_declared_indexes, create_table, index_columns, search_columns,
+    after_schema_change, check_declared_indexes, create_table, declared_indexes, index_columns,
+    search_columns,
 };
+use crate::usage::{ShapeStatus, SlowShape};
 
 impl Data<'_> {
     pub async fn list_definitions(&self) -> DomainResult<Vec<DataDefinition>> {
@@ -170,6 +172,37 @@ impl Data<'_> {
         result
     }
 
+    /// The slow query shapes of a definition this process has seen, and what became of
+    /// each.
+    pub async fn slow_queries(&self, key: &str) -> DomainResult<Vec<SlowShape>> {
+        let def = self.get_definition(key).await?;
+        Ok(self.usage.of_definition(self.db.path(), &def.id))
+    }
+
+    pub async fn settings(&self) -> DomainResult<DataSettings> {
+        self.db.read(|r| load_settings(r)).await
+    }
+
+    /// Changes the settings given; the others stay.
+    pub async fn update_settings(
+        &self,
+        patch: DataSettingsPatch,
+        now: Timestamp,
+    ) -> DomainResult<DataSettings> {
+        self.db
+            .write(move |tx| {
+                if let Some(on) = patch.auto_indexes {
+                    tx.execute(
+                        "INSERT INTO data_settings (key, value) VALUES ('autoIndexes', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        &params![on.to_string()],
+                    )?;
+                }
+                record_event(tx, "data.settingsUpdated", "data", None, &json!({}), now)?;
+                load_settings(tx)
+            })
+            .await
+    }
+
     pub async fn delete_definition(&self, key: &str, now: Timestamp) -> DomainResult<()> {
         let key = key.to_string();
         self.definitions.forget(self.db.path());
@@ -218,4 +251,77 @@ impl Data<'_> {
         self.definitions.forget(self.db.path());
         result
     }
+}
+
+/// The workspace's data settings.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSettings {
+    /// Whether the server builds the index a slow query shape needs (on by default).
+    pub auto_indexes: bool,
+}
+
+/// `PATCH /api/v1/data-settings`.
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DataSettingsPatch {
+    #[serde(default)]
+    pub auto_indexes: Option<bool>,
+}
+
+fn load_settings(r: &impl Sql) -> DomainResult<DataSettings> {
+    let auto = r
+        .query_one(
+            "SELECT value FROM data_settings WHERE key = 'autoIndexes'",
+            &[],
+        )?
+        .map(|row| row.text(0))
+        .transpose()?;
+    Ok(DataSettings {
+        auto_indexes: auto.as_deref() != Some("false"),
+    })
+}
+
+/// Builds an index the query log asked for (see `usage`), unless the workspace turned
+/// automatic indexes off, the definition has it already, or it has no room or no longer
+/// the fields; what became of it.
+pub(crate) fn build_auto_index(
+    tx: &andibase_storage::Tx<'_>,
+    def_id: &str,
+    index: IndexSpec,
+) -> DomainResult<ShapeStatus> {
+    if !load_settings(tx)?.auto_indexes {
+        return Ok(ShapeStatus::Off);
+    }
+    let mut def = load_definition(tx, def_id)?;
+    if def.indexes.iter().any(|i| i.fields == index.fields) {
+        return Ok(ShapeStatus::Served);
+    }
+    let mut issues = Vec::new();
+    let mut indexes = def.indexes.clone();
+    indexes.push(index.clone());
+    check_declared_indexes(&def.fields, &indexes, &mut issues);
+    if !issues.is_empty() {
+        return Ok(ShapeStatus::Unindexable);
+    }
+    schema::apply(
+        tx,
+        &declared_indexes(&def.table, &def.fields, std::slice::from_ref(&index)),
+    )?;
+    def.indexes = indexes;
+    after_schema_change(tx, &def)?;
+    tx.execute(
+        "UPDATE data_definitions SET indexes = ? WHERE id = ?",
+        &params![json_text(&def.indexes)?, &def.id],
+    )?;
+    let reason = index.auto.as_ref().map(|a| a.reason.clone());
+    record_event(
+        tx,
+        "dataDefinition.indexBuilt",
+        &def.id,
+        None,
+        &json!({"fields": index.fields, "reason": reason}),
+        index.auto.as_ref().map_or(Timestamp(0), |a| a.built_at),
+    )?;
+    Ok(ShapeStatus::Built)
 }

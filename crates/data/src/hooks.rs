@@ -346,6 +346,7 @@ pub(crate) mod tests {
             hooks: &hooks,
             role: Role::Editor,
             definitions: &definitions,
+            usage: &Default::default(),
         };
         let now = Clock::system().now();
         define(&data, "Notes", json!({"title": {"type": "text"}})).await;
@@ -469,6 +470,7 @@ mod direct_lists {
             hooks: &hooks,
             role: Role::Admin,
             definitions: &definitions,
+            usage: &Default::default(),
         };
         let data = Data {
             role: Role::Editor,

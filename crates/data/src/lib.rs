@@ -8,6 +8,7 @@ mod query;
 mod records;
 mod tables;
 mod upsert;
+mod usage;
 mod value;
 
 pub use definition::{
@@ -15,10 +16,12 @@ pub use definition::{
     FieldType, IndexSpec, LocalDefinitionCache, SelectOption, SystemField, UpdateDefinition,
     ATTRIBUTE_PREFIX,
 };
+pub use definitions::{DataSettings, DataSettingsPatch};
 pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};
 pub use query::{Count, Page, QueryParams};
 pub use records::{Data, DeleteMany, PatchMany, RecordInput, SelectAll, SqlQuery, SqlResult};
 pub use upsert::{UpsertAction, UpsertMany, UpsertMode, UpsertOutcome, UpsertResult};
+pub use usage::{AutoIndex, QueryLog, ShapeStatus, SlowShape, UsageSettings};
 
 /// A value as shown for `field` (strings read as numbers, booleans, … where needed),
 /// checked and converted to what the field stores, then shown again.

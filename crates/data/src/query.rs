@@ -2,7 +2,9 @@
 //! keyset cursors that stay stable while rows are inserted, opt-in totals, projection.
 
 use andibase_common::{DomainError, DomainResult, FieldIssue, Role};
-use andibase_filter::{compile, parse_json, parse_text, FieldKind, Hop, ResolvedField, Schema};
+use andibase_filter::{
+    compile, parse_json, parse_text, FieldKind, Hop, Predicate, ResolvedField, Schema,
+};
 use andibase_storage::{
     quote_ident, render_predicate_avoiding, Columns, Row, Value as SqlValue, ValueRef,
 };
@@ -140,9 +142,13 @@ pub(crate) fn count_matches(
                 return Ok(Some((first, false)));
             }
             // Runs of rows by rowid, spread evenly from the first to the last: the share
-            // of them that match, times the rows there are.
+            // of them that match, times the rows there are. (`min` and `max` in one
+            // SELECT read the whole table; apart, each is one b-tree descent.)
             let (low, high) = r
-                .query_one(&format!("SELECT min(rowid), max(rowid) FROM {t}"), &[])?
+                .query_one(
+                    &format!("SELECT (SELECT min(rowid) FROM {t}), (SELECT max(rowid) FROM {t})"),
+                    &[],
+                )?
                 .map_or(Ok((0, 0)), |row| {
                     Ok::<_, DomainError>((row.int(0)?, row.int(1)?))
                 })?;
@@ -294,8 +300,34 @@ pub(crate) fn filter_sql_avoiding(
     role: Role,
     avoid: &[String],
 ) -> DomainResult<(String, Vec<SqlValue>)> {
+    Ok(render(
+        compile_filter(all, def, filter, role)?.as_ref(),
+        avoid,
+    ))
+}
+
+/// A compiled filter in SQL on the row aliased `t`, with the tests on the `avoid` columns
+/// kept off their indexes; `TRUE` for none.
+pub(crate) fn render(predicate: Option<&Predicate>, avoid: &[String]) -> (String, Vec<SqlValue>) {
+    match predicate {
+        None => ("TRUE".into(), vec![]),
+        Some(p) => {
+            let rendered = render_predicate_avoiding(p, "t", avoid);
+            (rendered.sql, rendered.params)
+        }
+    }
+}
+
+/// Parses the `filter` parameter (text, or JSON when it starts with `{`) and compiles it
+/// against the definition as `role` sees it; none for an empty filter.
+pub(crate) fn compile_filter(
+    all: &[DataDefinition],
+    def: &DataDefinition,
+    filter: Option<&str>,
+    role: Role,
+) -> DomainResult<Option<Predicate>> {
     let Some(src) = filter.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(("TRUE".into(), vec![]));
+        return Ok(None);
     };
     let parsed = if src.starts_with('{') {
         let v: Value = serde_json::from_str(src).map_err(|e| {
@@ -309,10 +341,9 @@ pub(crate) fn filter_sql_avoiding(
         parse_text(src)
     }
     .map_err(|e| DomainError::from_issues(vec![FieldIssue::at(["filter"], e.to_string())]))?;
-    let predicate = compile(&parsed, &DefinitionSchema { all, def, role })
-        .map_err(|e| DomainError::from_issues(vec![FieldIssue::at(["filter"], e.to_string())]))?;
-    let rendered = render_predicate_avoiding(&predicate, "t", avoid);
-    Ok((rendered.sql, rendered.params))
+    compile(&parsed, &DefinitionSchema { all, def, role })
+        .map(Some)
+        .map_err(|e| DomainError::from_issues(vec![FieldIssue::at(["filter"], e.to_string())]))
 }
 
 /// Columns whose own index would serve a page sorted by `keys` worse than the sort's
@@ -367,6 +398,10 @@ pub(crate) struct SortKey {
 impl SortKey {
     pub fn column(&self) -> &str {
         &self.column
+    }
+
+    pub fn desc(&self) -> bool {
+        self.desc
     }
 }
 

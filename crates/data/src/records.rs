@@ -12,6 +12,7 @@ use crate::definition::*;
 use crate::hooks::{hidden_from, Caller, HookContext, Pipeline, WriteKind};
 use crate::query::*;
 use crate::tables::{fix_shape, index_records, search_columns, searchable_by};
+use crate::usage::Shape;
 use crate::value::to_sql;
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -74,6 +75,8 @@ pub struct Data<'a> {
     pub role: Role,
     /// Where parsed definitions are kept between reads.
     pub definitions: &'a Arc<dyn DefinitionCache>,
+    /// The slow query shapes this process has seen, and how it follows them.
+    pub usage: &'a Arc<crate::usage::QueryLog>,
 }
 
 fn json_filter(v: &Option<Value>) -> Option<String> {
@@ -404,7 +407,9 @@ impl Data<'_> {
         let key = key.to_string();
         let (hooks, role) = (self.hooks.clone(), self.role);
         let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
-        self.db
+        let usage = self.usage.clone();
+        let limit_ms = usage.settings.time_limit.as_millis();
+        let (shown, next) = self.db
             .read(move |r| {
                 let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
@@ -414,14 +419,17 @@ impl Data<'_> {
                 }
                 let only = projection(def, q.fields.as_deref(), role)?;
                 let keys = sort_keys(def, q.sort.as_deref(), role)?;
+                let predicate = compile_filter(&all, def, q.filter.as_deref(), role)?;
+                let started = std::time::Instant::now();
+                let shown = r.within(usage.settings.time_limit, |r| {
                 // The count goes through every index SQLite likes; the page avoids those
                 // that would make it sort a crowd of matches.
-                let (count_filter, count_params) = filter_sql(&all, def, q.filter.as_deref(), role)?;
-                let avoid = match q.filter.is_some() {
+                let (count_filter, count_params) = render(predicate.as_ref(), &[]);
+                let avoid = match predicate.is_some() {
                     true => crowded_indexes(r, def, &keys)?,
                     false => Vec::new(),
                 };
-                let (mut filter, mut params) = filter_sql_avoiding(&all, def, q.filter.as_deref(), role, &avoid)?;
+                let (mut filter, mut params) = render(predicate.as_ref(), &avoid);
                 let (mut count_filter, mut count_params) = (count_filter, count_params);
                 let searchable = searchable_by(def, role);
                 if let Some(text) = q.search.as_deref() {
@@ -499,8 +507,49 @@ impl Data<'_> {
                     hooks.after_read(&ctx, item);
                 }
                 Ok(Shown::Built(Page { items, next_cursor, total, total_estimated }))
+                })?;
+                let took = started.elapsed();
+                let Some(shown) = shown else {
+                    return Err(DomainError::from_issues(vec![FieldIssue::at(
+                        ["filter"],
+                        format!("the query ran longer than {limit_ms} ms and was stopped: it reads too many records that no index narrows; add a condition on an indexed field (or a declared index), or use search"),
+                    )]));
+                };
+                let build = match took >= usage.settings.slow {
+                    true => usage.record(&path, def, Shape::of(predicate.as_ref(), &keys), took, andibase_common::Clock::system().now()),
+                    false => None,
+                };
+                Ok((shown, build.map(|index| (def.id.clone(), index))))
             })
-            .await
+            .await?;
+        if let Some((def_id, index)) = next {
+            self.build_in_background(def_id, index);
+        }
+        Ok(shown)
+    }
+
+    /// Builds an index the query log asked for, after the answer that asked went out.
+    /// It goes through the writer like any write: writes queued meanwhile wait for it.
+    fn build_in_background(&self, def_id: String, index: IndexSpec) {
+        let (db, definitions, usage) = (
+            self.db.clone(),
+            self.definitions.clone(),
+            self.usage.clone(),
+        );
+        tokio::spawn(async move {
+            let path = db.path().to_path_buf();
+            definitions.forget(&path);
+            let wanted = index.clone();
+            let id = def_id.clone();
+            let built = db
+                .write(move |tx| crate::definitions::build_auto_index(tx, &id, wanted))
+                .await;
+            definitions.forget(&path);
+            match built {
+                Ok(status) => usage.set_status(&path, &def_id, &index, status),
+                Err(e) => tracing::warn!("building an index for slow queries failed: {e}"),
+            }
+        });
     }
 
     pub async fn select_all(

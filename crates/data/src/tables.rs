@@ -502,6 +502,7 @@ mod tests {
             hooks: &hooks,
             role: Role::Admin,
             definitions: &definitions,
+            usage: &Default::default(),
         };
         define(&data, "Tickets", json!({"status": {"type": "text", "indexed": true}, "amount": {"type": "number", "indexed": true}})).await;
         let write = |from: usize, n: usize| {

@@ -379,6 +379,37 @@ pub struct Reader<'a> {
     conn: &'a Connection,
 }
 
+impl Reader<'_> {
+    /// Runs `f` with its statements stopped once `limit` has passed (checked every 1,000
+    /// steps of SQLite's machine, so a scan over many rows stops on time); `None` when it
+    /// was stopped. Nothing else is lost: a read changes nothing.
+    pub fn within<T>(
+        &self,
+        limit: std::time::Duration,
+        f: impl FnOnce(&Self) -> DomainResult<T>,
+    ) -> DomainResult<Option<T>> {
+        let deadline = std::time::Instant::now() + limit;
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stopped.clone();
+        self.conn.progress_handler(
+            1000,
+            Some(move || {
+                let late = std::time::Instant::now() > deadline;
+                if late {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                late
+            }),
+        );
+        let result = f(self);
+        self.conn.progress_handler(0, None::<fn() -> bool>);
+        match result {
+            Err(_) if stopped.load(std::sync::atomic::Ordering::Relaxed) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+}
+
 impl connected::Connected for Tx<'_> {
     fn conn(&self) -> &Connection {
         self.conn

@@ -44,6 +44,11 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
         name: "definition_indexes",
         sql: include_str!("../migrations/sqlite/workspace/0005_definition_indexes.sql"),
     },
+    Migration {
+        version: 6,
+        name: "data_settings",
+        sql: include_str!("../migrations/sqlite/workspace/0006_data_settings.sql"),
+    },
 ];
 
 pub(crate) fn apply_migrations(

@@ -253,3 +253,146 @@ fn counts_estimate_and_common_words_page_exactly() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Waits (bounded) until `check` holds; the index for slow queries is built after the
+/// answer that asked for it.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never happened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Indexes follow use: with every list counted as slow (`--slow-query-ms 0`) a shape seen
+/// twice gets its index, shown on the definition with why, answering the same; a
+/// substring shape is only counted, as unindexable; a workspace that turned automatic
+/// indexes off gets none; and a list that runs past the time limit stops with a 400 that
+/// names the filter.
+#[test]
+fn slow_shapes_get_their_index_unless_turned_off() {
+    let server = Server::start_with(&["--slow-query-ms", "0", "--auto-index-after", "2"]);
+    let c = admin(&server);
+    let r = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Tasks", "fields": {"due": {"type": "datetime"}, "owner": {"type": "text"}, "title": {"type": "text"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let records: Vec<Value> = (0..200)
+        .map(|i| json!({"id": format!("k{i:03}"), "attributes": {"due": format!("2026-{:02}-10T00:00:00Z", i % 12 + 1), "owner": format!("o{}", i % 4), "title": format!("task {i}")}}))
+        .collect();
+    let w = c.post(
+        "/api/v1/data-definitions/tasks/data/upsert-many",
+        json!({"records": records}),
+    );
+    assert_eq!(w.status, 200, "{}", w.text);
+    let list = |q: &str| {
+        let r = c.get(&format!("/api/v1/data-definitions/tasks/query?{q}"));
+        assert_eq!(r.status, 200, "{}", r.text);
+        ids(&r.body)
+    };
+    let march = format!(
+        "filter={}&sort=-due",
+        enc("owner = \"o1\" && due >= \"2026-03-01T00:00:00Z\"")
+    );
+    let first = list(&march);
+    assert_eq!(
+        c.get("/api/v1/data-definitions/tasks/slow-queries").body[0]["status"],
+        "waiting"
+    );
+    assert_eq!(list(&march), first);
+    eventually("the index for owner and -due", || {
+        c.get("/api/v1/data-definitions/tasks").body["indexes"][0]["fields"]
+            == json!(["owner", "-due"])
+    });
+    let def = c.get("/api/v1/data-definitions/tasks").body;
+    let reason = def["indexes"][0]["auto"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("2 queries slower than 0 ms")
+            && reason.contains("owner (equal), due (range); sort -due"),
+        "{reason}"
+    );
+    assert_eq!(list(&march), first, "the same answer through the new index");
+    let shapes = c.get("/api/v1/data-definitions/tasks/slow-queries").body;
+    assert_eq!(shapes[0]["status"], "built", "{shapes}");
+    assert_eq!(shapes[0]["count"], 3, "{shapes}");
+
+    // A substring shape is counted and never indexed.
+    let sub = format!("filter={}", enc("title ~ \"task 1\""));
+    for _ in 0..3 {
+        list(&sub);
+    }
+    let shapes = c.get("/api/v1/data-definitions/tasks/slow-queries").body;
+    let substring = shapes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["shape"].as_str().unwrap().contains("substring"))
+        .unwrap_or_else(|| panic!("{shapes}"));
+    assert_eq!(substring["status"], "unindexable");
+    assert!(substring.get("index").is_none());
+
+    // Turned off: the shape is counted, nothing is built.
+    let off = c.patch("/api/v1/data-settings", json!({"autoIndexes": false}));
+    assert_eq!(off.status, 200, "{}", off.text);
+    assert_eq!(off.body, json!({"autoIndexes": false}));
+    assert_eq!(
+        c.get("/api/v1/data-settings").body,
+        json!({"autoIndexes": false})
+    );
+    let bad = c.patch("/api/v1/data-settings", json!({"autoIndexes": "no"}));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    let by_title = format!("sort={}", enc("title"));
+    for _ in 0..3 {
+        list(&by_title);
+    }
+    eventually("the shape turned off", || {
+        c.get("/api/v1/data-definitions/tasks/slow-queries")
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["shape"] == "sort title" && s["status"] == "off")
+    });
+    assert_eq!(
+        c.get("/api/v1/data-definitions/tasks").body["indexes"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+/// A list that runs past the query time limit stops, with a 400 naming the filter.
+#[test]
+fn lists_stop_at_the_query_time_limit() {
+    let server = Server::start_with(&["--query-time-limit-ms", "1"]);
+    let c = admin(&server);
+    let r = c.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Logs", "fields": {"line": {"type": "text", "searchable": false}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    for batch in 0..30 {
+        let records: Vec<Value> = (0..1000)
+            .map(|i| json!({"attributes": {"line": format!("line {batch} {i} of a long log that nobody indexes")}}))
+            .collect();
+        let w = c.post(
+            "/api/v1/data-definitions/logs/data/upsert-many",
+            json!({"records": records}),
+        );
+        assert_eq!(w.status, 200, "{}", w.text);
+    }
+    let r = c.get(&format!(
+        "/api/v1/data-definitions/logs/query?filter={}",
+        enc("line ~ \"no such text\" || line ~ \"nor this\"")
+    ));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(issue_paths(&r), [json!(["filter"])]);
+    assert!(r.text.contains("ran longer than 1 ms"), "{}", r.text);
+    // A page an index serves is not stopped.
+    let r = c.get("/api/v1/data-definitions/logs/query?sort=-createdAt&limit=5");
+    assert_eq!(r.status, 200, "{}", r.text);
+}

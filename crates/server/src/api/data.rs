@@ -26,6 +26,7 @@ async fn data_of<T>(
         workspace_handle: &ws.workspace.handle,
         hooks: &state.data_hooks,
         definitions: &state.definitions,
+        usage: &state.query_log,
         role: ws.role(),
     })
     .await?)
@@ -73,6 +74,57 @@ pub async fn get_definition(
 ) -> ApiResult<Json<DataDefinition>> {
     Ok(Json(
         data_of(&state, &ws, async |d| d.get_definition(&id).await).await?,
+    ))
+}
+
+/// Slow query shapes of a definition
+///
+/// The shapes of this definition's list queries that took longer than the server's
+/// `--slow-query-ms` since it started (the filter's equality and range tests, and the
+/// sort), how often and how slow, the index that would serve each, and what became of
+/// it: `waiting` (built once slow `--auto-index-after` times), `built`, `served` (the
+/// index is there), `unindexable` (a substring test: a scan, stopped at the query time
+/// limit), `off` (the workspace turned automatic indexes off). Needs `data.read`.
+#[utoipa::path(get, path = "/api/v1/data-definitions/{id}/slow-queries", tag = "Data Definitions", operation_id = "dataDefinitions.slowQueries",
+    params(("id" = String, Path, description = "Definition id or handle")),
+    responses((status = 200, description = "Slow shapes, most often slow first", body = [andibase_data::SlowShape])), security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn slow_queries(
+    State(state): State<AppState>,
+    Ws(ws, ..): Ws<DataRead>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<andibase_data::SlowShape>>> {
+    Ok(Json(
+        data_of(&state, &ws, async |d| d.slow_queries(&id).await).await?,
+    ))
+}
+
+/// Data settings
+///
+/// `autoIndexes`: whether the server builds the index a slow query shape needs (on by
+/// default). Needs `data.read`.
+#[utoipa::path(get, path = "/api/v1/data-settings", tag = "Data Definitions", operation_id = "dataDefinitions.getSettings",
+    responses((status = 200, description = "The workspace's data settings", body = andibase_data::DataSettings)), security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn get_data_settings(
+    State(state): State<AppState>,
+    Ws(ws, ..): Ws<DataRead>,
+) -> ApiResult<Json<andibase_data::DataSettings>> {
+    Ok(Json(
+        data_of(&state, &ws, async |d| d.settings().await).await?,
+    ))
+}
+
+/// Update data settings. Needs `dataDefinitions.write`.
+#[utoipa::path(patch, path = "/api/v1/data-settings", tag = "Data Definitions", operation_id = "dataDefinitions.updateSettings",
+    request_body = andibase_data::DataSettingsPatch,
+    responses((status = 200, description = "The workspace's data settings", body = andibase_data::DataSettings)), security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn update_data_settings(
+    State(state): State<AppState>,
+    Ws(ws, ..): Ws<DefinitionsWrite>,
+    Body(patch): Body<andibase_data::DataSettingsPatch>,
+) -> ApiResult<Json<andibase_data::DataSettings>> {
+    let now = state.clock.now();
+    Ok(Json(
+        data_of(&state, &ws, async |d| d.update_settings(patch, now).await).await?,
     ))
 }
 

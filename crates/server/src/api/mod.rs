@@ -155,6 +155,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             data::update_definition,
             data::delete_definition
         ))
+        .routes(routes!(data::slow_queries))
+        .routes(routes!(data::get_data_settings, data::update_data_settings))
         .routes(routes!(data::get_record))
         .routes(routes!(data::query))
         .routes(routes!(data::select_all))

@@ -779,10 +779,16 @@ fn indexes_section(
             } else {
                 String::new()
             };
+            let why = spec
+                .auto
+                .as_ref()
+                .map(|a| format!("built for slow queries: {}", a.reason))
+                .unwrap_or_default();
             format!(
-                "<tr><td data-label=\"Fields\" class=\"mono\">{}</td><td data-label=\"Unique\">{}</td><td>{remove}</td></tr>",
+                "<tr><td data-label=\"Fields\" class=\"mono\">{}</td><td data-label=\"Unique\">{}</td><td data-label=\"Why\" class=\"small muted\">{}</td><td>{remove}</td></tr>",
                 esc(&spec.fields.join(", ")),
                 if spec.unique { "unique" } else { "" },
+                esc(&why),
             )
         })
         .collect();
@@ -790,7 +796,7 @@ fn indexes_section(
         r#"<p class="muted small" id="no-indexes">No indexes over several fields.</p>"#.to_string()
     } else {
         format!(
-            r#"<div class="card table-wrap"><table id="indexes"><thead><tr><th>Fields</th><th>Unique</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#
+            r#"<div class="card table-wrap"><table id="indexes"><thead><tr><th>Fields</th><th>Unique</th><th>Why</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#
         )
     };
     let form = if change {

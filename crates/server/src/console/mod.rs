@@ -941,6 +941,7 @@ fn data_of<'a>(
         workspace_handle: &m.workspace.handle,
         hooks: &state.data_hooks,
         definitions: &state.definitions,
+        usage: &state.query_log,
         role: m.role.acting_role(),
     }
 }
