@@ -44,6 +44,8 @@ struct Args {
     approvals_only: bool,
     data_only: bool,
     shapes_only: bool,
+    /// After a shape's warm-up, how long to wait (for a background index build).
+    settle_ms: u64,
     records: usize,
     sustain_seconds: u64,
     seconds: u64,
@@ -59,6 +61,7 @@ fn parse_args() -> Args {
         approvals_only: false,
         data_only: false,
         shapes_only: false,
+        settle_ms: 500,
         records: 100_000,
         sustain_seconds: 60,
         seconds: 3,
@@ -88,6 +91,7 @@ fn parse_args() -> Args {
             "--connections" => a.connections = v.parse().expect("--connections N"),
             "--rounds" => a.rounds = v.parse().expect("--rounds N"),
             "--records" => a.records = v.parse().expect("--records N"),
+            "--settle-ms" => a.settle_ms = v.parse().expect("--settle-ms N"),
             "--sustain-seconds" => a.sustain_seconds = v.parse().expect("--sustain-seconds N"),
             other => panic!("unknown flag {other}"),
         }

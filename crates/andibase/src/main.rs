@@ -99,6 +99,10 @@ struct ServeArgs {
     /// A record list slower than this counts as a slow query of its shape.
     #[arg(long, env = "ANDIBASE_SLOW_QUERY_MS", default_value_t = 50)]
     slow_query_ms: u64,
+    /// So does one that takes this many steps of SQLite's machine (about 10 to 30 a row
+    /// it reads), whatever the machine's load.
+    #[arg(long, env = "ANDIBASE_SLOW_QUERY_STEPS", default_value_t = 200_000)]
+    slow_query_steps: u64,
     /// A shape slow this many times gets the index that serves it (unless the workspace
     /// turned automatic indexes off with `PATCH /api/v1/data-settings`).
     #[arg(long, env = "ANDIBASE_AUTO_INDEX_AFTER", default_value_t = 5)]
@@ -578,6 +582,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         definitions: Arc::new(andibase_data::LocalDefinitionCache::default()),
         query_log: Arc::new(andibase_data::QueryLog::new(andibase_data::UsageSettings {
             slow: Duration::from_millis(args.slow_query_ms),
+            slow_steps: args.slow_query_steps,
             build_after: args.auto_index_after.max(1),
             time_limit: Duration::from_millis(args.query_time_limit_ms.max(1)),
         })),

@@ -433,13 +433,14 @@ impl Data<'_> {
                 let (mut count_filter, mut count_params) = (count_filter, count_params);
                 let searchable = searchable_by(def, role);
                 if let Some(text) = q.search.as_deref() {
-                    if let Some((words, p)) = search::matching(r, &def.table, "t", text, searchable.as_deref(), false)? {
-                        filter = format!("{filter} AND {words}");
-                        params.push(p);
+                    let layout = search_columns(&def.fields);
+                    if let Some(m) = search::matching(r, &def.table, &layout, "t", text, searchable.as_deref(), false)? {
+                        filter = format!("{filter} AND {}", m.condition);
+                        params.extend(m.params);
                     }
-                    if let Some((words, p)) = search::matching(r, &def.table, "t", text, searchable.as_deref(), true)? {
-                        count_filter = format!("{count_filter} AND {words}");
-                        count_params.push(p);
+                    if let Some(m) = search::matching(r, &def.table, &layout, "t", text, searchable.as_deref(), true)? {
+                        count_filter = format!("{count_filter} AND {}", m.condition);
+                        count_params.extend(m.params);
                     }
                 }
                 let expand = expansion(def, q.expand.as_deref(), role)?;
@@ -509,13 +510,13 @@ impl Data<'_> {
                 Ok(Shown::Built(Page { items, next_cursor, total, total_estimated }))
                 })?;
                 let took = started.elapsed();
-                let Some(shown) = shown else {
+                let Some((shown, steps)) = shown else {
                     return Err(DomainError::from_issues(vec![FieldIssue::at(
                         ["filter"],
                         format!("the query ran longer than {limit_ms} ms and was stopped: it reads too many records that no index narrows; add a condition on an indexed field (or a declared index), or use search"),
                     )]));
                 };
-                let build = match took >= usage.settings.slow {
+                let build = match usage.is_slow(took, steps) {
                     true => usage.record(&path, def, Shape::of(predicate.as_ref(), &keys), took, andibase_common::Clock::system().now()),
                     false => None,
                 };

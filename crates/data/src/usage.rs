@@ -21,6 +21,9 @@ use crate::query::SortKey;
 pub struct UsageSettings {
     /// A list query that takes longer than this is slow.
     pub slow: Duration,
+    /// So is one that takes this many steps of SQLite's machine (about 10 to 30 a row
+    /// read): the work, whatever the machine's load.
+    pub slow_steps: u64,
     /// A shape slow this many times gets its index.
     pub build_after: u64,
     /// A list query stops (and says so) after this long.
@@ -31,6 +34,7 @@ impl Default for UsageSettings {
     fn default() -> Self {
         UsageSettings {
             slow: Duration::from_millis(50),
+            slow_steps: 200_000,
             build_after: 5,
             time_limit: Duration::from_secs(2),
         }
@@ -219,6 +223,11 @@ pub struct QueryLog {
 const MAX_SHAPES: usize = 10_000;
 
 impl QueryLog {
+    /// Whether a list that took `took` and `steps` is slow.
+    pub(crate) fn is_slow(&self, took: Duration, steps: u64) -> bool {
+        took >= self.settings.slow || steps >= self.settings.slow_steps
+    }
+
     pub fn new(settings: UsageSettings) -> QueryLog {
         QueryLog {
             settings,
@@ -231,6 +240,7 @@ impl QueryLog {
     pub fn inert() -> QueryLog {
         QueryLog::new(UsageSettings {
             slow: Duration::MAX,
+            slow_steps: u64::MAX,
             build_after: u64::MAX,
             time_limit: Duration::from_secs(365 * 24 * 3600),
         })
@@ -297,11 +307,8 @@ impl QueryLog {
                 entry.status = ShapeStatus::Built;
                 index.auto = Some(AutoIndex {
                     reason: format!(
-                        "{} queries slower than {} ms (the slowest {} ms): {}",
-                        entry.count,
-                        self.settings.slow.as_millis(),
-                        entry.slowest_ms,
-                        entry.shape
+                        "{} slow queries (the slowest {} ms): {}",
+                        entry.count, entry.slowest_ms, entry.shape
                     ),
                     built_at: now,
                 });

@@ -128,6 +128,21 @@ fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
             },
         )?;
     }
+    // Searches for common words check each row's own text with it (see `search`).
+    conn.create_scalar_function(
+        crate::search::WORDS_FUNCTION,
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text = match ctx.get_raw(0) {
+                RawRef::Text(t) => std::str::from_utf8(t).unwrap_or("\u{80}"),
+                RawRef::Null => "",
+                _ => "\u{80}",
+            };
+            let words: String = ctx.get(1)?;
+            Ok(crate::search::holds_words(text, &words))
+        },
+    )?;
     Ok(())
 }
 
@@ -382,21 +397,28 @@ pub struct Reader<'a> {
 impl Reader<'_> {
     /// Runs `f` with its statements stopped once `limit` has passed (checked every 1,000
     /// steps of SQLite's machine, so a scan over many rows stops on time); `None` when it
-    /// was stopped. Nothing else is lost: a read changes nothing.
+    /// was stopped. Also gives how many steps the statements took, to the thousand (a
+    /// measure of the work that does not depend on the machine's load). Nothing else is
+    /// lost: a read changes nothing.
     pub fn within<T>(
         &self,
         limit: std::time::Duration,
         f: impl FnOnce(&Self) -> DomainResult<T>,
-    ) -> DomainResult<Option<T>> {
+    ) -> DomainResult<Option<(T, u64)>> {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
         let deadline = std::time::Instant::now() + limit;
-        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stopped.clone();
+        let (stopped, steps) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let (flag, counter) = (stopped.clone(), steps.clone());
         self.conn.progress_handler(
-            1000,
+            STEPS_PER_CHECK as i32,
             Some(move || {
+                counter.fetch_add(STEPS_PER_CHECK, Relaxed);
                 let late = std::time::Instant::now() > deadline;
                 if late {
-                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    flag.store(true, Relaxed);
                 }
                 late
             }),
@@ -404,11 +426,14 @@ impl Reader<'_> {
         let result = f(self);
         self.conn.progress_handler(0, None::<fn() -> bool>);
         match result {
-            Err(_) if stopped.load(std::sync::atomic::Ordering::Relaxed) => Ok(None),
-            other => other.map(Some),
+            Err(_) if stopped.load(Relaxed) => Ok(None),
+            other => other.map(|t| Some((t, steps.load(Relaxed)))),
         }
     }
 }
+
+/// How often [`Reader::within`] looks at the clock, in steps of SQLite's machine.
+const STEPS_PER_CHECK: u64 = 1000;
 
 impl connected::Connected for Tx<'_> {
     fn conn(&self) -> &Connection {

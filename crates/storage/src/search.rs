@@ -250,6 +250,13 @@ pub fn index_since(
     .map(|_| ())
 }
 
+/// A search's condition on a row, with its parameters in order.
+#[derive(Debug)]
+pub struct Matching {
+    pub condition: String,
+    pub params: Vec<Value>,
+}
+
 /// Words a search takes at most.
 const MAX_WORDS: usize = 32;
 /// Terms a word may stand for (as a prefix) and still be looked up row by row.
@@ -385,11 +392,12 @@ fn look_up_expansions(
 pub fn matching(
     r: &impl Sql,
     table: &str,
+    layout: &SearchLayout,
     row: &str,
     text: &str,
     only: Option<&[String]>,
     for_count: bool,
-) -> DomainResult<Option<(String, Value)>> {
+) -> DomainResult<Option<Matching>> {
     let words = words(text);
     if words.is_empty() {
         return Ok(None);
@@ -397,10 +405,10 @@ pub fn matching(
     let f = quote_ident(&index_table(table));
     let gathered = || {
         let terms: Vec<String> = words.iter().map(|w| format!("{}*", quoted(w))).collect();
-        Some((
-            format!("{row}.rowid IN (SELECT rowid FROM {f} WHERE {f} MATCH ?)"),
-            Value::Text(fts_query(&terms, only)),
-        ))
+        Some(Matching {
+            condition: format!("{row}.rowid IN (SELECT rowid FROM {f} WHERE {f} MATCH ?)"),
+            params: vec![Value::Text(fts_query(&terms, only))],
+        })
     };
     if for_count || !has_vocabulary(r, table)? {
         return Ok(gathered());
@@ -414,7 +422,10 @@ pub fn matching(
         };
         if terms.is_empty() {
             // No row holds a term starting with it: nothing matches.
-            return Ok(Some(("(? IS NULL AND FALSE)".into(), Value::Null)));
+            return Ok(Some(Matching {
+                condition: "FALSE".into(),
+                params: Vec::new(),
+            }));
         }
         fewest = fewest.min(rows_holding);
         groups.push(format!("({})", terms.join(" OR ")));
@@ -425,10 +436,65 @@ pub fn matching(
     if fewest.saturating_mul(fewest) <= 1_000 * rows {
         return Ok(gathered());
     }
-    Ok(Some((
-        format!("EXISTS (SELECT 1 FROM {f} WHERE {f} MATCH ? AND rowid = {row}.rowid)"),
-        Value::Text(fts_query(&groups, only)),
-    )))
+    // The row's own text answers for itself when it is plain ASCII (what the index's
+    // tokenizer does to it is then known: lowercased runs of letters and digits), which
+    // costs a fraction of a lookup in the index; other rows are looked up.
+    let columns: Vec<String> = layout_columns(layout, only);
+    let text = match columns.is_empty() {
+        true => "''".to_string(),
+        false => columns
+            .iter()
+            .map(|c| format!("coalesce({row}.{}, '')", quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(" || ' ' || "),
+    };
+    let plain: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+    Ok(Some(Matching {
+        condition: format!(
+            "coalesce({WORDS_FUNCTION}({text}, ?), EXISTS (SELECT 1 FROM {f} WHERE {f} MATCH ? AND rowid = {row}.rowid))"
+        ),
+        params: vec![Value::Text(plain.join(" ")), Value::Text(fts_query(&groups, only))],
+    }))
+}
+
+/// The record columns whose text a search by `only` may see: the shared ones, and those
+/// of `only` among the apart ones (all of them without `only`).
+fn layout_columns(layout: &SearchLayout, only: Option<&[String]>) -> Vec<String> {
+    layout
+        .shared
+        .iter()
+        .chain(
+            layout
+                .apart
+                .iter()
+                .filter(|c| only.is_none_or(|o| o.contains(c))),
+        )
+        .cloned()
+        .collect()
+}
+
+/// The SQL function [`holds_words`] is registered as.
+pub const WORDS_FUNCTION: &str = "andibase_holds_words";
+
+/// Whether `text` holds each of the space-separated lowercase ASCII `words` as the start
+/// of one of its words, as the full-text index would find it; none when `text` is not
+/// plain ASCII (the tokenizer folds diacritics and CJK text is cut into pairs, so only
+/// the index can say).
+pub(crate) fn holds_words(text: &str, words: &str) -> Option<bool> {
+    if !text.is_ascii() {
+        return None;
+    }
+    let tokens: Vec<String> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.to_ascii_lowercase())
+        .collect();
+    Some(
+        words
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .all(|w| tokens.iter().any(|t| t.starts_with(w))),
+    )
 }
 
 #[cfg(test)]
@@ -492,18 +558,22 @@ mod tests {
             let found = db
                 .read(move |r| {
                     let only = only.as_deref();
-                    let ids = |(cond, p): (String, Value)| -> DomainResult<Vec<String>> {
+                    let ids = |m: Matching| -> DomainResult<Vec<String>> {
                         r.query(
-                            &format!("SELECT id FROM rec_t t WHERE {cond} ORDER BY id"),
-                            &[p],
+                            &format!("SELECT id FROM rec_t t WHERE {} ORDER BY id", m.condition),
+                            &m.params,
                         )?
                         .iter()
                         .map(|row| row.text(0))
                         .collect()
                     };
-                    let chosen = matching(r, "rec_t", "t", text, only, false)?.unwrap();
-                    let looked_up = chosen.0.starts_with("EXISTS");
-                    let gathered = matching(r, "rec_t", "t", text, only, true)?.unwrap();
+                    let layout = SearchLayout {
+                        shared: vec!["name".into()],
+                        apart: vec!["f_secret".into()],
+                    };
+                    let chosen = matching(r, "rec_t", &layout, "t", text, only, false)?.unwrap();
+                    let looked_up = chosen.condition.contains("EXISTS");
+                    let gathered = matching(r, "rec_t", &layout, "t", text, only, true)?.unwrap();
                     Ok((looked_up, ids(chosen)?, ids(gathered)?))
                 })
                 .await
@@ -534,12 +604,46 @@ mod tests {
         .unwrap();
         let found = db
             .read(|r| {
-                let (cond, p) = matching(r, "rec_t", "t", "printer", None, false)?.unwrap();
-                assert!(cond.starts_with("EXISTS"), "{cond}");
-                r.query(&format!("SELECT count(*) FROM rec_t t WHERE {cond}"), &[p])?[0].int(0)
+                let layout = SearchLayout {
+                    shared: vec!["name".into()],
+                    apart: vec!["f_secret".into()],
+                };
+                let m = matching(r, "rec_t", &layout, "t", "printer", None, false)?.unwrap();
+                assert!(m.condition.contains("EXISTS"), "{}", m.condition);
+                r.query(
+                    &format!("SELECT count(*) FROM rec_t t WHERE {}", m.condition),
+                    &m.params,
+                )?[0]
+                    .int(0)
             })
             .await
             .unwrap();
         assert_eq!(found, 300 + 2100 + 1, "printer, printers and printerly");
+    }
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::holds_words;
+
+    /// A row's plain-ASCII text answers as the index would: lowercased runs of letters
+    /// and digits, each word a prefix of one; other text is left to the index.
+    #[test]
+    fn plain_text_answers_as_the_index_would() {
+        assert_eq!(holds_words("Printer-JAM #12", "printer jam 1"), Some(true));
+        assert_eq!(
+            holds_words("printer_jam", "jam"),
+            Some(true),
+            "`_` separates"
+        );
+        assert_eq!(
+            holds_words("a printer", "rint"),
+            Some(false),
+            "prefixes only"
+        );
+        assert_eq!(holds_words("printer", "printer toner"), Some(false));
+        assert_eq!(holds_words("", "x"), Some(false));
+        assert_eq!(holds_words("café printer", "printer"), None);
+        assert_eq!(holds_words("東京 printer", "printer"), None);
     }
 }
