@@ -18,6 +18,7 @@ pub(crate) struct Stats {
     pub rps: f64,
     pub p50: f64,
     pub p99: f64,
+    pub max: f64,
 }
 
 fn pct(v: &[u64], p: f64) -> f64 {
@@ -34,6 +35,7 @@ where
         rps: all.len() as f64 / secs,
         p50: pct(&all, 0.5),
         p99: pct(&all, 0.99),
+        max: pct(&all, 1.0),
     }
 }
 

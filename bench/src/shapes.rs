@@ -226,7 +226,9 @@ pub async fn bench_shapes(args: &Args) {
         ("/api/v1/data-definitions/tickets/data/upsert-many".to_string(), vec![("x-api-key".to_string(), k.clone())], json!({"mode": "insert", "records": records}))
     })
     .await;
-    // The cursor of page 20 of newest first.
+    // The cursor of page 20 of newest first (on a new connection: the server closes one
+    // idle for longer than the bulk load took).
+    let mut c = Conn::open(&addr).await.unwrap();
     let mut cursor = String::new();
     for _ in 0..19 {
         let path = format!(
@@ -339,7 +341,80 @@ pub async fn bench_shapes(args: &Args) {
         print(shape.name, &ours, theirs.as_ref());
     }
     drop(pb);
+    write_latency_while_indexing(&addr, &key, args).await;
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Single-record writes at 4 connections for 3 s, alone and while the server builds the
+/// index a new slow shape asked for (sort by `title`, which has none): what a build costs
+/// the writers, who wait for the database's one writer meanwhile.
+async fn write_latency_while_indexing(addr: &str, key: &str, args: &Args) {
+    let writes = |from: usize| {
+        let k = key.to_string();
+        move |i: usize| -> super::Request {
+            (
+                "POST".into(),
+                "/api/v1/data-definitions/tickets/data/upsert-many".into(),
+                vec![("x-api-key".into(), k.clone())],
+                Some(
+                    json!({"records": [{"attributes": {"title": format!("written {}", from + i), "status": "open", "amount": 1}}]}),
+                ),
+            )
+        }
+    };
+    let alone = run_load(addr, 4, 3, writes(10_000_000)).await;
+    let load = tokio::spawn({
+        let (addr, w) = (addr.to_string(), writes(20_000_000));
+        async move { run_load(&addr, 4, 3, w).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut c = Conn::open(addr).await.unwrap();
+    let auth = [("x-api-key", key)];
+    let started = std::time::Instant::now();
+    for _ in 0..args.connections.clamp(5, 8) {
+        let (s, b) = c
+            .send(
+                "GET",
+                "/api/v1/data-definitions/tickets/query?sort=title&limit=50",
+                &auth,
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    }
+    let built = loop {
+        let (_, body) = c
+            .send("GET", "/api/v1/data-definitions/tickets", &auth, None)
+            .await;
+        let def: Value = serde_json::from_slice(&body).unwrap();
+        let has = def["indexes"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|i| i["fields"] == json!(["title"])));
+        if has || started.elapsed().as_secs() > 60 {
+            break has.then(|| started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let during = load.await.unwrap();
+    println!();
+    println!("Single-record writes, 4 connections, 3 s (ms):");
+    println!();
+    println!("| | writes/s | p50 | p99 | max |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, s) in [
+        ("alone", &alone),
+        ("while the `title` index is built", &during),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.1} | {:.1} | {:.1} |",
+            s.rps, s.p50, s.p99, s.max
+        );
+    }
+    println!();
+    match built {
+        Some(t) => println!("the `title` index was in the definition {:.0} ms after the first of the slow queries that asked for it", t.as_secs_f64() * 1000.0),
+        None => println!("the `title` index was not built within 60 s"),
+    }
 }

@@ -176,7 +176,14 @@ impl Data<'_> {
     /// each.
     pub async fn slow_queries(&self, key: &str) -> DomainResult<Vec<SlowShape>> {
         let def = self.get_definition(key).await?;
-        Ok(self.usage.of_definition(self.db.path(), &def.id))
+        let mut shapes = self.usage.of_definition(self.db.path(), &def.id);
+        // Shapes that name a field hidden from the caller are not its to see.
+        shapes.retain(|s| {
+            s.keys
+                .iter()
+                .all(|k| crate::query::visible_field(&def, k, self.role).is_some())
+        });
+        Ok(shapes)
     }
 
     pub async fn settings(&self) -> DomainResult<DataSettings> {

@@ -134,6 +134,17 @@ impl Shape {
         })
     }
 
+    /// The attribute keys the shape names.
+    fn keys(&self) -> Vec<String> {
+        self.equal
+            .iter()
+            .chain(&self.range)
+            .chain(&self.unindexable)
+            .chain(self.sort.iter().map(|(c, _)| c))
+            .filter_map(|c| field_of(c).map(str::to_string))
+            .collect()
+    }
+
     /// In words, for people: `filter status (equal), dueAt (range); sort -dueAt`.
     fn describe(&self) -> String {
         let name = |c: &str| {
@@ -210,6 +221,9 @@ pub struct SlowShape {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<IndexSpec>,
     pub status: ShapeStatus,
+    /// The attributes the shape names, so a reader is shown only shapes of fields it sees.
+    #[serde(skip)]
+    pub(crate) keys: Vec<String>,
 }
 
 /// Slow shapes counted in this process, per database file and definition. Bounded: past
@@ -282,7 +296,7 @@ impl QueryLog {
                 shapes.remove(&oldest);
             }
         }
-        let description = shape.describe();
+        let (description, keys) = (shape.describe(), shape.keys());
         let entry = shapes
             .entry((db.to_path_buf(), def.id.clone(), shape))
             .or_insert_with(|| SlowShape {
@@ -292,6 +306,7 @@ impl QueryLog {
                 last_seen: now,
                 index: index.clone(),
                 status: ShapeStatus::Waiting,
+                keys,
             });
         entry.count += 1;
         entry.slowest_ms = entry.slowest_ms.max(took.as_millis() as u64);

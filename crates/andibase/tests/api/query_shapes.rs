@@ -445,3 +445,36 @@ fn slow_is_counted_by_the_work_a_list_does() {
     );
     assert_eq!(shapes[0]["shape"], "filter at (range)");
 }
+
+/// A reader is not shown slow shapes that name a field hidden from its role.
+#[test]
+fn slow_shapes_of_hidden_fields_stay_hidden() {
+    let server = Server::start_with(&["--slow-query-ms", "0", "--auto-index-after", "100"]);
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
+    let r = admin.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Staff", "fields": {"team": {"type": "text"}, "salary": {"type": "number", "hiddenFrom": ["viewer"]}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    for q in ["sort=-salary", "sort=team"] {
+        let r = admin.get(&format!("/api/v1/data-definitions/staff/query?{q}"));
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let shapes = |c: &Client| -> Vec<Value> {
+        c.get("/api/v1/data-definitions/staff/slow-queries")
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["shape"].clone())
+            .collect()
+    };
+    let mut seen = shapes(&admin);
+    seen.sort_by_key(|v| v.to_string());
+    assert_eq!(seen, [json!("sort -salary"), json!("sort team")]);
+    assert_eq!(shapes(&viewer), [json!("sort team")]);
+    let refused = viewer.patch("/api/v1/data-settings", json!({"autoIndexes": false}));
+    assert_eq!(refused.status, 403, "{}", refused.text);
+}
