@@ -382,7 +382,9 @@ async fn write_latency_while_indexing(addr: &str, key: &str, args: &Args) {
                 None,
             )
             .await;
-        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+        // On a large table the sort may run into the query time limit (a 400): that
+        // counts as slow too.
+        assert!(s == 200 || s == 400, "{}", String::from_utf8_lossy(&b));
     }
     let built = loop {
         let (_, body) = c

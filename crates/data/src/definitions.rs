@@ -13,8 +13,8 @@ use serde_json::json;
 use crate::definition::*;
 use crate::records::Data;
 use crate::tables::{
-    after_schema_change, check_declared_indexes, create_table, declared_indexes, index_columns,
-    search_columns,
+    after_index_added, after_schema_change, check_declared_indexes, create_table,
+    declared_index_name, declared_indexes, index_columns, search_columns,
 };
 use crate::usage::{ShapeStatus, SlowShape};
 
@@ -316,7 +316,7 @@ pub(crate) fn build_auto_index(
         &declared_indexes(&def.table, &def.fields, std::slice::from_ref(&index)),
     )?;
     def.indexes = indexes;
-    after_schema_change(tx, &def)?;
+    after_index_added(tx, &def, &declared_index_name(&def.table, &index))?;
     tx.execute(
         "UPDATE data_definitions SET indexes = ? WHERE id = ?",
         &params![json_text(&def.indexes)?, &def.id],

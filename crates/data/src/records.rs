@@ -510,23 +510,24 @@ impl Data<'_> {
                 Ok(Shown::Built(Page { items, next_cursor, total, total_estimated }))
                 })?;
                 let took = started.elapsed();
-                let Some((shown, steps)) = shown else {
-                    return Err(DomainError::from_issues(vec![FieldIssue::at(
-                        ["filter"],
-                        format!("the query ran longer than {limit_ms} ms and was stopped: it reads too many records that no index narrows; add a condition on an indexed field (or a declared index), or use search"),
-                    )]));
-                };
-                let build = match usage.is_slow(took, steps) {
+                // A list stopped at the time limit is the slowest of all: its shape counts.
+                let slow = shown.as_ref().is_none_or(|(_, steps)| usage.is_slow(took, *steps));
+                let build = match slow {
                     true => usage.record(&path, def, Shape::of(predicate.as_ref(), &keys), took, andibase_common::Clock::system().now()),
                     false => None,
                 };
-                Ok((shown, build.map(|index| (def.id.clone(), index))))
+                Ok((shown.map(|(shown, _)| shown), build.map(|index| (def.id.clone(), index))))
             })
             .await?;
         if let Some((def_id, index)) = next {
             self.build_in_background(def_id, index);
         }
-        Ok(shown)
+        shown.ok_or_else(|| {
+            DomainError::from_issues(vec![FieldIssue::at(
+                ["filter"],
+                format!("the query ran longer than {limit_ms} ms and was stopped: it reads too many records that no index narrows; add a condition on an indexed field (or a declared index), or use search"),
+            )])
+        })
     }
 
     /// Builds an index the query log asked for, after the answer that asked went out.

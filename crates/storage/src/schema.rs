@@ -220,10 +220,10 @@ fn statement(change: &SchemaChange) -> (String, Vec<Value>) {
     }
 }
 
-/// Gathers the query planner's statistics for `table` (every row of it: SQLite's sampling
-/// `analysis_limit` reads an index's first rows only, which misjudged a three-valued field
-/// as selective), and makes every connection of the file use them from its next
-/// statement. Readers keep the statistics they loaded with the schema, so the schema's
+/// Gathers the query planner's statistics for `table`, or for one index when given its
+/// name (every row: SQLite's sampling `analysis_limit` reads an index's first rows only,
+/// which misjudged a three-valued field as selective), and makes every connection of the
+/// file use them from its next statement. Readers keep the statistics they loaded with the schema, so the schema's
 /// version is moved by creating and dropping an empty table.
 pub fn analyze(tx: &impl Sql, table: &str) -> DomainResult<()> {
     tx.execute(&format!("ANALYZE {}", crate::quote_ident(table)), &[])?;

@@ -368,7 +368,7 @@ fn slow_shapes_get_their_index_unless_turned_off() {
 /// A list that runs past the query time limit stops, with a 400 naming the filter.
 #[test]
 fn lists_stop_at_the_query_time_limit() {
-    let server = Server::start_with(&["--query-time-limit-ms", "1"]);
+    let server = Server::start_with(&["--query-time-limit-ms", "1", "--auto-index-after", "2"]);
     let c = admin(&server);
     let r = c.post(
         "/api/v1/data-definitions",
@@ -395,6 +395,37 @@ fn lists_stop_at_the_query_time_limit() {
     // A page an index serves is not stopped.
     let r = c.get("/api/v1/data-definitions/logs/query?sort=-createdAt&limit=5");
     assert_eq!(r.status, 200, "{}", r.text);
+
+    // Stopped lists count as slow: the substring shape as unindexable, and a sort no
+    // index serves gets its index, after which the same list answers.
+    for _ in 0..2 {
+        let r = c.get("/api/v1/data-definitions/logs/query?sort=-line&limit=5");
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+    eventually("the index on -line", || {
+        c.get("/api/v1/data-definitions/logs").body["indexes"][0]["fields"] == json!(["-line"])
+    });
+    let r = c.get("/api/v1/data-definitions/logs/query?sort=-line&limit=5");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["attributes"]["line"],
+        "line 9 999 of a long log that nobody indexes"
+    );
+    let shapes = c.get("/api/v1/data-definitions/logs/slow-queries").body;
+    let statuses: Vec<(Value, Value)> = shapes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["shape"].clone(), s["status"].clone()))
+        .collect();
+    assert!(
+        statuses.contains(&(json!("sort -line"), json!("built"))),
+        "{shapes}"
+    );
+    assert!(
+        statuses.iter().any(|(_, status)| status == "unindexable"),
+        "{shapes}"
+    );
 }
 
 /// Slow is the work a list does (steps of SQLite's machine), not only the clock: with a
