@@ -227,7 +227,7 @@ pub struct SlowShape {
 }
 
 /// Slow shapes counted in this process, per database file and definition. Bounded: past
-/// [`MAX_SHAPES`] the least recently seen is forgotten.
+/// 10,000 shapes the least recently seen is forgotten.
 #[derive(Default)]
 pub struct QueryLog {
     pub settings: UsageSettings,

@@ -473,7 +473,7 @@ fn layout_columns(layout: &SearchLayout, only: Option<&[String]>) -> Vec<String>
         .collect()
 }
 
-/// The SQL function [`holds_words`] is registered as.
+/// The SQL function `holds_words` is registered as.
 pub const WORDS_FUNCTION: &str = "andibase_holds_words";
 
 /// Whether `text` holds each of the space-separated lowercase ASCII `words` as the start
