@@ -90,6 +90,8 @@ pub struct KipError {
     pub code: ErrorCode,
     pub message: String,
     pub position: Option<Position>,
+    /// A hint for this case, in place of the code's fixed one.
+    pub hint: Option<String>,
 }
 
 impl KipError {
@@ -98,7 +100,14 @@ impl KipError {
             code,
             message: message.into(),
             position: None,
+            hint: None,
         }
+    }
+
+    /// This error with a hint of its own (what happened here, not what the code means).
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 
     pub fn syntax(message: impl Into<String>) -> Self {
@@ -139,7 +148,7 @@ impl KipError {
         let mut error = serde_json::json!({
             "code": self.code.as_str(),
             "message": self.message,
-            "hint": self.code.hint(),
+            "hint": self.hint.as_deref().unwrap_or(self.code.hint()),
         });
         if let Some(p) = self.position {
             error["data"] =

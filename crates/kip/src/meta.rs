@@ -108,8 +108,11 @@ pub fn describe(ctx: &Ctx<'_, '_>, describe: &Describe) -> Result<Answer> {
     }
 }
 
-/// Keyword search over the FTS5 index, scored by BM25 relative to the best hit, so the
-/// top hit scores 1 and every score is in (0, 1]. Semantic and hybrid modes fall back to
+/// Keyword search over the FTS5 index. Scores are absolute, so `THRESHOLD` means the same
+/// on every query: 1 for a perfect match (the search text is, word for word, the concept's
+/// name or one of its `aliases`, or the proposition's predicate), and otherwise
+/// `s / (s + 2)` of the BM25 strength `s`, always below 1. (Scores relative to the best
+/// hit made the best of any weak result score 1.) Semantic and hybrid modes fall back to
 /// keyword: this engine keeps no vectors.
 pub fn search(ctx: &Ctx<'_, '_>, search: &Search) -> Result<Answer> {
     let store = ctx.store;
@@ -127,29 +130,50 @@ pub fn search(ctx: &Ctx<'_, '_>, search: &Search) -> Result<Answer> {
         search.with_type.as_deref(),
         limit as usize,
     )?;
-    let best = hits.first().map_or(1.0, |(_, s)| *s);
-    let mut out = Vec::new();
+    let wanted = text::tokens(&search.term);
+    let mut scored = Vec::new();
     for (id, raw) in hits {
-        let score = if best < 0.0 {
-            (raw / best).clamp(f64::MIN_POSITIVE, 1.0)
-        } else {
-            1.0
-        };
-        if search.threshold.is_some_and(|t| score < t) {
-            continue;
-        }
         let node = match search.kind {
             Kind::Concept => Ref::Concept(id),
             Kind::Proposition => Ref::Link(id),
         };
-        let mut json = node_json(store, node)?;
-        if let Some(obj) = json.as_object_mut() {
-            let metadata = obj.entry("metadata").or_insert_with(|| json!({}));
-            metadata["_score"] = json!((score * 1e6).round() / 1e6);
+        let json = node_json(store, node)?;
+        let score = if perfect_match(&json, &wanted) {
+            1.0
+        } else {
+            // FTS5's bm25() is negative, stronger the lower.
+            let strength = (-raw).max(0.0);
+            (strength / (strength + 2.0)).min(0.999_999)
+        };
+        if search.threshold.is_some_and(|t| score < t) {
+            continue;
         }
-        out.push(json);
+        scored.push((score, json));
     }
+    // Perfect matches first; the rest keep BM25's order.
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let out = scored
+        .into_iter()
+        .map(|(score, mut json)| {
+            if let Some(obj) = json.as_object_mut() {
+                let metadata = obj.entry("metadata").or_insert_with(|| json!({}));
+                metadata["_score"] = json!((score * 1e6).round() / 1e6);
+            }
+            json
+        })
+        .collect();
     Ok(answer(Value::Array(out)))
+}
+
+/// Whether the search words are, in order, the words of the node's name, of one of its
+/// `aliases`, or of a proposition's predicate.
+fn perfect_match(node: &Value, wanted: &[String]) -> bool {
+    let same = |text: &str| text::tokens(text) == wanted;
+    let name = node["name"].as_str().or(node["predicate"].as_str());
+    name.is_some_and(same)
+        || node["attributes"]["aliases"]
+            .as_array()
+            .is_some_and(|a| a.iter().filter_map(Value::as_str).any(same))
 }
 
 /// EXPORT: the matched nodes as an UPSERT capsule that recreates them elsewhere. Nodes in

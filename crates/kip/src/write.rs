@@ -663,7 +663,10 @@ impl<'a, 's, 'c> Writer<'a, 's, 'c> {
     // ---------- MERGE ----------
 
     pub fn merge(&self, merge: &Merge) -> Result<Value> {
-        let sols = self.solve(&merge.clauses)?;
+        let sols = match self.solve(&merge.clauses) {
+            Err(e) if e.code == ErrorCode::NotFound => return Err(self.merged_already(merge, e)),
+            other => other?,
+        };
         let one = |var: &str| -> Result<Rc<Concept>> {
             let targets = self.targets(&sols, var)?;
             match targets.as_slice() {
@@ -1021,4 +1024,39 @@ fn eval_update(ctx: &Ctx<'_, '_>, e: &UpdateExpr, binding: &Binding) -> Result<V
             }
         }
     })
+}
+
+impl Writer<'_, '_, '_> {
+    /// A MERGE whose source is gone: when a concept of the source's type records it in
+    /// `_merged_from`, the replay of a finished MERGE, said in the hint.
+    fn merged_already(&self, merge: &Merge, error: KipError) -> KipError {
+        let source = merge.clauses.iter().find_map(|c| match c {
+            Clause::Concept { var, matcher } if *var == merge.source => Some(matcher),
+            _ => None,
+        });
+        let Some(ConceptMatch {
+            ty: Some(ty),
+            name: Some(name),
+            ..
+        }) = source
+        else {
+            return error;
+        };
+        let key = format!("{ty}:{name}");
+        let into = self.store().concepts_of_type(ty).ok().and_then(|all| {
+            all.into_iter().find(|c| {
+                c.metadata
+                    .get("_merged_from")
+                    .and_then(Value::as_array)
+                    .is_some_and(|from| from.iter().any(|f| f.as_str() == Some(key.as_str())))
+            })
+        });
+        match into {
+            Some(c) => error.with_hint(format!(
+                "{key} was already merged into {}:{} (see its _merged_from); this MERGE has run before",
+                c.ty, c.name
+            )),
+            None => error,
+        }
+    }
 }

@@ -447,7 +447,27 @@ fn merge_and_delete_of_section_14() {
         json!(["acetylsalicylic acid", "ASA"])
     );
     assert_eq!(after[0][1], json!(["Drug:ASA"]));
-    assert_eq!(code(&mut e, merge), ErrorCode::NotFound);
+    // A replay is KIP_3002, and its hint says the merge already happened.
+    let replay = run(&mut e, merge).unwrap_err();
+    assert_eq!(replay.code, ErrorCode::NotFound);
+    assert!(
+        replay.to_json()["hint"]
+            .as_str()
+            .unwrap()
+            .contains("Drug:ASA was already merged into Drug:Aspirin"),
+        "{}",
+        replay.to_json()
+    );
+    let never = run(
+        &mut e,
+        r#"MERGE CONCEPT ?s INTO ?t WHERE{?s {type:"Drug",name:"Nowhere"} ?t {type:"Drug",name:"Aspirin"}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        never.to_json()["hint"],
+        json!(ErrorCode::NotFound.hint()),
+        "a source that never existed keeps the code's hint"
+    );
     assert_eq!(
         code(
             &mut e,
@@ -550,7 +570,21 @@ fn meta_commands() {
     let hits = ok(&mut e, r#"SEARCH CONCEPT "aspirin" LIMIT 5"#);
     assert_eq!(hits[0]["name"], json!("Aspirin"));
     let score = hits[0]["metadata"]["_score"].as_f64().unwrap();
-    assert!(score > 0.0 && score <= 1.0);
+    assert_eq!(score, 1.0, "the name, word for word: a perfect match");
+    // Scores are absolute: a partial match scores below 1 even when it is the best there
+    // is, so THRESHOLD 1.0 keeps perfect matches only.
+    let partial = ok(&mut e, r#"SEARCH CONCEPT "aspirin tablets" LIMIT 5"#);
+    assert_eq!(partial[0]["name"], json!("Aspirin"));
+    let weaker = partial[0]["metadata"]["_score"].as_f64().unwrap();
+    assert!(weaker > 0.0 && weaker < 1.0, "{weaker}");
+    assert_eq!(
+        ok(&mut e, r#"SEARCH CONCEPT "aspirin tablets" THRESHOLD 1.0"#),
+        json!([])
+    );
+    assert_eq!(
+        ok(&mut e, r#"SEARCH CONCEPT "Aspirin" THRESHOLD 1.0"#)[0]["name"],
+        json!("Aspirin")
+    );
     assert_eq!(
         ok(&mut e, r#"SEARCH CONCEPT "aspirin" WITH TYPE "Symptom""#),
         json!([])
