@@ -438,7 +438,7 @@ async fn backup(data_dir: &Path, out: &Path) -> Result<(), String> {
         .await
         .map_err(describe)?;
     let workspaces = WorkspaceDatabases::new(data_dir.join("workspaces"));
-    let mut n = 0;
+    let (mut n, mut spaces) = (0, 0);
     if let Ok(entries) = std::fs::read_dir(data_dir.join("workspaces")) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -448,11 +448,31 @@ async fn backup(data_dir: &Path, out: &Path) -> Result<(), String> {
                     .await
                     .map_err(describe)?;
                 n += 1;
+            } else if name.ends_with(".spaces") {
+                // Memory spaces' graphs, each a SQLite file of its own.
+                let into = out.join("workspaces").join(&name);
+                andibase_storage::files::private_dir(&into).map_err(|e| e.to_string())?;
+                for graph in std::fs::read_dir(entry.path())
+                    .map_err(|e| e.to_string())?
+                    .flatten()
+                {
+                    let file = graph.file_name().to_string_lossy().into_owned();
+                    if file.ends_with(".kip.db") {
+                        let (src, dest) = (graph.path(), into.join(&file));
+                        tokio::task::spawn_blocking(move || {
+                            andibase_storage::files::snapshot_sqlite(&src, &dest)
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| format!("{file}: {e}"))?;
+                        spaces += 1;
+                    }
+                }
             }
         }
     }
     println!(
-        "backed up main.db and {n} workspace database(s) to {}",
+        "backed up main.db, {n} workspace database(s) and {spaces} memory space(s) to {}",
         out.display()
     );
     Ok(())
@@ -508,10 +528,16 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     } else {
         Clock::system()
     };
+    let workspaces = Arc::new(WorkspaceDatabases::new(data_dir.join("workspaces")));
+    let memory = Arc::new(andibase_memory::Memory::new(
+        main.clone(),
+        workspaces.clone(),
+        data_dir.join("workspaces"),
+        clock.clone(),
+    ));
     let identity = Arc::new(
         Identity::new(main, clock.clone()).with_agent_login_ttl(args.agent_login_ttl_seconds),
     );
-    let workspaces = Arc::new(WorkspaceDatabases::new(data_dir.join("workspaces")));
     // Secrets kept for users are sealed with this key; never logged.
     let vault = andibase_vault::Vault::open(
         data_dir,
@@ -580,6 +606,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         links,
         approvals,
         definitions: Arc::new(andibase_data::LocalDefinitionCache::default()),
+        memory,
         query_log: Arc::new(andibase_data::QueryLog::new(andibase_data::UsageSettings {
             slow: Duration::from_millis(args.slow_query_ms),
             slow_steps: args.slow_query_steps,

@@ -82,6 +82,19 @@ impl Graph {
     }
 }
 
+impl Graph {
+    /// How many concepts and propositions the graph holds (read on a reader thread).
+    pub fn counts(&self) -> Result<(i64, i64)> {
+        let (reply, answer) = flume::bounded(1);
+        let job: Job = Box::new(move |engine| {
+            let _ = reply.send(engine.graph().counts());
+        });
+        let lost = || KipError::internal("the graph's threads stopped");
+        self.readers.send(job).map_err(|_| lost())?;
+        answer.recv().map_err(|_| lost())?
+    }
+}
+
 impl Drop for Graph {
     fn drop(&mut self) {
         // Closing the queues ends the threads once they have run what was queued.

@@ -8,6 +8,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 pub mod links;
+pub mod memory_api;
 pub mod ops;
 pub mod state;
 
@@ -31,6 +32,7 @@ pub fn app(state: AppState) -> Router {
     };
     Router::new()
         .merge(api)
+        .merge(memory_api::router())
         .merge(test_routes)
         .merge(console::router())
         .merge(docs::router(doc))

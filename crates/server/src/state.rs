@@ -56,6 +56,8 @@ pub struct AppState {
     pub approvals: Arc<Approvals>,
     /// Parsed data definitions kept between reads.
     pub definitions: Arc<dyn andibase_data::DefinitionCache>,
+    /// Memory spaces: their registry, graphs and tokens.
+    pub memory: Arc<andibase_memory::Memory>,
     /// Slow list query shapes, and the indexes built for them.
     pub query_log: Arc<andibase_data::QueryLog>,
     /// The record lifecycle hooks (built-ins; automations add script hooks).

@@ -50,3 +50,20 @@ pub fn private_file(path: &Path) -> io::Result<()> {
             .map(|_| ())
     }
 }
+
+/// Copies a consistent snapshot of the SQLite file `src` (one this crate does not serve,
+/// such as a memory space's graph) to `dest` while others may be writing it: a read-only
+/// connection's `VACUUM INTO`, into a private file.
+pub fn snapshot_sqlite(src: &Path, dest: &Path) -> io::Result<()> {
+    let conn = rusqlite::Connection::open_with_flags(
+        src,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(io::Error::other)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(io::Error::other)?;
+    private_file(dest)?;
+    conn.execute("VACUUM INTO ?1", [dest.to_string_lossy().as_ref()])
+        .map(|_| ())
+        .map_err(io::Error::other)
+}

@@ -11,11 +11,18 @@ pub struct Migration {
 }
 
 /// The main database: identity and tenancy.
-pub const MAIN_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "identity",
-    sql: include_str!("../migrations/sqlite/main/0001_identity.sql"),
-}];
+pub const MAIN_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "identity",
+        sql: include_str!("../migrations/sqlite/main/0001_identity.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "memory_spaces",
+        sql: include_str!("../migrations/sqlite/main/0002_memory_spaces.sql"),
+    },
+];
 
 /// Each workspace's own database.
 pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
@@ -48,6 +55,11 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "data_settings",
         sql: include_str!("../migrations/sqlite/workspace/0006_data_settings.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "memory_tokens",
+        sql: include_str!("../migrations/sqlite/workspace/0007_memory_tokens.sql"),
     },
 ];
 

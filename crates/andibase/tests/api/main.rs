@@ -12,6 +12,7 @@ mod data_system_names;
 mod docs_and_ops;
 mod errors_and_auth;
 mod isolation;
+mod memory;
 mod query_shapes;
 mod restart;
 mod security;

@@ -142,11 +142,18 @@ fn operator_cli_creates_users_workspaces_and_keys() {
     let op = server.sign_in("op@example.com", "operator pass");
     assert_eq!(op.get("/api/v1/auth/me").body["user"]["isAdmin"], true);
 
-    // A backup taken while serving opens as a working data dir.
+    // A backup taken while serving opens as a working data dir, memory spaces included.
+    let made = c.post("/admin/create_space", json!({"space_id": "kept"}));
+    assert_eq!(made.status, 200, "{}", made.text);
+    let concepts = made.body["result"]["concepts"].clone();
     let backup = temp_dir("backup");
     let (ok, out, err) = run(&["backup", "--out", backup.join("copy").to_str().unwrap()]);
     assert!(ok, "{out} {err}");
+    assert!(out.contains("1 memory space"), "{out}");
     drop(server);
     let restored = Server::start_in(backup.join("copy"), &[]);
     assert_eq!(restored.with_key(&key).get("/api/v1/agents/a").status, 200);
+    let info = restored.with_key(&key).get("/v1/kept/info");
+    assert_eq!(info.status, 200, "{}", info.text);
+    assert_eq!(info.body["result"]["concepts"], concepts);
 }

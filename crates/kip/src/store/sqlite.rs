@@ -64,6 +64,15 @@ pub struct SqliteGraph {
 }
 
 impl SqliteGraph {
+    /// How many concepts and propositions the graph holds.
+    pub fn counts(&self) -> Result<(i64, i64)> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT count(*) FROM kip_concepts), (SELECT count(*) FROM kip_links)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
     /// Opens (creating if needed) the graph in the file at `path`, for writing.
     pub fn open(path: &Path) -> Result<SqliteGraph> {
         let conn = Connection::open(path)?;

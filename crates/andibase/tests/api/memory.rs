@@ -1,0 +1,281 @@
+//! Memory spaces (seed 003), first part: spaces, their tokens, the KIP read route and the
+//! space's info, with the seed's envelope and refusals.
+
+use serde_json::{json, Value};
+
+use crate::support::{Client, Server};
+
+fn issue_path(r: &crate::support::Resp) -> Value {
+    r.body["data"]["issues"][0]["path"].clone()
+}
+
+/// Creating spaces: an API key with `memory.write` makes one owned by its workspace;
+/// every bad input is a 400 naming the field, credentials a 401, in seed 003's
+/// `{message, data?}` shape.
+#[test]
+fn spaces_are_created_by_workspace_keys_and_checked() {
+    let server = Server::start();
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
+
+    let made = admin.post(
+        "/admin/create_space",
+        json!({"space_id": "team_brain", "name": "Team brain", "user": "olivia"}),
+    );
+    assert_eq!(made.status, 200, "{}", made.text);
+    let info = &made.body["result"];
+    assert_eq!(info["id"], "team_brain");
+    assert_eq!(info["name"], "Team brain");
+    assert_eq!(info["owner"], "olivia");
+    assert_eq!(info["public"], false);
+    assert_eq!(info["tier"]["tier"], 0);
+    assert!(
+        info["concepts"].as_i64().unwrap() > 0,
+        "the graph starts with KIP's Genesis: {info}"
+    );
+    // The graph is a file of its own beside the workspace's database, the server's alone.
+    let spaces_dir = std::fs::read_dir(server.data_dir.join("workspaces"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".spaces"))
+        .expect("a <workspace>.spaces folder");
+    let graph = spaces_dir.join("team_brain.kip.db");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&spaces_dir), 0o700);
+        assert_eq!(mode(&graph), 0o600);
+    }
+
+    for (body, path) in [
+        (json!({"space_id": "approvals"}), json!(["space_id"])),
+        (json!({"space_id": "agents"}), json!(["space_id"])),
+        (json!({"space_id": "admin"}), json!(["space_id"])),
+        (json!({"space_id": "has space"}), json!(["space_id"])),
+        (json!({"space_id": "team_brain"}), json!(["space_id"])),
+        (json!({"space_id": "ok", "tier": 99}), json!(["tier"])),
+        (json!({"space_id": 7}), json!(["space_id"])),
+        (json!({"name": "no id"}), json!([])),
+        (json!({"space_id": "x", "bogus": 1}), json!(["bogus"])),
+    ] {
+        let r = admin.post("/admin/create_space", body.clone());
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert!(
+            r.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            r.text
+        );
+        assert_eq!(issue_path(&r), path, "{body}: {}", r.text);
+    }
+    let r = admin.post_raw("/admin/create_space", "{not json");
+    assert_eq!(r.status, 400, "{}", r.text);
+
+    let r = viewer.post("/admin/create_space", json!({"space_id": "v"}));
+    assert_eq!(r.status, 401, "a viewer key lacks memory.write: {}", r.text);
+    let r = server
+        .anon()
+        .post("/admin/create_space", json!({"space_id": "a"}));
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = server
+        .with_key("andi_live_nope")
+        .post("/admin/create_space", json!({"space_id": "a"}));
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.body["message"].is_string(), "{}", r.text);
+}
+
+fn make_space(server: &Server) -> (Client, Client, Client, Client) {
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
+    let r = owner.post("/api/v1/workspaces", json!({"name": "Other"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let other = server.with_key(&owner.create_key("other", "admin"));
+    let made = admin.post("/admin/create_space", json!({"space_id": "brain"}));
+    assert_eq!(made.status, 200, "{}", made.text);
+    (owner, admin, viewer, other)
+}
+
+/// Who may read a space: its workspace's keys by permission, its tokens by scope, anyone
+/// once it is public; never another workspace's key. KIP runs read-only.
+#[test]
+fn a_space_is_read_by_its_workspace_and_its_tokens_only() {
+    let server = Server::start();
+    let (_owner, admin, viewer, other) = make_space(&server);
+    assert_eq!(admin.get("/v1/brain/info").status, 200);
+    assert_eq!(
+        viewer.get("/v1/brain/info").status,
+        200,
+        "memory.read reads"
+    );
+    let r = other.get("/v1/brain/info");
+    assert_eq!(r.status, 401, "another workspace's key: {}", r.text);
+    assert_eq!(server.anon().get("/v1/brain/info").status, 401);
+    assert_eq!(
+        server.with_key("").get("/v1/brain/info").status,
+        401,
+        "an empty bearer is a bad credential"
+    );
+    let r = admin.get("/v1/nowhere/info");
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    let primer = admin.post(
+        "/v1/brain/execute_kip_readonly",
+        json!({"command": "DESCRIBE PRIMER"}),
+    );
+    assert_eq!(primer.status, 200, "{}", primer.text);
+    assert_eq!(primer.body["result"]["identity"]["name"], "$self");
+    let write = admin.post(
+        "/v1/brain/execute_kip_readonly",
+        json!({"command": "UPSERT { CONCEPT ?p { {type: \"Person\", name: \"Ada\"} } }"}),
+    );
+    assert_eq!(write.status, 200, "{}", write.text);
+    assert_eq!(write.body["error"]["code"], "KIP_1001", "{}", write.text);
+    let bad = admin.post("/v1/brain/execute_kip_readonly", json!({"commands": 3}));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    let status = viewer.get("/v1/brain/formation_status");
+    assert_eq!(status.status, 200, "{}", status.text);
+    assert_eq!(status.body["result"]["formation_processing"], false);
+
+    // Public: anyone reads; management still needs the workspace's key.
+    let r = viewer.patch("/v1/brain/management/update_space", json!({"public": true}));
+    assert_eq!(r.status, 401, "a viewer key cannot manage: {}", r.text);
+    let r = admin.patch(
+        "/v1/brain/management/update_space",
+        json!({"public": true, "description": "What the team knows"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["result"], true);
+    let public = server.anon().get("/v1/brain/info");
+    assert_eq!(public.status, 200, "{}", public.text);
+    assert_eq!(public.body["result"]["description"], "What the team knows");
+    assert_eq!(
+        server
+            .anon()
+            .post(
+                "/v1/brain/execute_kip_readonly",
+                json!({"command": "DESCRIBE DOMAINS"})
+            )
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .anon()
+            .get("/v1/brain/management/space_tokens")
+            .status,
+        401
+    );
+    let r = admin.patch(
+        "/v1/brain/management/update_space",
+        json!({"public": "yes"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(issue_path(&r), json!(["public"]));
+}
+
+/// Space tokens: made with a scope, shown once, listed masked with their use, refused
+/// outside their scope (write does not read), after expiry and after revocation; a token
+/// cannot manage tokens.
+#[test]
+fn space_tokens_live_by_their_scope_and_expiry() {
+    let server = Server::start_with(&["--test-clock"]);
+    let (_owner, admin, viewer, _other) = make_space(&server);
+    let add = |body: Value| admin.post("/v1/brain/management/add_space_token", body);
+    let reader = add(json!({"scope": "read", "name": "reader"}));
+    assert_eq!(reader.status, 200, "{}", reader.text);
+    let reader_secret = reader.body["result"]["token"].as_str().unwrap().to_string();
+    assert!(reader_secret.starts_with("ST"), "{reader_secret}");
+    let writer = add(json!({"scope": "write", "name": "writer"}));
+    let writer_secret = writer.body["result"]["token"].as_str().unwrap().to_string();
+    // The test clock starts at the real time: an hour from now.
+    let in_an_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 3_600_000;
+    let soon = add(json!({"scope": "*", "name": "soon", "expires_at": in_an_hour}));
+    assert_eq!(soon.status, 200, "{}", soon.text);
+    let soon_secret = soon.body["result"]["token"].as_str().unwrap().to_string();
+
+    for (body, path) in [
+        (json!({"scope": "admin", "name": "x"}), json!(["scope"])),
+        (json!({"scope": "read", "name": ""}), json!(["name"])),
+        (json!({"scope": "read"}), json!([])),
+        (
+            json!({"scope": "read", "name": "past", "expires_at": 1}),
+            json!(["expires_at"]),
+        ),
+    ] {
+        let r = add(body.clone());
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(issue_path(&r), path, "{body}: {}", r.text);
+    }
+    assert_eq!(
+        viewer
+            .post(
+                "/v1/brain/management/add_space_token",
+                json!({"scope": "read", "name": "v"})
+            )
+            .status,
+        401,
+        "memory.read cannot mint tokens"
+    );
+
+    let as_reader = server.with_key(&reader_secret);
+    assert_eq!(as_reader.get("/v1/brain/info").status, 200);
+    assert_eq!(as_reader.get("/v1/brain/info").status, 200);
+    let as_writer = server.with_key(&writer_secret);
+    assert_eq!(
+        as_writer.get("/v1/brain/info").status,
+        401,
+        "a write token does not read (scopes must match, or be *)"
+    );
+    let as_all = server.with_key(&soon_secret);
+    assert_eq!(as_all.get("/v1/brain/info").status, 200);
+    let r = as_all.get("/v1/brain/management/space_tokens");
+    assert_eq!(
+        r.status, 401,
+        "a space token cannot manage tokens: {}",
+        r.text
+    );
+
+    let listed = admin.get("/v1/brain/management/space_tokens");
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let tokens = listed.body["result"].as_array().unwrap();
+    assert_eq!(tokens.len(), 3);
+    assert!(
+        !listed.text.contains(&reader_secret[2..]),
+        "secrets are never listed: {}",
+        listed.text
+    );
+    let reader_listed = tokens.iter().find(|t| t["name"] == "reader").unwrap();
+    assert_eq!(reader_listed["usage"], 2);
+    assert_eq!(reader_listed["scope"], "read");
+
+    // Past its expiry the `*` token is refused (the test clock moves two hours).
+    server.advance_clock(2 * 3_600_000);
+    assert_eq!(as_all.get("/v1/brain/info").status, 401);
+
+    // Revoked by its listed form, the reader token stops working; a second revoke is
+    // false; the writer is revoked by its secret.
+    let listed_form = reader_listed["token"].as_str().unwrap();
+    let r = admin.post(
+        "/v1/brain/management/revoke_space_token",
+        json!({"token": listed_form}),
+    );
+    assert_eq!(r.body["result"], true, "{}", r.text);
+    assert_eq!(as_reader.get("/v1/brain/info").status, 401);
+    let r = admin.post(
+        "/v1/brain/management/revoke_space_token",
+        json!({"token": listed_form}),
+    );
+    assert_eq!(r.body["result"], false, "{}", r.text);
+    let r = admin.post(
+        "/v1/brain/management/revoke_space_token",
+        json!({"token": writer_secret}),
+    );
+    assert_eq!(r.body["result"], true, "{}", r.text);
+}

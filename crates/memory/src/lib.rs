@@ -1,0 +1,576 @@
+//! Memory spaces (seed 003): long-term memory for agents, each space a KIP graph of its
+//! own (`crates/kip`), owned by one workspace.
+//!
+//! - Which workspace owns a space is tenancy, kept in `main.db` (`memory_spaces`): space ids
+//!   are global, since `/v1/{space_id}/…` names no workspace.
+//! - The graph is the file `<workspaces>/<workspace id>.spaces/<space id>.kip.db`, beside
+//!   the workspace's database, opened on first use and served by `andibase_kip::Graph`.
+//! - Space tokens (`ST…`) live in the workspace's database, as SHA-256 only.
+//!
+//! This crate knows nothing of HTTP; `server::memory_api` is its adapter.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use andibase_common::{Clock, DomainError, DomainResult, FieldIssue};
+use andibase_kip::{Graph, Mode, Request};
+use andibase_storage::{params, Database, Row, Sql, WorkspaceDatabases};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Space ids that would collide with the Agent API's own `/v1/…` and `/admin` routes.
+pub const RESERVED_SPACE_IDS: [&str; 3] = ["approvals", "agents", "admin"];
+/// Tokens a space may have at once (the reference's limit).
+const MAX_TOKENS: i64 = 100;
+const TOKEN_PREFIX: &str = "ST";
+
+/// What a token or key may do in a space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Scope {
+    #[serde(rename = "read")]
+    Read,
+    #[serde(rename = "write")]
+    Write,
+    #[serde(rename = "*")]
+    All,
+}
+
+impl Scope {
+    /// Whether this scope allows what `needed` names: `*` allows everything; otherwise
+    /// the scopes must be equal, so a write token does not read (the reference's rule).
+    pub fn allows(self, needed: Scope) -> bool {
+        self == Scope::All || self == needed
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::All => "*",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Scope> {
+        Some(match s {
+            "read" => Scope::Read,
+            "write" => Scope::Write,
+            "*" => Scope::All,
+            _ => return None,
+        })
+    }
+}
+
+/// A space as the registry keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Space {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub owner: String,
+    pub public: bool,
+    pub tier: i64,
+    pub tier_updated_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// `POST /admin/create_space` (seed 003's `CreateOrUpdateSpaceInput`, with the optional
+/// name, description and visibility a console form also sends).
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSpace {
+    /// Who the space is for (the seed's `user`); defaults to the caller.
+    #[serde(default)]
+    pub user: Option<String>,
+    pub space_id: String,
+    #[serde(default)]
+    pub tier: Option<i64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub public: Option<bool>,
+}
+
+/// `PATCH /v1/{space_id}/management/update_space`.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSpace {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub public: Option<bool>,
+}
+
+/// `POST /v1/{space_id}/management/add_space_token`.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSpaceToken {
+    pub scope: Scope,
+    pub name: String,
+    /// Unix time in milliseconds.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// A space token as listed. `token` is the secret only in the answer that made it;
+/// listed later it is `ST…` and the first 12 hex digits of its SHA-256 (secrets are kept
+/// hashed), which `revoke_space_token` also takes.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SpaceToken {
+    pub token: String,
+    pub name: String,
+    pub scope: Scope,
+    pub usage: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// Seed 003's `SpaceInfo`, as far as this service keeps it so far.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SpaceInfo {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub owner: String,
+    #[schema(value_type = Object)]
+    pub db_stats: Value,
+    pub concepts: i64,
+    pub propositions: i64,
+    pub conversations: i64,
+    pub public: bool,
+    #[schema(value_type = Object)]
+    pub tier: Value,
+    #[schema(value_type = Object)]
+    pub formation_usage: Value,
+    #[schema(value_type = Object)]
+    pub recall_usage: Value,
+    #[schema(value_type = Object)]
+    pub maintenance_usage: Value,
+    pub formation_processed_id: i64,
+    pub maintenance_processed_id: i64,
+    #[schema(value_type = Object)]
+    pub maintenance_at: Value,
+}
+
+fn sha256_hex(s: &str) -> String {
+    andibase_common::hex::encode(&Sha256::digest(s.as_bytes()))
+}
+
+/// The listed form of a token: `ST…` and the first 12 hex digits of its hash.
+fn listed(hash: &str) -> String {
+    format!("{TOKEN_PREFIX}…{}", &hash[..12])
+}
+
+fn issue(path: &str, message: impl Into<String>) -> DomainError {
+    DomainError::from_issues(vec![FieldIssue::at([path], message)])
+}
+
+const SPACE_COLUMNS: &str = "id, workspace_id, name, description, owner, public, tier, tier_updated_at, created_at, updated_at";
+
+fn space_from_row(r: &Row) -> DomainResult<Space> {
+    Ok(Space {
+        id: r.text(0)?,
+        workspace_id: r.text(1)?,
+        name: r.opt_text(2)?,
+        description: r.opt_text(3)?,
+        owner: r.text(4)?,
+        public: r.bool(5)?,
+        tier: r.int(6)?,
+        tier_updated_at: r.int(7)?,
+        created_at: r.int(8)?,
+        updated_at: r.int(9)?,
+    })
+}
+
+/// Whether `id` can name a space: 1 to 64 ASCII letters, digits, `_` and `-`, and not one
+/// of [`RESERVED_SPACE_IDS`].
+pub fn valid_space_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !RESERVED_SPACE_IDS.contains(&id)
+}
+
+/// The memory service: the registry, the spaces' graphs and tokens.
+pub struct Memory {
+    main: Database,
+    workspaces: Arc<WorkspaceDatabases>,
+    dir: PathBuf,
+    graphs: Mutex<HashMap<String, Arc<Graph>>>,
+    clock: Clock,
+}
+
+impl Memory {
+    /// `dir` is where workspace databases live (`<data-dir>/workspaces`).
+    pub fn new(
+        main: Database,
+        workspaces: Arc<WorkspaceDatabases>,
+        dir: PathBuf,
+        clock: Clock,
+    ) -> Memory {
+        Memory {
+            main,
+            workspaces,
+            dir,
+            graphs: Mutex::default(),
+            clock,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().millis()
+    }
+
+    /// The file of a space's graph.
+    pub fn graph_path(&self, space: &Space) -> PathBuf {
+        self.dir
+            .join(format!("{}.spaces", space.workspace_id))
+            .join(format!("{}.kip.db", space.id))
+    }
+
+    /// Creates a space owned by `workspace_id`, and its graph (with KIP's Genesis).
+    pub async fn create_space(
+        &self,
+        workspace_id: &str,
+        input: CreateSpace,
+        caller: &str,
+    ) -> DomainResult<Space> {
+        if !valid_space_id(&input.space_id) {
+            return Err(issue(
+                "space_id",
+                "must be 1 to 64 letters, digits, `_` or `-`, and not approvals, agents or admin",
+            ));
+        }
+        let tier = input.tier.unwrap_or(0);
+        if !(0..=10).contains(&tier) {
+            return Err(issue("tier", "must be 0 to 10"));
+        }
+        let now = self.now();
+        let space = Space {
+            id: input.space_id.clone(),
+            workspace_id: workspace_id.to_string(),
+            name: input.name,
+            description: input.description,
+            owner: input.user.unwrap_or_else(|| caller.to_string()),
+            public: input.public.unwrap_or(false),
+            tier,
+            tier_updated_at: now,
+            created_at: now,
+            updated_at: now,
+        };
+        let row = space.clone();
+        self.main
+            .write(move |tx| {
+                tx.execute(
+                    &format!("INSERT INTO memory_spaces ({SPACE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    &params![
+                        row.id,
+                        row.workspace_id,
+                        row.name,
+                        row.description,
+                        row.owner,
+                        row.public,
+                        row.tier,
+                        row.tier_updated_at,
+                        row.created_at,
+                        row.updated_at
+                    ],
+                )
+                .map(|_| ())
+            })
+            .await
+            .map_err(|e| match e {
+                DomainError::Conflict { .. } => issue("space_id", "is taken"),
+                other => other,
+            })?;
+        self.graph(&space).await?;
+        Ok(space)
+    }
+
+    /// The space with this id (any workspace's: the caller checks access).
+    pub async fn space(&self, id: &str) -> DomainResult<Space> {
+        let id = id.to_string();
+        self.main
+            .read(move |r| {
+                r.query_one(
+                    &format!("SELECT {SPACE_COLUMNS} FROM memory_spaces WHERE id = ?"),
+                    &params![id],
+                )?
+                .map(|row| space_from_row(&row))
+                .transpose()?
+                .ok_or(DomainError::NotFound)
+            })
+            .await
+    }
+
+    /// The spaces of a workspace.
+    pub async fn spaces_of(&self, workspace_id: &str) -> DomainResult<Vec<Space>> {
+        let id = workspace_id.to_string();
+        self.main
+            .read(move |r| {
+                r.query(
+                    &format!("SELECT {SPACE_COLUMNS} FROM memory_spaces WHERE workspace_id = ? ORDER BY id"),
+                    &params![id],
+                )?
+                .iter()
+                .map(space_from_row)
+                .collect()
+            })
+            .await
+    }
+
+    pub async fn update_space(&self, space: &Space, input: UpdateSpace) -> DomainResult<()> {
+        if input.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            return Err(issue("name", "must be at most 200 characters"));
+        }
+        if input
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 2000)
+        {
+            return Err(issue("description", "must be at most 2000 characters"));
+        }
+        let (id, now) = (space.id.clone(), self.now());
+        self.main
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE memory_spaces SET name = coalesce(?, name), description = coalesce(?, description), \
+                     public = coalesce(?, public), updated_at = ? WHERE id = ?",
+                    &params![input.name, input.description, input.public, now, id],
+                )
+                .map(|_| ())
+            })
+            .await
+    }
+
+    /// Makes a token; its secret is in this answer only.
+    pub async fn add_token(&self, space: &Space, input: AddSpaceToken) -> DomainResult<SpaceToken> {
+        let name = input.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(issue("name", "must be 1 to 100 characters"));
+        }
+        let now = self.now();
+        if input.expires_at.is_some_and(|e| e <= now) {
+            return Err(issue("expires_at", "must be in the future"));
+        }
+        let secret = format!("{TOKEN_PREFIX}{}", andibase_common::id::random_base62(32));
+        let hash = sha256_hex(&secret);
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let (space_id, row_name, scope) = (space.id.clone(), name.clone(), input.scope);
+        db.write(move |tx| {
+            let held = tx
+                .query_one(
+                    "SELECT count(*) FROM memory_space_tokens WHERE space_id = ?",
+                    &params![space_id.clone()],
+                )?
+                .map_or(Ok(0), |r| r.int(0))?;
+            if held >= MAX_TOKENS {
+                return Err(issue(
+                    "name",
+                    format!("a space holds at most {MAX_TOKENS} tokens; revoke one first"),
+                ));
+            }
+            tx.execute(
+                "INSERT INTO memory_space_tokens (token_hash, space_id, name, scope, usage, created_at, updated_at, expires_at) \
+                 VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+                &params![hash, space_id, row_name, scope.as_str(), now, now, input.expires_at],
+            )
+            .map(|_| ())
+        })
+        .await?;
+        Ok(SpaceToken {
+            token: secret,
+            name,
+            scope: input.scope,
+            usage: 0,
+            created_at: now,
+            updated_at: now,
+            expires_at: input.expires_at,
+        })
+    }
+
+    pub async fn list_tokens(&self, space: &Space) -> DomainResult<Vec<SpaceToken>> {
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let id = space.id.clone();
+        db.read(move |r| {
+            r.query(
+                "SELECT token_hash, name, scope, usage, created_at, updated_at, expires_at \
+                 FROM memory_space_tokens WHERE space_id = ? ORDER BY created_at, token_hash",
+                &params![id],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(SpaceToken {
+                    token: listed(&row.text(0)?),
+                    name: row.text(1)?,
+                    scope: Scope::parse(&row.text(2)?).unwrap_or(Scope::Read),
+                    usage: row.int(3)?,
+                    created_at: row.int(4)?,
+                    updated_at: row.int(5)?,
+                    expires_at: row.opt_int(6)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Revokes a token given as its secret or as listed; whether one was revoked.
+    pub async fn revoke_token(&self, space: &Space, token: &str) -> DomainResult<bool> {
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let (id, token) = (space.id.clone(), token.to_string());
+        db.write(move |tx| {
+            let hashes: Vec<String> = tx
+                .query(
+                    "SELECT token_hash FROM memory_space_tokens WHERE space_id = ?",
+                    &params![id.clone()],
+                )?
+                .iter()
+                .map(|r| r.text(0))
+                .collect::<DomainResult<_>>()?;
+            let secret_hash = sha256_hex(&token);
+            let Some(hash) = hashes
+                .into_iter()
+                .find(|h| *h == secret_hash || listed(h) == token)
+            else {
+                return Ok(false);
+            };
+            tx.execute(
+                "DELETE FROM memory_space_tokens WHERE token_hash = ? AND space_id = ?",
+                &params![hash, id],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    /// The scope of a presented space token, counting its use; none when it is unknown,
+    /// another space's, or expired.
+    pub async fn verify_token(&self, space: &Space, secret: &str) -> DomainResult<Option<Scope>> {
+        if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 128 {
+            return Ok(None);
+        }
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let (id, hash, now) = (space.id.clone(), sha256_hex(secret), self.now());
+        db.write(move |tx| {
+            let Some(row) = tx.query_one(
+                "SELECT scope, expires_at FROM memory_space_tokens WHERE token_hash = ? AND space_id = ?",
+                &params![hash.clone(), id],
+            )?
+            else {
+                return Ok(None);
+            };
+            if row.opt_int(1)?.is_some_and(|e| e <= now) {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE memory_space_tokens SET usage = usage + 1, updated_at = ? WHERE token_hash = ?",
+                &params![now, hash],
+            )?;
+            Ok(Scope::parse(&row.text(0)?))
+        })
+        .await
+    }
+
+    /// The space's graph, opened on first use.
+    pub async fn graph(&self, space: &Space) -> DomainResult<Arc<Graph>> {
+        if let Some(g) = self.graphs.lock().expect("graphs poisoned").get(&space.id) {
+            return Ok(g.clone());
+        }
+        let path = self.graph_path(space);
+        let opened = tokio::task::spawn_blocking(move || {
+            // The graph's folder and file are the server user's alone, as databases are.
+            let private = |r: std::io::Result<()>| {
+                r.map_err(|e| DomainError::Internal(format!("memory space file: {e}")))
+            };
+            if let Some(dir) = path.parent() {
+                private(andibase_storage::files::private_dir(dir))?;
+            }
+            private(andibase_storage::files::private_file(&path))?;
+            Graph::open(&path, 2).map_err(|e| DomainError::Internal(e.to_string()))
+        })
+        .await
+        .map_err(|e| DomainError::Internal(e.to_string()))??;
+        let mut graphs = self.graphs.lock().expect("graphs poisoned");
+        Ok(graphs
+            .entry(space.id.clone())
+            .or_insert_with(|| Arc::new(opened))
+            .clone())
+    }
+
+    /// Runs a KIP request (the §7 envelope: `{command | commands, parameters, dry_run}`)
+    /// read-only: KML in it answers KIP_1001. Gives the KIP envelope.
+    pub async fn execute_kip_readonly(&self, space: &Space, request: Value) -> DomainResult<Value> {
+        let request: Request = serde_json::from_value(request)
+            .map_err(|e| issue("commands", format!("is not a KIP request: {e}")))?;
+        let graph = self.graph(space).await?;
+        tokio::task::spawn_blocking(move || graph.execute(request, Mode::ReadOnly))
+            .await
+            .map_err(|e| DomainError::Internal(e.to_string()))
+    }
+
+    /// Seed 003's `SpaceInfo`. Formation, recall and maintenance are not run yet, so their
+    /// counters are zero.
+    pub async fn info(&self, space: &Space) -> DomainResult<SpaceInfo> {
+        let graph = self.graph(space).await?;
+        let (concepts, propositions) = tokio::task::spawn_blocking(move || graph.counts())
+            .await
+            .map_err(|e| DomainError::Internal(e.to_string()))?
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let size = std::fs::metadata(self.graph_path(space)).map_or(0, |m| m.len());
+        Ok(SpaceInfo {
+            id: space.id.clone(),
+            name: space.name.clone(),
+            description: space.description.clone(),
+            owner: space.owner.clone(),
+            db_stats: json!({"file_bytes": size}),
+            concepts,
+            propositions,
+            conversations: 0,
+            public: space.public,
+            tier: json!({"tier": space.tier, "updated_at": space.tier_updated_at}),
+            formation_usage: json!({}),
+            recall_usage: json!({}),
+            maintenance_usage: json!({}),
+            formation_processed_id: 0,
+            maintenance_processed_id: 0,
+            maintenance_at: json!({"daydream": 0, "full": 0, "quick": 0}),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn space_ids_and_scopes() {
+        assert!(valid_space_id("my_space_001") && valid_space_id("a-b"));
+        for bad in [
+            "",
+            "approvals",
+            "agents",
+            "admin",
+            "a b",
+            "ä",
+            &"x".repeat(65),
+        ] {
+            assert!(!valid_space_id(bad), "{bad}");
+        }
+        assert!(Scope::All.allows(Scope::Write) && Scope::Write.allows(Scope::Write));
+        assert!(!Scope::Write.allows(Scope::Read), "write does not read");
+        assert!(!Scope::Read.allows(Scope::Write));
+    }
+}

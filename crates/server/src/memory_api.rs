@@ -1,0 +1,337 @@
+//! The Memory API (seed 003): `/admin/create_space` and `/v1/{space_id}/…`. Answers are
+//! seed 003's `RpcResponse` (`{result, next_cursor?}`); a refusal's body is its `RpcError`
+//! (`{message, data?}`): 401 for credentials, 400 for input, 404 for an unknown space.
+//!
+//! Who may call:
+//! - a space token (`ST…`) of the space, for the scope it was made with;
+//! - an API key of the workspace that owns the space, with `memory.read` / `memory.write`;
+//! - anyone, for reads of a public space;
+//! - the management routes (tokens, the space's settings) and `create_space` take the
+//!   workspace's API keys only: a space token cannot mint or revoke tokens.
+
+use andibase_common::DomainError;
+use andibase_identity::Resource;
+use andibase_memory::{AddSpaceToken, CreateSpace, Scope, Space, UpdateSpace};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/create_space", post(create_space))
+        .route("/v1/{space_id}/info", get(info))
+        .route("/v1/{space_id}/formation_status", get(formation_status))
+        .route(
+            "/v1/{space_id}/execute_kip_readonly",
+            post(execute_kip_readonly),
+        )
+        .route(
+            "/v1/{space_id}/management/space_tokens",
+            get(list_space_tokens),
+        )
+        .route(
+            "/v1/{space_id}/management/add_space_token",
+            post(add_space_token),
+        )
+        .route(
+            "/v1/{space_id}/management/revoke_space_token",
+            post(revoke_space_token),
+        )
+        .route(
+            "/v1/{space_id}/management/update_space",
+            patch(update_space),
+        )
+}
+
+/// A refusal in seed 003's shape.
+struct RpcError {
+    status: StatusCode,
+    message: String,
+    data: Option<Value>,
+}
+
+impl RpcError {
+    fn new(status: StatusCode, message: impl Into<String>) -> RpcError {
+        RpcError {
+            status,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    fn unauthorized(message: impl Into<String>) -> RpcError {
+        RpcError::new(StatusCode::UNAUTHORIZED, message)
+    }
+}
+
+impl IntoResponse for RpcError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"message": self.message});
+        if let Some(data) = self.data {
+            body["data"] = data;
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<DomainError> for RpcError {
+    fn from(e: DomainError) -> RpcError {
+        match e {
+            DomainError::Invalid { message, issues } => RpcError {
+                status: StatusCode::BAD_REQUEST,
+                message,
+                data: Some(json!({"issues": issues
+                    .iter()
+                    .map(|i| json!({"path": i.path, "message": i.message}))
+                    .collect::<Vec<_>>()})),
+            },
+            DomainError::NotFound => RpcError::new(StatusCode::NOT_FOUND, "not found"),
+            DomainError::Unauthorized { message } => RpcError::unauthorized(message),
+            DomainError::Forbidden { message, .. } => RpcError::unauthorized(message),
+            DomainError::RateLimited { .. } => {
+                RpcError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests")
+            }
+            other => {
+                tracing::error!(error = %other, "memory API");
+                RpcError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+type Rpc = Result<Response, RpcError>;
+
+/// `{result}`.
+fn answer(result: impl Serialize) -> Rpc {
+    Ok(Json(json!({"result": result})).into_response())
+}
+
+/// A JSON body, its problems named by path (`data.issues`).
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, RpcError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path: Vec<Value> = e
+            .path()
+            .iter()
+            .filter_map(|seg| match seg {
+                serde_path_to_error::Segment::Map { key } => Some(json!(key)),
+                serde_path_to_error::Segment::Seq { index } => Some(json!(index)),
+                _ => None,
+            })
+            .collect();
+        let message = e.inner().to_string();
+        RpcError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("invalid request body: {message}"),
+            data: Some(json!({"issues": [{"path": path, "message": message}]})),
+        }
+    })
+}
+
+/// The bearer token, if any (an empty or non-bearer header is an invalid credential).
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let auth = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .unwrap_or("")
+        .trim();
+    let token = match auth.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => auth[7..].trim(),
+        _ => "",
+    };
+    Some(token.to_string())
+}
+
+fn permission(scope: Scope) -> andibase_identity::Permission {
+    match scope {
+        Scope::Write | Scope::All => Resource::Memory.write(),
+        Scope::Read => Resource::Memory.read(),
+    }
+}
+
+/// The space, if the caller may act in it with `needed`; `keys_only` refuses space
+/// tokens and public reads (the management routes).
+async fn space_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    space_id: &str,
+    needed: Scope,
+    keys_only: bool,
+) -> Result<Space, RpcError> {
+    let space = state.memory.space(space_id).await.map_err(|e| match e {
+        DomainError::NotFound => RpcError::new(
+            StatusCode::NOT_FOUND,
+            format!("no memory space `{space_id}`"),
+        ),
+        other => other.into(),
+    })?;
+    let Some(token) = bearer(headers) else {
+        if needed == Scope::Read && space.public && !keys_only {
+            return Ok(space);
+        }
+        return Err(RpcError::unauthorized(
+            "this needs `Authorization: Bearer` with a token of this space or an API key of its workspace",
+        ));
+    };
+    if token.starts_with("andi_live_") {
+        let key = state.identity.authenticate_api_key(&token).await?;
+        return match key {
+            Some(k)
+                if k.workspace.id == space.workspace_id && k.access.allows(permission(needed)) =>
+            {
+                Ok(space)
+            }
+            Some(k) if k.workspace.id == space.workspace_id => Err(RpcError::unauthorized(
+                format!("this API key lacks {}", permission(needed)),
+            )),
+            _ => Err(RpcError::unauthorized(
+                "not an API key of the workspace that owns this space",
+            )),
+        };
+    }
+    if keys_only {
+        return Err(RpcError::unauthorized(
+            "managing a space takes an API key of its workspace with memory.write",
+        ));
+    }
+    match state.memory.verify_token(&space, &token).await? {
+        Some(scope) if scope.allows(needed) => Ok(space),
+        Some(_) => Err(RpcError::unauthorized(format!(
+            "this space token's scope does not allow {}",
+            match needed {
+                Scope::Write => "writing",
+                _ => "reading",
+            }
+        ))),
+        None => Err(RpcError::unauthorized(
+            "unknown, expired or revoked space token",
+        )),
+    }
+}
+
+/// `POST /admin/create_space`: an API key with `memory.write` creates a space owned by
+/// its workspace.
+async fn create_space(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Rpc {
+    let key = match bearer(&headers) {
+        Some(t) => state.identity.authenticate_api_key(&t).await?,
+        None => None,
+    };
+    let Some(key) = key else {
+        return Err(RpcError::unauthorized(
+            "creating a space takes an API key of the workspace that will own it",
+        ));
+    };
+    if !key.access.allows(Resource::Memory.write()) {
+        return Err(RpcError::unauthorized("this API key lacks memory.write"));
+    }
+    let input: CreateSpace = body(&bytes)?;
+    let space = state
+        .memory
+        .create_space(&key.workspace.id, input, &format!("key:{}", key.key_id))
+        .await?;
+    answer(state.memory.info(&space).await?)
+}
+
+async fn info(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Rpc {
+    let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
+    answer(state.memory.info(&space).await?)
+}
+
+async fn formation_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Rpc {
+    let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
+    let info = state.memory.info(&space).await?;
+    answer(json!({
+        "id": info.id,
+        "concepts": info.concepts,
+        "propositions": info.propositions,
+        "conversations": info.conversations,
+        "formation_processing": false,
+        "maintenance_processing": false,
+        "formation_processed_id": info.formation_processed_id,
+        "maintenance_processed_id": info.maintenance_processed_id,
+        "maintenance_at": info.maintenance_at,
+    }))
+}
+
+/// Answers the KIP envelope itself (`{result}` or `{error: {code, message, hint}}`), as
+/// seed 003's `KipResponse`; a KIP error is still a 200, as in the reference.
+async fn execute_kip_readonly(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
+    let request: Value = body(&bytes)?;
+    Ok(Json(state.memory.execute_kip_readonly(&space, request).await?).into_response())
+}
+
+async fn list_space_tokens(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Rpc {
+    let space = space_for(&state, &headers, &id, Scope::Write, true).await?;
+    answer(state.memory.list_tokens(&space).await?)
+}
+
+/// A management request: the space, for a key of its workspace with `memory.write`,
+/// and the body.
+async fn managed<T: DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    bytes: &Bytes,
+) -> Result<(Space, T), RpcError> {
+    let space = space_for(state, headers, id, Scope::Write, true).await?;
+    Ok((space, body(bytes)?))
+}
+
+async fn add_space_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let (space, input) = managed::<AddSpaceToken>(&state, &headers, &id, &bytes).await?;
+    answer(state.memory.add_token(&space, input).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeSpaceToken {
+    token: String,
+}
+
+async fn revoke_space_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let (space, input) = managed::<RevokeSpaceToken>(&state, &headers, &id, &bytes).await?;
+    answer(state.memory.revoke_token(&space, &input.token).await?)
+}
+
+async fn update_space(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let (space, input) = managed::<UpdateSpace>(&state, &headers, &id, &bytes).await?;
+    state.memory.update_space(&space, input).await?;
+    answer(true)
+}
