@@ -134,6 +134,17 @@ pub struct SpaceToken {
     pub expires_at: Option<i64>,
 }
 
+/// `POST /v1/{space_id}/get_or_init_user`.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetOrInitUser {
+    /// The principal's id (the Person's name, as the reference keys it).
+    pub user: String,
+    /// A display name for a new Person.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 /// Seed 003's `SpaceInfo`, as far as this service keeps it so far.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SpaceInfo {
@@ -519,6 +530,59 @@ impl Memory {
         tokio::task::spawn_blocking(move || graph.execute(request, Mode::ReadOnly))
             .await
             .map_err(|e| DomainError::Internal(e.to_string()))
+    }
+
+    /// The `Person` node of a principal, made (`{name: user, attributes: {id, person_class:
+    /// "Human", display_name?}}`) if it is not there; an existing one is left as it is.
+    pub async fn get_or_init_user(
+        &self,
+        space: &Space,
+        input: GetOrInitUser,
+    ) -> DomainResult<Value> {
+        let user = input.user.trim().to_string();
+        if user.is_empty() || user.chars().count() > 200 || user.starts_with('$') {
+            return Err(issue(
+                "user",
+                "must be 1 to 200 characters, not starting with `$`",
+            ));
+        }
+        let graph = self.graph(space).await?;
+        let display_name = input.name;
+        let kip = move |command: &str, parameters: Value, mode: Mode| -> DomainResult<Value> {
+            let request: Request =
+                serde_json::from_value(json!({"command": command, "parameters": parameters}))
+                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+            let out = graph.execute(request, mode);
+            match out.get("error") {
+                Some(e) if e["code"] == "KIP_3002" => Ok(Value::Null),
+                Some(e) => Err(DomainError::Internal(format!("KIP: {e}"))),
+                None => Ok(out["result"].clone()),
+            }
+        };
+        tokio::task::spawn_blocking(move || {
+            let find = r#"FIND(?p) WHERE { ?p {type: "Person", name: :user} }"#;
+            let found = kip(find, json!({"user": user}), Mode::ReadOnly)?;
+            if let Some(person) = found.as_array().and_then(|rows| rows.first()) {
+                return Ok(person.clone());
+            }
+            let mut attributes = json!({"id": user, "person_class": "Human"});
+            if let Some(name) = display_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                attributes["display_name"] = json!(name);
+            }
+            kip(
+                r#"UPSERT { CONCEPT ?p { {type: "Person", name: :user} SET ATTRIBUTES :attributes } }"#,
+                json!({"user": user, "attributes": attributes}),
+                Mode::ReadWrite,
+            )?;
+            let found = kip(find, json!({"user": user}), Mode::ReadOnly)?;
+            found
+                .as_array()
+                .and_then(|rows| rows.first())
+                .cloned()
+                .ok_or_else(|| DomainError::Internal("the new Person is not there".into()))
+        })
+        .await
+        .map_err(|e| DomainError::Internal(e.to_string()))?
     }
 
     /// Seed 003's `SpaceInfo`. Formation, recall and maintenance are not run yet, so their

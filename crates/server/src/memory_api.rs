@@ -11,7 +11,7 @@
 
 use andibase_common::DomainError;
 use andibase_identity::Resource;
-use andibase_memory::{AddSpaceToken, CreateSpace, Scope, Space, UpdateSpace};
+use andibase_memory::{AddSpaceToken, CreateSpace, GetOrInitUser, Scope, Space, UpdateSpace};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/create_space", post(create_space))
         .route("/v1/{space_id}/info", get(info))
         .route("/v1/{space_id}/formation_status", get(formation_status))
+        .route("/v1/{space_id}/get_or_init_user", post(get_or_init_user))
         .route(
             "/v1/{space_id}/execute_kip_readonly",
             post(execute_kip_readonly),
@@ -276,6 +277,17 @@ async fn execute_kip_readonly(
     let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
     let request: Value = body(&bytes)?;
     Ok(Json(state.memory.execute_kip_readonly(&space, request).await?).into_response())
+}
+
+async fn get_or_init_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let space = space_for(&state, &headers, &id, Scope::Write, false).await?;
+    let input: GetOrInitUser = body(&bytes)?;
+    answer(state.memory.get_or_init_user(&space, input).await?)
 }
 
 async fn list_space_tokens(

@@ -279,3 +279,43 @@ fn space_tokens_live_by_their_scope_and_expiry() {
     );
     assert_eq!(r.body["result"], true, "{}", r.text);
 }
+
+/// `get_or_init_user` makes a principal's Person once and then finds it as it is; it needs
+/// write access; KIP then sees the Person.
+#[test]
+fn get_or_init_user_makes_a_person_once() {
+    let server = Server::start();
+    let (_owner, admin, viewer, _other) = make_space(&server);
+    let made = admin.post(
+        "/v1/brain/get_or_init_user",
+        json!({"user": "user_42", "name": "Ada"}),
+    );
+    assert_eq!(made.status, 200, "{}", made.text);
+    let person = &made.body["result"];
+    assert_eq!(person["type"], "Person");
+    assert_eq!(person["name"], "user_42");
+    assert_eq!(person["attributes"]["person_class"], "Human");
+    assert_eq!(person["attributes"]["display_name"], "Ada");
+    let again = admin.post(
+        "/v1/brain/get_or_init_user",
+        json!({"user": "user_42", "name": "Someone else"}),
+    );
+    assert_eq!(again.body["result"]["id"], person["id"], "{}", again.text);
+    assert_eq!(again.body["result"]["attributes"]["display_name"], "Ada");
+    for (body, path) in [
+        (json!({"user": ""}), json!(["user"])),
+        (json!({"user": "$self"}), json!(["user"])),
+        (json!({"name": "x"}), json!([])),
+    ] {
+        let r = admin.post("/v1/brain/get_or_init_user", body.clone());
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(issue_path(&r), path, "{body}: {}", r.text);
+    }
+    let r = viewer.post("/v1/brain/get_or_init_user", json!({"user": "u"}));
+    assert_eq!(r.status, 401, "memory.read does not write: {}", r.text);
+    let found = viewer.post(
+        "/v1/brain/execute_kip_readonly",
+        json!({"command": "FIND(?p.attributes.display_name) WHERE { ?p {type: \"Person\", name: \"user_42\"} }"}),
+    );
+    assert_eq!(found.body["result"], json!(["Ada"]), "{}", found.text);
+}
