@@ -529,12 +529,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         Clock::system()
     };
     let workspaces = Arc::new(WorkspaceDatabases::new(data_dir.join("workspaces")));
-    let memory = Arc::new(andibase_memory::Memory::new(
-        main.clone(),
-        workspaces.clone(),
-        data_dir.join("workspaces"),
-        clock.clone(),
-    ));
+    let main_for_memory = main.clone();
     let identity = Arc::new(
         Identity::new(main, clock.clone()).with_agent_login_ttl(args.agent_login_ttl_seconds),
     );
@@ -545,6 +540,13 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     )
     .map_err(describe)?;
     let scheduler = Arc::new(andibase_jobs::Scheduler::default());
+    let memory = Arc::new(andibase_memory::Memory::new(
+        main_for_memory,
+        workspaces.clone(),
+        data_dir.join("workspaces"),
+        scheduler.clone(),
+        clock.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -592,6 +594,10 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             .handle(
                 andibase_approvals::CALLBACK_JOB,
                 Arc::new(andibase_approvals::CallbackJob(approvals.clone())),
+            )
+            .handle(
+                andibase_memory::FORMATION_JOB,
+                Arc::new(andibase_memory::FormationJob(memory.clone())),
             ),
     );
     let recovered = runner.recover().await.map_err(describe)?;

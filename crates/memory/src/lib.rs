@@ -9,9 +9,15 @@
 //!
 //! This crate knows nothing of HTTP; `server::memory_api` is its adapter.
 
+mod formation;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+pub use formation::{
+    FormationInput, FormationJob, InputContext, Message, FORMATION, FORMATION_JOB,
+};
 
 use andibase_common::{Clock, DomainError, DomainResult, FieldIssue};
 use andibase_kip::{Graph, Mode, Request};
@@ -220,6 +226,9 @@ pub struct Memory {
     workspaces: Arc<WorkspaceDatabases>,
     dir: PathBuf,
     graphs: Mutex<HashMap<String, Arc<Graph>>>,
+    /// One formation at a time per space.
+    forming: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    scheduler: Arc<andibase_jobs::Scheduler>,
     clock: Clock,
 }
 
@@ -229,6 +238,7 @@ impl Memory {
         main: Database,
         workspaces: Arc<WorkspaceDatabases>,
         dir: PathBuf,
+        scheduler: Arc<andibase_jobs::Scheduler>,
         clock: Clock,
     ) -> Memory {
         Memory {
@@ -236,8 +246,21 @@ impl Memory {
             workspaces,
             dir,
             graphs: Mutex::default(),
+            forming: Mutex::default(),
+            scheduler,
             clock,
         }
+    }
+
+    /// Stores a conversation and queues its forming; see [`FormationInput`].
+    pub async fn formation(
+        &self,
+        space: &Space,
+        input: FormationInput,
+        caller: &str,
+    ) -> DomainResult<Value> {
+        self.submit_formation(space, input, caller, &self.scheduler)
+            .await
     }
 
     fn now(&self) -> i64 {
@@ -467,9 +490,13 @@ impl Memory {
         .await
     }
 
-    /// The scope of a presented space token, counting its use; none when it is unknown,
-    /// another space's, or expired.
-    pub async fn verify_token(&self, space: &Space, secret: &str) -> DomainResult<Option<Scope>> {
+    /// The scope and name of a presented space token, counting its use; none when it is
+    /// unknown, another space's, or expired.
+    pub async fn verify_token(
+        &self,
+        space: &Space,
+        secret: &str,
+    ) -> DomainResult<Option<(Scope, String)>> {
         if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 128 {
             return Ok(None);
         }
@@ -477,7 +504,7 @@ impl Memory {
         let (id, hash, now) = (space.id.clone(), sha256_hex(secret), self.now());
         db.write(move |tx| {
             let Some(row) = tx.query_one(
-                "SELECT scope, expires_at FROM memory_space_tokens WHERE token_hash = ? AND space_id = ?",
+                "SELECT scope, expires_at, name FROM memory_space_tokens WHERE token_hash = ? AND space_id = ?",
                 &params![hash.clone(), id],
             )?
             else {
@@ -490,7 +517,10 @@ impl Memory {
                 "UPDATE memory_space_tokens SET usage = usage + 1, updated_at = ? WHERE token_hash = ?",
                 &params![now, hash],
             )?;
-            Ok(Scope::parse(&row.text(0)?))
+            let Some(scope) = Scope::parse(&row.text(0)?) else {
+                return Ok(None);
+            };
+            Ok(Some((scope, row.text(2)?)))
         })
         .await
     }
@@ -585,8 +615,12 @@ impl Memory {
         .map_err(|e| DomainError::Internal(e.to_string()))?
     }
 
-    /// Seed 003's `SpaceInfo`. Formation, recall and maintenance are not run yet, so their
-    /// counters are zero.
+    /// Whether a formation is queued or running.
+    pub async fn formation_processing(&self, space: &Space) -> DomainResult<bool> {
+        Ok(self.formation_counts(space).await?.2)
+    }
+
+    /// Seed 003's `SpaceInfo`. No model is called yet, so the usage totals are empty.
     pub async fn info(&self, space: &Space) -> DomainResult<SpaceInfo> {
         let graph = self.graph(space).await?;
         let (concepts, propositions) = tokio::task::spawn_blocking(move || graph.counts())
@@ -594,6 +628,7 @@ impl Memory {
             .map_err(|e| DomainError::Internal(e.to_string()))?
             .map_err(|e| DomainError::Internal(e.to_string()))?;
         let size = std::fs::metadata(self.graph_path(space)).map_or(0, |m| m.len());
+        let (conversations, formed, _) = self.formation_counts(space).await?;
         Ok(SpaceInfo {
             id: space.id.clone(),
             name: space.name.clone(),
@@ -602,13 +637,13 @@ impl Memory {
             db_stats: json!({"file_bytes": size}),
             concepts,
             propositions,
-            conversations: 0,
+            conversations,
             public: space.public,
             tier: json!({"tier": space.tier, "updated_at": space.tier_updated_at}),
             formation_usage: json!({}),
             recall_usage: json!({}),
             maintenance_usage: json!({}),
-            formation_processed_id: 0,
+            formation_processed_id: formed,
             maintenance_processed_id: 0,
             maintenance_at: json!({"daydream": 0, "full": 0, "quick": 0}),
         })

@@ -11,7 +11,9 @@
 
 use andibase_common::DomainError;
 use andibase_identity::Resource;
-use andibase_memory::{AddSpaceToken, CreateSpace, GetOrInitUser, Scope, Space, UpdateSpace};
+use andibase_memory::{
+    AddSpaceToken, CreateSpace, FormationInput, GetOrInitUser, Scope, Space, UpdateSpace,
+};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -30,6 +32,16 @@ pub fn router() -> Router<AppState> {
         .route("/v1/{space_id}/info", get(info))
         .route("/v1/{space_id}/formation_status", get(formation_status))
         .route("/v1/{space_id}/get_or_init_user", post(get_or_init_user))
+        .route("/v1/{space_id}/formation", post(formation))
+        .route("/v1/{space_id}/conversations", get(conversations))
+        .route(
+            "/v1/{space_id}/conversations/{conversation_id}",
+            get(conversation),
+        )
+        .route(
+            "/v1/{space_id}/conversations/{conversation_id}/delta",
+            get(conversation_delta),
+        )
         .route(
             "/v1/{space_id}/execute_kip_readonly",
             post(execute_kip_readonly),
@@ -167,6 +179,19 @@ async fn space_for(
     needed: Scope,
     keys_only: bool,
 ) -> Result<Space, RpcError> {
+    Ok(caller_in(state, headers, space_id, needed, keys_only)
+        .await?
+        .0)
+}
+
+/// [`space_for`], with who the caller is: `key:<id>`, `token:<name>` or `anonymous`.
+async fn caller_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    space_id: &str,
+    needed: Scope,
+    keys_only: bool,
+) -> Result<(Space, String), RpcError> {
     let space = state.memory.space(space_id).await.map_err(|e| match e {
         DomainError::NotFound => RpcError::new(
             StatusCode::NOT_FOUND,
@@ -176,7 +201,7 @@ async fn space_for(
     })?;
     let Some(token) = bearer(headers) else {
         if needed == Scope::Read && space.public && !keys_only {
-            return Ok(space);
+            return Ok((space, "anonymous".into()));
         }
         return Err(RpcError::unauthorized(
             "this needs `Authorization: Bearer` with a token of this space or an API key of its workspace",
@@ -188,7 +213,7 @@ async fn space_for(
             Some(k)
                 if k.workspace.id == space.workspace_id && k.access.allows(permission(needed)) =>
             {
-                Ok(space)
+                Ok((space, format!("key:{}", k.key_id)))
             }
             Some(k) if k.workspace.id == space.workspace_id => Err(RpcError::unauthorized(
                 format!("this API key lacks {}", permission(needed)),
@@ -204,7 +229,7 @@ async fn space_for(
         ));
     }
     match state.memory.verify_token(&space, &token).await? {
-        Some(scope) if scope.allows(needed) => Ok(space),
+        Some((scope, name)) if scope.allows(needed) => Ok((space, format!("token:{name}"))),
         Some(_) => Err(RpcError::unauthorized(format!(
             "this space token's scope does not allow {}",
             match needed {
@@ -253,12 +278,13 @@ async fn formation_status(
 ) -> Rpc {
     let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
     let info = state.memory.info(&space).await?;
+    let processing = state.memory.formation_processing(&space).await?;
     answer(json!({
         "id": info.id,
         "concepts": info.concepts,
         "propositions": info.propositions,
         "conversations": info.conversations,
-        "formation_processing": false,
+        "formation_processing": processing,
         "maintenance_processing": false,
         "formation_processed_id": info.formation_processed_id,
         "maintenance_processed_id": info.maintenance_processed_id,
@@ -288,6 +314,167 @@ async fn get_or_init_user(
     let space = space_for(&state, &headers, &id, Scope::Write, false).await?;
     let input: GetOrInitUser = body(&bytes)?;
     answer(state.memory.get_or_init_user(&space, input).await?)
+}
+
+/// `POST /v1/{space_id}/formation`: stored and queued; the answer names the conversation.
+async fn formation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let (space, caller) = caller_in(&state, &headers, &id, Scope::Write, false).await?;
+    let input: FormationInput = body(&bytes)?;
+    answer(state.memory.formation(&space, input, &caller).await?)
+}
+
+/// `?collection=&cursor=&limit=` of the conversation routes.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConversationQuery {
+    #[serde(default)]
+    collection: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    messages_offset: Option<String>,
+    #[serde(default)]
+    artifacts_offset: Option<String>,
+}
+
+impl ConversationQuery {
+    fn collection(&self) -> Result<&str, RpcError> {
+        match self
+            .collection
+            .as_deref()
+            .unwrap_or(andibase_memory::FORMATION)
+        {
+            c @ ("conversations" | "recall" | "maintenance") => Ok(c),
+            _ => Err(bad("collection", "is conversations, recall or maintenance")),
+        }
+    }
+
+    fn number(
+        value: &Option<String>,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<i64>, RpcError> {
+        match value {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .map(Some)
+                .ok_or_else(|| {
+                    bad(
+                        name,
+                        &format!(
+                            "must be a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                }),
+        }
+    }
+}
+
+fn bad(field: &str, message: &str) -> RpcError {
+    RpcError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("{field}: {message}"),
+        data: Some(json!({"issues": [{"path": [field], "message": message}]})),
+    }
+}
+
+fn query(uri: &axum::http::Uri) -> Result<ConversationQuery, RpcError> {
+    serde_urlencoded::from_str(uri.query().unwrap_or("")).map_err(|e| RpcError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("invalid query: {e}"),
+        data: None,
+    })
+}
+
+async fn conversations(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+) -> Rpc {
+    let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
+    let q = query(&uri)?;
+    let limit = ConversationQuery::number(&q.limit, "limit", 1..=100)?.unwrap_or(10);
+    let cursor = ConversationQuery::number(&q.cursor, "cursor", 1..=i64::MAX)?;
+    let (page, next) = state
+        .memory
+        .conversations(&space, q.collection()?, cursor, limit)
+        .await?;
+    let mut out = json!({"result": page});
+    if let Some(next) = next {
+        out["next_cursor"] = json!(next);
+    }
+    Ok(Json(out).into_response())
+}
+
+async fn conversation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, conversation)): Path<(String, String)>,
+    uri: axum::http::Uri,
+) -> Rpc {
+    let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
+    let q = query(&uri)?;
+    let n = conversation
+        .parse::<i64>()
+        .map_err(|_| bad("conversation_id", "is a number"))?;
+    answer(
+        state
+            .memory
+            .conversation(&space, q.collection()?, n)
+            .await?,
+    )
+}
+
+/// The messages and artifacts after the client's offsets.
+async fn conversation_delta(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, conversation)): Path<(String, String)>,
+    uri: axum::http::Uri,
+) -> Rpc {
+    let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
+    let q = query(&uri)?;
+    let n = conversation
+        .parse::<i64>()
+        .map_err(|_| bad("conversation_id", "is a number"))?;
+    let messages_offset =
+        ConversationQuery::number(&q.messages_offset, "messages_offset", 0..=i64::MAX)?
+            .unwrap_or(0);
+    let artifacts_offset =
+        ConversationQuery::number(&q.artifacts_offset, "artifacts_offset", 0..=i64::MAX)?
+            .unwrap_or(0);
+    let c = state
+        .memory
+        .conversation(&space, q.collection()?, n)
+        .await?;
+    let after = |v: &Value, offset: i64| -> Value {
+        json!(v
+            .as_array()
+            .map(|a| a.iter().skip(offset as usize).cloned().collect::<Vec<_>>())
+            .unwrap_or_default())
+    };
+    answer(json!({
+        "_id": c["_id"],
+        "messages": after(&c["messages"], messages_offset),
+        "artifacts": after(&c["artifacts"], artifacts_offset),
+        "status": c["status"],
+        "usage": c["usage"],
+        "failed_reason": c["failed_reason"],
+        "updated_at": c["updated_at"],
+    }))
 }
 
 async fn list_space_tokens(

@@ -58,7 +58,7 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
-        name: "memory_tokens",
+        name: "memory_tokens_and_conversations",
         sql: include_str!("../migrations/sqlite/workspace/0007_memory_tokens.sql"),
     },
 ];

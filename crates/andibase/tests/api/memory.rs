@@ -319,3 +319,180 @@ fn get_or_init_user_makes_a_person_once() {
     );
     assert_eq!(found.body["result"], json!(["Ada"]), "{}", found.text);
 }
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never happened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Formation without a model: the conversation is stored and its id answered at once; a
+/// background job files it as an Event involving its participants, which KIP then finds;
+/// conversations page newest first and give their deltas; bad input names the field.
+#[test]
+fn formation_files_conversations_as_events() {
+    let server = Server::start();
+    let (_owner, admin, _viewer, _other) = make_space(&server);
+    let reader = admin.post(
+        "/v1/brain/management/add_space_token",
+        json!({"scope": "read", "name": "reader"}),
+    );
+    let reader = server.with_key(reader.body["result"]["token"].as_str().unwrap());
+    let writer = admin.post(
+        "/v1/brain/management/add_space_token",
+        json!({"scope": "write", "name": "writer"}),
+    );
+    let writer = server.with_key(writer.body["result"]["token"].as_str().unwrap());
+
+    let conversation = |text: &str, at: &str| {
+        json!({
+            "messages": [
+                {"role": "user", "user": "alice", "content": text},
+                {"role": "assistant", "content": [{"type": "text", "text": "Noted."}]}
+            ],
+            "context": {"counterparty": "alice", "topic": "travel"},
+            "timestamp": at
+        })
+    };
+    let first = writer.post(
+        "/v1/brain/formation",
+        conversation(
+            "I moved to Lisbon last spring and I prefer window seats",
+            "2026-03-05T10:00:00+01:00",
+        ),
+    );
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.body["result"]["conversation"], 1);
+    assert!(first.body["result"]["content"].is_string());
+    for (i, text) in [
+        "My sister Maria lives in Porto",
+        "Book the dentist for Friday",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = admin.post(
+            "/v1/brain/formation",
+            conversation(text, "2026-03-06T09:00:00Z"),
+        );
+        assert_eq!(r.body["result"]["conversation"], i as i64 + 2, "{}", r.text);
+    }
+    let r = reader.post(
+        "/v1/brain/formation",
+        conversation("x", "2026-03-06T09:00:00Z"),
+    );
+    assert_eq!(r.status, 401, "a read token does not form: {}", r.text);
+
+    for (body, path) in [
+        (
+            json!({"messages": [], "timestamp": "2026-03-06T09:00:00Z"}),
+            json!(["messages"]),
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+            json!([]),
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "hi"}], "timestamp": "yesterday"}),
+            json!(["timestamp"]),
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": ""}], "timestamp": "2026-03-06T09:00:00Z"}),
+            json!(["messages", 0, "content"]),
+        ),
+        (
+            json!({"messages": [{"role": "", "content": "hi"}], "timestamp": "2026-03-06T09:00:00Z"}),
+            json!(["messages", 0, "role"]),
+        ),
+        (
+            json!({"messages": "hi", "timestamp": "2026-03-06T09:00:00Z"}),
+            json!(["messages"]),
+        ),
+    ] {
+        let r = admin.post("/v1/brain/formation", body.clone());
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(issue_path(&r), path, "{body}: {}", r.text);
+    }
+
+    eventually("three formed conversations", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 3
+    });
+    let status = reader.get("/v1/brain/formation_status").body;
+    assert_eq!(status["result"]["conversations"], 3, "{status}");
+    assert_eq!(status["result"]["formation_processing"], false);
+
+    // The Event: its class, its start in UTC, its summary, the participant it involves.
+    let event = reader.post(
+        "/v1/brain/execute_kip_readonly",
+        json!({"command": "FIND(?e.name, ?e.attributes.start_time, ?p.name) WHERE { ?e {type: \"Event\"} (?e, \"involves\", ?p) FILTER(CONTAINS(?e.attributes.content_summary, \"Lisbon\")) }"}),
+    );
+    assert_eq!(
+        event.body["result"],
+        json!([
+            [["Conversation:2026-03-05:1", "2026-03-05T09:00:00.000Z"]],
+            ["alice"]
+        ]),
+        "{}",
+        event.text
+    );
+    let found = reader.post(
+        "/v1/brain/execute_kip_readonly",
+        json!({"command": "SEARCH CONCEPT \"Porto\" LIMIT 5"}),
+    );
+    assert!(
+        found.text.contains("Conversation:2026-03-06:2"),
+        "{}",
+        found.text
+    );
+
+    // Conversations: newest first, by cursor; one; its delta; refusals.
+    let page = reader.get("/v1/brain/conversations?limit=2");
+    assert_eq!(page.status, 200, "{}", page.text);
+    let ids: Vec<i64> = page.body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [3, 2]);
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let rest = reader.get(&format!("/v1/brain/conversations?limit=2&cursor={cursor}"));
+    assert_eq!(rest.body["result"][0]["_id"], 1, "{}", rest.text);
+    assert!(rest.body.get("next_cursor").is_none(), "{}", rest.text);
+    let one = reader.get("/v1/brain/conversations/1");
+    assert_eq!(one.body["result"]["status"], "completed", "{}", one.text);
+    assert_eq!(one.body["result"]["messages"][0]["user"], "alice");
+    assert_eq!(
+        one.body["result"]["artifacts"][0]["name"],
+        "Conversation:2026-03-05:1"
+    );
+    let delta = reader.get("/v1/brain/conversations/1/delta?messages_offset=1");
+    assert_eq!(
+        delta.body["result"]["messages"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        delta.text
+    );
+    assert_eq!(delta.body["result"]["status"], "completed");
+    for path in [
+        "/v1/brain/conversations?limit=0",
+        "/v1/brain/conversations?limit=abc",
+        "/v1/brain/conversations?collection=secrets",
+        "/v1/brain/conversations?bogus=1",
+        "/v1/brain/conversations/x",
+        "/v1/brain/conversations/1/delta?messages_offset=-1",
+    ] {
+        let r = reader.get(path);
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+    }
+    assert_eq!(reader.get("/v1/brain/conversations/99").status, 404);
+    assert_eq!(
+        reader.get("/v1/brain/conversations?collection=recall").body["result"],
+        json!([])
+    );
+}

@@ -1,0 +1,485 @@
+//! Formation: a conversation is stored and answered at once with its id; a durable job
+//! (`crates/jobs`, in the same transaction) forms it later, one conversation at a time per
+//! space. Without a model, formation files the conversation as an `Event` (its class, its
+//! start from the conversation's own timestamp, a summary of what was said, its
+//! participants as `Person` nodes it `involves`) in the `Unsorted` domain, so KIP and
+//! recall find it. A formed conversation is never formed twice.
+
+use std::sync::Arc;
+
+use andibase_common::{DomainError, DomainResult, FieldIssue, Timestamp};
+use andibase_jobs::{BoxFuture, Handler, Job, Outcome, Scheduler};
+use andibase_kip::{Mode, Request};
+use andibase_storage::{params, Database, Row, Sql};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::{GetOrInitUser, Memory, Space};
+
+/// The job that forms one conversation.
+pub const FORMATION_JOB: &str = "memory.formation";
+/// The collection formation conversations are in.
+pub const FORMATION: &str = "conversations";
+/// At most this many messages, and characters of text in all, a formation takes.
+const MAX_MESSAGES: usize = 1000;
+const MAX_TEXT: usize = 400_000;
+/// How much of the conversation an Event's summary keeps.
+const SUMMARY_CHARS: usize = 4000;
+
+/// Seed 003's `Message` (unknown fields are kept, as content parts may carry any).
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Message {
+    pub role: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub content: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The speaker's user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Unix time in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+}
+
+impl Message {
+    /// The message's text: its string content, or its parts' `text`.
+    fn text(&self) -> String {
+        match &self.content {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p.as_str().or_else(|| p["text"].as_str()))
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Seed 003's `InputContext`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+/// Seed 003's `FormationInput`.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FormationInput {
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<InputContext>,
+    /// ISO 8601: when the conversation happened.
+    pub timestamp: String,
+}
+
+fn invalid(path: Vec<Value>, message: impl Into<String>) -> DomainError {
+    DomainError::from_issues(vec![FieldIssue {
+        path,
+        message: message.into(),
+    }])
+}
+
+impl FormationInput {
+    /// The time it happened, after checking the input.
+    fn check(&self) -> DomainResult<Timestamp> {
+        if self.messages.is_empty() || self.messages.len() > MAX_MESSAGES {
+            return Err(invalid(
+                vec![json!("messages")],
+                format!("holds 1 to {MAX_MESSAGES} messages"),
+            ));
+        }
+        let mut text = 0;
+        for (i, m) in self.messages.iter().enumerate() {
+            if m.role.trim().is_empty() {
+                return Err(invalid(
+                    vec![json!("messages"), json!(i), json!("role")],
+                    "is required",
+                ));
+            }
+            let t = m.text();
+            if t.trim().is_empty() {
+                return Err(invalid(
+                    vec![json!("messages"), json!(i), json!("content")],
+                    "holds no text",
+                ));
+            }
+            text += t.len();
+        }
+        if text > MAX_TEXT {
+            return Err(invalid(
+                vec![json!("messages")],
+                format!("hold more than {MAX_TEXT} characters of text"),
+            ));
+        }
+        parse_time(&self.timestamp)
+            .ok_or_else(|| invalid(vec![json!("timestamp")], "is not an ISO 8601 time"))
+    }
+
+    /// Who took part: the speakers' user ids, then the context's counterparty.
+    fn participants(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let named = self
+            .messages
+            .iter()
+            .filter_map(|m| m.user.clone())
+            .chain(self.context.as_ref().and_then(|c| c.counterparty.clone()));
+        for p in named {
+            let p = p.trim().to_string();
+            if !p.is_empty() && !p.starts_with('$') && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+/// ISO 8601 in UTC (`Z`), or with an offset, to milliseconds.
+fn parse_time(s: &str) -> Option<Timestamp> {
+    if let Some(t) = Timestamp::parse_iso(s) {
+        return Some(t);
+    }
+    // `…+02:00` / `…-05:00`: shift to UTC.
+    let (base, sign, offset) = match s.len().checked_sub(6).map(|i| s.split_at(i)) {
+        Some((b, o)) if o.starts_with('+') => (b, 1, &o[1..]),
+        Some((b, o)) if o.starts_with('-') => (b, -1, &o[1..]),
+        _ => return None,
+    };
+    let (h, m) = offset.split_once(':')?;
+    let minutes: i64 = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
+    let t = Timestamp::parse_iso(&format!("{base}Z"))?;
+    Some(Timestamp(t.0 - sign * minutes * 60_000))
+}
+
+/// What formation answers at once: seed 003's `AgentOutput`.
+pub fn submitted(conversation: i64) -> Value {
+    json!({
+        "content": format!("Conversation {conversation} is stored; it will be formed into memory shortly."),
+        "conversation": conversation,
+    })
+}
+
+fn conversation_json(r: &Row) -> DomainResult<Value> {
+    let parse = |s: String| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null);
+    Ok(json!({
+        "_id": r.int(0)?,
+        "user": r.text(1)?,
+        "messages": parse(r.text(2)?),
+        "resources": [],
+        "artifacts": parse(r.text(3)?),
+        "status": r.text(4)?,
+        "failed_reason": r.opt_text(5)?,
+        "period": r.int(8)? / 3_600_000,
+        "created_at": r.int(8)?,
+        "updated_at": r.int(9)?,
+        "usage": parse(r.text(6)?),
+        "label": r.opt_text(7)?,
+    }))
+}
+
+const CONVERSATION_COLUMNS: &str =
+    "id, user, messages, artifacts, status, failed_reason, usage, NULL, created_at, updated_at";
+
+impl Memory {
+    /// Stores a formation conversation and queues its forming, in one transaction;
+    /// answers seed 003's `AgentOutput` with the conversation's id.
+    pub async fn submit_formation(
+        &self,
+        space: &Space,
+        input: FormationInput,
+        caller: &str,
+        scheduler: &Scheduler,
+    ) -> DomainResult<Value> {
+        input.check()?;
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let now = self.clock.now();
+        let space_id = space.id.clone();
+        let user = input
+            .context
+            .as_ref()
+            .and_then(|c| c.counterparty.clone())
+            .unwrap_or_else(|| caller.to_string());
+        let (input_json, messages) = (
+            serde_json::to_string(&input).map_err(|e| DomainError::Internal(e.to_string()))?,
+            serde_json::to_string(&input.messages)
+                .map_err(|e| DomainError::Internal(e.to_string()))?,
+        );
+        let id = db
+            .write(move |tx| {
+                let id = tx
+                    .query_one(
+                        "SELECT coalesce(max(id), 0) + 1 FROM memory_conversations WHERE space_id = ? AND collection = ?",
+                        &params![space_id.clone(), FORMATION],
+                    )?
+                    .map_or(Ok(1), |r| r.int(0))?;
+                tx.execute(
+                    "INSERT INTO memory_conversations (space_id, collection, id, user, input, messages, status, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, 'submitted', ?, ?)",
+                    &params![space_id.clone(), FORMATION, id, user, input_json, messages, now, now],
+                )?;
+                andibase_jobs::enqueue(
+                    tx,
+                    FORMATION_JOB,
+                    &json!({"space_id": space_id, "conversation": id}),
+                    now,
+                    now,
+                )?;
+                Ok(id)
+            })
+            .await?;
+        scheduler.wake(&space.workspace_id, now);
+        Ok(submitted(id))
+    }
+
+    /// One conversation of a collection.
+    pub async fn conversation(
+        &self,
+        space: &Space,
+        collection: &str,
+        id: i64,
+    ) -> DomainResult<Value> {
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let (space_id, collection) = (space.id.clone(), collection.to_string());
+        db.read(move |r| {
+            r.query_one(
+                &format!("SELECT {CONVERSATION_COLUMNS} FROM memory_conversations WHERE space_id = ? AND collection = ? AND id = ?"),
+                &params![space_id, collection, id],
+            )?
+            .map(|row| conversation_json(&row))
+            .transpose()?
+            .ok_or(DomainError::NotFound)
+        })
+        .await
+    }
+
+    /// Conversations newest first, `limit` (1–100) after the cursor (the smallest id of
+    /// the page before); the next cursor when there are more.
+    pub async fn conversations(
+        &self,
+        space: &Space,
+        collection: &str,
+        cursor: Option<i64>,
+        limit: i64,
+    ) -> DomainResult<(Vec<Value>, Option<String>)> {
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let (space_id, collection) = (space.id.clone(), collection.to_string());
+        let before = cursor.unwrap_or(i64::MAX);
+        let rows = db
+            .read(move |r| {
+                r.query(
+                    &format!("SELECT {CONVERSATION_COLUMNS} FROM memory_conversations WHERE space_id = ? AND collection = ? AND id < ? ORDER BY id DESC LIMIT {}", limit + 1),
+                    &params![space_id, collection, before],
+                )?
+                .iter()
+                .map(conversation_json)
+                .collect::<DomainResult<Vec<_>>>()
+            })
+            .await?;
+        let more = rows.len() as i64 > limit;
+        let page: Vec<Value> = rows.into_iter().take(limit as usize).collect();
+        let next = match more {
+            true => page
+                .last()
+                .and_then(|c| c["_id"].as_i64())
+                .map(|id| id.to_string()),
+            false => None,
+        };
+        Ok((page, next))
+    }
+
+    /// How many formation conversations a space holds, and the highest formed id.
+    pub(crate) async fn formation_counts(&self, space: &Space) -> DomainResult<(i64, i64, bool)> {
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let space_id = space.id.clone();
+        db.read(move |r| {
+            let row = r.query_one(
+                "SELECT count(*), coalesce(max(CASE WHEN status = 'completed' THEN id END), 0), \
+                 coalesce(max(status IN ('submitted', 'working')), 0) \
+                 FROM memory_conversations WHERE space_id = ? AND collection = 'conversations'",
+                &params![space_id],
+            )?;
+            match row {
+                Some(r) => Ok((r.int(0)?, r.int(1)?, r.int(2)? != 0)),
+                None => Ok((0, 0, false)),
+            }
+        })
+        .await
+    }
+
+    /// Forms one conversation (the job's work), at most one at a time per space; a
+    /// conversation already formed is left alone.
+    pub async fn form(&self, db: &Database, space: &Space, id: i64) -> DomainResult<()> {
+        let lock = {
+            let mut locks = self.forming.lock().expect("formation locks poisoned");
+            locks.entry(space.id.clone()).or_default().clone()
+        };
+        let _one_at_a_time = lock.lock().await;
+        let (space_id, now) = (space.id.clone(), self.clock.now());
+        let input: Option<FormationInput> = db
+            .write(move |tx| {
+                let Some(row) = tx.query_one(
+                    "SELECT input, status FROM memory_conversations WHERE space_id = ? AND collection = 'conversations' AND id = ?",
+                    &params![space_id.clone(), id],
+                )?
+                else {
+                    return Ok(None);
+                };
+                if row.text(1)? == "completed" {
+                    return Ok(None);
+                }
+                tx.execute(
+                    "UPDATE memory_conversations SET status = 'working', updated_at = ? WHERE space_id = ? AND collection = 'conversations' AND id = ?",
+                    &params![now, space_id, id],
+                )?;
+                serde_json::from_str(&row.text(0)?)
+                    .map(Some)
+                    .map_err(|e| DomainError::Internal(e.to_string()))
+            })
+            .await?;
+        let Some(input) = input else {
+            return Ok(());
+        };
+        let result = self.file_as_event(space, id, &input).await;
+        let (space_id, now) = (space.id.clone(), self.clock.now());
+        let (status, reason, artifacts) = match &result {
+            Ok(event) => ("completed", None, json!([{"type": "Event", "name": event}])),
+            Err(e) => ("failed", Some(e.to_string()), json!([])),
+        };
+        db.write(move |tx| {
+            tx.execute(
+                "UPDATE memory_conversations SET status = ?, failed_reason = ?, artifacts = ?, updated_at = ? \
+                 WHERE space_id = ? AND collection = 'conversations' AND id = ?",
+                &params![status, reason, artifacts.to_string(), now, space_id, id],
+            )
+            .map(|_| ())
+        })
+        .await?;
+        result.map(|_| ())
+    }
+
+    /// The model-free formation: the conversation as an `Event` involving its
+    /// participants, in `Unsorted`. Its name is unique to the conversation, so a rerun
+    /// updates the same node. Gives the Event's name.
+    async fn file_as_event(
+        &self,
+        space: &Space,
+        id: i64,
+        input: &FormationInput,
+    ) -> DomainResult<String> {
+        let start = input.check()?;
+        let participants = input.participants();
+        for p in &participants {
+            self.get_or_init_user(
+                space,
+                GetOrInitUser {
+                    user: p.clone(),
+                    name: None,
+                },
+            )
+            .await?;
+        }
+        let transcript: Vec<String> = input
+            .messages
+            .iter()
+            .map(|m| {
+                let who = m.user.clone().or(m.name.clone()).unwrap_or(m.role.clone());
+                format!("{who}: {}", m.text())
+            })
+            .collect();
+        let mut summary: String = transcript.join("\n");
+        if summary.chars().count() > SUMMARY_CHARS {
+            summary = summary.chars().take(SUMMARY_CHARS).collect::<String>() + "…";
+        }
+        let date = &start.to_iso()[..10];
+        let name = format!("Conversation:{date}:{}", id);
+        let mut attributes = json!({
+            "event_class": "Conversation",
+            "start_time": start.to_iso(),
+            "participants": participants,
+            "content_summary": summary,
+            "consolidation_status": "pending",
+            "memory_tier": "short-term",
+            "expires_at": Timestamp(start.0 + 90 * 86_400_000).to_iso(),
+            "conversation": id,
+        });
+        if let Some(topic) = input.context.as_ref().and_then(|c| c.topic.clone()) {
+            attributes["topic"] = json!(topic);
+        }
+        let involves: String = participants
+            .iter()
+            .map(|p| {
+                format!(
+                    " (\"involves\", {{type: \"Person\", name: {}}})",
+                    serde_json::to_string(p).unwrap_or_default()
+                )
+            })
+            .collect();
+        let command = format!(
+            "UPSERT {{ CONCEPT ?e {{ {{type: \"Event\", name: :name}} SET ATTRIBUTES :attributes \
+             SET PROPOSITIONS {{ (\"belongs_to_domain\", {{type: \"Domain\", name: \"Unsorted\"}}){involves} }} }} }} \
+             WITH METADATA {{ source: \"formation\", author: \"$self\", confidence: 1.0 }}"
+        );
+        let request: Request = serde_json::from_value(
+            json!({"command": command, "parameters": {"name": name, "attributes": attributes}}),
+        )
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let graph = self.graph(space).await?;
+        let out = tokio::task::spawn_blocking(move || graph.execute(request, Mode::ReadWrite))
+            .await
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        if let Some(e) = out.get("error") {
+            return Err(DomainError::Internal(format!("KIP: {e}")));
+        }
+        Ok(name)
+    }
+}
+
+/// The job handler for [`FORMATION_JOB`].
+pub struct FormationJob(pub Arc<Memory>);
+
+impl Handler for FormationJob {
+    fn run(&self, _workspace_id: String, db: Database, job: Job) -> BoxFuture<Outcome> {
+        let memory = self.0.clone();
+        Box::pin(async move {
+            let (Some(space_id), Some(id)) = (
+                job.payload["space_id"].as_str().map(str::to_string),
+                job.payload["conversation"].as_i64(),
+            ) else {
+                return Outcome::Failed(
+                    "a formation job without its space and conversation".into(),
+                );
+            };
+            let space = match memory.space(&space_id).await {
+                Ok(s) => s,
+                Err(DomainError::NotFound) => {
+                    return Outcome::Failed(format!("no space {space_id}"))
+                }
+                Err(e) => {
+                    return Outcome::Retry {
+                        after_ms: 60_000,
+                        error: e.to_string(),
+                    }
+                }
+            };
+            match memory.form(&db, &space, id).await {
+                Ok(()) => Outcome::Done,
+                // The reference retries a failed formation once, after a minute.
+                Err(e) if job.attempts < 2 => Outcome::Retry {
+                    after_ms: 60_000,
+                    error: e.to_string(),
+                },
+                Err(e) => Outcome::Failed(e.to_string()),
+            }
+        })
+    }
+}
