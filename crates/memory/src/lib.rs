@@ -10,6 +10,7 @@
 //! This crate knows nothing of HTTP; `server::memory_api` is its adapter.
 
 mod formation;
+mod recall;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 pub use formation::{
     FormationInput, FormationJob, InputContext, Message, FORMATION, FORMATION_JOB,
 };
+pub use recall::{RecallInput, RECALL};
 
 use andibase_common::{Clock, DomainError, DomainResult, FieldIssue};
 use andibase_kip::{Graph, Mode, Request};

@@ -12,7 +12,8 @@
 use andibase_common::DomainError;
 use andibase_identity::Resource;
 use andibase_memory::{
-    AddSpaceToken, CreateSpace, FormationInput, GetOrInitUser, Scope, Space, UpdateSpace,
+    AddSpaceToken, CreateSpace, FormationInput, GetOrInitUser, RecallInput, Scope, Space,
+    UpdateSpace,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/{space_id}/formation_status", get(formation_status))
         .route("/v1/{space_id}/get_or_init_user", post(get_or_init_user))
         .route("/v1/{space_id}/formation", post(formation))
+        .route("/v1/{space_id}/recall", post(recall))
         .route("/v1/{space_id}/conversations", get(conversations))
         .route(
             "/v1/{space_id}/conversations/{conversation_id}",
@@ -326,6 +328,18 @@ async fn formation(
     let (space, caller) = caller_in(&state, &headers, &id, Scope::Write, false).await?;
     let input: FormationInput = body(&bytes)?;
     answer(state.memory.formation(&space, input, &caller).await?)
+}
+
+/// `POST /v1/{space_id}/recall`: answered at once, from the graph.
+async fn recall(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let (space, caller) = caller_in(&state, &headers, &id, Scope::Read, false).await?;
+    let input: RecallInput = body(&bytes)?;
+    answer(state.memory.recall(&space, input, &caller).await?)
 }
 
 /// `?collection=&cursor=&limit=` of the conversation routes.

@@ -496,3 +496,101 @@ fn formation_files_conversations_as_events() {
         json!([])
     );
 }
+
+/// Recall without a model: after formation, a question is answered from the graph with
+/// the lines that hold its words, their date and source, within the budget; a question
+/// nothing matches says so; each recall is kept in the `recall` collection; a public
+/// space recalls for anyone, a private one needs read access.
+#[test]
+fn recall_answers_from_formed_conversations() {
+    let server = Server::start();
+    let (_owner, admin, viewer, other) = make_space(&server);
+    let conversations = [
+        (
+            "alice",
+            "I moved to Lisbon last spring",
+            "2026-03-05T10:00:00Z",
+        ),
+        (
+            "alice",
+            "My sister Maria lives in Porto and loves surfing",
+            "2026-03-06T10:00:00Z",
+        ),
+        (
+            "bob",
+            "I switched from tea to coffee this year",
+            "2026-03-07T10:00:00Z",
+        ),
+    ];
+    for (who, text, at) in conversations {
+        let r = admin.post(
+            "/v1/brain/formation",
+            json!({"messages": [
+                {"role": "user", "user": who, "content": "Good morning"},
+                {"role": "user", "user": who, "content": text},
+                {"role": "assistant", "content": "Thanks for telling me."}
+            ], "timestamp": at}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    eventually("three formed conversations", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 3
+    });
+
+    let recall = |c: &Client, body: Value| c.post("/v1/brain/recall", body);
+    let r = recall(&viewer, json!({"query": "Where does Maria live?"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let content = r.body["result"]["content"].as_str().unwrap();
+    assert!(content.contains("Porto"), "{content}");
+    assert!(
+        content.contains("2026-03-06") && content.contains("conversation 2"),
+        "{content}"
+    );
+    assert!(
+        content.find("Porto") < content.find("Lisbon").or(Some(usize::MAX)),
+        "the best match comes first: {content}"
+    );
+    assert!(r.body["result"]["conversation"].as_i64().is_some());
+
+    let r = recall(&admin, json!({"query": "coffee", "max_chars": 120}));
+    let content = r.body["result"]["content"].as_str().unwrap();
+    assert!(content.contains("coffee"), "{content}");
+    assert!(content.chars().count() <= 120, "{content}");
+
+    let r = recall(&admin, json!({"query": "kangaroo"}));
+    assert!(
+        r.body["result"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing"),
+        "{}",
+        r.text
+    );
+    for (body, path) in [
+        (json!({"query": ""}), json!(["query"])),
+        (json!({"query": "x", "max_chars": 5}), json!(["max_chars"])),
+        (json!({"question": "x"}), json!(["question"])),
+    ] {
+        let r = recall(&admin, body.clone());
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(issue_path(&r), path, "{body}: {}", r.text);
+    }
+    assert_eq!(recall(&other, json!({"query": "Porto"})).status, 401);
+    assert_eq!(
+        recall(&server.anon(), json!({"query": "Porto"})).status,
+        401
+    );
+    let kept = admin.get("/v1/brain/conversations?collection=recall&limit=100");
+    assert_eq!(
+        kept.body["result"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        kept.text
+    );
+    assert_eq!(kept.body["result"][0]["messages"][0]["content"], "kangaroo");
+
+    admin.patch("/v1/brain/management/update_space", json!({"public": true}));
+    let r = recall(&server.anon(), json!({"query": "Lisbon"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("Lisbon"), "{}", r.text);
+}
