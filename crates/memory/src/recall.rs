@@ -63,9 +63,8 @@ fn relevant_lines(summary: &str, wanted: &[String]) -> Vec<String> {
     let mut keep = vec![false; lines.len()];
     for (i, l) in lines.iter().enumerate() {
         if hit(l) {
-            for j in i.saturating_sub(1)..=(i + 1).min(lines.len().saturating_sub(1)) {
-                keep[j] = true;
-            }
+            let end = (i + 1).min(lines.len() - 1);
+            keep[i.saturating_sub(1)..=end].fill(true);
         }
     }
     lines
