@@ -241,6 +241,43 @@ impl Memory {
         Ok(submitted(id))
     }
 
+    /// Queues a failed or stalled formation again (`restart_formation`); a formed one is
+    /// refused.
+    pub async fn restart_formation(&self, space: &Space, id: i64) -> DomainResult<()> {
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let (space_id, now) = (space.id.clone(), self.clock.now());
+        db.write(move |tx| {
+            let status = tx
+                .query_one(
+                    "SELECT status FROM memory_conversations WHERE space_id = ? AND collection = 'conversations' AND id = ?",
+                    &params![space_id.clone(), id],
+                )?
+                .map(|r| r.text(0))
+                .transpose()?;
+            match status.as_deref() {
+                None => Err(invalid(vec![json!("conversation")], "no such formation conversation")),
+                Some("completed") => Err(invalid(vec![json!("conversation")], "is formed already")),
+                Some(_) => {
+                    tx.execute(
+                        "UPDATE memory_conversations SET status = 'submitted', failed_reason = NULL, updated_at = ?                          WHERE space_id = ? AND collection = 'conversations' AND id = ?",
+                        &params![now, space_id.clone(), id],
+                    )?;
+                    andibase_jobs::enqueue(
+                        tx,
+                        FORMATION_JOB,
+                        &json!({"space_id": space_id, "conversation": id}),
+                        now,
+                        now,
+                    )
+                    .map(|_| ())
+                }
+            }
+        })
+        .await?;
+        self.scheduler.wake(&space.workspace_id, now);
+        Ok(())
+    }
+
     /// One conversation of a collection.
     pub async fn conversation(
         &self,
@@ -302,8 +339,11 @@ impl Memory {
         let db = self.workspaces.get(&space.workspace_id).await?;
         let space_id = space.id.clone();
         db.read(move |r| {
+            // The high-water mark: every conversation up to it is processed (formed or
+            // failed); a queued one stops it.
             let row = r.query_one(
-                "SELECT count(*), coalesce(max(CASE WHEN status = 'completed' THEN id END), 0), \
+                "SELECT count(*), \
+                 coalesce(min(CASE WHEN status IN ('submitted', 'working') THEN id END) - 1, max(id), 0), \
                  coalesce(max(status IN ('submitted', 'working')), 0) \
                  FROM memory_conversations WHERE space_id = ? AND collection = 'conversations'",
                 &params![space_id],
@@ -316,14 +356,38 @@ impl Memory {
         .await
     }
 
-    /// Forms one conversation (the job's work), at most one at a time per space; a
-    /// conversation already formed is left alone.
+    /// Forms conversation `id` (the job's work) and, first, every earlier one still
+    /// queued, so a space's conversations are formed in order, one at a time; a formed
+    /// one is left alone. (Jobs may run in any order; the later ones then find their
+    /// conversation formed.)
     pub async fn form(&self, db: &Database, space: &Space, id: i64) -> DomainResult<()> {
         let lock = {
             let mut locks = self.forming.lock().expect("formation locks poisoned");
             locks.entry(space.id.clone()).or_default().clone()
         };
         let _one_at_a_time = lock.lock().await;
+        let space_id = space.id.clone();
+        let earlier: Vec<i64> = db
+            .read(move |r| {
+                r.query(
+                    "SELECT id FROM memory_conversations WHERE space_id = ? AND collection = 'conversations' \
+                     AND status IN ('submitted', 'working') AND id < ? ORDER BY id",
+                    &params![space_id, id],
+                )?
+                .iter()
+                .map(|row| row.int(0))
+                .collect()
+            })
+            .await?;
+        for earlier in earlier {
+            // Each has a job of its own too, which will find it formed (or retry it).
+            let _ = self.form_one(db, space, earlier).await;
+        }
+        self.form_one(db, space, id).await
+    }
+
+    /// Forms one conversation, under the space's formation lock.
+    async fn form_one(&self, db: &Database, space: &Space, id: i64) -> DomainResult<()> {
         let (space_id, now) = (space.id.clone(), self.clock.now());
         let input: Option<FormationInput> = db
             .write(move |tx| {

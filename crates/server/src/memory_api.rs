@@ -64,6 +64,10 @@ pub fn router() -> Router<AppState> {
             "/v1/{space_id}/management/update_space",
             patch(update_space),
         )
+        .route(
+            "/v1/{space_id}/management/restart_formation",
+            patch(restart_formation),
+        )
 }
 
 /// A refusal in seed 003's shape.
@@ -546,5 +550,25 @@ async fn update_space(
 ) -> Rpc {
     let (space, input) = managed::<UpdateSpace>(&state, &headers, &id, &bytes).await?;
     state.memory.update_space(&space, input).await?;
+    answer(true)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestartFormation {
+    conversation: i64,
+}
+
+async fn restart_formation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let (space, input) = managed::<RestartFormation>(&state, &headers, &id, &bytes).await?;
+    state
+        .memory
+        .restart_formation(&space, input.conversation)
+        .await?;
     answer(true)
 }

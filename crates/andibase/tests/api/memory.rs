@@ -594,3 +594,57 @@ fn recall_answers_from_formed_conversations() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("Lisbon"), "{}", r.text);
 }
+
+/// A server killed with formations queued loses none and forms none twice: after the
+/// restart every conversation is formed, each into one Event. `restart_formation` queues
+/// an unformed conversation again and refuses a formed or unknown one.
+#[test]
+fn formation_survives_a_kill_and_restarts_on_demand() {
+    let dir = crate::support::temp_dir("memory-restart");
+    let server = Server::start_in(dir.to_path_buf(), &[]);
+    let (owner, ws) = server.setup_admin();
+    let key = owner.create_key(&ws, "admin");
+    let admin = server.with_key(&key);
+    assert_eq!(
+        admin
+            .post("/admin/create_space", json!({"space_id": "brain"}))
+            .status,
+        200
+    );
+    let n = 30;
+    for i in 0..n {
+        let r = admin.post(
+            "/v1/brain/formation",
+            json!({"messages": [{"role": "user", "user": format!("u{}", i % 3), "content": format!("fact number {i}")}],
+                   "timestamp": "2026-03-05T10:00:00Z"}),
+        );
+        assert_eq!(r.body["result"]["conversation"], i + 1, "{}", r.text);
+    }
+    drop(server); // SIGKILL, whatever it was doing
+
+    let server = Server::start_in(dir.to_path_buf(), &[]);
+    let admin = server.with_key(&key);
+    eventually("every conversation formed after the restart", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == n
+    });
+    let page = admin.get("/v1/brain/conversations?limit=100");
+    let statuses: Vec<&str> = page.body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["completed"; n as usize], "{}", page.text);
+    let events = admin.post(
+        "/v1/brain/execute_kip_readonly",
+        json!({"command": "FIND(COUNT(?e)) WHERE { ?e {type: \"Event\"} }"}),
+    );
+    assert_eq!(events.body["result"], json!(n), "one Event each: {}", events.text);
+
+    let restart = |body: Value| admin.patch("/v1/brain/management/restart_formation", body);
+    let r = restart(json!({"conversation": 1}));
+    assert_eq!(r.status, 400, "a formed conversation: {}", r.text);
+    assert_eq!(issue_path(&r), json!(["conversation"]));
+    assert_eq!(restart(json!({"conversation": 999})).status, 400);
+    assert_eq!(restart(json!({"conversation": "one"})).status, 400);
+}
