@@ -113,6 +113,11 @@ fn base(state: &AppState) -> String {
     state.config.public_url.trim_end_matches('/').to_string()
 }
 
+/// The product page in Markdown, for agents that ask for it at `/`.
+pub(crate) fn overview_markdown(state: &AppState) -> Response {
+    markdown(OVERVIEW_MD.replace("{{BASE}}", &base(state)))
+}
+
 fn markdown(text: String) -> Response {
     (
         [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],

@@ -30,6 +30,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/create_space", post(create_space))
+        .route("/info", get(service_info))
         .route("/v1/{space_id}/info", get(info))
         .route("/v1/{space_id}/formation_status", get(formation_status))
         .route("/v1/{space_id}/get_or_init_user", post(get_or_init_user))
@@ -128,15 +129,125 @@ impl From<DomainError> for RpcError {
 
 type Rpc = Result<Response, RpcError>;
 
-/// `{result}`.
-fn answer(result: impl Serialize) -> Rpc {
-    Ok(Json(json!({"result": result})).into_response())
+/// Seed 003's formats: bodies in JSON, CBOR or Markdown (`Content-Type`), answers by
+/// `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Cbor,
+    Markdown,
 }
 
-/// A JSON body, its problems named by path (`data.issues`).
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, RpcError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+fn format_of(value: Option<&axum::http::HeaderValue>, default: Format) -> Format {
+    let v = value
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    // The first of the formats the header names, in its order.
+    let at = |m: &str| v.find(m).unwrap_or(usize::MAX);
+    let (json, cbor, markdown) = (
+        at("application/json"),
+        at("application/cbor"),
+        at("text/markdown"),
+    );
+    match json.min(cbor).min(markdown) {
+        usize::MAX => default,
+        m if m == cbor => Format::Cbor,
+        m if m == markdown => Format::Markdown,
+        _ => Format::Json,
+    }
+}
+
+/// `{result}` in the format the caller accepts: JSON, CBOR, or Markdown (a string as it
+/// is, anything else as pretty JSON).
+fn answer_in(headers: &HeaderMap, result: Value) -> Rpc {
+    respond(headers, json!({"result": result}))
+}
+
+/// An envelope (`{result, next_cursor?}` or KIP's) in the format the caller accepts; in
+/// Markdown, its `result` alone (or the whole envelope when it has none).
+fn respond(headers: &HeaderMap, envelope: Value) -> Rpc {
+    Ok(match format_of(headers.get(header::ACCEPT), Format::Json) {
+        Format::Json => Json(envelope).into_response(),
+        Format::Cbor => {
+            let mut bytes = Vec::new();
+            ciborium::into_writer(&envelope, &mut bytes)
+                .map_err(|e| RpcError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            ([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response()
+        }
+        Format::Markdown => {
+            let shown = match envelope.get("result") {
+                Some(r) => r.clone(),
+                None => envelope,
+            };
+            let text = match shown {
+                Value::String(s) => s,
+                other => serde_json::to_string_pretty(&other).unwrap_or_default(),
+            };
+            (
+                [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+                text,
+            )
+                .into_response()
+        }
+    })
+}
+
+/// [`answer_in`] for any serializable result.
+fn answer(headers: &HeaderMap, result: impl Serialize) -> Rpc {
+    let value = serde_json::to_value(result)
+        .map_err(|e| RpcError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    answer_in(headers, value)
+}
+
+/// An agent's answer (`AgentOutput`): in Markdown only its `content`, as the seed says.
+fn agent_answer(headers: &HeaderMap, output: Value) -> Rpc {
+    match format_of(headers.get(header::ACCEPT), Format::Json) {
+        Format::Markdown => answer_in(headers, output["content"].clone()),
+        _ => answer_in(headers, output),
+    }
+}
+
+/// A body as a JSON value, from its format; Markdown that is not JSON is handed to `raw`
+/// (formation and recall take plain text), or refused.
+fn body_value(
+    headers: &HeaderMap,
+    bytes: &Bytes,
+    raw: Option<&dyn Fn(String) -> Value>,
+) -> Result<Value, RpcError> {
+    let unreadable = |what: &str, e: String| RpcError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("the body is not {what}: {e}"),
+        data: Some(json!({"issues": [{"path": [], "message": e}]})),
+    };
+    match format_of(headers.get(header::CONTENT_TYPE), Format::Json) {
+        Format::Json => {
+            serde_json::from_slice(bytes).map_err(|e| unreadable("JSON", e.to_string()))
+        }
+        Format::Cbor => ciborium::from_reader::<Value, _>(bytes.as_ref())
+            .map_err(|e| unreadable("CBOR", e.to_string())),
+        Format::Markdown => {
+            let text =
+                std::str::from_utf8(bytes).map_err(|e| unreadable("UTF-8 text", e.to_string()))?;
+            match (serde_json::from_str::<Value>(text), raw) {
+                (Ok(v), _) => Ok(v),
+                (Err(_), Some(raw)) => Ok(raw(text.to_string())),
+                (Err(e), None) => Err(unreadable(
+                    "JSON (this route takes no plain text)",
+                    e.to_string(),
+                )),
+            }
+        }
+    }
+}
+
+/// A body (JSON, CBOR or JSON in Markdown), its problems named by path (`data.issues`).
+fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &Bytes) -> Result<T, RpcError> {
+    typed(body_value(headers, bytes, None)?)
+}
+
+fn typed<T: DeserializeOwned>(value: Value) -> Result<T, RpcError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path: Vec<Value> = e
             .path()
             .iter()
@@ -249,6 +360,20 @@ async fn caller_in(
     }
 }
 
+/// `GET /info`: seed 003's `ServiceInfo`.
+async fn service_info(headers: HeaderMap) -> Rpc {
+    let info = json!({
+        "name": "andibase",
+        "version": env!("CARGO_PKG_VERSION"),
+        "sharding": 0,
+        "description": "Memory spaces for AI agents (the Anda Brain API over KIP), in one workspace server.",
+    });
+    match format_of(headers.get(header::ACCEPT), Format::Json) {
+        Format::Json => Ok(Json(info).into_response()),
+        _ => respond(&headers, json!({"result": info})),
+    }
+}
+
 /// `POST /admin/create_space`: an API key with `memory.write` creates a space owned by
 /// its workspace.
 async fn create_space(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Rpc {
@@ -264,17 +389,17 @@ async fn create_space(State(state): State<AppState>, headers: HeaderMap, bytes: 
     if !key.access.allows(Resource::Memory.write()) {
         return Err(RpcError::unauthorized("this API key lacks memory.write"));
     }
-    let input: CreateSpace = body(&bytes)?;
+    let input: CreateSpace = body(&headers, &bytes)?;
     let space = state
         .memory
         .create_space(&key.workspace.id, input, &format!("key:{}", key.key_id))
         .await?;
-    answer(state.memory.info(&space).await?)
+    answer(&headers, state.memory.info(&space).await?)
 }
 
 async fn info(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Rpc {
     let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
-    answer(state.memory.info(&space).await?)
+    answer(&headers, state.memory.info(&space).await?)
 }
 
 async fn formation_status(
@@ -285,17 +410,20 @@ async fn formation_status(
     let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
     let info = state.memory.info(&space).await?;
     let processing = state.memory.formation_processing(&space).await?;
-    answer(json!({
-        "id": info.id,
-        "concepts": info.concepts,
-        "propositions": info.propositions,
-        "conversations": info.conversations,
-        "formation_processing": processing,
-        "maintenance_processing": false,
-        "formation_processed_id": info.formation_processed_id,
-        "maintenance_processed_id": info.maintenance_processed_id,
-        "maintenance_at": info.maintenance_at,
-    }))
+    answer(
+        &headers,
+        json!({
+            "id": info.id,
+            "concepts": info.concepts,
+            "propositions": info.propositions,
+            "conversations": info.conversations,
+            "formation_processing": processing,
+            "maintenance_processing": false,
+            "formation_processed_id": info.formation_processed_id,
+            "maintenance_processed_id": info.maintenance_processed_id,
+            "maintenance_at": info.maintenance_at,
+        }),
+    )
 }
 
 /// Answers the KIP envelope itself (`{result}` or `{error: {code, message, hint}}`), as
@@ -307,8 +435,11 @@ async fn execute_kip_readonly(
     bytes: Bytes,
 ) -> Rpc {
     let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
-    let request: Value = body(&bytes)?;
-    Ok(Json(state.memory.execute_kip_readonly(&space, request).await?).into_response())
+    let request: Value = body(&headers, &bytes)?;
+    respond(
+        &headers,
+        state.memory.execute_kip_readonly(&space, request).await?,
+    )
 }
 
 async fn get_or_init_user(
@@ -318,8 +449,11 @@ async fn get_or_init_user(
     bytes: Bytes,
 ) -> Rpc {
     let space = space_for(&state, &headers, &id, Scope::Write, false).await?;
-    let input: GetOrInitUser = body(&bytes)?;
-    answer(state.memory.get_or_init_user(&space, input).await?)
+    let input: GetOrInitUser = body(&headers, &bytes)?;
+    answer(
+        &headers,
+        state.memory.get_or_init_user(&space, input).await?,
+    )
 }
 
 /// `POST /v1/{space_id}/formation`: stored and queued; the answer names the conversation.
@@ -330,8 +464,14 @@ async fn formation(
     bytes: Bytes,
 ) -> Rpc {
     let (space, caller) = caller_in(&state, &headers, &id, Scope::Write, false).await?;
-    let input: FormationInput = body(&bytes)?;
-    answer(state.memory.formation(&space, input, &caller).await?)
+    // Plain Markdown text is one user message, said now.
+    let now = state.clock.now().to_iso();
+    let raw = move |text: String| json!({"messages": [{"role": "user", "content": text}], "timestamp": now});
+    let input: FormationInput = typed(body_value(&headers, &bytes, Some(&raw))?)?;
+    agent_answer(
+        &headers,
+        state.memory.formation(&space, input, &caller).await?,
+    )
 }
 
 /// `POST /v1/{space_id}/recall`: answered at once, from the graph.
@@ -342,8 +482,10 @@ async fn recall(
     bytes: Bytes,
 ) -> Rpc {
     let (space, caller) = caller_in(&state, &headers, &id, Scope::Read, false).await?;
-    let input: RecallInput = body(&bytes)?;
-    answer(state.memory.recall(&space, input, &caller).await?)
+    // Plain Markdown text is the question.
+    let raw = |text: String| json!({"query": text});
+    let input: RecallInput = typed(body_value(&headers, &bytes, Some(&raw))?)?;
+    agent_answer(&headers, state.memory.recall(&space, input, &caller).await?)
 }
 
 /// `?collection=&cursor=&limit=` of the conversation routes.
@@ -434,7 +576,7 @@ async fn conversations(
     if let Some(next) = next {
         out["next_cursor"] = json!(next);
     }
-    Ok(Json(out).into_response())
+    respond(&headers, out)
 }
 
 async fn conversation(
@@ -449,6 +591,7 @@ async fn conversation(
         .parse::<i64>()
         .map_err(|_| bad("conversation_id", "is a number"))?;
     answer(
+        &headers,
         state
             .memory
             .conversation(&space, q.collection()?, n)
@@ -484,15 +627,18 @@ async fn conversation_delta(
             .map(|a| a.iter().skip(offset as usize).cloned().collect::<Vec<_>>())
             .unwrap_or_default())
     };
-    answer(json!({
-        "_id": c["_id"],
-        "messages": after(&c["messages"], messages_offset),
-        "artifacts": after(&c["artifacts"], artifacts_offset),
-        "status": c["status"],
-        "usage": c["usage"],
-        "failed_reason": c["failed_reason"],
-        "updated_at": c["updated_at"],
-    }))
+    answer(
+        &headers,
+        json!({
+            "_id": c["_id"],
+            "messages": after(&c["messages"], messages_offset),
+            "artifacts": after(&c["artifacts"], artifacts_offset),
+            "status": c["status"],
+            "usage": c["usage"],
+            "failed_reason": c["failed_reason"],
+            "updated_at": c["updated_at"],
+        }),
+    )
 }
 
 async fn list_space_tokens(
@@ -501,7 +647,7 @@ async fn list_space_tokens(
     Path(id): Path<String>,
 ) -> Rpc {
     let space = space_for(&state, &headers, &id, Scope::Write, true).await?;
-    answer(state.memory.list_tokens(&space).await?)
+    answer(&headers, state.memory.list_tokens(&space).await?)
 }
 
 /// A management request: the space, for a key of its workspace with `memory.write`,
@@ -513,7 +659,7 @@ async fn managed<T: DeserializeOwned>(
     bytes: &Bytes,
 ) -> Result<(Space, T), RpcError> {
     let space = space_for(state, headers, id, Scope::Write, true).await?;
-    Ok((space, body(bytes)?))
+    Ok((space, body(headers, bytes)?))
 }
 
 async fn add_space_token(
@@ -523,7 +669,7 @@ async fn add_space_token(
     bytes: Bytes,
 ) -> Rpc {
     let (space, input) = managed::<AddSpaceToken>(&state, &headers, &id, &bytes).await?;
-    answer(state.memory.add_token(&space, input).await?)
+    answer(&headers, state.memory.add_token(&space, input).await?)
 }
 
 #[derive(Deserialize)]
@@ -539,7 +685,10 @@ async fn revoke_space_token(
     bytes: Bytes,
 ) -> Rpc {
     let (space, input) = managed::<RevokeSpaceToken>(&state, &headers, &id, &bytes).await?;
-    answer(state.memory.revoke_token(&space, &input.token).await?)
+    answer(
+        &headers,
+        state.memory.revoke_token(&space, &input.token).await?,
+    )
 }
 
 async fn update_space(
@@ -550,7 +699,7 @@ async fn update_space(
 ) -> Rpc {
     let (space, input) = managed::<UpdateSpace>(&state, &headers, &id, &bytes).await?;
     state.memory.update_space(&space, input).await?;
-    answer(true)
+    answer(&headers, true)
 }
 
 #[derive(Deserialize)]
@@ -570,5 +719,5 @@ async fn restart_formation(
         .memory
         .restart_formation(&space, input.conversation)
         .await?;
-    answer(true)
+    answer(&headers, true)
 }

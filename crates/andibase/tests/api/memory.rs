@@ -86,6 +86,16 @@ fn spaces_are_created_by_workspace_keys_and_checked() {
     assert!(r.body["message"].is_string(), "{}", r.text);
 }
 
+/// An admin key of a fresh server's workspace (and its client), with the space `brain`.
+fn brain_with_key(server: &Server) -> (String, Client) {
+    let (owner, ws) = server.setup_admin();
+    let key = owner.create_key(&ws, "admin");
+    let admin = server.with_key(&key);
+    let made = admin.post("/admin/create_space", json!({"space_id": "brain"}));
+    assert_eq!(made.status, 200, "{}", made.text);
+    (key, admin)
+}
+
 fn make_space(server: &Server) -> (Client, Client, Client, Client) {
     let (owner, ws) = server.setup_admin();
     let admin = server.with_key(&owner.create_key(&ws, "admin"));
@@ -602,15 +612,7 @@ fn recall_answers_from_formed_conversations() {
 fn formation_survives_a_kill_and_restarts_on_demand() {
     let dir = crate::support::temp_dir("memory-restart");
     let server = Server::start_in(dir.to_path_buf(), &[]);
-    let (owner, ws) = server.setup_admin();
-    let key = owner.create_key(&ws, "admin");
-    let admin = server.with_key(&key);
-    assert_eq!(
-        admin
-            .post("/admin/create_space", json!({"space_id": "brain"}))
-            .status,
-        200
-    );
+    let (key, admin) = brain_with_key(&server);
     let n = 30;
     for i in 0..n {
         let r = admin.post(
@@ -639,7 +641,12 @@ fn formation_survives_a_kill_and_restarts_on_demand() {
         "/v1/brain/execute_kip_readonly",
         json!({"command": "FIND(COUNT(?e)) WHERE { ?e {type: \"Event\"} }"}),
     );
-    assert_eq!(events.body["result"], json!(n), "one Event each: {}", events.text);
+    assert_eq!(
+        events.body["result"],
+        json!(n),
+        "one Event each: {}",
+        events.text
+    );
 
     let restart = |body: Value| admin.patch("/v1/brain/management/restart_formation", body);
     let r = restart(json!({"conversation": 1}));
@@ -647,4 +654,175 @@ fn formation_survives_a_kill_and_restarts_on_demand() {
     assert_eq!(issue_path(&r), json!(["conversation"]));
     assert_eq!(restart(json!({"conversation": 999})).status, 400);
     assert_eq!(restart(json!({"conversation": "one"})).status, 400);
+}
+
+/// A request in any of seed 003's formats, answered in the one `accept` names.
+fn raw_request(
+    server: &Server,
+    key: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    accept: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let req = ureq::request(method, &format!("{}{path}", server.url))
+        .set("Authorization", &format!("Bearer {key}"))
+        .set("Content-Type", content_type)
+        .set("Accept", accept);
+    let resp = match req.send_bytes(body) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{path}: {e}"),
+    };
+    let (status, ct) = (resp.status(), resp.content_type().to_string());
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
+    (status, ct, bytes)
+}
+
+/// Seed 003's content negotiation: bodies in JSON, CBOR or Markdown (plain text for
+/// formation and recall), answers by `Accept` in JSON, CBOR or Markdown (formation and
+/// recall: only their content); `/info` and `/` for agents.
+#[test]
+fn bodies_and_answers_in_json_cbor_and_markdown() {
+    let server = Server::start();
+    let (key, admin) = brain_with_key(&server);
+
+    // CBOR in, CBOR out.
+    let mut cbor = Vec::new();
+    ciborium::into_writer(
+        &json!({"messages": [{"role": "user", "user": "zoe", "content": "I collect vintage synthesizers"}], "timestamp": "2026-03-05T10:00:00Z"}),
+        &mut cbor,
+    )
+    .unwrap();
+    let (status, ct, bytes) = raw_request(
+        &server,
+        &key,
+        "POST",
+        "/v1/brain/formation",
+        "application/cbor",
+        "application/cbor",
+        &cbor,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(ct, "application/cbor");
+    let answer: Value = ciborium::from_reader(bytes.as_slice()).unwrap();
+    assert_eq!(answer["result"]["conversation"], 1, "{answer}");
+
+    // Plain Markdown text is a conversation, answered with its content alone.
+    let (status, ct, bytes) = raw_request(
+        &server,
+        &key,
+        "POST",
+        "/v1/brain/formation",
+        "text/markdown",
+        "text/markdown",
+        b"My cat is called Miso",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(ct, "text/markdown");
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("Conversation 2"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    eventually("both formed", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 2
+    });
+
+    let (status, _, bytes) = raw_request(
+        &server,
+        &key,
+        "POST",
+        "/v1/brain/recall",
+        "text/markdown",
+        "text/markdown",
+        b"synthesizers",
+    );
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("vintage synthesizers") && !text.starts_with('{'),
+        "{text}"
+    );
+    let (status, _, bytes) = raw_request(
+        &server,
+        &key,
+        "POST",
+        "/v1/brain/recall",
+        "application/json",
+        "application/json",
+        br#"{"query": "Miso"}"#,
+    );
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        v["result"]["content"].as_str().unwrap().contains("Miso"),
+        "{v}"
+    );
+
+    // Markdown answers of other routes: pretty JSON of the result.
+    let (status, _, bytes) = raw_request(
+        &server,
+        &key,
+        "GET",
+        "/v1/brain/info",
+        "application/json",
+        "text/markdown",
+        b"",
+    );
+    assert_eq!(status, 200);
+    let info: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(info["id"], "brain");
+
+    // Bad bodies in each format name what is wrong.
+    let (status, _, _) = raw_request(
+        &server,
+        &key,
+        "POST",
+        "/v1/brain/formation",
+        "application/cbor",
+        "application/json",
+        b"\xff\x00",
+    );
+    assert_eq!(status, 400);
+    let (status, _, bytes) = raw_request(
+        &server,
+        &key,
+        "POST",
+        "/v1/brain/get_or_init_user",
+        "text/markdown",
+        "application/json",
+        b"just words",
+    );
+    assert_eq!(
+        status,
+        400,
+        "only formation and recall take plain text: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+
+    // The service's own pages for agents.
+    let info = server.anon().get("/info");
+    assert_eq!(info.body["name"], "andibase", "{}", info.text);
+    assert!(info.body["version"].is_string());
+    let home = server.anon().header("Accept", "text/markdown").get("/");
+    assert_eq!(home.status, 200);
+    assert!(
+        home.headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.starts_with("text/markdown")),
+        "{:?}",
+        home.headers
+    );
+    let browser = server
+        .anon()
+        .header("Accept", "text/html,application/xhtml+xml")
+        .get("/");
+    assert!(
+        browser.text.contains("<html") || browser.status == 303 || browser.status == 307,
+        "{}",
+        browser.status
+    );
 }

@@ -204,6 +204,14 @@ fn internal(state: &AppState, e: impl std::fmt::Display) -> Response {
 }
 
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // An agent asking for Markdown gets the product page; browsers get the console.
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("text/markdown") && !accept.contains("text/html") {
+        return crate::docs::overview_markdown(&state);
+    }
     let Some(session) = signed_in(&state, &headers).await else {
         return match state.identity.user_count().await {
             Ok(0) => message_page(
