@@ -96,6 +96,13 @@ struct ServeArgs {
         default_value_t = 10_000
     )]
     header_read_timeout_ms: u64,
+    /// Ed25519 public keys (comma-separated base64, raw 32 bytes) whose CWT bearer tokens
+    /// the memory API accepts; none turns CWT off.
+    #[arg(long, env = "ED25519_PUBKEYS", default_value = "")]
+    ed25519_pubkeys: String,
+    /// Principals (CWT `sub`) that are platform admins of the memory API.
+    #[arg(long, env = "MANAGERS", default_value = "")]
+    memory_managers: String,
     /// A record list slower than this counts as a slow query of its shape.
     #[arg(long, env = "ANDIBASE_SLOW_QUERY_MS", default_value_t = 50)]
     slow_query_ms: u64,
@@ -540,13 +547,19 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     )
     .map_err(describe)?;
     let scheduler = Arc::new(andibase_jobs::Scheduler::default());
-    let memory = Arc::new(andibase_memory::Memory::new(
-        main_for_memory,
-        workspaces.clone(),
-        data_dir.join("workspaces"),
-        scheduler.clone(),
-        clock.clone(),
-    ));
+    let memory = Arc::new(
+        andibase_memory::Memory::new(
+            main_for_memory,
+            workspaces.clone(),
+            data_dir.join("workspaces"),
+            scheduler.clone(),
+            clock.clone(),
+        )
+        .with_cwt(
+            andibase_memory::CwtVerifier::new(&args.ed25519_pubkeys, &args.memory_managers)
+                .map_err(|e| format!("--ed25519-pubkeys: {e}"))?,
+        ),
+    );
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -9,6 +9,7 @@
 //!
 //! This crate knows nothing of HTTP; `server::memory_api` is its adapter.
 
+mod cwt;
 mod formation;
 mod recall;
 
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+pub use cwt::{CwtClaims, CwtVerifier, MIN_CWT_LEN};
 pub use formation::{
     FormationInput, FormationJob, InputContext, Message, FORMATION, FORMATION_JOB,
 };
@@ -102,6 +104,10 @@ pub struct CreateSpace {
     pub description: Option<String>,
     #[serde(default)]
     pub public: Option<bool>,
+    /// The owning workspace (id or handle): what a platform admin's CWT names; an API key
+    /// creates in its own workspace.
+    #[serde(default)]
+    pub workspace: Option<String>,
 }
 
 /// `PATCH /v1/{space_id}/management/update_space`.
@@ -231,6 +237,7 @@ pub struct Memory {
     /// One formation at a time per space.
     forming: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     scheduler: Arc<andibase_jobs::Scheduler>,
+    cwt: CwtVerifier,
     clock: Clock,
 }
 
@@ -250,8 +257,30 @@ impl Memory {
             graphs: Mutex::default(),
             forming: Mutex::default(),
             scheduler,
+            cwt: CwtVerifier::default(),
             clock,
         }
+    }
+
+    /// Accepts CWT bearer tokens checked by `cwt` (off by default).
+    pub fn with_cwt(mut self, cwt: CwtVerifier) -> Memory {
+        self.cwt = cwt;
+        self
+    }
+
+    /// The claims of a CWT bearer token, if CWT is on and the token is good now.
+    pub fn verify_cwt(&self, token: &str) -> Option<CwtClaims> {
+        self.cwt.verify(token, self.now())
+    }
+
+    /// Whether CWT is on (public keys are configured).
+    pub fn cwt_enabled(&self) -> bool {
+        self.cwt.enabled()
+    }
+
+    /// Whether the claims are a platform admin's.
+    pub fn is_platform_admin(&self, claims: &CwtClaims) -> bool {
+        self.cwt.is_admin(claims)
     }
 
     /// Stores a conversation and queues its forming; see [`FormationInput`].

@@ -324,6 +324,21 @@ async fn caller_in(
             "this needs `Authorization: Bearer` with a token of this space or an API key of its workspace",
         ));
     };
+    if token.len() >= andibase_memory::MIN_CWT_LEN
+        && !token.starts_with("andi_live_")
+        && state.memory.cwt_enabled()
+    {
+        return match state.memory.verify_cwt(&token) {
+            Some(c) if !c.is_for(&space.id) => Err(RpcError::unauthorized(
+                "this token's audience is another space",
+            )),
+            Some(c) if !c.scope.allows(needed) => Err(RpcError::unauthorized(
+                "this token's scope does not allow this",
+            )),
+            Some(c) => Ok((space, format!("cwt:{}", c.subject))),
+            None => Err(RpcError::unauthorized("invalid or expired token")),
+        };
+    }
     if token.starts_with("andi_live_") {
         let key = state.identity.authenticate_api_key(&token).await?;
         return match key {
@@ -342,7 +357,7 @@ async fn caller_in(
     }
     if keys_only {
         return Err(RpcError::unauthorized(
-            "managing a space takes an API key of its workspace with memory.write",
+            "managing a space takes a CWT, or an API key of its workspace with memory.write",
         ));
     }
     match state.memory.verify_token(&space, &token).await? {
@@ -377,11 +392,29 @@ async fn service_info(headers: HeaderMap) -> Rpc {
 /// `POST /admin/create_space`: an API key with `memory.write` creates a space owned by
 /// its workspace.
 async fn create_space(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Rpc {
-    let key = match bearer(&headers) {
-        Some(t) => state.identity.authenticate_api_key(&t).await?,
-        None => None,
-    };
-    let Some(key) = key else {
+    let token = bearer(&headers).unwrap_or_default();
+    // A platform admin's CWT creates for the workspace the body names.
+    if let Some(claims) = state.memory.verify_cwt(&token) {
+        if !state.memory.is_platform_admin(&claims) {
+            return Err(RpcError::unauthorized(
+                "creating a space with a CWT takes a platform admin's (audience *, write)",
+            ));
+        }
+        let input: CreateSpace = body(&headers, &bytes)?;
+        let named = input.workspace.clone().unwrap_or_default();
+        let workspace = state
+            .identity
+            .workspace_by_handle(&named)
+            .await?
+            .ok_or_else(|| bad("workspace", "names no workspace (its handle)"))?;
+        let caller = format!("cwt:{}", claims.subject);
+        let space = state
+            .memory
+            .create_space(&workspace.id, input, &caller)
+            .await?;
+        return answer(&headers, state.memory.info(&space).await?);
+    }
+    let Some(key) = state.identity.authenticate_api_key(&token).await? else {
         return Err(RpcError::unauthorized(
             "creating a space takes an API key of the workspace that will own it",
         ));
@@ -390,6 +423,16 @@ async fn create_space(State(state): State<AppState>, headers: HeaderMap, bytes: 
         return Err(RpcError::unauthorized("this API key lacks memory.write"));
     }
     let input: CreateSpace = body(&headers, &bytes)?;
+    if input
+        .workspace
+        .as_ref()
+        .is_some_and(|w| *w != key.workspace.handle && *w != key.workspace.id)
+    {
+        return Err(bad(
+            "workspace",
+            "an API key creates spaces in its own workspace",
+        ));
+    }
     let space = state
         .memory
         .create_space(&key.workspace.id, input, &format!("key:{}", key.key_id))

@@ -826,3 +826,160 @@ fn bodies_and_answers_in_json_cbor_and_markdown() {
         browser.status
     );
 }
+
+/// A CWT as the reference mints them: claims (sub, aud, exp, scope at key 9) in a
+/// COSE_Sign1 signed with Ed25519, tagged, base64url.
+fn cwt(
+    key: &ed25519_dalek::SigningKey,
+    sub: &str,
+    aud: &str,
+    scope: &str,
+    exp_secs: i64,
+) -> String {
+    use base64::Engine as _;
+    use coset::{cwt, iana, CborSerializable, TaggedCborSerializable};
+    use ed25519_dalek::Signer as _;
+    let claims = cwt::ClaimsSetBuilder::new()
+        .subject(sub.into())
+        .audience(aud.into())
+        .expiration_time(cwt::Timestamp::WholeSeconds(exp_secs))
+        .claim(
+            iana::CwtClaimName::Scope,
+            coset::cbor::value::Value::Text(scope.into()),
+        )
+        .build();
+    let sign1 = coset::CoseSign1Builder::new()
+        .protected(
+            coset::HeaderBuilder::new()
+                .algorithm(iana::Algorithm::EdDSA)
+                .build(),
+        )
+        .payload(claims.to_vec().unwrap())
+        .create_signature(b"", |data| key.sign(data).to_bytes().to_vec())
+        .build();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sign1.to_tagged_vec().unwrap())
+}
+
+/// CWT bearer tokens: accepted when a configured key signed them, for their space (or
+/// `*`) and scope, until they expire; a platform admin's creates spaces for a workspace;
+/// management takes a CWT too; forged, expired, wrong-audience and wrong-scope tokens
+/// are 401s. Without configured keys CWT is off.
+#[test]
+fn cwt_tokens_by_signature_audience_scope_and_expiry() {
+    use base64::Engine as _;
+    let signer = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(signer.verifying_key().to_bytes());
+    let server = Server::start_with(&["--ed25519-pubkeys", &public, "--memory-managers", "boss"]);
+    let (owner, ws) = server.setup_admin();
+    let admin_key = server.with_key(&owner.create_key(&ws, "admin"));
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 3600;
+    let as_cwt = |sub: &str, aud: &str, scope: &str, exp: i64| {
+        server.with_key(&cwt(&signer, sub, aud, scope, exp))
+    };
+
+    // A platform admin creates a space for a workspace; a non-admin CWT cannot.
+    let boss = as_cwt("boss", "*", "*", later);
+    let made = boss.post(
+        "/admin/create_space",
+        json!({"space_id": "brain", "workspace": ws}),
+    );
+    assert_eq!(made.status, 200, "{}", made.text);
+    let r = as_cwt("nobody", "*", "*", later).post(
+        "/admin/create_space",
+        json!({"space_id": "b2", "workspace": ws}),
+    );
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = boss.post(
+        "/admin/create_space",
+        json!({"space_id": "b3", "workspace": "nowhere"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        admin_key.get("/v1/brain/info").status,
+        200,
+        "the workspace owns it"
+    );
+
+    assert_eq!(
+        as_cwt("u", "brain", "read", later)
+            .get("/v1/brain/info")
+            .status,
+        200
+    );
+    assert_eq!(
+        as_cwt("u", "*", "read", later).get("/v1/brain/info").status,
+        200
+    );
+    assert_eq!(
+        as_cwt("u", "other", "read", later)
+            .get("/v1/brain/info")
+            .status,
+        401,
+        "wrong audience"
+    );
+    assert_eq!(
+        as_cwt("u", "brain", "write", later)
+            .get("/v1/brain/info")
+            .status,
+        401,
+        "wrong scope"
+    );
+    assert_eq!(
+        as_cwt("u", "brain", "read", 1_000)
+            .get("/v1/brain/info")
+            .status,
+        401,
+        "expired"
+    );
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    assert_eq!(
+        server
+            .with_key(&cwt(&forger, "u", "brain", "*", later))
+            .get("/v1/brain/info")
+            .status,
+        401,
+        "signed by a key nobody configured"
+    );
+    let tampered = {
+        let mut t = cwt(&signer, "u", "brain", "read", later);
+        t.replace_range(40..41, if &t[40..41] == "A" { "B" } else { "A" });
+        t
+    };
+    assert_eq!(server.with_key(&tampered).get("/v1/brain/info").status, 401);
+
+    // Management takes a CWT with write: tokens are minted with it.
+    let writer = as_cwt("u", "brain", "write", later);
+    let minted = writer.post(
+        "/v1/brain/management/add_space_token",
+        json!({"scope": "read", "name": "via cwt"}),
+    );
+    assert_eq!(minted.status, 200, "{}", minted.text);
+    assert_eq!(
+        as_cwt("u", "brain", "read", later)
+            .post(
+                "/v1/brain/management/add_space_token",
+                json!({"scope": "read", "name": "x"})
+            )
+            .status,
+        401
+    );
+
+    // Without keys, a CWT is just an unknown token.
+    let plain = Server::start();
+    let (o2, w2) = plain.setup_admin();
+    plain
+        .with_key(&o2.create_key(&w2, "admin"))
+        .post("/admin/create_space", json!({"space_id": "brain"}));
+    assert_eq!(
+        plain
+            .with_key(&cwt(&signer, "u", "brain", "read", later))
+            .get("/v1/brain/info")
+            .status,
+        401
+    );
+}
