@@ -558,7 +558,8 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         .with_cwt(
             andibase_memory::CwtVerifier::new(&args.ed25519_pubkeys, &args.memory_managers)
                 .map_err(|e| format!("--ed25519-pubkeys: {e}"))?,
-        ),
+        )
+        .with_vault(vault.clone()),
     );
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -148,6 +148,39 @@ pub struct SpaceToken {
     pub expires_at: Option<i64>,
 }
 
+/// Seed 003's `ModelConfig`: the model a space's agents use (BYOK).
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub family: String,
+    pub model: String,
+    pub api_base: String,
+    pub api_key: String,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_auth: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output: Option<i64>,
+}
+
+/// `POST /admin/{space_id}/update_space_tier` (seed 003's `CreateOrUpdateSpaceInput`).
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTier {
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub space_id: Option<String>,
+    pub tier: i64,
+}
+
 /// `POST /v1/{space_id}/get_or_init_user`.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -238,6 +271,7 @@ pub struct Memory {
     forming: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     scheduler: Arc<andibase_jobs::Scheduler>,
     cwt: CwtVerifier,
+    vault: Option<andibase_vault::Vault>,
     clock: Clock,
 }
 
@@ -258,8 +292,15 @@ impl Memory {
             forming: Mutex::default(),
             scheduler,
             cwt: CwtVerifier::default(),
+            vault: None,
             clock,
         }
+    }
+
+    /// Seals BYOK model configurations with `vault` (without one, BYOK is refused).
+    pub fn with_vault(mut self, vault: andibase_vault::Vault) -> Memory {
+        self.vault = Some(vault);
+        self
     }
 
     /// Accepts CWT bearer tokens checked by `cwt` (off by default).
@@ -591,6 +632,82 @@ impl Memory {
         tokio::task::spawn_blocking(move || graph.execute(request, Mode::ReadOnly))
             .await
             .map_err(|e| DomainError::Internal(e.to_string()))
+    }
+
+    /// Stores a space's model configuration, sealed; the key is never shown again.
+    pub async fn set_byok(&self, space: &Space, config: ModelConfig) -> DomainResult<()> {
+        for (field, value, max) in [
+            ("family", &config.family, 40),
+            ("model", &config.model, 200),
+            ("api_base", &config.api_base, 2000),
+            ("api_key", &config.api_key, 4000),
+        ] {
+            if value.trim().is_empty() || value.chars().count() > max {
+                return Err(issue(field, format!("must be 1 to {max} characters")));
+            }
+        }
+        if !(config.api_base.starts_with("https://") || config.api_base.starts_with("http://")) {
+            return Err(issue("api_base", "must be an http(s) URL"));
+        }
+        let vault = self
+            .vault
+            .as_ref()
+            .ok_or_else(|| DomainError::Internal("no vault to seal BYOK secrets".into()))?;
+        let sealed = vault.seal(
+            &serde_json::to_string(&config).map_err(|e| DomainError::Internal(e.to_string()))?,
+        );
+        let (id, now) = (space.id.clone(), self.now());
+        self.main
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE memory_spaces SET byok = ?, updated_at = ? WHERE id = ?",
+                    &params![andibase_storage::Value::Blob(sealed), now, id],
+                )
+                .map(|_| ())
+            })
+            .await
+    }
+
+    /// A space's model configuration (the key included: for its agents, never shown).
+    pub async fn byok(&self, space: &Space) -> DomainResult<Option<ModelConfig>> {
+        let id = space.id.clone();
+        let sealed = self
+            .main
+            .read(move |r| {
+                r.query_one("SELECT byok FROM memory_spaces WHERE id = ?", &params![id])?
+                    .map(|row| match row.value(0) {
+                        andibase_storage::Value::Blob(b) => Ok(Some(b.clone())),
+                        _ => Ok(None),
+                    })
+                    .transpose()
+                    .map(Option::flatten)
+            })
+            .await?;
+        let (Some(sealed), Some(vault)) = (sealed, self.vault.as_ref()) else {
+            return Ok(None);
+        };
+        let text = vault.open_sealed(&sealed)?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| DomainError::Internal(e.to_string()))
+    }
+
+    /// Sets a space's tier (its node allowance is 10^(tier+2)).
+    pub async fn update_tier(&self, space: &Space, tier: i64) -> DomainResult<Value> {
+        if !(0..=10).contains(&tier) {
+            return Err(issue("tier", "must be 0 to 10"));
+        }
+        let (id, now) = (space.id.clone(), self.now());
+        self.main
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE memory_spaces SET tier = ?, tier_updated_at = ?, updated_at = ? WHERE id = ?",
+                    &params![tier, now, now, id],
+                )
+                .map(|_| ())
+            })
+            .await?;
+        Ok(json!({"tier": tier, "updated_at": now}))
     }
 
     /// The `Person` node of a principal, made (`{name: user, attributes: {id, person_class:

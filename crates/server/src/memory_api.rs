@@ -69,6 +69,14 @@ pub fn router() -> Router<AppState> {
             "/v1/{space_id}/management/restart_formation",
             patch(restart_formation),
         )
+        .route(
+            "/v1/{space_id}/management/space_byok",
+            get(get_byok).patch(set_byok),
+        )
+        .route(
+            "/admin/{space_id}/update_space_tier",
+            post(update_space_tier),
+        )
 }
 
 /// A refusal in seed 003's shape.
@@ -287,6 +295,17 @@ fn permission(scope: Scope) -> andibase_identity::Permission {
     }
 }
 
+/// The space with this id, or a 404 naming it.
+async fn find_space(state: &AppState, space_id: &str) -> Result<Space, RpcError> {
+    state.memory.space(space_id).await.map_err(|e| match e {
+        DomainError::NotFound => RpcError::new(
+            StatusCode::NOT_FOUND,
+            format!("no memory space `{space_id}`"),
+        ),
+        other => other.into(),
+    })
+}
+
 /// The space, if the caller may act in it with `needed`; `keys_only` refuses space
 /// tokens and public reads (the management routes).
 async fn space_for(
@@ -309,13 +328,7 @@ async fn caller_in(
     needed: Scope,
     keys_only: bool,
 ) -> Result<(Space, String), RpcError> {
-    let space = state.memory.space(space_id).await.map_err(|e| match e {
-        DomainError::NotFound => RpcError::new(
-            StatusCode::NOT_FOUND,
-            format!("no memory space `{space_id}`"),
-        ),
-        other => other.into(),
-    })?;
+    let space = find_space(state, space_id).await?;
     let Some(token) = bearer(headers) else {
         if needed == Scope::Read && space.public && !keys_only {
             return Ok((space, "anonymous".into()));
@@ -763,4 +776,66 @@ async fn restart_formation(
         .restart_formation(&space, input.conversation)
         .await?;
     answer(&headers, true)
+}
+
+/// The space's model configuration, its key masked (`…` and the last four characters):
+/// secrets are never returned.
+async fn get_byok(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Rpc {
+    let space = space_for(&state, &headers, &id, Scope::Write, true).await?;
+    let config = state.memory.byok(&space).await?;
+    let shown = config.map(|mut c| {
+        let tail: String = c
+            .api_key
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        c.api_key = format!("…{tail}");
+        c
+    });
+    answer(&headers, shown)
+}
+
+async fn set_byok(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let (space, config) =
+        managed::<andibase_memory::ModelConfig>(&state, &headers, &id, &bytes).await?;
+    state.memory.set_byok(&space, config).await?;
+    answer(&headers, true)
+}
+
+/// A platform admin's (CWT) change of a space's tier.
+async fn update_space_tier(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let token = bearer(&headers).unwrap_or_default();
+    let admin = state
+        .memory
+        .verify_cwt(&token)
+        .is_some_and(|c| state.memory.is_platform_admin(&c));
+    if !admin {
+        return Err(RpcError::unauthorized(
+            "changing a tier takes a platform admin's CWT",
+        ));
+    }
+    let space = find_space(&state, &id).await?;
+    let input: andibase_memory::UpdateTier = body(&headers, &bytes)?;
+    answer(
+        &headers,
+        state.memory.update_tier(&space, input.tier).await?,
+    )
 }

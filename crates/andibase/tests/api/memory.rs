@@ -983,3 +983,87 @@ fn cwt_tokens_by_signature_audience_scope_and_expiry() {
         401
     );
 }
+
+/// BYOK: a space's model configuration is stored sealed (the key is nowhere in the
+/// database files) and shown with its key masked; only managers set or read it. A
+/// platform admin's CWT changes a space's tier; nobody else can.
+#[test]
+fn byok_is_sealed_and_tiers_are_for_platform_admins() {
+    use base64::Engine as _;
+    let signer = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(signer.verifying_key().to_bytes());
+    let server = Server::start_with(&["--ed25519-pubkeys", &public, "--memory-managers", "boss"]);
+    let (_key, admin) = brain_with_key(&server);
+    let secret = "sk-live-0123456789abcdefWXYZ";
+    let config = json!({"family": "openai", "model": "gpt-test", "api_base": "https://models.example/v1", "api_key": secret, "disabled": false});
+    let r = admin.patch("/v1/brain/management/space_byok", config.clone());
+    assert_eq!(r.status, 200, "{}", r.text);
+    let shown = admin.get("/v1/brain/management/space_byok");
+    assert_eq!(shown.body["result"]["model"], "gpt-test", "{}", shown.text);
+    assert_eq!(shown.body["result"]["api_key"], "…WXYZ");
+    assert!(!shown.text.contains(secret));
+    for file in walk(&server.data_dir) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} holds the key in the clear",
+            file.display()
+        );
+    }
+    let mut bad = config.clone();
+    bad["api_base"] = json!("ftp://x");
+    let r = admin.patch("/v1/brain/management/space_byok", bad);
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(issue_path(&r), json!(["api_base"]));
+
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 3600;
+    let boss = server.with_key(&cwt(&signer, "boss", "*", "write", later));
+    let r = boss.post("/admin/brain/update_space_tier", json!({"tier": 2}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["result"]["tier"], 2);
+    assert_eq!(
+        admin.get("/v1/brain/info").body["result"]["tier"]["tier"],
+        2
+    );
+    assert_eq!(
+        admin
+            .post("/admin/brain/update_space_tier", json!({"tier": 9}))
+            .status,
+        401
+    );
+    let user = server.with_key(&cwt(&signer, "someone", "*", "write", later));
+    assert_eq!(
+        user.post("/admin/brain/update_space_tier", json!({"tier": 9}))
+            .status,
+        401
+    );
+    assert_eq!(
+        boss.post("/admin/brain/update_space_tier", json!({"tier": 99}))
+            .status,
+        400
+    );
+    assert_eq!(
+        boss.post("/admin/nowhere/update_space_tier", json!({"tier": 1}))
+            .status,
+        404
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

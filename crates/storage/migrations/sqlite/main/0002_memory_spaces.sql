@@ -10,6 +10,8 @@ CREATE TABLE memory_spaces (
     public INTEGER NOT NULL DEFAULT 0,
     tier INTEGER NOT NULL DEFAULT 0,
     tier_updated_at INTEGER NOT NULL,
+    -- The space's own model configuration (BYOK), sealed by the server's vault.
+    byok BLOB,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
