@@ -201,6 +201,22 @@ impl Memory {
         scheduler: &Scheduler,
     ) -> DomainResult<Value> {
         input.check()?;
+        // The tier's allowance: 10^(tier+2) concepts, as in the reference.
+        let graph = self.graph(space).await?;
+        let (concepts, _) = tokio::task::spawn_blocking(move || graph.counts())
+            .await
+            .map_err(|e| DomainError::Internal(e.to_string()))?
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let allowance = 10i64.saturating_pow(space.tier.clamp(0, 16) as u32 + 2);
+        if concepts >= allowance {
+            return Err(invalid(
+                vec![],
+                format!(
+                    "the space holds {concepts} concepts, the most its tier {} allows ({allowance}); a platform admin can raise the tier",
+                    space.tier
+                ),
+            ));
+        }
         let db = self.workspaces.get(&space.workspace_id).await?;
         let now = self.clock.now();
         let space_id = space.id.clone();

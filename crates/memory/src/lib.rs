@@ -35,6 +35,8 @@ pub const RESERVED_SPACE_IDS: [&str; 3] = ["approvals", "agents", "admin"];
 /// Tokens a space may have at once (the reference's limit).
 const MAX_TOKENS: i64 = 100;
 const TOKEN_PREFIX: &str = "ST";
+/// The tier of a space created without one.
+pub const DEFAULT_TIER: i64 = 2;
 
 /// What a token or key may do in a space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -359,7 +361,8 @@ impl Memory {
                 "must be 1 to 64 letters, digits, `_` or `-`, and not approvals, agents or admin",
             ));
         }
-        let tier = input.tier.unwrap_or(0);
+        // Tier 2 allows 10,000 concepts (tier 0's 100 hold little beyond KIP's Genesis).
+        let tier = input.tier.unwrap_or(DEFAULT_TIER);
         if !(0..=10).contains(&tier) {
             return Err(issue("tier", "must be 0 to 10"));
         }

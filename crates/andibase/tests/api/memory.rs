@@ -29,7 +29,7 @@ fn spaces_are_created_by_workspace_keys_and_checked() {
     assert_eq!(info["name"], "Team brain");
     assert_eq!(info["owner"], "olivia");
     assert_eq!(info["public"], false);
-    assert_eq!(info["tier"]["tier"], 0);
+    assert_eq!(info["tier"]["tier"], 2, "the default tier");
     assert!(
         info["concepts"].as_i64().unwrap() > 0,
         "the graph starts with KIP's Genesis: {info}"
@@ -1023,13 +1023,39 @@ fn byok_is_sealed_and_tiers_are_for_platform_admins() {
         .as_secs() as i64
         + 3600;
     let boss = server.with_key(&cwt(&signer, "boss", "*", "write", later));
-    let r = boss.post("/admin/brain/update_space_tier", json!({"tier": 2}));
+    // Tier 0 allows 100 concepts: fill the space past that (Genesis holds some), and
+    // formation is refused, saying why, until the tier is raised.
+    let hello = json!({"messages": [{"role": "user", "content": "hello"}], "timestamp": "2026-03-05T10:00:00Z"});
+    let concepts = admin.get("/v1/brain/info").body["result"]["concepts"]
+        .as_i64()
+        .unwrap();
+    for i in 0..(100 - concepts).max(0) {
+        let mut one = hello.clone();
+        one["messages"][0]["user"] = json!(format!("person{i}"));
+        assert_eq!(admin.post("/v1/brain/formation", one).status, 200);
+    }
+    eventually("the space past 100 concepts", || {
+        admin.get("/v1/brain/info").body["result"]["concepts"]
+            .as_i64()
+            .unwrap()
+            >= 100
+    });
+    let r = boss.post("/admin/brain/update_space_tier", json!({"tier": 0}));
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["result"]["tier"], 2);
+    assert_eq!(r.body["result"]["tier"], 0);
     assert_eq!(
         admin.get("/v1/brain/info").body["result"]["tier"]["tier"],
-        2
+        0
     );
+    let r = admin.post("/v1/brain/formation", hello.clone());
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("tier 0"), "{}", r.text);
+    assert_eq!(
+        boss.post("/admin/brain/update_space_tier", json!({"tier": 2}))
+            .status,
+        200
+    );
+    assert_eq!(admin.post("/v1/brain/formation", hello).status, 200);
     assert_eq!(
         admin
             .post("/admin/brain/update_space_tier", json!({"tier": 9}))
