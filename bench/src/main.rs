@@ -18,6 +18,9 @@
 //! `--shapes` measures the query shapes users write on `--records` tickets (see
 //! `shapes.rs`), beside PocketBase with `--pocketbase`.
 //!
+//! `--memory` measures a memory space: model-free formation of `--records`
+//! conversations, then recall latency (see `memory.rs`).
+//!
 //! `--approvals` instead measures approvals: creates/s on one agent key and the delay from
 //! a resolve call to the waiting long-poll's answer.
 //!
@@ -26,6 +29,7 @@
 //! [--pocketbase $(which pocketbase)]`
 
 mod data;
+mod memory;
 mod shapes;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +48,7 @@ struct Args {
     approvals_only: bool,
     data_only: bool,
     shapes_only: bool,
+    memory_only: bool,
     /// After a shape's warm-up, how long to wait (for a background index build).
     settle_ms: u64,
     records: usize,
@@ -61,6 +66,7 @@ fn parse_args() -> Args {
         approvals_only: false,
         data_only: false,
         shapes_only: false,
+        memory_only: false,
         settle_ms: 500,
         records: 100_000,
         sustain_seconds: 60,
@@ -80,6 +86,10 @@ fn parse_args() -> Args {
         }
         if flag == "--shapes" {
             a.shapes_only = true;
+            continue;
+        }
+        if flag == "--memory" {
+            a.memory_only = true;
             continue;
         }
         let v = it.next().unwrap_or_default();
@@ -746,6 +756,10 @@ async fn main() {
     }
     if args.shapes_only {
         shapes::bench_shapes(&args).await;
+        return;
+    }
+    if args.memory_only {
+        memory::bench_memory(&args).await;
         return;
     }
     let mut targets = vec![start_target("current", &args.binary).await];
