@@ -20,8 +20,9 @@ pub const RECALL: &str = "recall";
 const DEFAULT_BUDGET: usize = 1500;
 const MAX_BUDGET: usize = 20_000;
 const MAX_QUERY: usize = 2000;
-/// Concepts SEARCH returns to consider.
-const CANDIDATES: usize = 30;
+/// Concepts SEARCH returns to consider (a 1,500-character answer holds about six Events;
+/// each candidate costs a node read, most of a common question's time at 30).
+const CANDIDATES: usize = 12;
 
 /// Seed 003's `RecallInput`, and how long the answer may be.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
