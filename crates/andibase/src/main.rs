@@ -612,6 +612,10 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             .handle(
                 andibase_memory::FORMATION_JOB,
                 Arc::new(andibase_memory::FormationJob(memory.clone())),
+            )
+            .handle(
+                andibase_memory::MAINTENANCE_JOB,
+                Arc::new(andibase_memory::MaintenanceJob(memory.clone())),
             ),
     );
     let recovered = runner.recover().await.map_err(describe)?;

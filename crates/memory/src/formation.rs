@@ -145,7 +145,7 @@ impl FormationInput {
 }
 
 /// ISO 8601 in UTC (`Z`), or with an offset, to milliseconds.
-fn parse_time(s: &str) -> Option<Timestamp> {
+pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
     if let Some(t) = Timestamp::parse_iso(s) {
         return Some(t);
     }
@@ -399,7 +399,10 @@ impl Memory {
             // Each has a job of its own too, which will find it formed (or retry it).
             let _ = self.form_one(db, space, earlier).await;
         }
-        self.form_one(db, space, id).await
+        let formed = self.form_one(db, space, id).await;
+        let (_, high_water, _) = self.formation_counts(space).await?;
+        self.after_formation(db, space, high_water).await?;
+        formed
     }
 
     /// Forms one conversation, under the space's formation lock.

@@ -11,6 +11,7 @@
 
 mod cwt;
 mod formation;
+mod maintenance;
 mod recall;
 
 use std::collections::HashMap;
@@ -20,6 +21,9 @@ use std::sync::{Arc, Mutex};
 pub use cwt::{CwtClaims, CwtVerifier, MIN_CWT_LEN};
 pub use formation::{
     FormationInput, FormationJob, InputContext, Message, FORMATION, FORMATION_JOB,
+};
+pub use maintenance::{
+    MaintenanceInput, MaintenanceJob, MaintenanceParameters, MAINTENANCE, MAINTENANCE_JOB,
 };
 pub use recall::{RecallInput, RECALL};
 
@@ -780,6 +784,7 @@ impl Memory {
             .map_err(|e| DomainError::Internal(e.to_string()))?;
         let size = std::fs::metadata(self.graph_path(space)).map_or(0, |m| m.len());
         let (conversations, formed, _) = self.formation_counts(space).await?;
+        let marks = self.watermarks(space).await?;
         Ok(SpaceInfo {
             id: space.id.clone(),
             name: space.name.clone(),
@@ -795,8 +800,12 @@ impl Memory {
             recall_usage: json!({}),
             maintenance_usage: json!({}),
             formation_processed_id: formed,
-            maintenance_processed_id: 0,
-            maintenance_at: json!({"daydream": 0, "full": 0, "quick": 0}),
+            maintenance_processed_id: marks["daydream"]
+                .as_i64()
+                .unwrap_or(0)
+                .max(marks["quick"].as_i64().unwrap_or(0))
+                .max(marks["full"].as_i64().unwrap_or(0)),
+            maintenance_at: marks,
         })
     }
 }

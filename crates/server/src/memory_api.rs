@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/{space_id}/get_or_init_user", post(get_or_init_user))
         .route("/v1/{space_id}/formation", post(formation))
         .route("/v1/{space_id}/recall", post(recall))
+        .route("/v1/{space_id}/maintenance", post(maintenance))
         .route("/v1/{space_id}/conversations", get(conversations))
         .route(
             "/v1/{space_id}/conversations/{conversation_id}",
@@ -474,7 +475,7 @@ async fn formation_status(
             "propositions": info.propositions,
             "conversations": info.conversations,
             "formation_processing": processing,
-            "maintenance_processing": false,
+            "maintenance_processing": state.memory.maintenance_processing(&space).await?,
             "formation_processed_id": info.formation_processed_id,
             "maintenance_processed_id": info.maintenance_processed_id,
             "maintenance_at": info.maintenance_at,
@@ -542,6 +543,21 @@ async fn recall(
     let raw = |text: String| json!({"query": text});
     let input: RecallInput = typed(body_value(&headers, &bytes, Some(&raw))?)?;
     agent_answer(&headers, state.memory.recall(&space, input, &caller).await?)
+}
+
+/// `POST /v1/{space_id}/maintenance`: queued (single-flight); the answer names it.
+async fn maintenance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Rpc {
+    let (space, caller) = caller_in(&state, &headers, &id, Scope::Write, false).await?;
+    let input: andibase_memory::MaintenanceInput = body(&headers, &bytes)?;
+    agent_answer(
+        &headers,
+        state.memory.maintenance(&space, input, &caller).await?,
+    )
 }
 
 /// `?collection=&cursor=&limit=` of the conversation routes.

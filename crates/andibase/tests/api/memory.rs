@@ -1093,3 +1093,113 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Maintenance without a model: queued and run on its own; stale pending Events are
+/// archived, expired archived ones deleted; the scope's watermark moves to the formation
+/// high-water mark; its report is its conversation; bad input names the field; after 21
+/// formations a daydream runs by itself.
+#[test]
+fn maintenance_archives_deletes_and_keeps_watermarks() {
+    let server = Server::start();
+    let (_key, admin) = brain_with_key(&server);
+    let form = |i: usize, at: &str| {
+        let r = admin.post(
+            "/v1/brain/formation",
+            json!({"messages": [{"role": "user", "user": "ann", "content": format!("note {i}")}], "timestamp": at}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    };
+    for i in 0..3 {
+        form(i, "2026-01-01T10:00:00Z");
+    }
+    form(3, "2026-02-25T10:00:00Z");
+    eventually("four formed", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 4
+    });
+    let events = |filter: &str| {
+        admin
+            .post(
+                "/v1/brain/execute_kip_readonly",
+                json!({"command": format!("FIND(COUNT(?e)) WHERE {{ ?e {{type: \"Event\"}} FILTER(?e.attributes.consolidation_status == \"{filter}\") }}")}),
+            )
+            .body["result"]
+            .clone()
+    };
+    let run = |body: Value| {
+        let r = admin.post("/v1/brain/maintenance", body);
+        assert_eq!(r.status, 200, "{}", r.text);
+        let id = r.body["result"]["conversation"].as_i64().unwrap();
+        eventually("the maintenance done", || {
+            admin
+                .get(&format!(
+                    "/v1/brain/conversations/{id}?collection=maintenance"
+                ))
+                .body["result"]["status"]
+                == "completed"
+        });
+        admin
+            .get(&format!(
+                "/v1/brain/conversations/{id}?collection=maintenance"
+            ))
+            .body["result"]["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let report = run(json!({"timestamp": "2026-03-01T00:00:00Z", "scope": "quick"}));
+    assert!(report.contains("stale Events archived: 3"), "{report}");
+    assert_eq!(events("archived"), json!(3));
+    assert_eq!(events("pending"), json!(1));
+    let info = admin.get("/v1/brain/info").body;
+    assert_eq!(info["result"]["maintenance_at"]["quick"], 4, "{info}");
+    assert_eq!(info["result"]["maintenance_processed_id"], 4);
+
+    // 90 days after the first three, they have expired: deleted.
+    let report = run(
+        json!({"timestamp": "2026-04-15T00:00:00Z", "parameters": {"stale_event_threshold_days": 365}}),
+    );
+    assert!(
+        report.contains("expired archived Events deleted: 3"),
+        "{report}"
+    );
+    assert_eq!(events("archived"), json!(0));
+    assert_eq!(
+        events("pending"),
+        json!(1),
+        "not stale under a 365-day threshold"
+    );
+
+    for (body, path) in [
+        (
+            json!({"timestamp": "2026-03-01T00:00:00Z", "scope": "weekly"}),
+            json!(["scope"]),
+        ),
+        (json!({"timestamp": "soon"}), json!(["timestamp"])),
+        (
+            json!({"timestamp": "2026-03-01T00:00:00Z", "parameters": {"confidence_decay_factor": 2}}),
+            json!(["parameters"]),
+        ),
+        (
+            json!({"timestamp": "2026-03-01T00:00:00Z", "parameters": {"bogus": 1}}),
+            json!(["parameters", "bogus"]),
+        ),
+    ] {
+        let r = admin.post("/v1/brain/maintenance", body.clone());
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(issue_path(&r), path, "{body}: {}", r.text);
+    }
+
+    // The schedule: 21 formed conversations past the watermarks start a daydream.
+    for i in 0..21 {
+        form(100 + i, "2026-03-02T10:00:00Z");
+    }
+    eventually("a daydream started by formation", || {
+        admin
+            .get("/v1/brain/conversations?collection=maintenance&limit=100")
+            .body["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["user"] == "$system")
+    });
+}

@@ -12,6 +12,8 @@ CREATE TABLE memory_spaces (
     tier_updated_at INTEGER NOT NULL,
     -- The space's own model configuration (BYOK), sealed by the server's vault.
     byok BLOB,
+    -- The formation high-water mark each maintenance scope last ran at.
+    maintenance_at TEXT NOT NULL DEFAULT '{"daydream":0,"quick":0,"full":0}',
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
