@@ -1203,3 +1203,83 @@ fn maintenance_archives_deletes_and_keeps_watermarks() {
             .any(|c| c["user"] == "$system")
     });
 }
+
+/// The console's memory pages: the workspace's spaces; a space's conversations and graph,
+/// its concepts by type, one concept with its links and their provenance; another
+/// workspace's space is not found.
+#[test]
+fn the_console_browses_a_space() {
+    let server = Server::start();
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    admin.post(
+        "/admin/create_space",
+        json!({"space_id": "brain", "name": "Team brain"}),
+    );
+    let r = admin.post(
+        "/v1/brain/formation",
+        json!({"messages": [{"role": "user", "user": "alice", "content": "I moved to Lisbon"}], "timestamp": "2026-03-05T10:00:00Z"}),
+    );
+    assert_eq!(r.status, 200);
+    eventually("formed", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 1
+    });
+
+    let list = owner.get(&format!("/w/{ws}/memory"));
+    assert_eq!(list.status, 200);
+    assert!(
+        list.text.contains("id=\"spaces\"") && list.text.contains("/memory/brain"),
+        "{}",
+        list.text
+    );
+    let page = owner.get(&format!("/w/{ws}/memory/brain"));
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text.contains("Team brain") && page.text.contains("I moved to Lisbon"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("?type=Event"), "{}", page.text);
+    let events = owner.get(&format!("/w/{ws}/memory/brain?type=Event"));
+    assert!(
+        events.text.contains("Conversation:2026-03-05:1"),
+        "{}",
+        events.text
+    );
+    let id = admin
+        .post(
+            "/v1/brain/execute_kip_readonly",
+            json!({"command": "FIND(?e) WHERE { ?e {type: \"Event\"} }"}),
+        )
+        .body["result"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let concept = owner.get(&format!("/w/{ws}/memory/brain?concept={id}"));
+    assert!(
+        concept.text.contains("id=\"links-out\""),
+        "{}",
+        concept.text
+    );
+    assert!(
+        concept.text.contains("involves") && concept.text.contains("source: formation"),
+        "{}",
+        concept.text
+    );
+    assert!(
+        concept.text.contains("I moved to Lisbon"),
+        "attributes shown"
+    );
+
+    let r = owner.post("/api/v1/workspaces", json!({"name": "Other"}));
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        owner.get("/w/other/memory/brain").status,
+        404,
+        "another workspace's space"
+    );
+    assert!(owner
+        .get("/w/other/memory")
+        .text
+        .contains("id=\"no-spaces\""));
+}

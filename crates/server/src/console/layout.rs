@@ -47,11 +47,12 @@ pub fn page(title: &str, nav: Option<&Nav<'_>>, body: &str, _config: &ServerConf
                 format!("<a{on} href=\"/w/{}/{section}\">{label}</a>", esc(n.workspace_handle))
             };
             format!(
-                r#"<header class="top"><a class="brand" href="/w/{h}">andibase</a><span class="badge" title="workspace">{name}</span><nav>{ap}{d}{s}{a}{k}{m}<a href="/docs">Docs</a></nav><span class="who">{email}</span><button class="secondary" data-action="/api/v1/auth/sign-out" data-redirect="/sign-in">Sign out</button></header>"#,
+                r#"<header class="top"><a class="brand" href="/w/{h}">andibase</a><span class="badge" title="workspace">{name}</span><nav>{ap}{d}{mem}{s}{a}{k}{m}<a href="/docs">Docs</a></nav><span class="who">{email}</span><button class="secondary" data-action="/api/v1/auth/sign-out" data-redirect="/sign-in">Sign out</button></header>"#,
                 h = esc(n.workspace_handle),
                 name = esc(n.workspace_name),
                 ap = link("approvals", "Approvals"),
                 d = link("data", "Data"),
+                mem = link("memory", "Memory"),
                 s = link("sessions", "Sessions"),
                 a = link("agents", "Agents"),
                 k = link("api-keys", "API keys"),

@@ -4,6 +4,7 @@
 mod data;
 pub mod layout;
 mod markdown;
+mod memory;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -64,6 +65,8 @@ pub fn router() -> Router<AppState> {
         .route("/w/{ws}/members", get(members_page))
         .route("/w/{ws}/approvals", get(approvals_page))
         .route("/w/{ws}/approvals/stream", get(approvals_stream))
+        .route("/w/{ws}/memory", get(memory::spaces_page))
+        .route("/w/{ws}/memory/{space}", get(memory::space_page))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
