@@ -301,14 +301,24 @@ fn dir_size(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-pub async fn bench_data(args: &Args) {
-    let n = args.records;
-    let data = std::env::temp_dir().join(format!("andibase-bench-{}-data", std::process::id()));
+/// A provisioned andibase on a free port with a fresh data dir `andibase-bench-<pid>-<label>`:
+/// (data dir, admin key, address, process).
+pub(crate) async fn fresh_andibase(
+    args: &Args,
+    label: &str,
+) -> (std::path::PathBuf, String, String, Child) {
+    let data = std::env::temp_dir().join(format!("andibase-bench-{}-{label}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let key = provision(&args.binary, &data);
     let addr = free_addr();
-    let mut child = super::spawn_andibase(&args.binary, &data, &addr, &[]);
+    let child = super::spawn_andibase(&args.binary, &data, &addr, &[]);
     super::wait_until_up(&addr, "/healthz").await;
+    (data, key, addr, child)
+}
+
+pub async fn bench_data(args: &Args) {
+    let n = args.records;
+    let (data, key, addr, mut child) = fresh_andibase(args, "data").await;
     let mut c = Conn::open(&addr).await.unwrap();
     let (s, b) = c
         .send(

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::data::{free_addr, run_load};
-use super::{provision, Args, Conn};
+use super::data::{fresh_andibase, run_load};
+use super::{Args, Conn};
 
 const PEOPLE: [&str; 8] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
@@ -46,12 +46,7 @@ fn conversation(i: usize) -> Value {
 
 pub async fn bench_memory(args: &Args) {
     let n = args.records;
-    let data = std::env::temp_dir().join(format!("andibase-bench-{}-memory", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let key = provision(&args.binary, &data);
-    let addr = free_addr();
-    let mut child = super::spawn_andibase(&args.binary, &data, &addr, &[]);
-    super::wait_until_up(&addr, "/healthz").await;
+    let (data, key, addr, mut child) = fresh_andibase(args, "memory").await;
     let auth = vec![("Authorization".to_string(), format!("Bearer {key}"))];
     let mut c = Conn::open(&addr).await.unwrap();
     let hs: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -11,9 +11,9 @@
 use serde_json::{json, Value};
 
 use super::data::{
-    bulk, free_addr, pocketbase_collection, run_load, start_pocketbase_server, Stats,
+    bulk, fresh_andibase, pocketbase_collection, run_load, start_pocketbase_server, Stats,
 };
-use super::{provision, Args, Conn};
+use super::{Args, Conn};
 
 const WORDS: usize = 10_000;
 const COUNTRIES: [&str; 10] = ["DE", "FR", "US", "JP", "BR", "IN", "GB", "ES", "IT", "CA"];
@@ -178,12 +178,7 @@ fn print(name: &str, ours: &Stats, pb: Option<&Stats>) {
 
 pub async fn bench_shapes(args: &Args) {
     let n = args.records;
-    let data = std::env::temp_dir().join(format!("andibase-bench-{}-shapes", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let key = provision(&args.binary, &data);
-    let addr = free_addr();
-    let mut child = super::spawn_andibase(&args.binary, &data, &addr, &[]);
-    super::wait_until_up(&addr, "/healthz").await;
+    let (data, key, addr, mut child) = fresh_andibase(args, "shapes").await;
     let mut c = Conn::open(&addr).await.unwrap();
     let auth = [("x-api-key", key.as_str())];
     let (s, b) = c

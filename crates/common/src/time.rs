@@ -32,6 +32,25 @@ impl Timestamp {
         )
     }
 
+    /// [`Timestamp::parse_iso`], and also any `±HH:MM` offset, shifted to UTC (for inputs
+    /// that are times of events, such as a conversation's).
+    pub fn parse_iso_with_offset(s: &str) -> Option<Timestamp> {
+        if let Some(t) = Timestamp::parse_iso(s) {
+            return Some(t);
+        }
+        let s = s.trim();
+        let (base, offset) = s.split_at(s.len().checked_sub(6)?);
+        let sign = match offset.as_bytes().first()? {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        let (h, m) = offset[1..].split_once(':')?;
+        let minutes = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
+        let t = Timestamp::parse_iso(&format!("{base}Z"))?;
+        Some(Timestamp(t.0 - sign * minutes * 60_000))
+    }
+
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (also `+00:00`). Other offsets are refused
     /// rather than guessed.
     pub fn parse_iso(s: &str) -> Option<Timestamp> {
@@ -171,6 +190,15 @@ mod tests {
         assert!(Timestamp::parse_iso("2026-13-01T00:00:00Z").is_none());
         assert!(Timestamp::parse_iso("2026-01-01T00:00:00+02:00").is_none());
         assert!(Timestamp::parse_iso("yesterday").is_none());
+        assert_eq!(
+            Timestamp::parse_iso_with_offset("2026-03-05T10:00:00+01:00"),
+            Timestamp::parse_iso("2026-03-05T09:00:00Z")
+        );
+        assert_eq!(
+            Timestamp::parse_iso_with_offset("2026-03-05T10:00:00-05:30"),
+            Timestamp::parse_iso("2026-03-05T15:30:00Z")
+        );
+        assert!(Timestamp::parse_iso_with_offset("2026-03-05T10:00:00").is_none());
     }
 
     #[test]

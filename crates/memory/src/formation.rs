@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use andibase_common::{DomainError, DomainResult, FieldIssue, Timestamp};
 use andibase_jobs::{BoxFuture, Handler, Job, Outcome, Scheduler};
-use andibase_kip::{Mode, Request};
+use andibase_kip::Mode;
 use andibase_storage::{params, Database, Row, Sql};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::conversations::{job_target, NewConversation};
 use crate::{GetOrInitUser, Memory, Space};
 
 /// The job that forms one conversation.
@@ -122,7 +123,7 @@ impl FormationInput {
                 format!("hold more than {MAX_TEXT} characters of text"),
             ));
         }
-        parse_time(&self.timestamp)
+        Timestamp::parse_iso_with_offset(&self.timestamp)
             .ok_or_else(|| invalid(vec![json!("timestamp")], "is not an ISO 8601 time"))
     }
 
@@ -142,23 +143,6 @@ impl FormationInput {
         }
         out
     }
-}
-
-/// ISO 8601 in UTC (`Z`), or with an offset, to milliseconds.
-pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
-    if let Some(t) = Timestamp::parse_iso(s) {
-        return Some(t);
-    }
-    // `…+02:00` / `…-05:00`: shift to UTC.
-    let (base, sign, offset) = match s.len().checked_sub(6).map(|i| s.split_at(i)) {
-        Some((b, o)) if o.starts_with('+') => (b, 1, &o[1..]),
-        Some((b, o)) if o.starts_with('-') => (b, -1, &o[1..]),
-        _ => return None,
-    };
-    let (h, m) = offset.split_once(':')?;
-    let minutes: i64 = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
-    let t = Timestamp::parse_iso(&format!("{base}Z"))?;
-    Some(Timestamp(t.0 - sign * minutes * 60_000))
 }
 
 /// What formation answers at once: seed 003's `AgentOutput`.
@@ -232,25 +216,16 @@ impl Memory {
         );
         let id = db
             .write(move |tx| {
-                let id = tx
-                    .query_one(
-                        "SELECT coalesce(max(id), 0) + 1 FROM memory_conversations WHERE space_id = ? AND collection = ?",
-                        &params![space_id.clone(), FORMATION],
-                    )?
-                    .map_or(Ok(1), |r| r.int(0))?;
-                tx.execute(
-                    "INSERT INTO memory_conversations (space_id, collection, id, user, input, messages, status, created_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, 'submitted', ?, ?)",
-                    &params![space_id.clone(), FORMATION, id, user, input_json, messages, now, now],
-                )?;
-                andibase_jobs::enqueue(
-                    tx,
-                    FORMATION_JOB,
-                    &json!({"space_id": space_id, "conversation": id}),
-                    now,
-                    now,
-                )?;
-                Ok(id)
+                NewConversation {
+                    space_id: &space_id,
+                    collection: FORMATION,
+                    user: &user,
+                    input: &input_json,
+                    messages: &messages,
+                    status: "submitted",
+                    job: Some(FORMATION_JOB),
+                }
+                .insert(tx, now)
             })
             .await?;
         scheduler.wake(&space.workspace_id, now);
@@ -377,10 +352,7 @@ impl Memory {
     /// one is left alone. (Jobs may run in any order; the later ones then find their
     /// conversation formed.)
     pub async fn form(&self, db: &Database, space: &Space, id: i64) -> DomainResult<()> {
-        let lock = {
-            let mut locks = self.forming.lock().expect("formation locks poisoned");
-            locks.entry(space.id.clone()).or_default().clone()
-        };
+        let lock = self.space_lock(space);
         let _one_at_a_time = lock.lock().await;
         let space_id = space.id.clone();
         let earlier: Vec<i64> = db
@@ -512,17 +484,13 @@ impl Memory {
              SET PROPOSITIONS {{ (\"belongs_to_domain\", {{type: \"Domain\", name: \"Unsorted\"}}){involves} }} }} }} \
              WITH METADATA {{ source: \"formation\", author: \"$self\", confidence: 1.0 }}"
         );
-        let request: Request = serde_json::from_value(
-            json!({"command": command, "parameters": {"name": name, "attributes": attributes}}),
+        self.kip(
+            space,
+            command,
+            json!({"name": name, "attributes": attributes}),
+            Mode::ReadWrite,
         )
-        .map_err(|e| DomainError::Internal(e.to_string()))?;
-        let graph = self.graph(space).await?;
-        let out = tokio::task::spawn_blocking(move || graph.execute(request, Mode::ReadWrite))
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
-        if let Some(e) = out.get("error") {
-            return Err(DomainError::Internal(format!("KIP: {e}")));
-        }
+        .await?;
         Ok(name)
     }
 }
@@ -534,10 +502,7 @@ impl Handler for FormationJob {
     fn run(&self, _workspace_id: String, db: Database, job: Job) -> BoxFuture<Outcome> {
         let memory = self.0.clone();
         Box::pin(async move {
-            let (Some(space_id), Some(id)) = (
-                job.payload["space_id"].as_str().map(str::to_string),
-                job.payload["conversation"].as_i64(),
-            ) else {
+            let Some((space_id, id)) = job_target(&job) else {
                 return Outcome::Failed(
                     "a formation job without its space and conversation".into(),
                 );

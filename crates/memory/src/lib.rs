@@ -9,6 +9,7 @@
 //!
 //! This crate knows nothing of HTTP; `server::memory_api` is its adapter.
 
+mod conversations;
 mod cwt;
 mod formation;
 mod maintenance;
@@ -734,14 +735,11 @@ impl Memory {
         let graph = self.graph(space).await?;
         let display_name = input.name;
         let kip = move |command: &str, parameters: Value, mode: Mode| -> DomainResult<Value> {
-            let request: Request =
-                serde_json::from_value(json!({"command": command, "parameters": parameters}))
-                    .map_err(|e| DomainError::Internal(e.to_string()))?;
-            let out = graph.execute(request, mode);
-            match out.get("error") {
-                Some(e) if e["code"] == "KIP_3002" => Ok(Value::Null),
-                Some(e) => Err(DomainError::Internal(format!("KIP: {e}"))),
-                None => Ok(out["result"].clone()),
+            let out = conversations::run_kip(&graph, command, parameters, mode)?;
+            match out["error"]["code"].as_str() {
+                // No such Person yet.
+                Some("KIP_3002") => Ok(Value::Null),
+                _ => conversations::kip_result(out),
             }
         };
         tokio::task::spawn_blocking(move || {

@@ -14,11 +14,12 @@
 
 use andibase_common::{DomainError, DomainResult, FieldIssue, Timestamp};
 use andibase_jobs::{BoxFuture, Handler, Job, Outcome};
-use andibase_kip::{Mode, Request};
+use andibase_kip::Mode;
 use andibase_storage::{params, Database, Sql};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::conversations::{job_target, kip_result, run_kip, NewConversation};
 use crate::{Memory, Space};
 
 /// The job that runs one maintenance.
@@ -70,7 +71,7 @@ fn invalid(path: &str, message: impl Into<String>) -> DomainError {
 
 impl MaintenanceInput {
     fn check(&self) -> DomainResult<(Timestamp, String)> {
-        let at = crate::formation::parse_time(&self.timestamp)
+        let at = Timestamp::parse_iso_with_offset(&self.timestamp)
             .ok_or_else(|| invalid("timestamp", "is not an ISO 8601 time"))?;
         let scope = self.scope.clone().unwrap_or_else(|| "daydream".into());
         if !["daydream", "quick", "full"].contains(&scope.as_str()) {
@@ -140,10 +141,7 @@ impl Memory {
 
     /// Runs maintenance `id` (the job's work), with formation paused.
     pub async fn maintain(&self, db: &Database, space: &Space, id: i64) -> DomainResult<()> {
-        let lock = {
-            let mut locks = self.forming.lock().expect("formation locks poisoned");
-            locks.entry(space.id.clone()).or_default().clone()
-        };
+        let lock = self.space_lock(space);
         let _formation_waits = lock.lock().await;
         let (space_id, now) = (space.id.clone(), self.clock.now());
         let input: Option<MaintenanceInput> = db
@@ -205,14 +203,8 @@ impl Memory {
         let graph = self.graph(space).await?;
         let formed = self.formation_counts(space).await?.1;
         let report = tokio::task::spawn_blocking(move || -> DomainResult<String> {
-            let kip = |command: String, parameters: Value| -> DomainResult<Value> {
-                let request: Request = serde_json::from_value(json!({"command": command, "parameters": parameters}))
-                    .map_err(|e| DomainError::Internal(e.to_string()))?;
-                let out = graph.execute(request, Mode::ReadWrite);
-                match out.get("error") {
-                    Some(e) => Err(DomainError::Internal(format!("KIP: {e}"))),
-                    None => Ok(out["result"].clone()),
-                }
+            let kip = |command: String, parameters: Value| {
+                run_kip(&graph, &command, parameters, Mode::ReadWrite).and_then(kip_result)
             };
             let mut decayed = 0;
             for predicate in DECAYING {
@@ -369,25 +361,16 @@ fn enqueue_maintenance(
     input: &str,
     now: Timestamp,
 ) -> DomainResult<i64> {
-    let id = tx
-        .query_one(
-            "SELECT coalesce(max(id), 0) + 1 FROM memory_conversations WHERE space_id = ? AND collection = 'maintenance'",
-            &params![space_id],
-        )?
-        .map_or(Ok(1), |r| r.int(0))?;
-    tx.execute(
-        "INSERT INTO memory_conversations (space_id, collection, id, user, input, messages, status, created_at, updated_at) \
-         VALUES (?, 'maintenance', ?, ?, ?, '[]', 'submitted', ?, ?)",
-        &params![space_id, id, user, input, now, now],
-    )?;
-    andibase_jobs::enqueue(
-        tx,
-        MAINTENANCE_JOB,
-        &json!({"space_id": space_id, "conversation": id}),
-        now,
-        now,
-    )?;
-    Ok(id)
+    NewConversation {
+        space_id,
+        collection: MAINTENANCE,
+        user,
+        input,
+        messages: "[]",
+        status: "submitted",
+        job: Some(MAINTENANCE_JOB),
+    }
+    .insert(tx, now)
 }
 
 /// The job handler for [`MAINTENANCE_JOB`].
@@ -397,10 +380,7 @@ impl Handler for MaintenanceJob {
     fn run(&self, _workspace_id: String, db: Database, job: Job) -> BoxFuture<Outcome> {
         let memory = self.0.clone();
         Box::pin(async move {
-            let (Some(space_id), Some(id)) = (
-                job.payload["space_id"].as_str().map(str::to_string),
-                job.payload["conversation"].as_i64(),
-            ) else {
+            let Some((space_id, id)) = job_target(&job) else {
                 return Outcome::Failed(
                     "a maintenance job without its space and conversation".into(),
                 );

@@ -6,11 +6,11 @@
 //! a character budget. Each recall is kept as a conversation of the `recall` collection.
 
 use andibase_common::{DomainError, DomainResult};
-use andibase_kip::{Mode, Request};
-use andibase_storage::{params, Sql};
+use andibase_kip::Mode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::conversations::NewConversation;
 use crate::formation::InputContext;
 use crate::{Memory, Space};
 
@@ -166,16 +166,15 @@ impl Memory {
             Some(cp) => format!("{} {cp}", wanted.join(" ")),
             None => wanted.join(" "),
         };
-        let graph = self.graph(space).await?;
-        let request: Request = serde_json::from_value(json!({
-            "command": format!("SEARCH CONCEPT :q LIMIT {CANDIDATES}"),
-            "parameters": {"q": search_text},
-        }))
-        .map_err(|e| DomainError::Internal(e.to_string()))?;
-        let out = tokio::task::spawn_blocking(move || graph.execute(request, Mode::ReadOnly))
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
-        let hits = out["result"].as_array().cloned().unwrap_or_default();
+        let out = self
+            .kip(
+                space,
+                format!("SEARCH CONCEPT :q LIMIT {CANDIDATES}"),
+                json!({"q": search_text}),
+                Mode::ReadOnly,
+            )
+            .await?;
+        let hits = out.as_array().cloned().unwrap_or_default();
         let mut found: Vec<(f64, String, String)> =
             hits.iter().filter_map(|h| describe(h, &wanted)).collect();
         // Best match first; among equals, the more recent.
@@ -226,18 +225,16 @@ impl Memory {
         let input = json!({"query": query}).to_string();
         let space_id = space.id.clone();
         db.write(move |tx| {
-            let id = tx
-                .query_one(
-                    "SELECT coalesce(max(id), 0) + 1 FROM memory_conversations WHERE space_id = ? AND collection = ?",
-                    &params![space_id.clone(), RECALL],
-                )?
-                .map_or(Ok(1), |r| r.int(0))?;
-            tx.execute(
-                "INSERT INTO memory_conversations (space_id, collection, id, user, input, messages, status, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, 'completed', ?, ?)",
-                &params![space_id, RECALL, id, user, input, messages, now, now],
-            )?;
-            Ok(id)
+            NewConversation {
+                space_id: &space_id,
+                collection: RECALL,
+                user: &user,
+                input: &input,
+                messages: &messages,
+                status: "completed",
+                job: None,
+            }
+            .insert(tx, now)
         })
         .await
     }

@@ -275,18 +275,10 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, RpcError> {
     })
 }
 
-/// The bearer token, if any (an empty or non-bearer header is an invalid credential).
+/// The presented credential, if any (`Authorization: Bearer …` or `x-api-key`; an empty
+/// or non-bearer header is an invalid one).
 fn bearer(headers: &HeaderMap) -> Option<String> {
-    let auth = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .unwrap_or("")
-        .trim();
-    let token = match auth.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => auth[7..].trim(),
-        _ => "",
-    };
-    Some(token.to_string())
+    crate::extract::presented_key(headers).map(str::to_string)
 }
 
 fn permission(scope: Scope) -> andibase_identity::Permission {

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{Client, Server};
+use crate::support::{wait_for, Client, Server};
 
 fn issue_path(r: &crate::support::Resp) -> Value {
     r.body["data"]["issues"][0]["path"].clone()
@@ -330,17 +330,6 @@ fn get_or_init_user_makes_a_person_once() {
     assert_eq!(found.body["result"], json!(["Ada"]), "{}", found.text);
 }
 
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} never happened"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// Formation without a model: the conversation is stored and its id answered at once; a
 /// background job files it as an Event involving its participants, which KIP then finds;
 /// conversations page newest first and give their deltas; bad input names the field.
@@ -429,7 +418,7 @@ fn formation_files_conversations_as_events() {
         assert_eq!(issue_path(&r), path, "{body}: {}", r.text);
     }
 
-    eventually("three formed conversations", || {
+    wait_for("three formed conversations", || {
         admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 3
     });
     let status = reader.get("/v1/brain/formation_status").body;
@@ -543,7 +532,7 @@ fn recall_answers_from_formed_conversations() {
         );
         assert_eq!(r.status, 200, "{}", r.text);
     }
-    eventually("three formed conversations", || {
+    wait_for("three formed conversations", || {
         admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 3
     });
 
@@ -626,7 +615,7 @@ fn formation_survives_a_kill_and_restarts_on_demand() {
 
     let server = Server::start_in(dir.to_path_buf(), &[]);
     let admin = server.with_key(&key);
-    eventually("every conversation formed after the restart", || {
+    wait_for("every conversation formed after the restart", || {
         admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == n
     });
     let page = admin.get("/v1/brain/conversations?limit=100");
@@ -727,7 +716,7 @@ fn bodies_and_answers_in_json_cbor_and_markdown() {
         "{}",
         String::from_utf8_lossy(&bytes)
     );
-    eventually("both formed", || {
+    wait_for("both formed", || {
         admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 2
     });
 
@@ -1034,7 +1023,7 @@ fn byok_is_sealed_and_tiers_are_for_platform_admins() {
         one["messages"][0]["user"] = json!(format!("person{i}"));
         assert_eq!(admin.post("/v1/brain/formation", one).status, 200);
     }
-    eventually("the space past 100 concepts", || {
+    wait_for("the space past 100 concepts", || {
         admin.get("/v1/brain/info").body["result"]["concepts"]
             .as_i64()
             .unwrap()
@@ -1113,7 +1102,7 @@ fn maintenance_archives_deletes_and_keeps_watermarks() {
         form(i, "2026-01-01T10:00:00Z");
     }
     form(3, "2026-02-25T10:00:00Z");
-    eventually("four formed", || {
+    wait_for("four formed", || {
         admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 4
     });
     let events = |filter: &str| {
@@ -1129,7 +1118,7 @@ fn maintenance_archives_deletes_and_keeps_watermarks() {
         let r = admin.post("/v1/brain/maintenance", body);
         assert_eq!(r.status, 200, "{}", r.text);
         let id = r.body["result"]["conversation"].as_i64().unwrap();
-        eventually("the maintenance done", || {
+        wait_for("the maintenance done", || {
             admin
                 .get(&format!(
                     "/v1/brain/conversations/{id}?collection=maintenance"
@@ -1193,7 +1182,7 @@ fn maintenance_archives_deletes_and_keeps_watermarks() {
     for i in 0..21 {
         form(100 + i, "2026-03-02T10:00:00Z");
     }
-    eventually("a daydream started by formation", || {
+    wait_for("a daydream started by formation", || {
         admin
             .get("/v1/brain/conversations?collection=maintenance&limit=100")
             .body["result"]
@@ -1221,7 +1210,7 @@ fn the_console_browses_a_space() {
         json!({"messages": [{"role": "user", "user": "alice", "content": "I moved to Lisbon"}], "timestamp": "2026-03-05T10:00:00Z"}),
     );
     assert_eq!(r.status, 200);
-    eventually("formed", || {
+    wait_for("formed", || {
         admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 1
     });
 

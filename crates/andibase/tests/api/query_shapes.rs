@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::data::{ids, issue_paths};
-use crate::support::{url_encode as enc, Client, Server};
+use crate::support::{url_encode as enc, wait_for, Client, Server};
 
 fn admin(server: &Server) -> Client {
     let (owner, ws) = server.setup_admin();
@@ -254,19 +254,6 @@ fn counts_estimate_and_common_words_page_exactly() {
     );
 }
 
-/// Waits (bounded) until `check` holds; the index for slow queries is built after the
-/// answer that asked for it.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} never happened"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// Indexes follow use: with every list counted as slow (`--slow-query-ms 0`) a shape seen
 /// twice gets its index, shown on the definition with why, answering the same; a
 /// substring shape is only counted, as unindexable; a workspace that turned automatic
@@ -304,7 +291,7 @@ fn slow_shapes_get_their_index_unless_turned_off() {
         "waiting"
     );
     assert_eq!(list(&march), first);
-    eventually("the index for owner and -due", || {
+    wait_for("the index for owner and -due", || {
         c.get("/api/v1/data-definitions/tasks").body["indexes"][0]["fields"]
             == json!(["owner", "-due"])
     });
@@ -349,7 +336,7 @@ fn slow_shapes_get_their_index_unless_turned_off() {
     for _ in 0..3 {
         list(&by_title);
     }
-    eventually("the shape turned off", || {
+    wait_for("the shape turned off", || {
         c.get("/api/v1/data-definitions/tasks/slow-queries")
             .body
             .as_array()
@@ -402,7 +389,7 @@ fn lists_stop_at_the_query_time_limit() {
         let r = c.get("/api/v1/data-definitions/logs/query?sort=-line&limit=5");
         assert_eq!(r.status, 400, "{}", r.text);
     }
-    eventually("the index on -line", || {
+    wait_for("the index on -line", || {
         c.get("/api/v1/data-definitions/logs").body["indexes"][0]["fields"] == json!(["-line"])
     });
     let r = c.get("/api/v1/data-definitions/logs/query?sort=-line&limit=5");
@@ -465,7 +452,7 @@ fn slow_is_counted_by_the_work_a_list_does() {
     ));
     assert_eq!(scan.status, 200, "{}", scan.text);
     assert_eq!(scan.body["items"].as_array().map(Vec::len), Some(5));
-    eventually("the index on at", || {
+    wait_for("the index on at", || {
         c.get("/api/v1/data-definitions/events").body["indexes"][0]["fields"] == json!(["at"])
     });
     let shapes = c.get("/api/v1/data-definitions/events/slow-queries").body;

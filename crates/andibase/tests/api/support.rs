@@ -494,6 +494,19 @@ impl Receiver {
 }
 
 /// Polls `f` until it returns `Some`, for up to `secs` seconds.
+/// Waits (at most 20 s) until `check` holds, for what the server does after answering
+/// (a background job, an index built for slow queries).
+pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never happened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     loop {
