@@ -94,6 +94,169 @@ enum Shown<T> {
     Body(Vec<u8>),
 }
 
+/// One checked list request, to read within the query time limit.
+struct ListRead<'a> {
+    all: &'a [DataDefinition],
+    def: &'a DataDefinition,
+    q: &'a QueryParams,
+    keys: &'a [SortKey],
+    only: Option<&'a [String]>,
+    predicate: Option<&'a andibase_filter::Predicate>,
+    limit: i64,
+    hooks: &'a Pipeline,
+    role: Role,
+    /// Write the page as JSON bytes straight from the rows when nothing changes records.
+    direct: bool,
+}
+
+impl ListRead<'_> {
+    /// The page (and its count) as asked.
+    fn page(&self, r: &andibase_storage::Reader<'_>) -> DomainResult<Shown<Page>> {
+        let ListRead {
+            all,
+            def,
+            q,
+            keys,
+            only,
+            predicate,
+            limit,
+            hooks,
+            role,
+            direct,
+        } = *self;
+        // The count goes through every index SQLite likes; the page avoids those
+        // that would make it sort a crowd of matches.
+        let (count_filter, count_params) = render(predicate, &[]);
+        let avoid = match predicate.is_some() {
+            true => crowded_indexes(r, def, keys)?,
+            false => Vec::new(),
+        };
+        let (mut filter, mut params) = render(predicate, &avoid);
+        let (mut count_filter, mut count_params) = (count_filter, count_params);
+        let searchable = searchable_by(def, role);
+        if let Some(text) = q.search.as_deref() {
+            let layout = search_columns(&def.fields);
+            let matching = |for_count| {
+                search::matching(
+                    r,
+                    &def.table,
+                    &layout,
+                    "t",
+                    text,
+                    searchable.as_deref(),
+                    for_count,
+                )
+            };
+            // The page may look words up row by row; the count always gathers.
+            for (for_count, (sql, sql_params)) in [
+                (false, (&mut filter, &mut params)),
+                (true, (&mut count_filter, &mut count_params)),
+            ] {
+                if let Some(m) = matching(for_count)? {
+                    *sql = format!("{sql} AND {}", m.condition);
+                    sql_params.extend(m.params);
+                }
+            }
+        }
+        let expand = expansion(def, q.expand.as_deref(), role)?;
+        let deleted = if q.include_deleted.unwrap_or(false) {
+            "TRUE"
+        } else {
+            "t.deleted_at IS NULL"
+        };
+        let counted = count_matches(
+            r,
+            &def.table,
+            &format!("{deleted} AND {count_filter}"),
+            &count_params,
+            q.count.unwrap_or_default(),
+        )?;
+        let (total, total_estimated) = match counted {
+            Some((n, estimated)) => (Some(n), estimated.then_some(true)),
+            None => (None, None),
+        };
+        let (after, after_params) = match &q.cursor {
+            Some(c) => keyset(keys, c)?,
+            None => ("TRUE".into(), vec![]),
+        };
+        params.extend(after_params);
+        let key_cols: String = keys
+            .iter()
+            .map(|k| format!("t.{}, ", quote_ident(k.column())))
+            .collect();
+        // The limit is written into the SQL, not bound: SQLite re-prepares a
+        // statement with a bound LIMIT at every run (9% of this request's CPU).
+        let sql = format!(
+            "SELECT {key_cols}{} FROM {} t WHERE {deleted} AND {filter} AND {after} ORDER BY {} LIMIT {}",
+            record_columns(def),
+            quote_ident(&def.table),
+            order_by(keys),
+            limit + 1
+        );
+        if direct && expand.is_empty() && !hooks.alters_reads() {
+            // Each record is written straight from SQLite's row, nothing copied first.
+            let mut out = Vec::with_capacity(64 + limit as usize * 256);
+            out.extend_from_slice(b"{\"items\":[");
+            let (mut written, mut last_cursor, mut next_cursor) = (0, None, None);
+            r.query_each(&sql, &params, &mut |row| {
+                if written == limit {
+                    // The row past the page: there is more, after the last one shown.
+                    next_cursor = last_cursor.take();
+                    return Ok(false);
+                }
+                if written > 0 {
+                    out.push(b',');
+                }
+                write_record(&mut out, def, row, keys.len(), only, |spec| {
+                    hidden_from(spec, role)
+                });
+                written += 1;
+                if written == limit {
+                    last_cursor = Some(cursor_after(row, keys));
+                }
+                Ok(true)
+            })?;
+            out.extend_from_slice(b"],\"nextCursor\":");
+            serde_json::to_writer(&mut out, &next_cursor)
+                .map_err(|e| DomainError::Internal(e.to_string()))?;
+            if let Some(total) = total {
+                out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
+            }
+            if total_estimated.is_some() {
+                out.extend_from_slice(b",\"totalEstimated\":true");
+            }
+            out.push(b'}');
+            return Ok(Shown::Body(out));
+        }
+        let rows = r.query(&sql, &params)?;
+        let more = rows.len() as i64 > limit;
+        let rows = &rows[..rows.len().min(limit as usize)];
+        let next_cursor = if more {
+            rows.last().map(|row| cursor_after(row, keys))
+        } else {
+            None
+        };
+        let mut items: Vec<Value> = rows
+            .iter()
+            .map(|row| record_json(def, row, keys.len(), only))
+            .collect();
+        expand_related(r, all, def, &expand, &mut items, hooks, role)?;
+        let ctx = HookContext {
+            definition: def,
+            caller: Caller { actor: "", role },
+        };
+        for item in items.iter_mut() {
+            hooks.after_read(&ctx, item);
+        }
+        Ok(Shown::Built(Page {
+            items,
+            next_cursor,
+            total,
+            total_estimated,
+        }))
+    }
+}
+
 pub(crate) fn valid_record_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 100
@@ -409,114 +572,54 @@ impl Data<'_> {
         let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
         let usage = self.usage.clone();
         let limit_ms = usage.settings.time_limit.as_millis();
-        let (shown, next) = self.db
+        let (shown, next) = self
+            .db
             .read(move |r| {
                 let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
                 let limit = q.limit.unwrap_or(50);
                 if !(1..=1000).contains(&limit) {
-                    return Err(DomainError::from_issues(vec![FieldIssue::at(["limit"], "must be 1 to 1000")]));
+                    return Err(DomainError::from_issues(vec![FieldIssue::at(
+                        ["limit"],
+                        "must be 1 to 1000",
+                    )]));
                 }
                 let only = projection(def, q.fields.as_deref(), role)?;
                 let keys = sort_keys(def, q.sort.as_deref(), role)?;
                 let predicate = compile_filter(&all, def, q.filter.as_deref(), role)?;
                 let started = std::time::Instant::now();
-                let shown = r.within(usage.settings.time_limit, |r| {
-                // The count goes through every index SQLite likes; the page avoids those
-                // that would make it sort a crowd of matches.
-                let (count_filter, count_params) = render(predicate.as_ref(), &[]);
-                let avoid = match predicate.is_some() {
-                    true => crowded_indexes(r, def, &keys)?,
-                    false => Vec::new(),
+                let read = ListRead {
+                    all: &all,
+                    def,
+                    q: &q,
+                    keys: &keys,
+                    only: only.as_deref(),
+                    predicate: predicate.as_ref(),
+                    limit,
+                    hooks: &hooks,
+                    role,
+                    direct,
                 };
-                let (mut filter, mut params) = render(predicate.as_ref(), &avoid);
-                let (mut count_filter, mut count_params) = (count_filter, count_params);
-                let searchable = searchable_by(def, role);
-                if let Some(text) = q.search.as_deref() {
-                    let layout = search_columns(&def.fields);
-                    if let Some(m) = search::matching(r, &def.table, &layout, "t", text, searchable.as_deref(), false)? {
-                        filter = format!("{filter} AND {}", m.condition);
-                        params.extend(m.params);
-                    }
-                    if let Some(m) = search::matching(r, &def.table, &layout, "t", text, searchable.as_deref(), true)? {
-                        count_filter = format!("{count_filter} AND {}", m.condition);
-                        count_params.extend(m.params);
-                    }
-                }
-                let expand = expansion(def, q.expand.as_deref(), role)?;
-                let deleted = if q.include_deleted.unwrap_or(false) { "TRUE" } else { "t.deleted_at IS NULL" };
-                let counted = count_matches(r, &def.table, &format!("{deleted} AND {count_filter}"), &count_params, q.count.unwrap_or_default())?;
-                let (total, total_estimated) = match counted {
-                    Some((n, estimated)) => (Some(n), estimated.then_some(true)),
-                    None => (None, None),
-                };
-                let (after, after_params) = match &q.cursor {
-                    Some(c) => keyset(&keys, c)?,
-                    None => ("TRUE".into(), vec![]),
-                };
-                params.extend(after_params);
-                let key_cols: String = keys.iter().map(|k| format!("t.{}, ", quote_ident(k.column()))).collect();
-                // The limit is written into the SQL, not bound: SQLite re-prepares a
-                // statement with a bound LIMIT at every run (9% of this request's CPU).
-                let sql = format!(
-                    "SELECT {key_cols}{} FROM {} t WHERE {deleted} AND {filter} AND {after} ORDER BY {} LIMIT {}",
-                    record_columns(def),
-                    quote_ident(&def.table),
-                    order_by(&keys),
-                    limit + 1
-                );
-                if direct && expand.is_empty() && !hooks.alters_reads() {
-                    // Each record is written straight from SQLite's row, nothing copied first.
-                    let mut out = Vec::with_capacity(64 + limit as usize * 256);
-                    out.extend_from_slice(b"{\"items\":[");
-                    let (mut written, mut last_cursor, mut next_cursor) = (0, None, None);
-                    r.query_each(&sql, &params, &mut |row| {
-                        if written == limit {
-                            // The row past the page: there is more, after the last one shown.
-                            next_cursor = last_cursor.take();
-                            return Ok(false);
-                        }
-                        if written > 0 {
-                            out.push(b',');
-                        }
-                        write_record(&mut out, def, row, keys.len(), only.as_deref(), |spec| hidden_from(spec, role));
-                        written += 1;
-                        if written == limit {
-                            last_cursor = Some(cursor_after(row, &keys));
-                        }
-                        Ok(true)
-                    })?;
-                    out.extend_from_slice(b"],\"nextCursor\":");
-                    serde_json::to_writer(&mut out, &next_cursor).map_err(|e| DomainError::Internal(e.to_string()))?;
-                    if let Some(total) = total {
-                        out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
-                    }
-                    if total_estimated.is_some() {
-                        out.extend_from_slice(b",\"totalEstimated\":true");
-                    }
-                    out.push(b'}');
-                    return Ok(Shown::Body(out));
-                }
-                let rows = r.query(&sql, &params)?;
-                let more = rows.len() as i64 > limit;
-                let rows = &rows[..rows.len().min(limit as usize)];
-                let next_cursor = if more { rows.last().map(|row| cursor_after(row, &keys)) } else { None };
-                let mut items: Vec<Value> = rows.iter().map(|row| record_json(def, row, keys.len(), only.as_deref())).collect();
-                expand_related(r, &all, def, &expand, &mut items, &hooks, role)?;
-                let ctx = HookContext { definition: def, caller: Caller { actor: "", role } };
-                for item in items.iter_mut() {
-                    hooks.after_read(&ctx, item);
-                }
-                Ok(Shown::Built(Page { items, next_cursor, total, total_estimated }))
-                })?;
+                let shown = r.within(usage.settings.time_limit, |r| read.page(r))?;
                 let took = started.elapsed();
                 // A list stopped at the time limit is the slowest of all: its shape counts.
-                let slow = shown.as_ref().is_none_or(|(_, steps)| usage.is_slow(took, *steps));
+                let slow = shown
+                    .as_ref()
+                    .is_none_or(|(_, steps)| usage.is_slow(took, *steps));
                 let build = match slow {
-                    true => usage.record(&path, def, Shape::of(predicate.as_ref(), &keys), took, andibase_common::Clock::system().now()),
+                    true => usage.record(
+                        &path,
+                        def,
+                        Shape::of(predicate.as_ref(), &keys),
+                        took,
+                        andibase_common::Clock::system().now(),
+                    ),
                     false => None,
                 };
-                Ok((shown.map(|(shown, _)| shown), build.map(|index| (def.id.clone(), index))))
+                Ok((
+                    shown.map(|(shown, _)| shown),
+                    build.map(|index| (def.id.clone(), index)),
+                ))
             })
             .await?;
         if let Some((def_id, index)) = next {
