@@ -150,6 +150,12 @@ struct ServeArgs {
     /// Approvals a workspace may create per calendar month (unset: no cap).
     #[arg(long, env = "ANDIBASE_APPROVAL_MONTHLY_QUOTA")]
     approval_monthly_quota: Option<i64>,
+    /// The longest wait for a model provider's next bytes, in seconds.
+    #[arg(long, env = "ANDIBASE_MODEL_TIMEOUT_SECONDS", default_value_t = 120)]
+    model_timeout_seconds: u64,
+    /// Retries of a model call after a 429, a 5xx or a network failure.
+    #[arg(long, env = "ANDIBASE_MODEL_RETRIES", default_value_t = 3)]
+    model_retries: u32,
     /// Allow callbacks (and other outbound requests) to loopback and private addresses.
     #[arg(long, env = "ANDIBASE_ALLOW_PRIVATE_CALLBACKS")]
     allow_private_callbacks: bool,
@@ -547,6 +553,17 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     )
     .map_err(describe)?;
     let scheduler = Arc::new(andibase_jobs::Scheduler::default());
+    // Model providers from the ecosystem's variables (see `andibase_llm::Providers`).
+    let mut providers = andibase_llm::Providers::from_env()?;
+    providers.settings.timeout = Duration::from_secs(args.model_timeout_seconds.max(1));
+    providers.settings.retries = args.model_retries;
+    match providers.default_model_name() {
+        Some(m) => tracing::info!(model = m, "model-backed memory and agents use {m}"),
+        None => tracing::info!(
+            "no default model (ANDIBASE_DEFAULT_MODEL): memory runs model-free unless a space brings its own"
+        ),
+    }
+    let models = Arc::new(providers);
     let memory = Arc::new(
         andibase_memory::Memory::new(
             main_for_memory,
@@ -559,7 +576,13 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             andibase_memory::CwtVerifier::new(&args.ed25519_pubkeys, &args.memory_managers)
                 .map_err(|e| format!("--ed25519-pubkeys: {e}"))?,
         )
-        .with_vault(vault.clone()),
+        .with_vault(vault.clone())
+        .with_models(
+            models.clone(),
+            andibase_outbound::Policy {
+                allow_private: args.allow_private_callbacks,
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

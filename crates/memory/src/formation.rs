@@ -1,6 +1,7 @@
 //! Formation: a conversation is stored and answered at once with its id; a durable job
 //! (`crates/jobs`, in the same transaction) forms it later, one conversation at a time per
-//! space. Without a model, formation files the conversation as an `Event` (its class, its
+//! space. With a model (the space's own or the server's default), the formation agent
+//! (`agents`) files it with KIP. Without one, formation files the conversation as an `Event` (its class, its
 //! start from the conversation's own timestamp, a summary of what was said, its
 //! participants as `Person` nodes it `involves`) in the `Unsorted` domain, so KIP and
 //! recall find it. A formed conversation is never formed twice.
@@ -14,6 +15,7 @@ use andibase_storage::{params, Database, Row, Sql};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::agents::Agent;
 use crate::conversations::{job_target, NewConversation};
 use crate::{GetOrInitUser, Memory, Space};
 
@@ -185,13 +187,12 @@ impl Memory {
         scheduler: &Scheduler,
     ) -> DomainResult<Value> {
         input.check()?;
-        // The tier's allowance: 10^(tier+2) concepts, as in the reference.
         let graph = self.graph(space).await?;
         let (concepts, _) = tokio::task::spawn_blocking(move || graph.counts())
             .await
             .map_err(|e| DomainError::Internal(e.to_string()))?
             .map_err(|e| DomainError::Internal(e.to_string()))?;
-        let allowance = 10i64.saturating_pow(space.tier.clamp(0, 16) as u32 + 2);
+        let allowance = space.allowance();
         if concepts >= allowance {
             return Err(invalid(
                 vec![],
@@ -404,22 +405,89 @@ impl Memory {
         let Some(input) = input else {
             return Ok(());
         };
-        let result = self.file_as_event(space, id, &input).await;
+        let result = match self.model_for(space).await {
+            Ok(Some(model)) => self.form_with_model(space, id, &input, model).await,
+            Ok(None) => self
+                .file_as_event(space, id, &input)
+                .await
+                .map(|event| Formed {
+                    artifacts: json!([{"type": "Event", "name": event}]),
+                    messages: Vec::new(),
+                    usage: json!({}),
+                }),
+            Err(e) => Err(e),
+        };
         let (space_id, now) = (space.id.clone(), self.clock.now());
-        let (status, reason, artifacts) = match &result {
-            Ok(event) => ("completed", None, json!([{"type": "Event", "name": event}])),
-            Err(e) => ("failed", Some(e.to_string()), json!([])),
+        let (status, reason, artifacts, usage, messages) = match &result {
+            Ok(formed) => {
+                let mut messages = serde_json::to_value(&input.messages)
+                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+                if let Value::Array(all) = &mut messages {
+                    all.extend(formed.messages.iter().cloned());
+                }
+                (
+                    "completed",
+                    None,
+                    formed.artifacts.to_string(),
+                    formed.usage.to_string(),
+                    messages.to_string(),
+                )
+            }
+            Err(e) => (
+                "failed",
+                Some(e.to_string()),
+                "[]".to_string(),
+                "{}".to_string(),
+                serde_json::to_string(&input.messages)
+                    .map_err(|e| DomainError::Internal(e.to_string()))?,
+            ),
         };
         db.write(move |tx| {
             tx.execute(
-                "UPDATE memory_conversations SET status = ?, failed_reason = ?, artifacts = ?, updated_at = ? \
+                "UPDATE memory_conversations SET status = ?, failed_reason = ?, artifacts = ?, usage = ?, messages = ?, updated_at = ? \
                  WHERE space_id = ? AND collection = 'conversations' AND id = ?",
-                &params![status, reason, artifacts.to_string(), now, space_id, id],
+                &params![status, reason, artifacts, usage, messages, now, space_id, id],
             )
             .map(|_| ())
         })
         .await?;
         result.map(|_| ())
+    }
+
+    /// Formation by the formation agent: the conversation, its context and time as the
+    /// agent's input; its answer (`Status`, `Summary`, `Warnings`) the artifact.
+    async fn form_with_model(
+        &self,
+        space: &Space,
+        id: i64,
+        input: &FormationInput,
+        model: andibase_llm::Model,
+    ) -> DomainResult<Formed> {
+        input.check()?;
+        for p in input.participants() {
+            self.get_or_init_user(
+                space,
+                GetOrInitUser {
+                    user: p,
+                    name: None,
+                },
+            )
+            .await?;
+        }
+        let counterparty = input.context.as_ref().and_then(|c| c.counterparty.clone());
+        let text = format!(
+            "Form conversation {id} (cite it as source `conversation:{id}`), which happened at {}:\n```json\n{}\n```",
+            input.timestamp,
+            json!({"messages": input.messages, "context": input.context})
+        );
+        let run = self
+            .run_agent(space, model, Agent::Formation, text, counterparty)
+            .await?;
+        Ok(Formed {
+            artifacts: json!([{"type": "Summary", "content": run.text}]),
+            messages: run.messages,
+            usage: run.usage,
+        })
     }
 
     /// The model-free formation: the conversation as an `Event` involving its
@@ -493,6 +561,14 @@ impl Memory {
         .await?;
         Ok(name)
     }
+}
+
+/// What forming a conversation made.
+struct Formed {
+    artifacts: Value,
+    /// The agent's messages (none without a model).
+    messages: Vec<Value>,
+    usage: Value,
 }
 
 /// The job handler for [`FORMATION_JOB`].

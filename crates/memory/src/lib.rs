@@ -9,6 +9,7 @@
 //!
 //! This crate knows nothing of HTTP; `server::memory_api` is its adapter.
 
+mod agents;
 mod conversations;
 mod cwt;
 mod formation;
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+pub use agents::ModelRefusal;
 pub use cwt::{CwtClaims, CwtVerifier, MIN_CWT_LEN};
 pub use formation::{
     FormationInput, FormationJob, InputContext, Message, FORMATION, FORMATION_JOB,
@@ -92,6 +94,13 @@ pub struct Space {
     pub tier_updated_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl Space {
+    /// The concepts its tier allows: 10^(tier+2), as in the reference.
+    pub fn allowance(&self) -> i64 {
+        10i64.saturating_pow(self.tier.clamp(0, 16) as u32 + 2)
+    }
 }
 
 /// `POST /admin/create_space` (seed 003's `CreateOrUpdateSpaceInput`, with the optional
@@ -279,6 +288,10 @@ pub struct Memory {
     scheduler: Arc<andibase_jobs::Scheduler>,
     cwt: CwtVerifier,
     vault: Option<andibase_vault::Vault>,
+    /// The server's model providers; `None` or no default model: model-free paths.
+    models: Option<Arc<andibase_llm::Providers>>,
+    /// The guard for addresses users give (BYOK model servers).
+    outbound: andibase_outbound::Policy,
     clock: Clock,
 }
 
@@ -300,8 +313,22 @@ impl Memory {
             scheduler,
             cwt: CwtVerifier::default(),
             vault: None,
+            models: None,
+            outbound: andibase_outbound::Policy::default(),
             clock,
         }
+    }
+
+    /// Forms, recalls and maintains with a model: a space's own (BYOK, called through
+    /// the outbound guard under `outbound`) or `providers`' default model.
+    pub fn with_models(
+        mut self,
+        providers: Arc<andibase_llm::Providers>,
+        outbound: andibase_outbound::Policy,
+    ) -> Memory {
+        self.models = Some(providers);
+        self.outbound = outbound;
+        self
     }
 
     /// Seals BYOK model configurations with `vault` (without one, BYOK is refused).
@@ -773,7 +800,37 @@ impl Memory {
         Ok(self.formation_counts(space).await?.2)
     }
 
-    /// Seed 003's `SpaceInfo`. No model is called yet, so the usage totals are empty.
+    /// The model usage of each collection's conversations, summed:
+    /// `{collection: {input_tokens, output_tokens, cached_tokens, requests}}`.
+    async fn usage_totals(&self, space: &Space) -> DomainResult<Value> {
+        let db = self.workspaces.get(&space.workspace_id).await?;
+        let id = space.id.clone();
+        db.read(move |r| {
+            let mut totals = json!({});
+            for collection in [formation::FORMATION, recall::RECALL, maintenance::MAINTENANCE] {
+                totals[collection] = json!({"input_tokens": 0, "output_tokens": 0, "cached_tokens": 0, "requests": 0});
+            }
+            for row in r.query(
+                "SELECT collection, sum(coalesce(json_extract(usage, '$.input_tokens'), 0)), \
+                 sum(coalesce(json_extract(usage, '$.output_tokens'), 0)), \
+                 sum(coalesce(json_extract(usage, '$.cached_tokens'), 0)), \
+                 sum(coalesce(json_extract(usage, '$.requests'), 0)) \
+                 FROM memory_conversations WHERE space_id = ? GROUP BY collection",
+                &params![id],
+            )? {
+                totals[row.text(0)?] = json!({
+                    "input_tokens": row.int(1)?,
+                    "output_tokens": row.int(2)?,
+                    "cached_tokens": row.int(3)?,
+                    "requests": row.int(4)?,
+                });
+            }
+            Ok(totals)
+        })
+        .await
+    }
+
+    /// Seed 003's `SpaceInfo`.
     pub async fn info(&self, space: &Space) -> DomainResult<SpaceInfo> {
         let graph = self.graph(space).await?;
         let (concepts, propositions) = tokio::task::spawn_blocking(move || graph.counts())
@@ -783,6 +840,7 @@ impl Memory {
         let size = std::fs::metadata(self.graph_path(space)).map_or(0, |m| m.len());
         let (conversations, formed, _) = self.formation_counts(space).await?;
         let marks = self.watermarks(space).await?;
+        let usage = self.usage_totals(space).await?;
         Ok(SpaceInfo {
             id: space.id.clone(),
             name: space.name.clone(),
@@ -794,9 +852,9 @@ impl Memory {
             conversations,
             public: space.public,
             tier: json!({"tier": space.tier, "updated_at": space.tier_updated_at}),
-            formation_usage: json!({}),
-            recall_usage: json!({}),
-            maintenance_usage: json!({}),
+            formation_usage: usage[formation::FORMATION].clone(),
+            recall_usage: usage[recall::RECALL].clone(),
+            maintenance_usage: usage[maintenance::MAINTENANCE].clone(),
             formation_processed_id: formed,
             maintenance_processed_id: marks["daydream"]
                 .as_i64()

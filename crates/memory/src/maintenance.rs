@@ -19,6 +19,7 @@ use andibase_storage::{params, Database, Sql};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::agents::Agent;
 use crate::conversations::{job_target, kip_result, run_kip, NewConversation};
 use crate::{Memory, Space};
 
@@ -166,23 +167,58 @@ impl Memory {
         let Some(input) = input else {
             return Ok(());
         };
-        let result = self.run_maintenance(space, &input).await;
-        let (space_id, now) = (space.id.clone(), self.clock.now());
-        let (status, reason, report) = match &result {
-            Ok(report) => ("completed", None, report.clone()),
-            Err(e) => ("failed", Some(e.to_string()), String::new()),
+        let result = match self.run_maintenance(space, &input).await {
+            Ok(report) => self.model_phases(space, &input, report).await,
+            Err(e) => Err(e),
         };
-        let messages = json!([{"role": "assistant", "content": report}]).to_string();
+        let (space_id, now) = (space.id.clone(), self.clock.now());
+        let (status, reason, messages, usage) = match &result {
+            Ok((report, agent, usage)) => {
+                let mut messages = agent.clone();
+                messages.push(json!({"role": "assistant", "content": report}));
+                ("completed", None, Value::Array(messages), usage.clone())
+            }
+            Err(e) => ("failed", Some(e.to_string()), json!([]), json!({})),
+        };
+        let (messages, usage) = (messages.to_string(), usage.to_string());
         db.write(move |tx| {
             tx.execute(
-                "UPDATE memory_conversations SET status = ?, failed_reason = ?, messages = ?, updated_at = ? \
+                "UPDATE memory_conversations SET status = ?, failed_reason = ?, messages = ?, usage = ?, updated_at = ? \
                  WHERE space_id = ? AND collection = 'maintenance' AND id = ?",
-                &params![status, reason, messages, now, space_id, id],
+                &params![status, reason, messages, usage, now, space_id, id],
             )
             .map(|_| ())
         })
         .await?;
         result.map(|_| ())
+    }
+
+    /// With a model, the maintenance agent's phases after the mechanical ones: the whole
+    /// report, the agent's messages and usage. Without one, the mechanical report alone.
+    async fn model_phases(
+        &self,
+        space: &Space,
+        input: &MaintenanceInput,
+        report: String,
+    ) -> DomainResult<(String, Vec<Value>, Value)> {
+        let Some(model) = self.model_for(space).await? else {
+            return Ok((report, Vec::new(), json!({})));
+        };
+        let (at, scope) = input.check()?;
+        let text = format!(
+            "Scope: {scope}\nNow: {}\nParameters: {}\n\nWhat the mechanical phases did:\n{report}",
+            at.to_iso(),
+            serde_json::to_string(&input.parameters.clone().unwrap_or_default())
+                .unwrap_or_default()
+        );
+        let run = self
+            .run_agent(space, model, Agent::Maintenance, text, None)
+            .await?;
+        Ok((
+            format!("{report}\n\n## Model-driven phases\n\n{}", run.text),
+            run.messages,
+            run.usage,
+        ))
     }
 
     /// The maintenance itself; a report in Markdown.

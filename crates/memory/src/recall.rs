@@ -3,13 +3,17 @@
 //! the lines of their conversation that hold the question's words, with the line before
 //! and after for context; other concepts give their attributes. Hits are ranked by score,
 //! then by recency, and written as compact Markdown with their sources and dates, cut to
-//! a character budget. Each recall is kept as a conversation of the `recall` collection.
+//! a character budget. With a model, the recall agent (`agents`) answers instead, given
+//! those hits as a head start. Each recall is kept as a conversation of the `recall` collection.
 
 use andibase_common::{DomainError, DomainResult};
 use andibase_kip::Mode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use andibase_storage::{params, Sql};
+
+use crate::agents::{Agent, AgentRun};
 use crate::conversations::NewConversation;
 use crate::formation::InputContext;
 use crate::{Memory, Space};
@@ -196,11 +200,29 @@ impl Memory {
         if content.is_empty() {
             content = "Nothing in this memory matches the question.".into();
         }
+        // With a model, the recall agent answers, given what search found as a head start.
+        let run = match self.model_for(space).await? {
+            Some(model) => {
+                let text = format!(
+                    "Question: {query}\n\nContext: {}\n\nWhat a keyword search of the memory found:\n{content}",
+                    serde_json::to_string(&input.context).unwrap_or_default()
+                );
+                Some(
+                    self.run_agent(space, model, Agent::Recall, text, counterparty.clone())
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        if let Some(run) = &run {
+            content = run.text.clone();
+        }
         let conversation = self
             .keep_recall(
                 space,
                 &query,
                 &content,
+                run,
                 counterparty.unwrap_or_else(|| caller.to_string()),
             )
             .await?;
@@ -213,19 +235,28 @@ impl Memory {
         space: &Space,
         query: &str,
         answer: &str,
+        run: Option<AgentRun>,
         user: String,
     ) -> DomainResult<i64> {
         let db = self.workspaces.get(&space.workspace_id).await?;
         let now = self.clock.now();
-        let messages = json!([
-            {"role": "user", "content": query, "timestamp": now.millis()},
-            {"role": "assistant", "content": answer, "timestamp": now.millis()},
-        ])
-        .to_string();
+        let question = json!({"role": "user", "content": query, "timestamp": now.millis()});
+        let (messages, usage) = match run {
+            Some(run) => {
+                let mut all = vec![question];
+                all.extend(run.messages);
+                (Value::Array(all).to_string(), run.usage.to_string())
+            }
+            None => (
+                json!([question, {"role": "assistant", "content": answer, "timestamp": now.millis()}])
+                    .to_string(),
+                "{}".to_string(),
+            ),
+        };
         let input = json!({"query": query}).to_string();
         let space_id = space.id.clone();
         db.write(move |tx| {
-            NewConversation {
+            let id = NewConversation {
                 space_id: &space_id,
                 collection: RECALL,
                 user: &user,
@@ -234,7 +265,12 @@ impl Memory {
                 status: "completed",
                 job: None,
             }
-            .insert(tx, now)
+            .insert(tx, now)?;
+            tx.execute(
+                "UPDATE memory_conversations SET usage = ? WHERE space_id = ? AND collection = ? AND id = ?",
+                &params![usage, space_id.clone(), RECALL, id],
+            )?;
+            Ok(id)
         })
         .await
     }

@@ -116,7 +116,9 @@ fn netloc(url: &str) -> Option<String> {
     }
 }
 
-fn resolve(netloc: &str, policy: Policy) -> io::Result<Vec<SocketAddr>> {
+/// Resolves `host:port`, keeping only the addresses `policy` allows; an error when none
+/// is left. Give it to an HTTP client as its resolver, so every connection is checked.
+pub fn resolve(netloc: &str, policy: Policy) -> io::Result<Vec<SocketAddr>> {
     let all: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
     let allowed: Vec<SocketAddr> = all
         .iter()

@@ -125,6 +125,12 @@ impl From<DomainError> for RpcError {
             DomainError::NotFound => RpcError::new(StatusCode::NOT_FOUND, "not found"),
             DomainError::Unauthorized { message } => RpcError::unauthorized(message),
             DomainError::Forbidden { message, .. } => RpcError::unauthorized(message),
+            // A model that failed or is missing: seed 003's 400 for an agent error.
+            DomainError::Refused { refusal, message } => RpcError {
+                status: StatusCode::BAD_REQUEST,
+                message,
+                data: Some(json!({"code": refusal.code()})),
+            },
             DomainError::RateLimited { .. } => {
                 RpcError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests")
             }

@@ -13,6 +13,7 @@ mod docs_and_ops;
 mod errors_and_auth;
 mod isolation;
 mod memory;
+mod memory_models;
 mod query_shapes;
 mod restart;
 mod security;

@@ -1006,6 +1006,12 @@ fn byok_is_sealed_and_tiers_are_for_platform_admins() {
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(issue_path(&r), json!(["api_base"]));
 
+    // Disabled, the space's model is kept but not used: formation below is model-free.
+    let mut disabled = config.clone();
+    disabled["disabled"] = json!(true);
+    let r = admin.patch("/v1/brain/management/space_byok", disabled);
+    assert_eq!(r.status, 200, "{}", r.text);
+
     let later = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -51,6 +51,16 @@ impl From<PathBuf> for DataDir {
     }
 }
 
+/// The variables that configure model providers.
+const MODEL_VARS: &[&str] = &[
+    "ANDIBASE_DEFAULT_MODEL",
+    "ANDIBASE_MODEL_PROVIDERS",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+];
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_andibase")
 }
@@ -76,8 +86,21 @@ impl Server {
         Server::launch(Command::new(binary()), dir.into(), extra)
     }
 
+    /// A server with these environment variables too (model providers, say).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(binary());
+        command.envs(env.iter().copied());
+        Server::launch(command, temp_dir("srv").into(), extra)
+    }
+
     fn launch(mut command: Command, dir: DataDir, extra: &[&str]) -> Server {
         let data_dir = dir.path();
+        // A developer's own model settings must not reach a test server.
+        for var in MODEL_VARS {
+            if !command.get_envs().any(|(k, _)| k == *var) {
+                command.env_remove(var);
+            }
+        }
         let mut child = command
             .arg("--data-dir")
             .arg(&data_dir)
