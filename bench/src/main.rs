@@ -18,6 +18,8 @@
 //! `--shapes` measures the query shapes users write on `--records` tickets (see
 //! `shapes.rs`), beside PocketBase with `--pocketbase`.
 //!
+//! `--recall-quality` scores recall's answers on generated multi-session dialogues beside
+//! BM25 over the raw turns (see `recall_quality.rs`).
 //! `--memory` measures a memory space: model-free formation of `--records`
 //! conversations, then recall latency (see `memory.rs`).
 //!
@@ -30,6 +32,7 @@
 
 mod data;
 mod memory;
+mod recall_quality;
 mod shapes;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +52,7 @@ struct Args {
     data_only: bool,
     shapes_only: bool,
     memory_only: bool,
+    recall_quality_only: bool,
     /// After a shape's warm-up, how long to wait (for a background index build).
     settle_ms: u64,
     records: usize,
@@ -67,6 +71,7 @@ fn parse_args() -> Args {
         data_only: false,
         shapes_only: false,
         memory_only: false,
+        recall_quality_only: false,
         settle_ms: 500,
         records: 100_000,
         sustain_seconds: 60,
@@ -86,6 +91,10 @@ fn parse_args() -> Args {
         }
         if flag == "--shapes" {
             a.shapes_only = true;
+            continue;
+        }
+        if flag == "--recall-quality" {
+            a.recall_quality_only = true;
             continue;
         }
         if flag == "--memory" {
@@ -760,6 +769,10 @@ async fn main() {
     }
     if args.memory_only {
         memory::bench_memory(&args).await;
+        return;
+    }
+    if args.recall_quality_only {
+        recall_quality::bench_recall_quality(&args).await;
         return;
     }
     let mut targets = vec![start_target("current", &args.binary).await];

@@ -150,6 +150,10 @@ struct ServeArgs {
     /// Approvals a workspace may create per calendar month (unset: no cap).
     #[arg(long, env = "ANDIBASE_APPROVAL_MONTHLY_QUOTA")]
     approval_monthly_quota: Option<i64>,
+    /// Seconds a memory space's graph stays open unused before it is closed (its file
+    /// reopens on the next use).
+    #[arg(long, env = "ANDIBASE_MEMORY_IDLE_SECONDS", default_value_t = 540)]
+    memory_idle_seconds: u64,
     /// The longest wait for a model provider's next bytes, in seconds.
     #[arg(long, env = "ANDIBASE_MODEL_TIMEOUT_SECONDS", default_value_t = 120)]
     model_timeout_seconds: u64,
@@ -690,8 +694,10 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         println!("No users yet. Open this one-time link to create the first admin: {public_url}/setup?token={token}");
     }
 
+    let memory_idle = Duration::from_secs(args.memory_idle_seconds.max(1));
     let background = {
         let (identity, workspaces) = (identity.clone(), workspaces.clone());
+        let memory = state.memory.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             let mut n: u64 = 0;
@@ -700,6 +706,10 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
                 n += 1;
                 if let Err(e) = identity.flush_last_requests().await {
                     tracing::warn!(error = %e, "could not record key use times");
+                }
+                let closed = memory.close_idle(memory_idle).await;
+                if closed > 0 {
+                    tracing::debug!(closed, "closed idle memory spaces");
                 }
                 if n.is_multiple_of(12) {
                     let closed = workspaces.close_idle(Duration::from_secs(300));

@@ -147,7 +147,11 @@ fn writes(request: &Request) -> bool {
 impl Memory {
     /// The model a space's agents use, if any.
     pub(crate) async fn model_for(&self, space: &Space) -> DomainResult<Option<llm::Model>> {
-        if let Some(config) = self.byok(space).await? {
+        let byok = match space.has_byok {
+            true => self.byok(space).await?,
+            false => None,
+        };
+        if let Some(config) = byok {
             if !config.disabled {
                 let mut model = llm::Model::new(
                     llm::Endpoint::byok(

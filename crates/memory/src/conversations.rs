@@ -98,6 +98,36 @@ impl Memory {
             .and_then(kip_result)
     }
 
+    /// Runs our KIP commands (text and parameters) as one batch on the space's graph, in
+    /// one trip to it; each command's result, or `None` where that command failed.
+    pub(crate) async fn kip_batch(
+        &self,
+        space: &Space,
+        commands: Vec<(String, Value)>,
+        mode: Mode,
+    ) -> DomainResult<Vec<Option<Value>>> {
+        let n = commands.len();
+        let items: Vec<Value> = commands
+            .into_iter()
+            .map(|(command, parameters)| json!({"command": command, "parameters": parameters}))
+            .collect();
+        let request: Request = serde_json::from_value(json!({"commands": items}))
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let graph = self.graph(space).await?;
+        let envelope = tokio::task::spawn_blocking(move || graph.execute(request, mode))
+            .await
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let results = kip_result(envelope)?;
+        let mut out: Vec<Option<Value>> = results
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r.get("error").is_none().then(|| r["result"].clone()))
+            .collect();
+        out.resize(n, None);
+        Ok(out)
+    }
+
     /// The lock that makes a space's formations and maintenance run one at a time.
     pub(crate) fn space_lock(&self, space: &Space) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.forming.lock().expect("formation locks poisoned");

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::agents::Agent;
 use crate::conversations::{job_target, NewConversation};
+use crate::dates;
 use crate::{GetOrInitUser, Memory, Space};
 
 /// The job that forms one conversation.
@@ -26,6 +27,10 @@ pub const FORMATION: &str = "conversations";
 /// At most this many messages, and characters of text in all, a formation takes.
 const MAX_MESSAGES: usize = 1000;
 const MAX_TEXT: usize = 400_000;
+/// The Person attribute listing the names of that person's latest conversations' Events
+/// (newest first), and how many it keeps.
+pub(crate) const RECENT_CONVERSATIONS: &str = "recent_conversations";
+pub(crate) const RECENT_KEPT: usize = 40;
 /// How much of the conversation an Event's summary keeps.
 const SUMMARY_CHARS: usize = 4000;
 
@@ -501,22 +506,26 @@ impl Memory {
     ) -> DomainResult<String> {
         let start = input.check()?;
         let participants = input.participants();
+        let mut people = Vec::new();
         for p in &participants {
-            self.get_or_init_user(
-                space,
-                GetOrInitUser {
-                    user: p.clone(),
-                    name: None,
-                },
-            )
-            .await?;
+            people.push(
+                self.get_or_init_user(
+                    space,
+                    GetOrInitUser {
+                        user: p.clone(),
+                        name: None,
+                    },
+                )
+                .await?,
+            );
         }
         let transcript: Vec<String> = input
             .messages
             .iter()
             .map(|m| {
                 let who = m.user.clone().or(m.name.clone()).unwrap_or(m.role.clone());
-                format!("{who}: {}", m.text())
+                let said = m.timestamp.map_or(start, Timestamp);
+                format!("{who}: {}", dates::resolve(&m.text(), said))
             })
             .collect();
         let mut summary: String = transcript.join("\n");
@@ -538,27 +547,37 @@ impl Memory {
         if let Some(topic) = input.context.as_ref().and_then(|c| c.topic.clone()) {
             attributes["topic"] = json!(topic);
         }
-        let involves: String = participants
-            .iter()
-            .map(|p| {
-                format!(
-                    " (\"involves\", {{type: \"Person\", name: {}}})",
-                    serde_json::to_string(p).unwrap_or_default()
-                )
-            })
-            .collect();
+        let mut parameters = json!({"name": name, "attributes": attributes});
+        let (mut involves, mut people_blocks) = (String::new(), String::new());
+        for (i, (p, node)) in participants.iter().zip(&people).enumerate() {
+            involves.push_str(&format!(
+                " (\"involves\", {{type: \"Person\", name: :p{i}}})"
+            ));
+            // Each participant keeps its latest conversations' Events, newest first, so
+            // recall reaches them without ranking all of that person's Events.
+            let mut recent = vec![json!(name)];
+            recent.extend(
+                node["attributes"][RECENT_CONVERSATIONS]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| n.as_str() != Some(name.as_str()))
+                    .take(RECENT_KEPT - 1)
+                    .cloned(),
+            );
+            people_blocks.push_str(&format!(
+                " CONCEPT ?p{i} {{ {{type: \"Person\", name: :p{i}}} SET ATTRIBUTES {{ {RECENT_CONVERSATIONS}: :r{i} }} }}"
+            ));
+            parameters[format!("p{i}")] = json!(p);
+            parameters[format!("r{i}")] = json!(recent);
+        }
         let command = format!(
-            "UPSERT {{ CONCEPT ?e {{ {{type: \"Event\", name: :name}} SET ATTRIBUTES :attributes \
+            "UPSERT {{{people_blocks} CONCEPT ?e {{ {{type: \"Event\", name: :name}} SET ATTRIBUTES :attributes \
              SET PROPOSITIONS {{ (\"belongs_to_domain\", {{type: \"Domain\", name: \"Unsorted\"}}){involves} }} }} }} \
              WITH METADATA {{ source: \"formation\", author: \"$self\", confidence: 1.0 }}"
         );
-        self.kip(
-            space,
-            command,
-            json!({"name": name, "attributes": attributes}),
-            Mode::ReadWrite,
-        )
-        .await?;
+        self.kip(space, command, parameters, Mode::ReadWrite)
+            .await?;
         Ok(name)
     }
 }

@@ -12,9 +12,11 @@
 mod agents;
 mod conversations;
 mod cwt;
+mod dates;
 mod formation;
 mod maintenance;
 mod recall;
+mod words;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -94,6 +96,9 @@ pub struct Space {
     pub tier_updated_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Whether a BYOK model configuration is stored (read with the row, so a space
+    /// without one costs no second read).
+    pub has_byok: bool,
 }
 
 impl Space {
@@ -264,8 +269,12 @@ fn space_from_row(r: &Row) -> DomainResult<Space> {
         tier_updated_at: r.int(7)?,
         created_at: r.int(8)?,
         updated_at: r.int(9)?,
+        has_byok: r.bool(10)?,
     })
 }
+
+/// The columns a space is read with: [`SPACE_COLUMNS`] and whether it has BYOK.
+const SPACE_READ: &str = "id, workspace_id, name, description, owner, public, tier, tier_updated_at, created_at, updated_at, byok IS NOT NULL";
 
 /// Whether `id` can name a space: 1 to 64 ASCII letters, digits, `_` and `-`, and not one
 /// of [`RESERVED_SPACE_IDS`].
@@ -277,12 +286,18 @@ pub fn valid_space_id(id: &str) -> bool {
         && !RESERVED_SPACE_IDS.contains(&id)
 }
 
+/// A space's graph while it is open, and when it was last asked for.
+struct OpenGraph {
+    graph: Arc<Graph>,
+    used: std::time::Instant,
+}
+
 /// The memory service: the registry, the spaces' graphs and tokens.
 pub struct Memory {
     main: Database,
     workspaces: Arc<WorkspaceDatabases>,
     dir: PathBuf,
-    graphs: Mutex<HashMap<String, Arc<Graph>>>,
+    graphs: Mutex<HashMap<String, OpenGraph>>,
     /// One formation at a time per space.
     forming: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     scheduler: Arc<andibase_jobs::Scheduler>,
@@ -410,6 +425,7 @@ impl Memory {
             tier_updated_at: now,
             created_at: now,
             updated_at: now,
+            has_byok: false,
         };
         let row = space.clone();
         self.main
@@ -446,7 +462,7 @@ impl Memory {
         self.main
             .read(move |r| {
                 r.query_one(
-                    &format!("SELECT {SPACE_COLUMNS} FROM memory_spaces WHERE id = ?"),
+                    &format!("SELECT {SPACE_READ} FROM memory_spaces WHERE id = ?"),
                     &params![id],
                 )?
                 .map(|row| space_from_row(&row))
@@ -462,7 +478,9 @@ impl Memory {
         self.main
             .read(move |r| {
                 r.query(
-                    &format!("SELECT {SPACE_COLUMNS} FROM memory_spaces WHERE workspace_id = ? ORDER BY id"),
+                    &format!(
+                        "SELECT {SPACE_READ} FROM memory_spaces WHERE workspace_id = ? ORDER BY id"
+                    ),
                     &params![id],
                 )?
                 .iter()
@@ -634,8 +652,14 @@ impl Memory {
 
     /// The space's graph, opened on first use.
     pub async fn graph(&self, space: &Space) -> DomainResult<Arc<Graph>> {
-        if let Some(g) = self.graphs.lock().expect("graphs poisoned").get(&space.id) {
-            return Ok(g.clone());
+        if let Some(open) = self
+            .graphs
+            .lock()
+            .expect("graphs poisoned")
+            .get_mut(&space.id)
+        {
+            open.used = std::time::Instant::now();
+            return Ok(open.graph.clone());
         }
         let path = self.graph_path(space);
         let opened = tokio::task::spawn_blocking(move || {
@@ -654,8 +678,40 @@ impl Memory {
         let mut graphs = self.graphs.lock().expect("graphs poisoned");
         Ok(graphs
             .entry(space.id.clone())
-            .or_insert_with(|| Arc::new(opened))
+            .or_insert_with(|| OpenGraph {
+                graph: Arc::new(opened),
+                used: std::time::Instant::now(),
+            })
+            .graph
             .clone())
+    }
+
+    /// How many spaces' graphs are open (each holds a writer and two reader threads).
+    pub fn open_graphs(&self) -> usize {
+        self.graphs.lock().expect("graphs poisoned").len()
+    }
+
+    /// Closes the graphs nobody has asked for in `idle` and nobody holds now (their
+    /// threads end; the next use opens the file again). Gives how many were closed.
+    pub async fn close_idle(&self, idle: std::time::Duration) -> usize {
+        let closing: Vec<Arc<Graph>> = {
+            let mut graphs = self.graphs.lock().expect("graphs poisoned");
+            let idle_ids: Vec<String> = graphs
+                .iter()
+                .filter(|(_, g)| g.used.elapsed() >= idle && Arc::strong_count(&g.graph) == 1)
+                .map(|(id, _)| id.clone())
+                .collect();
+            idle_ids
+                .iter()
+                .filter_map(|id| graphs.remove(id).map(|g| g.graph))
+                .collect()
+        };
+        let n = closing.len();
+        // Dropping a graph joins its threads: not on the async runtime.
+        if n > 0 {
+            let _ = tokio::task::spawn_blocking(move || drop(closing)).await;
+        }
+        n
     }
 
     /// Runs a KIP request (the §7 envelope: `{command | commands, parameters, dry_run}`)

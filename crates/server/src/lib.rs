@@ -32,7 +32,6 @@ pub fn app(state: AppState) -> Router {
     };
     Router::new()
         .merge(api)
-        .merge(memory_api::router())
         .merge(test_routes)
         .merge(console::router())
         .merge(docs::router(doc))

@@ -12,72 +12,54 @@
 use andibase_common::DomainError;
 use andibase_identity::Resource;
 use andibase_memory::{
-    AddSpaceToken, CreateSpace, FormationInput, GetOrInitUser, RecallInput, Scope, Space,
-    UpdateSpace,
+    AddSpaceToken, CreateSpace, FormationInput, GetOrInitUser, MaintenanceInput, ModelConfig,
+    RecallInput, Scope, Space, UpdateSpace, UpdateTier,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/create_space", post(create_space))
-        .route("/info", get(service_info))
-        .route("/v1/{space_id}/info", get(info))
-        .route("/v1/{space_id}/formation_status", get(formation_status))
-        .route("/v1/{space_id}/get_or_init_user", post(get_or_init_user))
-        .route("/v1/{space_id}/formation", post(formation))
-        .route("/v1/{space_id}/recall", post(recall))
-        .route("/v1/{space_id}/maintenance", post(maintenance))
-        .route("/v1/{space_id}/conversations", get(conversations))
-        .route(
-            "/v1/{space_id}/conversations/{conversation_id}",
-            get(conversation),
-        )
-        .route(
-            "/v1/{space_id}/conversations/{conversation_id}/delta",
-            get(conversation_delta),
-        )
-        .route(
-            "/v1/{space_id}/execute_kip_readonly",
-            post(execute_kip_readonly),
-        )
-        .route(
-            "/v1/{space_id}/management/space_tokens",
-            get(list_space_tokens),
-        )
-        .route(
-            "/v1/{space_id}/management/add_space_token",
-            post(add_space_token),
-        )
-        .route(
-            "/v1/{space_id}/management/revoke_space_token",
-            post(revoke_space_token),
-        )
-        .route(
-            "/v1/{space_id}/management/update_space",
-            patch(update_space),
-        )
-        .route(
-            "/v1/{space_id}/management/restart_formation",
-            patch(restart_formation),
-        )
-        .route(
-            "/v1/{space_id}/management/space_byok",
-            get(get_byok).patch(set_byok),
-        )
-        .route(
-            "/admin/{space_id}/update_space_tier",
-            post(update_space_tier),
-        )
+/// The Memory API's routes, documented in the OpenAPI document under the tag `Memory`.
+pub fn routes(
+    router: utoipa_axum::router::OpenApiRouter<AppState>,
+) -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    router
+        .routes(routes!(create_space))
+        .routes(routes!(service_info))
+        .routes(routes!(info))
+        .routes(routes!(formation_status))
+        .routes(routes!(get_or_init_user))
+        .routes(routes!(formation))
+        .routes(routes!(recall))
+        .routes(routes!(maintenance))
+        .routes(routes!(conversations))
+        .routes(routes!(conversation))
+        .routes(routes!(conversation_delta))
+        .routes(routes!(execute_kip_readonly))
+        .routes(routes!(list_space_tokens))
+        .routes(routes!(add_space_token))
+        .routes(routes!(revoke_space_token))
+        .routes(routes!(update_space))
+        .routes(routes!(restart_formation))
+        .routes(routes!(get_byok, set_byok))
+        .routes(routes!(update_space_tier))
+}
+
+/// Seed 003's `RpcError`, as a refusal's body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RpcErrorBody {
+    message: String,
+    /// `issues[]` (each `{path, message}`) for bad input; `code` for an agent's error.
+    #[schema(value_type = Object)]
+    data: Option<Value>,
 }
 
 /// A refusal in seed 003's shape.
@@ -388,6 +370,7 @@ async fn caller_in(
 }
 
 /// `GET /info`: seed 003's `ServiceInfo`.
+#[utoipa::path(get, path = "/info", tag = "Memory", operation_id = "memory.serviceInfo", summary = "The service's `ServiceInfo`", responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn service_info(headers: HeaderMap) -> Rpc {
     let info = json!({
         "name": "andibase",
@@ -403,6 +386,7 @@ async fn service_info(headers: HeaderMap) -> Rpc {
 
 /// `POST /admin/create_space`: an API key with `memory.write` creates a space owned by
 /// its workspace.
+#[utoipa::path(post, path = "/admin/create_space", tag = "Memory", operation_id = "memory.createSpace", summary = "Create a memory space (owned by the caller's workspace, or the named one for a platform admin)", request_body(content((CreateSpace = "application/json"), (CreateSpace = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn create_space(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Rpc {
     let token = bearer(&headers).unwrap_or_default();
     // A platform admin's CWT creates for the workspace the body names.
@@ -452,11 +436,13 @@ async fn create_space(State(state): State<AppState>, headers: HeaderMap, bytes: 
     answer(&headers, state.memory.info(&space).await?)
 }
 
+#[utoipa::path(get, path = "/v1/{space_id}/info", tag = "Memory", operation_id = "memory.info", summary = "A space's `SpaceInfo`: counts, usage, watermarks", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn info(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Rpc {
     let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
     answer(&headers, state.memory.info(&space).await?)
 }
 
+#[utoipa::path(get, path = "/v1/{space_id}/formation_status", tag = "Memory", operation_id = "memory.formationStatus", summary = "Whether formation and maintenance are running, and how far they got", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn formation_status(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -483,6 +469,7 @@ async fn formation_status(
 
 /// Answers the KIP envelope itself (`{result}` or `{error: {code, message, hint}}`), as
 /// seed 003's `KipResponse`; a KIP error is still a 200, as in the reference.
+#[utoipa::path(post, path = "/v1/{space_id}/execute_kip_readonly", tag = "Memory", operation_id = "memory.executeKipReadonly", summary = "Run KIP queries (KQL, META) on the space; answers the KIP envelope", request_body(content((Object = "application/json"), (Object = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn execute_kip_readonly(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -497,6 +484,7 @@ async fn execute_kip_readonly(
     )
 }
 
+#[utoipa::path(post, path = "/v1/{space_id}/get_or_init_user", tag = "Memory", operation_id = "memory.getOrInitUser", summary = "The Person of a user id, created on first use", request_body(content((GetOrInitUser = "application/json"), (GetOrInitUser = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn get_or_init_user(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -512,6 +500,7 @@ async fn get_or_init_user(
 }
 
 /// `POST /v1/{space_id}/formation`: stored and queued; the answer names the conversation.
+#[utoipa::path(post, path = "/v1/{space_id}/formation", tag = "Memory", operation_id = "memory.formation", summary = "Store a conversation to be formed into memory; answers its id at once", request_body(content((FormationInput = "application/json"), (FormationInput = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn formation(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -530,6 +519,7 @@ async fn formation(
 }
 
 /// `POST /v1/{space_id}/recall`: answered at once, from the graph.
+#[utoipa::path(post, path = "/v1/{space_id}/recall", tag = "Memory", operation_id = "memory.recall", summary = "Answer a question from the space's memory", request_body(content((RecallInput = "application/json"), (RecallInput = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn recall(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -544,6 +534,7 @@ async fn recall(
 }
 
 /// `POST /v1/{space_id}/maintenance`: queued (single-flight); the answer names it.
+#[utoipa::path(post, path = "/v1/{space_id}/maintenance", tag = "Memory", operation_id = "memory.maintenance", summary = "Queue maintenance (single-flight); answers its id", request_body(content((MaintenanceInput = "application/json"), (MaintenanceInput = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn maintenance(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -551,7 +542,7 @@ async fn maintenance(
     bytes: Bytes,
 ) -> Rpc {
     let (space, caller) = caller_in(&state, &headers, &id, Scope::Write, false).await?;
-    let input: andibase_memory::MaintenanceInput = body(&headers, &bytes)?;
+    let input: MaintenanceInput = body(&headers, &bytes)?;
     agent_answer(
         &headers,
         state.memory.maintenance(&space, input, &caller).await?,
@@ -559,17 +550,23 @@ async fn maintenance(
 }
 
 /// `?collection=&cursor=&limit=` of the conversation routes.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ConversationQuery {
+    /// `conversations` (formation, the default), `recall` or `maintenance`.
     #[serde(default)]
     collection: Option<String>,
+    /// The smallest id of the previous page.
     #[serde(default)]
     cursor: Option<String>,
+    /// 1 to 100 (default 10).
     #[serde(default)]
     limit: Option<String>,
+    /// Delta: messages after this many.
     #[serde(default)]
     messages_offset: Option<String>,
+    /// Delta: artifacts after this many.
     #[serde(default)]
     artifacts_offset: Option<String>,
 }
@@ -628,6 +625,7 @@ fn query(uri: &axum::http::Uri) -> Result<ConversationQuery, RpcError> {
     })
 }
 
+#[utoipa::path(get, path = "/v1/{space_id}/conversations", tag = "Memory", operation_id = "memory.conversations", summary = "A collection's conversations, newest first", params(("space_id" = String, Path, description = "The memory space"), ConversationQuery), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn conversations(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -649,6 +647,7 @@ async fn conversations(
     respond(&headers, out)
 }
 
+#[utoipa::path(get, path = "/v1/{space_id}/conversations/{conversation_id}", tag = "Memory", operation_id = "memory.conversation", summary = "One conversation", params(("space_id" = String, Path, description = "The memory space"), ("conversation_id" = i64, Path, description = "The conversation's id"), ConversationQuery), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn conversation(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -670,6 +669,7 @@ async fn conversation(
 }
 
 /// The messages and artifacts after the client's offsets.
+#[utoipa::path(get, path = "/v1/{space_id}/conversations/{conversation_id}/delta", tag = "Memory", operation_id = "memory.conversationDelta", summary = "A conversation's messages and artifacts after the given offsets", params(("space_id" = String, Path, description = "The memory space"), ("conversation_id" = i64, Path, description = "The conversation's id"), ConversationQuery), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn conversation_delta(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -711,6 +711,7 @@ async fn conversation_delta(
     )
 }
 
+#[utoipa::path(get, path = "/v1/{space_id}/management/space_tokens", tag = "Memory", operation_id = "memory.spaceTokens", summary = "The space's tokens (never their secrets)", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn list_space_tokens(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -732,6 +733,7 @@ async fn managed<T: DeserializeOwned>(
     Ok((space, body(headers, bytes)?))
 }
 
+#[utoipa::path(post, path = "/v1/{space_id}/management/add_space_token", tag = "Memory", operation_id = "memory.addSpaceToken", summary = "Mint a space token (`ST…`, shown once)", request_body(content((AddSpaceToken = "application/json"), (AddSpaceToken = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn add_space_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -742,12 +744,13 @@ async fn add_space_token(
     answer(&headers, state.memory.add_token(&space, input).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeSpaceToken {
     token: String,
 }
 
+#[utoipa::path(post, path = "/v1/{space_id}/management/revoke_space_token", tag = "Memory", operation_id = "memory.revokeSpaceToken", summary = "Revoke a space token", request_body(content((RevokeSpaceToken = "application/json"), (RevokeSpaceToken = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn revoke_space_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -761,6 +764,7 @@ async fn revoke_space_token(
     )
 }
 
+#[utoipa::path(patch, path = "/v1/{space_id}/management/update_space", tag = "Memory", operation_id = "memory.updateSpace", summary = "Rename, describe, or make a space public or private", request_body(content((UpdateSpace = "application/json"), (UpdateSpace = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn update_space(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -772,12 +776,13 @@ async fn update_space(
     answer(&headers, true)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RestartFormation {
     conversation: i64,
 }
 
+#[utoipa::path(patch, path = "/v1/{space_id}/management/restart_formation", tag = "Memory", operation_id = "memory.restartFormation", summary = "Queue a failed or stalled formation again", request_body(content((RestartFormation = "application/json"), (RestartFormation = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn restart_formation(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -794,6 +799,7 @@ async fn restart_formation(
 
 /// The space's model configuration, its key masked (`…` and the last four characters):
 /// secrets are never returned.
+#[utoipa::path(get, path = "/v1/{space_id}/management/space_byok", tag = "Memory", operation_id = "memory.getByok", summary = "The space's own model configuration, its key masked", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn get_byok(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -817,19 +823,20 @@ async fn get_byok(
     answer(&headers, shown)
 }
 
+#[utoipa::path(patch, path = "/v1/{space_id}/management/space_byok", tag = "Memory", operation_id = "memory.setByok", summary = "Set the space's own model (BYOK), sealed at rest", request_body(content((ModelConfig = "application/json"), (ModelConfig = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn set_byok(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Rpc {
-    let (space, config) =
-        managed::<andibase_memory::ModelConfig>(&state, &headers, &id, &bytes).await?;
+    let (space, config) = managed::<ModelConfig>(&state, &headers, &id, &bytes).await?;
     state.memory.set_byok(&space, config).await?;
     answer(&headers, true)
 }
 
 /// A platform admin's (CWT) change of a space's tier.
+#[utoipa::path(post, path = "/admin/{space_id}/update_space_tier", tag = "Memory", operation_id = "memory.updateSpaceTier", summary = "Set a space's tier (platform admins)", request_body(content((UpdateTier = "application/json"), (UpdateTier = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
 async fn update_space_tier(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -847,7 +854,7 @@ async fn update_space_tier(
         ));
     }
     let space = find_space(&state, &id).await?;
-    let input: andibase_memory::UpdateTier = body(&headers, &bytes)?;
+    let input: UpdateTier = body(&headers, &bytes)?;
     answer(
         &headers,
         state.memory.update_tier(&space, input.tier).await?,

@@ -48,7 +48,12 @@ impl Metrics {
             .fetch_add((elapsed_ms * 1000.0) as u64, Ordering::Relaxed);
     }
 
-    fn render(&self, open_workspaces: usize, event_subscribers: usize) -> String {
+    fn render(
+        &self,
+        open_workspaces: usize,
+        event_subscribers: usize,
+        open_graphs: usize,
+    ) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP andibase_http_requests_total HTTP requests by method, route and status.\n",
@@ -97,6 +102,9 @@ impl Metrics {
         out.push_str("# HELP andibase_event_subscribers Live subscriptions to workspace events (streams, long-polls).\n");
         out.push_str("# TYPE andibase_event_subscribers gauge\n");
         let _ = writeln!(out, "andibase_event_subscribers {event_subscribers}");
+        out.push_str("# HELP andibase_memory_open_graphs Memory spaces' graphs currently open (three threads each).\n");
+        out.push_str("# TYPE andibase_memory_open_graphs gauge\n");
+        let _ = writeln!(out, "andibase_memory_open_graphs {open_graphs}");
         out
     }
 }
@@ -272,6 +280,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(
             state.workspaces.open_count(),
             state.events.subscriber_count(),
+            state.memory.open_graphs(),
         ),
     )
         .into_response()

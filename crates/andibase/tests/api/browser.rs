@@ -426,3 +426,59 @@ fn a_human_resolves_an_approval_in_the_inbox_while_the_agent_long_polls() {
     let decided = browser.text("main table");
     assert!(decided.contains("Approve"), "{decided}");
 }
+
+/// A member browses a memory space in the console: from the workspace's spaces to a
+/// concept type, a concept, and along a link to its neighbour, at desktop and phone widths.
+#[test]
+#[cfg_attr(browser_missing, ignore = "chromium or chromedriver is not installed")]
+fn a_member_browses_a_memory_space() {
+    let server = Server::start();
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    let made = admin.post(
+        "/admin/create_space",
+        json!({"space_id": "brain", "name": "Team brain"}),
+    );
+    assert_eq!(made.status, 200, "{}", made.text);
+    let r = admin.post(
+        "/v1/brain/formation",
+        json!({"messages": [{"role": "user", "user": "alice", "content": "Tomorrow I fly to Lisbon <b>bold</b>"}], "timestamp": "2026-03-05T10:00:00Z"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    crate::support::wait_for("formed", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 1
+    });
+
+    let browser = Browser::start();
+    browser.goto(&format!("{}/sign-in?next=/w/{ws}/memory", server.url));
+    browser.type_into("#email", "owner@example.com");
+    browser.type_into("#password", "correct horse");
+    browser.click("#sign-in-submit");
+    browser.wait_for_text("#spaces", "Team brain");
+    for (width, height) in [(1280, 900), (390, 844)] {
+        browser.resize(width, height);
+        browser.goto(&format!("{}/w/{ws}/memory", server.url));
+        browser.click("#spaces a[href$='/memory/brain']");
+        browser.wait_for_text("#conversations", "completed");
+        assert!(browser.text("#space-stats").contains("formed up to 1"));
+        browser.click("#types a[href$='?type=Event']");
+        browser.wait_for_text("#type-title", "Event");
+        browser.click("#concepts a");
+        browser.wait_for_text("#concept-title", "Event: Conversation:2026-03-05:1");
+        // The relative date was resolved when it was filed; the markup is text.
+        let attributes = browser.text("#attributes");
+        assert!(
+            attributes.contains("Tomorrow (2026-03-06) I fly to Lisbon <b>bold</b>"),
+            "{attributes}"
+        );
+        assert!(browser.text("#links-out").contains("involves"));
+        // Along the `involves` link to the participant.
+        browser.run("[...document.querySelectorAll('#links-out tr')].find(r => r.textContent.includes('involves')).querySelector('a').click(); return null;");
+        browser.wait_for_text("#concept-title", "Person: alice");
+        assert!(
+            browser.fits_width(),
+            "the memory page overflows at {width}px"
+        );
+    }
+    browser.screenshot("memory-concept");
+}

@@ -171,6 +171,31 @@ fn openapi_lists_every_foundation_route() {
     // The Agent API documents its own error body, not the workspace API's.
     let v1_400 = &doc["paths"]["/v1/approvals"]["post"]["responses"]["400"];
     assert!(v1_400.to_string().contains("V1ErrorBody"), "{v1_400}");
+    // The Memory API: every route, its body in three formats, its own refusal body.
+    let memory: Vec<(&str, &str)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, op)| op["tags"][0] == "Memory")
+                .map(move |(method, _)| (method.as_str(), path.as_str()))
+        })
+        .collect();
+    assert_eq!(memory.len(), 20, "{memory:?}");
+    let formation = &doc["paths"]["/v1/{space_id}/formation"]["post"];
+    assert_eq!(formation["operationId"], "memory.formation");
+    for media in ["application/json", "application/cbor", "text/markdown"] {
+        assert!(
+            formation["requestBody"]["content"][media].is_object(),
+            "{media}: {formation}"
+        );
+    }
+    assert!(formation["responses"]["401"]
+        .to_string()
+        .contains("RpcErrorBody"));
 }
 
 #[test]

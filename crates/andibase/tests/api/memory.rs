@@ -1278,3 +1278,199 @@ fn the_console_browses_a_space() {
         .text
         .contains("id=\"no-spaces\""));
 }
+
+/// A space's graph is closed once unused for `--memory-idle-seconds`, and opens again on
+/// the next use with everything in it.
+#[test]
+fn idle_spaces_are_closed_and_reopen_on_use() {
+    let server = Server::start_with(&["--memory-idle-seconds", "1"]);
+    let (_key, admin) = brain_with_key(&server);
+    let open_graphs = || {
+        let metrics = server.anon().get("/metrics").text;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("andibase_memory_open_graphs "))
+            .expect("the gauge is exported")
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let r = admin.post(
+        "/v1/brain/get_or_init_user",
+        json!({"user": "alice", "name": "Alice"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(open_graphs(), 1);
+    wait_for("the idle space closing", || open_graphs() == 0);
+    let r = admin.post(
+        "/v1/brain/execute_kip_readonly",
+        json!({"command": "FIND(?p.attributes.display_name) WHERE { ?p {type: \"Person\", name: \"alice\"} }"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["result"], json!(["Alice"]), "{}", r.text);
+    assert_eq!(open_graphs(), 1);
+}
+
+/// Every route of seed 003 takes its body and gives its answer in each of the three
+/// formats, and the JSON and CBOR answers are the same value.
+#[test]
+fn every_route_speaks_json_cbor_and_markdown() {
+    let server = Server::start();
+    let (key, admin) = brain_with_key(&server);
+    let r = admin.post(
+        "/v1/brain/formation",
+        json!({"messages": [{"role": "user", "user": "zoe", "content": "hello there"}], "timestamp": "2026-03-05T10:00:00Z"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait_for("formed", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 1
+    });
+    let encode = |format: &str, body: &Value| -> Vec<u8> {
+        match format {
+            "application/cbor" => {
+                let mut out = Vec::new();
+                ciborium::into_writer(body, &mut out).unwrap();
+                out
+            }
+            _ => body.to_string().into_bytes(),
+        }
+    };
+    let decode = |format: &str, bytes: &[u8]| -> Value {
+        match format {
+            "application/cbor" => ciborium::from_reader(bytes).unwrap(),
+            "application/json" => serde_json::from_slice(bytes).unwrap(),
+            // Markdown: a string result as it is, anything else as pretty JSON.
+            _ => {
+                let text = String::from_utf8(bytes.to_vec()).unwrap();
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            }
+        }
+    };
+    for format in ["application/json", "application/cbor", "text/markdown"] {
+        let tag = format.rsplit('/').next().unwrap();
+        let token = admin.post(
+            "/v1/brain/management/add_space_token",
+            json!({"scope": "read", "name": format!("revoke-{tag}")}),
+        );
+        let token = token.body["result"]["token"].as_str().unwrap().to_string();
+        let routes: Vec<(&str, String, Option<Value>, u16)> = vec![
+            ("GET", "/v1/brain/info".into(), None, 200),
+            ("GET", "/v1/brain/formation_status".into(), None, 200),
+            ("GET", "/v1/brain/conversations?limit=5".into(), None, 200),
+            ("GET", "/v1/brain/conversations/1".into(), None, 200),
+            (
+                "GET",
+                "/v1/brain/conversations/1/delta?messages_offset=0".into(),
+                None,
+                200,
+            ),
+            ("GET", "/v1/brain/management/space_tokens".into(), None, 200),
+            ("GET", "/v1/brain/management/space_byok".into(), None, 200),
+            (
+                "POST",
+                "/v1/brain/execute_kip_readonly".into(),
+                Some(json!({"command": "DESCRIBE PRIMER"})),
+                200,
+            ),
+            (
+                "POST",
+                "/v1/brain/get_or_init_user".into(),
+                Some(json!({"user": format!("user-{tag}")})),
+                200,
+            ),
+            (
+                "POST",
+                "/v1/brain/recall".into(),
+                Some(json!({"query": "hello"})),
+                200,
+            ),
+            (
+                "POST",
+                "/v1/brain/maintenance".into(),
+                Some(json!({"timestamp": "2026-03-06T00:00:00Z"})),
+                200,
+            ),
+            (
+                "POST",
+                "/v1/brain/management/add_space_token".into(),
+                Some(json!({"scope": "read", "name": tag})),
+                200,
+            ),
+            (
+                "POST",
+                "/v1/brain/management/revoke_space_token".into(),
+                Some(json!({"token": token})),
+                200,
+            ),
+            (
+                "PATCH",
+                "/v1/brain/management/update_space".into(),
+                Some(json!({"name": format!("Brain {tag}")})),
+                200,
+            ),
+            (
+                "PATCH",
+                "/v1/brain/management/space_byok".into(),
+                Some(
+                    json!({"family": "openai", "model": "m", "api_base": "https://example.com/v1", "api_key": "sk-secret-WXYZ", "disabled": true}),
+                ),
+                200,
+            ),
+            (
+                "POST",
+                "/admin/create_space".into(),
+                Some(json!({"space_id": format!("space-{tag}")})),
+                200,
+            ),
+            // Refusals are JSON in every format.
+            (
+                "PATCH",
+                "/v1/brain/management/restart_formation".into(),
+                Some(json!({"conversation": 1})),
+                400,
+            ),
+            (
+                "POST",
+                "/admin/brain/update_space_tier".into(),
+                Some(json!({"tier": 3})),
+                401,
+            ),
+        ];
+        for (method, path, body, want) in routes {
+            let bytes = body.as_ref().map(|b| encode(format, b)).unwrap_or_default();
+            let (status, ct, answer) =
+                raw_request(&server, &key, method, &path, format, format, &bytes);
+            let shown = String::from_utf8_lossy(&answer).to_string();
+            assert_eq!(status, want, "{method} {path} as {format}: {shown}");
+            if status != 200 {
+                assert!(ct.starts_with("application/json"), "{path}: {ct}");
+                let refusal: Value = serde_json::from_slice(&answer).unwrap();
+                assert!(refusal["message"].is_string(), "{shown}");
+                continue;
+            }
+            assert!(ct.starts_with(format), "{method} {path}: {ct} for {format}");
+            let value = decode(format, &answer);
+            assert!(!value.is_null(), "{method} {path} as {format}");
+            // (Routes whose answer cannot change between the two asks.)
+            if method == "GET"
+                && format != "text/markdown"
+                && (path.contains("conversations/1") || path.contains("space_byok"))
+            {
+                let (_, _, as_json) = raw_request(
+                    &server,
+                    &key,
+                    method,
+                    &path,
+                    "application/json",
+                    "application/json",
+                    &[],
+                );
+                assert_eq!(
+                    value,
+                    serde_json::from_slice::<Value>(&as_json).unwrap(),
+                    "{path}: CBOR and JSON differ"
+                );
+            }
+        }
+    }
+}

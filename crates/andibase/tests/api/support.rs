@@ -516,7 +516,6 @@ impl Receiver {
     }
 }
 
-/// Polls `f` until it returns `Some`, for up to `secs` seconds.
 /// Waits (at most 20 s) until `check` holds, for what the server does after answering
 /// (a background job, an index built for slow queries).
 pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
@@ -530,6 +529,7 @@ pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// Polls `f` until it returns `Some`, for up to `secs` seconds.
 pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     loop {

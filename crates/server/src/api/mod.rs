@@ -39,6 +39,7 @@ use crate::state::AppState;
         (name = "Data SQL Query", description = "Read-only SQL over the workspace's data definitions."),
         (name = "Approvals", description = "Human approvals: the inbox side (list, resolve, events, agent settings, notifications)."),
         (name = "Approvals (Agent API)", description = "FinalSay's Agent API: agents ask for approval with X-Agent-Id and X-Api-Key; errors are {error, code, issues?}."),
+        (name = "Memory", description = "Memory spaces (the Anda Brain API over KIP): answers are {result, next_cursor?}, refusals {message, data?}. Credentials: a workspace API key (memory.read / memory.write), a space token (ST…), or a CWT; bodies and answers in JSON, CBOR or Markdown."),
     )
 )]
 struct ApiDoc;
@@ -109,7 +110,7 @@ impl Modify for CommonResponses {
 
 /// The API router and its OpenAPI document.
 pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::sign_in))
         .routes(routes!(auth::sign_out))
         .routes(routes!(auth::me))
@@ -175,8 +176,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(crate::agent_api::get_approval))
         .routes(routes!(crate::agent_api::get_result))
         .routes(routes!(crate::agent_api::list_agents))
-        .routes(routes!(crate::agent_api::health))
-        .split_for_parts();
+        .routes(routes!(crate::agent_api::health));
+    let (router, doc) = crate::memory_api::routes(router).split_for_parts();
     // Applied after the routes are in, so every operation gets the shared responses.
     let mut doc = doc;
     CommonResponses.modify(&mut doc);
