@@ -1,5 +1,7 @@
 //! The workspace agents registry (seed 001): saved agent definitions with a handle,
-//! instructions, a model string and capability flags. Chats arrive in a later issue.
+//! instructions, a model string and capability flags; and their chats (`chats`).
+
+pub mod chats;
 
 use andibase_common::serde_util::double_option;
 use std::sync::Arc;

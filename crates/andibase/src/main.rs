@@ -658,6 +658,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         approvals,
         definitions: Arc::new(andibase_data::LocalDefinitionCache::default()),
         memory,
+        models: models.clone(),
         query_log: Arc::new(andibase_data::QueryLog::new(andibase_data::UsageSettings {
             slow: Duration::from_millis(args.slow_query_ms),
             slow_steps: args.slow_query_steps,

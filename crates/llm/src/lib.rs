@@ -310,6 +310,39 @@ impl fmt::Display for LlmError {
 
 impl std::error::Error for LlmError {}
 
+/// Why a model-backed step could not run, as the product's domain refusal: no usable
+/// model (`model_not_configured`), or the provider failed (`model_failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelRefusal {
+    NotConfigured,
+    Failed,
+}
+
+impl andibase_common::Refusal for ModelRefusal {
+    fn code(&self) -> &'static str {
+        match self {
+            ModelRefusal::NotConfigured => "model_not_configured",
+            ModelRefusal::Failed => "model_failed",
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl From<LlmError> for andibase_common::DomainError {
+    fn from(e: LlmError) -> andibase_common::DomainError {
+        andibase_common::DomainError::Refused {
+            refusal: Box::new(match e.kind {
+                ErrorKind::NotConfigured => ModelRefusal::NotConfigured,
+                _ => ModelRefusal::Failed,
+            }),
+            message: e.message,
+        }
+    }
+}
+
 /// The longest error body kept in a message.
 const ERROR_BODY_CHARS: usize = 300;
 /// The longest answer read (a guard against a provider that never stops).

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use andibase_common::{DomainError, DomainResult, Refusal};
+use andibase_common::{DomainError, DomainResult};
 use andibase_kip::{Mode, Request};
 use andibase_llm::{self as llm, Limits, ToolOutput};
 use serde_json::{json, Value};
@@ -85,34 +85,6 @@ impl Agent {
     }
 }
 
-/// Why a model-backed step could not run: the provider failed or none is configured.
-#[derive(Debug)]
-pub struct ModelRefusal {
-    code: &'static str,
-}
-
-impl Refusal for ModelRefusal {
-    fn code(&self) -> &'static str {
-        self.code
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-pub(crate) fn model_error(e: llm::LlmError) -> DomainError {
-    DomainError::Refused {
-        refusal: Box::new(ModelRefusal {
-            code: match e.kind {
-                llm::ErrorKind::NotConfigured => "model_not_configured",
-                _ => "model_failed",
-            },
-        }),
-        message: e.message,
-    }
-}
-
 /// What an agent did: its answer, its messages in seed 003's `Message` form, and usage.
 pub(crate) struct AgentRun {
     pub text: String,
@@ -176,7 +148,7 @@ impl Memory {
         }
         match &self.models {
             Some(p) if p.default_model_name().is_some() => {
-                p.default_model().map(Some).map_err(model_error)
+                p.default_model().map(Some).map_err(DomainError::from)
             }
             _ => Ok(None),
         }
@@ -266,7 +238,7 @@ impl Memory {
         })
         .await
         .map_err(|e| DomainError::Internal(e.to_string()))?
-        .map_err(model_error)
+        .map_err(DomainError::from)
         .map(|run| AgentRun {
             messages: run.messages.iter().map(seed_message).collect(),
             usage: json!({

@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-pub use agents::ModelRefusal;
 pub use cwt::{CwtClaims, CwtVerifier, MIN_CWT_LEN};
 pub use formation::{
     FormationInput, FormationJob, InputContext, Message, FORMATION, FORMATION_JOB,

@@ -172,8 +172,14 @@ impl From<DomainError> for ApiError {
             DomainError::Refused { refusal, message } => {
                 // A refused step is a 400 with the domain's code, except deciding an
                 // approval that is closed, which conflicts with its state.
-                let status = match refusal.as_any().downcast_ref::<ApprovalRefusal>() {
-                    Some(ApprovalRefusal::Closed) => StatusCode::CONFLICT,
+                let any = refusal.as_any();
+                let status = match (
+                    any.downcast_ref::<ApprovalRefusal>(),
+                    any.downcast_ref::<andibase_llm::ModelRefusal>(),
+                ) {
+                    (Some(ApprovalRefusal::Closed), _) => StatusCode::CONFLICT,
+                    // The model provider failed: a gateway's error, not the caller's.
+                    (_, Some(andibase_llm::ModelRefusal::Failed)) => StatusCode::BAD_GATEWAY,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 ApiError::new(status, refusal.code(), message)

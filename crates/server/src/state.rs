@@ -58,6 +58,8 @@ pub struct AppState {
     pub definitions: Arc<dyn andibase_data::DefinitionCache>,
     /// Memory spaces: their registry, graphs and tokens.
     pub memory: Arc<andibase_memory::Memory>,
+    /// The model providers the operator configured (agents' chats, memory's agents).
+    pub models: Arc<andibase_llm::Providers>,
     /// Slow list query shapes, and the indexes built for them.
     pub query_log: Arc<andibase_data::QueryLog>,
     /// The record lifecycle hooks (built-ins; automations add script hooks).

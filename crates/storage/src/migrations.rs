@@ -61,6 +61,11 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
         name: "memory_tokens_and_conversations",
         sql: include_str!("../migrations/sqlite/workspace/0007_memory_tokens.sql"),
     },
+    Migration {
+        version: 8,
+        name: "agent_chats",
+        sql: include_str!("../migrations/sqlite/workspace/0008_agent_chats.sql"),
+    },
 ];
 
 pub(crate) fn apply_migrations(

@@ -6,6 +6,7 @@ mod agent_login;
 mod agents;
 mod approvals;
 mod browser;
+mod chats;
 mod console_data;
 mod data;
 mod data_system_names;

@@ -1,5 +1,6 @@
 //! Workspace agents (seed 001).
 
+use andibase_agents::chats::{Chat, ChatSummary, Chats, SendMessage, Sent};
 use andibase_agents::{Agent, AgentSummary, Agents, CreateAgentInput, UpdateAgentInput};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -133,4 +134,104 @@ pub async fn delete_agent(
         .delete(&id, Some(&ws.actor()), state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The agent a chat route names, in the caller's workspace.
+async fn agent_of(
+    state: &AppState,
+    ws: &crate::extract::WorkspaceAccess,
+    id: &str,
+) -> ApiResult<(andibase_storage::Database, Agent)> {
+    let db = state.workspaces.get(&ws.workspace.id).await?;
+    let agent = Agents {
+        db: &db,
+        workspace_handle: &ws.workspace.handle,
+        links: state.links.clone(),
+    }
+    .get(id)
+    .await?;
+    Ok((db, agent))
+}
+
+/// List agent chats
+///
+/// Lists recent chats for one workspace-scoped agent identifier (at most 200, most
+/// recently active first). Needs `agents.read`.
+#[utoipa::path(get, path = "/api/v1/agents/{id}/chats", tag = "Agents", operation_id = "agents.listAgentChats",
+    params(("id" = String, Path, description = "Agent id, handle, or name-id slug")),
+    responses((status = 200, description = "Success", body = [ChatSummary]),
+              (status = 404, description = "Not found", body = crate::error::ApiErrorBody)),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn list_chats(
+    State(state): State<AppState>,
+    Ws(ws, ..): Ws<AgentsRead>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ChatSummary>>> {
+    let (db, agent) = agent_of(&state, &ws, &id).await?;
+    Ok(Json(
+        Chats {
+            db: &db,
+            agent: &agent,
+        }
+        .list()
+        .await?,
+    ))
+}
+
+/// Get agent chat
+///
+/// Returns all stored messages for one agent chat in the workspace. Needs `agents.read`.
+#[utoipa::path(get, path = "/api/v1/agents/{id}/chats/{chatId}", tag = "Agents", operation_id = "agents.getAgentChat",
+    params(("id" = String, Path, description = "Agent id, handle, or name-id slug"), ("chatId" = String, Path, description = "The chat's id")),
+    responses((status = 200, description = "Success", body = Chat),
+              (status = 404, description = "Not found", body = crate::error::ApiErrorBody)),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn get_chat(
+    State(state): State<AppState>,
+    Ws(ws, ..): Ws<AgentsRead>,
+    Path((id, chat_id)): Path<(String, String)>,
+) -> ApiResult<Json<Chat>> {
+    let (db, agent) = agent_of(&state, &ws, &id).await?;
+    Ok(Json(
+        Chats {
+            db: &db,
+            agent: &agent,
+        }
+        .get(&chat_id)
+        .await?,
+    ))
+}
+
+/// Send agent message
+///
+/// Sends one user message to an agent chat (creating the chat on its first message),
+/// persists transcript entries, and returns the generated assistant reply. The agent's
+/// `model` (`provider/model`) or the server's default model answers. The user's message
+/// is kept even when the model fails: `model_not_configured` (400, with how to configure
+/// one) or `model_failed` (502, with the provider's reason). Needs `agents.read`: anyone
+/// who may see an agent may talk to it.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/chats/{chatId}/messages", tag = "Agents", operation_id = "agents.sendAgentMessage",
+    params(("id" = String, Path, description = "Agent id, handle, or name-id slug"), ("chatId" = String, Path, description = "The chat's id, chosen by the client")),
+    request_body = SendMessage,
+    responses((status = 200, description = "Success", body = Sent),
+              (status = 400, description = "invalid_request, model_not_configured", body = crate::error::ApiErrorBody),
+              (status = 404, description = "Not found", body = crate::error::ApiErrorBody),
+              (status = 502, description = "model_failed", body = crate::error::ApiErrorBody)),
+    security(("andibaseKey" = []), ("bearer" = [])))]
+pub async fn send_message(
+    State(state): State<AppState>,
+    Ws(ws, ..): Ws<AgentsRead>,
+    Path((id, chat_id)): Path<(String, String)>,
+    Body(input): Body<SendMessage>,
+) -> ApiResult<Json<Sent>> {
+    let (db, agent) = agent_of(&state, &ws, &id).await?;
+    let clock = state.clock.clone();
+    Ok(Json(
+        Chats {
+            db: &db,
+            agent: &agent,
+        }
+        .send(&chat_id, input, state.models.clone(), move || clock.now())
+        .await?,
+    ))
 }

@@ -121,6 +121,9 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agent_auth::deny_agent_login))
         .routes(routes!(agent_auth::exchange_agent_login))
         .routes(routes!(agents::list_agents, agents::create_agent))
+        .routes(routes!(agents::list_chats))
+        .routes(routes!(agents::get_chat))
+        .routes(routes!(agents::send_message))
         .routes(routes!(
             agents::get_agent,
             agents::update_agent,

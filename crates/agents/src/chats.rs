@@ -1,0 +1,392 @@
+//! Agent chats (seed 001): a chat is created by its first message to a client-chosen
+//! `chatId`; each message is stored with its `parts` as the wire carries them. Sending a
+//! message stores the user's message first, in its own transaction, so a model that fails
+//! loses nothing and the chat stays usable; the assistant's reply is stored after it.
+
+use std::sync::Arc;
+
+use andibase_common::{id, DomainError, DomainResult, FieldIssue, Timestamp};
+use andibase_llm as llm;
+use andibase_storage::{params, Database, Row, Sql};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::Agent;
+
+const MAX_TEXT: usize = 100_000;
+const MAX_ATTACHMENTS: usize = 10;
+const MAX_CHAT_ID: usize = 128;
+/// A chat's title: its first message's first characters.
+const TITLE_CHARS: usize = 80;
+
+/// Seed 001's `AgentChatSummary`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatSummary {
+    pub chat_id: String,
+    pub title: String,
+    pub n_messages: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub first_message_at: Option<Timestamp>,
+    pub last_message_at: Option<Timestamp>,
+}
+
+/// Seed 001's `AgentChatMessage`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    pub id: String,
+    pub message_id: String,
+    /// `user` or `assistant`.
+    pub role: String,
+    /// `client` for what was sent, `model` for replies.
+    pub source: String,
+    /// `{parts: [{type: "text", text} | {type: "file", mediaType, filename?, url}]}`.
+    #[schema(value_type = Object)]
+    pub message: Value,
+    pub created_at: Timestamp,
+}
+
+/// A chat and its messages (`GET …/chats/{chatId}`).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Chat {
+    pub chat_id: String,
+    pub messages: Vec<ChatMessage>,
+}
+
+/// Seed 001's `MessageAttachmentInput`.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Attachment {
+    pub media_type: String,
+    #[serde(default)]
+    pub filename: Option<String>,
+    /// A `data:` URL.
+    pub url: String,
+}
+
+/// Seed 001's `SendAgentMessageInput`.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SendMessage {
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// What sending a message answers.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Sent {
+    pub chat_id: String,
+    pub user_message: ChatMessage,
+    pub assistant_message: ChatMessage,
+}
+
+/// Whether `id` can name a chat: 1 to 128 letters, digits, `_`, `-`, `.`, `:`.
+fn valid_chat_id(id: &str) -> bool {
+    (1..=MAX_CHAT_ID).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
+impl SendMessage {
+    /// The message's parts, after checking it.
+    fn parts(&self) -> DomainResult<Vec<Value>> {
+        let text = self.text.as_deref().map(str::trim).unwrap_or("");
+        if text.is_empty() && self.attachments.is_empty() {
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["text"],
+                "a message needs text or attachments",
+            )]));
+        }
+        if text.chars().count() > MAX_TEXT {
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["text"],
+                format!("must be at most {MAX_TEXT} characters"),
+            )]));
+        }
+        if self.attachments.len() > MAX_ATTACHMENTS {
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["attachments"],
+                format!("holds at most {MAX_ATTACHMENTS} files"),
+            )]));
+        }
+        let mut parts = Vec::new();
+        if !text.is_empty() {
+            parts.push(json!({"type": "text", "text": text}));
+        }
+        for (i, a) in self.attachments.iter().enumerate() {
+            let at = |field: &str, message: &str| {
+                DomainError::from_issues(vec![FieldIssue::at(
+                    vec![json!("attachments"), json!(i), json!(field)],
+                    message,
+                )])
+            };
+            if a.media_type.trim().is_empty() || a.media_type.len() > 200 {
+                return Err(at("mediaType", "must be 1 to 200 characters"));
+            }
+            if !a.url.starts_with("data:") || a.url.len() > 20 << 20 {
+                return Err(at(
+                    "url",
+                    "must be a data: URL of at most 20 MiB (workspace files come with the files issue)",
+                ));
+            }
+            let mut part = json!({"type": "file", "mediaType": a.media_type, "url": a.url});
+            if let Some(name) = a.filename.as_deref().filter(|n| !n.trim().is_empty()) {
+                part["filename"] = json!(name);
+            }
+            parts.push(part);
+        }
+        Ok(parts)
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "id, message_id, role, source, message, created_at";
+
+fn message_from_row(r: &Row) -> DomainResult<ChatMessage> {
+    Ok(ChatMessage {
+        id: r.text(0)?,
+        message_id: r.text(1)?,
+        role: r.text(2)?,
+        source: r.text(3)?,
+        message: serde_json::from_str(&r.text(4)?).unwrap_or(Value::Null),
+        created_at: Timestamp(r.int(5)?),
+    })
+}
+
+/// The text a stored message gives the model: its text parts, and a line per file.
+fn model_text(message: &Value) -> String {
+    message["parts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| match p["type"].as_str() {
+            Some("text") => p["text"].as_str().unwrap_or("").to_string(),
+            _ => format!(
+                "[attached file: {} ({})]",
+                p["filename"].as_str().unwrap_or("unnamed"),
+                p["mediaType"].as_str().unwrap_or("unknown type")
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The chats of one agent, over its workspace's database.
+pub struct Chats<'a> {
+    pub db: &'a Database,
+    pub agent: &'a Agent,
+}
+
+impl Chats<'_> {
+    /// The agent's chats, most recently active first.
+    pub async fn list(&self) -> DomainResult<Vec<ChatSummary>> {
+        let agent = self.agent.id.clone();
+        self.db
+            .read(move |r| {
+                r.query(
+                    "SELECT chat_id, title, n_messages, created_at, updated_at, first_message_at, last_message_at \
+                     FROM agent_chats WHERE agent_id = ? ORDER BY updated_at DESC, chat_id LIMIT 200",
+                    &params![agent],
+                )?
+                .iter()
+                .map(|r| {
+                    Ok(ChatSummary {
+                        chat_id: r.text(0)?,
+                        title: r.text(1)?,
+                        n_messages: r.int(2)?,
+                        created_at: Timestamp(r.int(3)?),
+                        updated_at: Timestamp(r.int(4)?),
+                        first_message_at: r.opt_int(5)?.map(Timestamp),
+                        last_message_at: r.opt_int(6)?.map(Timestamp),
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+
+    /// A chat with all its messages, oldest first.
+    pub async fn get(&self, chat_id: &str) -> DomainResult<Chat> {
+        let (agent, chat) = (self.agent.id.clone(), chat_id.to_string());
+        self.db
+            .read(move |r| {
+                if r.query_one(
+                    "SELECT 1 FROM agent_chats WHERE agent_id = ? AND chat_id = ?",
+                    &params![agent.clone(), chat.clone()],
+                )?
+                .is_none()
+                {
+                    return Err(DomainError::NotFound);
+                }
+                let messages = r
+                    .query(
+                        &format!("SELECT {MESSAGE_COLUMNS} FROM agent_chat_messages WHERE agent_id = ? AND chat_id = ? ORDER BY seq"),
+                        &params![agent, chat.clone()],
+                    )?
+                    .iter()
+                    .map(message_from_row)
+                    .collect::<DomainResult<Vec<_>>>()?;
+                Ok(Chat {
+                    chat_id: chat,
+                    messages,
+                })
+            })
+            .await
+    }
+
+    /// Stores one message (making the chat if it is new); gives it as stored.
+    async fn append(
+        &self,
+        chat_id: &str,
+        role: &str,
+        source: &str,
+        message: Value,
+        usage: Value,
+        now: Timestamp,
+    ) -> DomainResult<ChatMessage> {
+        let stored = ChatMessage {
+            id: id::uuid7(),
+            message_id: id::prefixed(if role == "user" {
+                "msg_user"
+            } else {
+                "msg_assistant"
+            }),
+            role: role.to_string(),
+            source: source.to_string(),
+            message,
+            created_at: now,
+        };
+        let (agent, chat, row) = (self.agent.id.clone(), chat_id.to_string(), stored.clone());
+        let title: String = model_text(&stored.message)
+            .chars()
+            .take(TITLE_CHARS)
+            .collect::<String>()
+            .trim()
+            .to_string();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO agent_chats (agent_id, chat_id, title, n_messages, created_at, updated_at, first_message_at, last_message_at) \
+                     VALUES (?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (agent_id, chat_id) DO NOTHING",
+                    &params![agent.clone(), chat.clone(), if title.is_empty() { "New chat".to_string() } else { title }, now, now, now, now],
+                )?;
+                let seq = tx
+                    .query_one(
+                        "SELECT n_messages FROM agent_chats WHERE agent_id = ? AND chat_id = ?",
+                        &params![agent.clone(), chat.clone()],
+                    )?
+                    .map_or(Ok(0), |r| r.int(0))?;
+                tx.execute(
+                    &format!("INSERT INTO agent_chat_messages (agent_id, chat_id, seq, usage, {MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    &params![agent.clone(), chat.clone(), seq, usage.to_string(), row.id, row.message_id, row.role, row.source, row.message.to_string(), now],
+                )?;
+                tx.execute(
+                    "UPDATE agent_chats SET n_messages = n_messages + 1, updated_at = ?, last_message_at = ? WHERE agent_id = ? AND chat_id = ?",
+                    &params![now, now, agent, chat],
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok(stored)
+    }
+
+    /// Sends a user message and answers it with the agent's model (its own `model`
+    /// string, else the server's default). The user's message is stored before the model
+    /// is called; a missing or failing model is a refusal after that.
+    pub async fn send(
+        &self,
+        chat_id: &str,
+        input: SendMessage,
+        providers: Arc<llm::Providers>,
+        now: impl Fn() -> Timestamp,
+    ) -> DomainResult<Sent> {
+        if !valid_chat_id(chat_id) {
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["chatId"],
+                format!("must be 1 to {MAX_CHAT_ID} letters, digits, _, -, . or :"),
+            )]));
+        }
+        let parts = input.parts()?;
+        let history = match self.get(chat_id).await {
+            Ok(chat) => chat.messages,
+            Err(DomainError::NotFound) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let user_message = self
+            .append(
+                chat_id,
+                "user",
+                "client",
+                json!({"parts": parts}),
+                json!({}),
+                now(),
+            )
+            .await?;
+        let model = match &self.agent.model {
+            Some(m) if !m.trim().is_empty() => providers.resolve(m.trim()),
+            _ => providers.default_model(),
+        }
+        .map_err(DomainError::from)?;
+        let request = llm::Request {
+            system: self.agent.instructions.clone().unwrap_or_default(),
+            messages: trimmed(&history, &user_message, model.context_window),
+            ..llm::Request::default()
+        };
+        let reply = tokio::task::spawn_blocking(move || model.complete(&request))
+            .await
+            .map_err(|e| DomainError::Internal(e.to_string()))?
+            .map_err(DomainError::from)?;
+        let usage = json!({
+            "inputTokens": reply.usage.input_tokens,
+            "outputTokens": reply.usage.output_tokens,
+            "cachedTokens": reply.usage.cached_tokens,
+            "requests": reply.usage.requests,
+        });
+        let assistant_message = self
+            .append(
+                chat_id,
+                "assistant",
+                "model",
+                json!({"parts": [{"type": "text", "text": reply.text}]}),
+                usage,
+                now(),
+            )
+            .await?;
+        Ok(Sent {
+            chat_id: chat_id.to_string(),
+            user_message,
+            assistant_message,
+        })
+    }
+}
+
+/// The history as the model sees it, newest last, cut from the oldest end to fit the
+/// context window (four characters a token, a quarter of the window left for the answer).
+fn trimmed(history: &[ChatMessage], latest: &ChatMessage, window: u32) -> Vec<llm::Message> {
+    let budget = (window as usize).saturating_mul(3);
+    let mut used = 0;
+    let mut out: Vec<llm::Message> = Vec::new();
+    for m in history.iter().chain([latest]).rev() {
+        let text = model_text(&m.message);
+        used += text.len();
+        if used > budget && !out.is_empty() {
+            break;
+        }
+        out.push(match m.role.as_str() {
+            "assistant" => llm::Message::assistant(text, Vec::new()),
+            _ => llm::Message::user(text),
+        });
+    }
+    out.reverse();
+    // A conversation starts with the user.
+    while out.first().is_some_and(|m| m.role != llm::Role::User) {
+        out.remove(0);
+    }
+    out
+}

@@ -1,0 +1,230 @@
+//! Agent chats (seed 001) against a scripted fake model provider on loopback.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use andibase_llm::fake::{Answer, FakeProvider};
+use serde_json::json;
+
+use crate::data::issue_paths;
+use crate::support::{Client, Server};
+
+fn make_agent(c: &Client, model: Option<&str>) -> String {
+    let mut body = json!({"name": "Helper", "handle": "helper", "instructions": "Be brief."});
+    if let Some(m) = model {
+        body["model"] = json!(m);
+    }
+    let r = c.post("/api/v1/agents", body);
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_chat_is_made_by_its_first_message_and_answered_by_the_agents_model() {
+    let fake = FakeProvider::start(|seen| Answer::Text(format!("You said: {}", seen.last_input())));
+    let base = fake.openai_base();
+    let server = Server::start_with_env(&[], &[("OPENAI_BASE_URL", base.as_str())]);
+    let (owner, ws) = server.setup_admin();
+    let c = server.with_key(&owner.create_key(&ws, "viewer"));
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    let agent = make_agent(&admin, Some("openai/fake-chat"));
+    let url = format!("/api/v1/agents/{agent}/chats/chat_01/messages");
+
+    let r = c.post(&url, json!({"text": "Hello there"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["chatId"], "chat_01");
+    let user = &r.body["userMessage"];
+    assert_eq!(
+        (user["role"].as_str(), user["source"].as_str()),
+        (Some("user"), Some("client"))
+    );
+    assert_eq!(
+        user["message"]["parts"],
+        json!([{"type": "text", "text": "Hello there"}])
+    );
+    let reply = &r.body["assistantMessage"];
+    assert_eq!(
+        (reply["role"].as_str(), reply["source"].as_str()),
+        (Some("assistant"), Some("model"))
+    );
+    assert_eq!(
+        reply["message"]["parts"][0]["text"],
+        "You said: Hello there"
+    );
+    assert!(reply["messageId"]
+        .as_str()
+        .unwrap()
+        .starts_with("msg_assistant_"));
+
+    // The second turn carries the history and the agent's instructions.
+    let r = c.post(
+        &url,
+        json!({"text": "And this?", "attachments": [{"mediaType": "image/png", "filename": "dot.png", "url": "data:image/png;base64,iVBORw0KGgo="}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["userMessage"]["message"]["parts"][1]["type"], "file");
+    let seen = fake.seen();
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (last.model.as_str(), last.system.as_str()),
+        ("fake-chat", "Be brief.")
+    );
+    let said: Vec<&str> = last.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        said,
+        [
+            "Hello there",
+            "You said: Hello there",
+            "And this?\n[attached file: dot.png (image/png)]"
+        ]
+    );
+
+    let chats = c.get(&format!("/api/v1/agents/{agent}/chats"));
+    assert_eq!(chats.status, 200, "{}", chats.text);
+    assert_eq!(chats.body[0]["chatId"], "chat_01");
+    assert_eq!(chats.body[0]["title"], "Hello there");
+    assert_eq!(chats.body[0]["nMessages"], 4);
+    assert!(
+        chats.body[0]["firstMessageAt"].is_string() && chats.body[0]["lastMessageAt"].is_string()
+    );
+    let chat = c.get(&format!("/api/v1/agents/{agent}/chats/chat_01"));
+    let roles: Vec<&str> = chat.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    // The handle names the agent too.
+    assert_eq!(c.get("/api/v1/agents/helper/chats").body[0]["nMessages"], 4);
+
+    // Bad input names its field and stores nothing.
+    for (body, path) in [
+        (json!({}), json!(["text"])),
+        (json!({"text": "   "}), json!(["text"])),
+        (
+            json!({"text": "x", "attachments": [{"mediaType": "image/png", "url": "https://example.com/a.png"}]}),
+            json!(["attachments", 0, "url"]),
+        ),
+        (
+            json!({"text": "x", "attachments": [{"mediaType": "", "url": "data:,"}]}),
+            json!(["attachments", 0, "mediaType"]),
+        ),
+        (json!({"text": 3}), json!(["text"])),
+        (json!({"text": "x", "extra": 1}), json!(["extra"])),
+    ] {
+        let r = c.post(&url, body.clone());
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(issue_paths(&r), vec![path], "{body}: {}", r.text);
+    }
+    let r = c.post(
+        &format!("/api/v1/agents/{agent}/chats/bad%20id/messages"),
+        json!({"text": "x"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        c.get(&format!("/api/v1/agents/{agent}/chats/chat_01")).body["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    c.get(&format!("/api/v1/agents/{agent}/chats/nope"))
+        .expect_error(404, "not_found");
+    c.get("/api/v1/agents/nobody/chats")
+        .expect_error(404, "not_found");
+
+    // Another workspace sees neither the agent nor its chats.
+    let r = owner.post("/api/v1/workspaces", json!({"name": "Other"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let other = server.with_key(&owner.create_key("other", "admin"));
+    other
+        .get(&format!("/api/v1/agents/{agent}/chats"))
+        .expect_error(404, "not_found");
+    other
+        .get(&format!("/api/v1/agents/{agent}/chats/chat_01"))
+        .expect_error(404, "not_found");
+    other
+        .post(&url, json!({"text": "hi"}))
+        .expect_error(404, "not_found");
+    assert_eq!(
+        fake.seen().len(),
+        2,
+        "only the two good messages reached the model"
+    );
+}
+
+#[test]
+fn a_missing_or_failing_model_keeps_the_message_and_says_why() {
+    // No model anywhere.
+    let server = Server::start();
+    let (owner, ws) = server.setup_admin();
+    let c = server.with_key(&owner.create_key(&ws, "admin"));
+    let agent = make_agent(&c, None);
+    let r = c.post(
+        &format!("/api/v1/agents/{agent}/chats/c1/messages"),
+        json!({"text": "Anyone?"}),
+    );
+    r.expect_error(400, "model_not_configured");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("ANDIBASE_DEFAULT_MODEL"),
+        "{}",
+        r.text
+    );
+    let chat = c.get(&format!("/api/v1/agents/{agent}/chats/c1"));
+    assert_eq!(
+        chat.body["messages"][0]["message"]["parts"][0]["text"], "Anyone?",
+        "{}",
+        chat.text
+    );
+
+    // A provider that fails, then heals: the chat stays usable.
+    let healthy = Arc::new(AtomicBool::new(false));
+    let flag = healthy.clone();
+    let fake = FakeProvider::start(move |seen| {
+        if flag.load(Ordering::SeqCst) {
+            Answer::Text(format!("{} messages seen", seen.messages.len()))
+        } else {
+            Answer::Fail(503, "overloaded".into())
+        }
+    });
+    let base = fake.anthropic_base();
+    let server = Server::start_with_env(
+        &["--model-retries", "1"],
+        &[
+            ("ANTHROPIC_BASE_URL", base.as_str()),
+            ("ANDIBASE_DEFAULT_MODEL", "anthropic/fake"),
+        ],
+    );
+    let (owner, ws) = server.setup_admin();
+    let c = server.with_key(&owner.create_key(&ws, "admin"));
+    let agent = make_agent(&c, None);
+    let url = format!("/api/v1/agents/{agent}/chats/c1/messages");
+    let r = c.post(&url, json!({"text": "First"}));
+    r.expect_error(502, "model_failed");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 503: overloaded"),
+        "{}",
+        r.text
+    );
+    assert_eq!(fake.seen().len(), 2, "one retry");
+    healthy.store(true, Ordering::SeqCst);
+    let r = c.post(&url, json!({"text": "Second"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Both user messages reach the model (Anthropic's format merges them into one turn).
+    assert_eq!(
+        r.body["assistantMessage"]["message"]["parts"][0]["text"],
+        "1 messages seen"
+    );
+    let seen = fake.seen();
+    // (The fake joins a turn's text blocks without a separator.)
+    assert_eq!(seen.last().unwrap().messages[0].text, "FirstSecond");
+    let chat = c.get(&format!("/api/v1/agents/{agent}/chats/c1"));
+    assert_eq!(chat.body["messages"].as_array().unwrap().len(), 3);
+}
