@@ -1,7 +1,9 @@
 //! Agent chats (seed 001): a chat is created by its first message to a client-chosen
 //! `chatId`; each message is stored with its `parts` as the wire carries them. Sending a
 //! message stores the user's message first, in its own transaction, so a model that fails
-//! loses nothing and the chat stays usable; the assistant's reply is stored after it.
+//! loses nothing and the chat stays usable; the assistant's reply is stored after it,
+//! with the tool calls the model made (`andibase_tools`, inside the caller's access) and
+//! their results as parts before its text.
 
 use std::sync::Arc;
 
@@ -10,6 +12,8 @@ use andibase_llm as llm;
 use andibase_storage::{params, Database, Row, Sql};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use andibase_tools::WorkspaceTools;
 
 use crate::Agent;
 
@@ -165,13 +169,15 @@ fn model_text(message: &Value) -> String {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|p| match p["type"].as_str() {
-            Some("text") => p["text"].as_str().unwrap_or("").to_string(),
-            _ => format!(
+        .filter_map(|p| match p["type"].as_str() {
+            Some("text") => Some(p["text"].as_str().unwrap_or("").to_string()),
+            Some("file") => Some(format!(
                 "[attached file: {} ({})]",
                 p["filename"].as_str().unwrap_or("unnamed"),
                 p["mediaType"].as_str().unwrap_or("unknown type")
-            ),
+            )),
+            // Tool calls and results stay in the transcript, not in the next prompt.
+            _ => None,
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -304,6 +310,7 @@ impl Chats<'_> {
         chat_id: &str,
         input: SendMessage,
         providers: Arc<llm::Providers>,
+        tools: Option<WorkspaceTools>,
         now: impl Fn() -> Timestamp,
     ) -> DomainResult<Sent> {
         if !valid_chat_id(chat_id) {
@@ -333,27 +340,62 @@ impl Chats<'_> {
             _ => providers.default_model(),
         }
         .map_err(DomainError::from)?;
+        // The workspace's tools, as far as the caller may use them and the agent may
+        // touch records (`objectsAccess`).
+        let specs = tools
+            .as_ref()
+            .map(|t| t.available(self.agent.capabilities.objects_access))
+            .unwrap_or_default();
         let request = llm::Request {
             system: self.agent.instructions.clone().unwrap_or_default(),
             messages: trimmed(&history, &user_message, model.context_window),
+            tools: specs
+                .iter()
+                .map(|t| llm::Tool {
+                    name: t.name.to_string(),
+                    description: t.description.to_string(),
+                    parameters: t.input_schema.clone(),
+                })
+                .collect(),
             ..llm::Request::default()
         };
-        let reply = tokio::task::spawn_blocking(move || model.complete(&request))
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))?
-            .map_err(DomainError::from)?;
+        // The loop blocks (the provider client does); tools are async, run on this runtime.
+        let runtime = tokio::runtime::Handle::current();
+        let run = tokio::task::spawn_blocking(move || {
+            let mut call = |c: &llm::ToolCall| match &tools {
+                Some(t) => {
+                    let out = runtime.block_on(t.call(&c.name, c.arguments.clone()));
+                    llm::ToolOutput {
+                        text: out.text,
+                        is_error: out.is_error,
+                    }
+                }
+                None => llm::ToolOutput::error("this chat has no workspace tools"),
+            };
+            llm::run_tools(
+                &model,
+                request,
+                TURN_LIMITS,
+                &mut call,
+                &mut |_| {},
+                &mut |_, _| {},
+            )
+        })
+        .await
+        .map_err(|e| DomainError::Internal(e.to_string()))?
+        .map_err(DomainError::from)?;
         let usage = json!({
-            "inputTokens": reply.usage.input_tokens,
-            "outputTokens": reply.usage.output_tokens,
-            "cachedTokens": reply.usage.cached_tokens,
-            "requests": reply.usage.requests,
+            "inputTokens": run.usage.input_tokens,
+            "outputTokens": run.usage.output_tokens,
+            "cachedTokens": run.usage.cached_tokens,
+            "requests": run.usage.requests,
         });
         let assistant_message = self
             .append(
                 chat_id,
                 "assistant",
                 "model",
-                json!({"parts": [{"type": "text", "text": reply.text}]}),
+                json!({"parts": reply_parts(&run)}),
                 usage,
                 now(),
             )
@@ -364,6 +406,32 @@ impl Chats<'_> {
             assistant_message,
         })
     }
+}
+
+/// A turn's budgets: model calls and time.
+const TURN_LIMITS: llm::Limits = llm::Limits {
+    max_turns: 8,
+    budget: std::time::Duration::from_secs(180),
+    stream: false,
+};
+
+/// The assistant message's parts: each tool call and its result, in order, then the text.
+fn reply_parts(run: &llm::Run) -> Vec<Value> {
+    let mut parts = Vec::new();
+    for m in &run.messages {
+        for c in &m.tool_calls {
+            parts.push(json!({"type": "tool-call", "toolCallId": c.id, "toolName": c.name, "input": c.arguments}));
+        }
+        if m.role == llm::Role::Tool {
+            let output: Value =
+                serde_json::from_str(&m.text).unwrap_or(Value::String(m.text.clone()));
+            parts.push(json!({"type": "tool-result", "toolCallId": m.tool_call_id, "output": output, "isError": m.is_error}));
+        }
+    }
+    if !run.text.is_empty() || parts.is_empty() {
+        parts.push(json!({"type": "text", "text": run.text}));
+    }
+    parts
 }
 
 /// The history as the model sees it, newest last, cut from the oldest end to fit the

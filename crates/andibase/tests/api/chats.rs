@@ -228,3 +228,160 @@ fn a_missing_or_failing_model_keeps_the_message_and_says_why() {
     let chat = c.get(&format!("/api/v1/agents/{agent}/chats/c1"));
     assert_eq!(chat.body["messages"].as_array().unwrap().len(), 3);
 }
+
+/// Calls tools in order: the definitions and a create, then a list, then answers with the
+/// last tool result.
+fn worker(seen: &andibase_llm::fake::Seen) -> Answer {
+    let results = seen.tool_results();
+    match results.len() {
+        0 => Answer::Tools(
+            "Let me look.".into(),
+            vec![
+                ("get_data_definitions".into(), json!({})),
+                (
+                    "create_data_records".into(),
+                    json!({"definition": "tasks", "records": [{"name": "Write the report", "attributes": {"title": "Write the report"}}]}),
+                ),
+            ],
+        ),
+        2 => Answer::Tools(
+            String::new(),
+            vec![("list_data_records".into(), json!({"definition": "tasks"}))],
+        ),
+        _ => Answer::Text(format!("Done. {}", results.last().unwrap().text)),
+    }
+}
+
+#[test]
+fn an_agent_works_on_records_through_tools_within_the_callers_access() {
+    let fake = FakeProvider::start(worker);
+    let base = fake.openai_base();
+    let server = Server::start_with_env(
+        &[],
+        &[
+            ("OPENAI_BASE_URL", base.as_str()),
+            ("ANDIBASE_DEFAULT_MODEL", "openai/worker"),
+        ],
+    );
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
+    let r = admin.post(
+        "/api/v1/data-definitions",
+        json!({"name": "Tasks", "handle": "tasks", "fields": {"title": {"type": "text"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = admin.post(
+        "/api/v1/agents",
+        json!({"name": "Worker", "handle": "worker", "capabilities": {"objectsAccess": true}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let r = admin.post(
+        "/api/v1/agents/worker/chats/w1/messages",
+        json!({"text": "Add a task"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let parts = r.body["assistantMessage"]["message"]["parts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let kinds: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "tool-call",
+            "tool-call",
+            "tool-result",
+            "tool-result",
+            "tool-call",
+            "tool-result",
+            "text"
+        ],
+        "{parts:?}"
+    );
+    assert_eq!(parts[2]["output"][0]["handle"], "tasks", "{parts:?}");
+    assert_eq!(parts[3]["output"]["created"], 1, "{parts:?}");
+    assert_eq!(
+        parts[5]["output"]["items"][0]["name"], "Write the report",
+        "{parts:?}"
+    );
+    assert!(parts[6]["text"].as_str().unwrap().starts_with("Done."));
+    // The record is really there, made by the caller's key.
+    let page = admin.get("/api/v1/data-definitions/tasks/query");
+    assert_eq!(
+        page.body["items"][0]["name"], "Write the report",
+        "{}",
+        page.text
+    );
+    let offered = &fake.seen()[0].tools;
+    for t in [
+        "get_data_definitions",
+        "list_data_records",
+        "query_data_records",
+        "create_data_records",
+        "update_data_records",
+        "delete_data_records",
+    ] {
+        assert!(
+            offered.iter().any(|o| o == t),
+            "{t} not offered: {offered:?}"
+        );
+    }
+    assert_eq!(
+        r.body["assistantMessage"]["message"]["parts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+
+    // A viewer's agent is offered only reading tools, and a write it tries is refused.
+    let before = fake.seen().len();
+    let r = viewer.post(
+        "/api/v1/agents/worker/chats/w2/messages",
+        json!({"text": "Add a task"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let offered = &fake.seen()[before].tools;
+    assert_eq!(
+        offered,
+        &[
+            "get_data_definitions",
+            "list_data_records",
+            "query_data_records"
+        ]
+    );
+    let parts = r.body["assistantMessage"]["message"]["parts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(parts[3]["isError"], true, "{parts:?}");
+    assert!(
+        parts[3]["output"]
+            .to_string()
+            .contains("no tool named `create_data_records`")
+            || parts[3]["output"].to_string().contains("cannot use"),
+        "{parts:?}"
+    );
+    let page = admin.get("/api/v1/data-definitions/tasks/query");
+    assert_eq!(
+        page.body["items"].as_array().unwrap().len(),
+        1,
+        "the viewer's agent wrote nothing"
+    );
+
+    // An agent without objectsAccess is offered no tools.
+    let r = admin.post(
+        "/api/v1/agents",
+        json!({"name": "Talker", "handle": "talker"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let before = fake.seen().len();
+    let r = admin.post(
+        "/api/v1/agents/talker/chats/t1/messages",
+        json!({"text": "hi"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(fake.seen()[before].tools.is_empty());
+}

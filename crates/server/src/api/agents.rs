@@ -225,13 +225,30 @@ pub async fn send_message(
     Body(input): Body<SendMessage>,
 ) -> ApiResult<Json<Sent>> {
     let (db, agent) = agent_of(&state, &ws, &id).await?;
+    let tools = andibase_tools::WorkspaceTools {
+        db: db.clone(),
+        workspace_handle: ws.workspace.handle.clone(),
+        hooks: state.data_hooks.clone(),
+        definitions: state.definitions.clone(),
+        usage: state.query_log.clone(),
+        access: ws.access,
+        role: ws.role(),
+        actor: ws.actor(),
+        clock: state.clock.clone(),
+    };
     let clock = state.clock.clone();
     Ok(Json(
         Chats {
             db: &db,
             agent: &agent,
         }
-        .send(&chat_id, input, state.models.clone(), move || clock.now())
+        .send(
+            &chat_id,
+            input,
+            state.models.clone(),
+            Some(tools),
+            move || clock.now(),
+        )
         .await?,
     ))
 }

@@ -1,0 +1,294 @@
+//! The workspace tool registry: every tool a model (or, later, an MCP client) may call on
+//! a workspace, with its name, description, JSON Schema input, the permission it needs and
+//! its handler. A tool runs with the caller's access: the list a caller sees leaves out
+//! what it may not do, and a call is checked again, so a viewer's agent cannot write.
+//! Handlers go through the domain crates (`data`), which validate and keep their rules
+//! (hidden fields, hooks); this crate adds no second copy of them.
+
+use std::sync::Arc;
+
+use andibase_common::{Clock, DomainError, Role};
+use andibase_data::{
+    Data, DefinitionCache, DeleteMany, Pipeline, QueryLog, QueryParams, RecordInput, UpsertMany,
+};
+use andibase_identity::{Access, Permission, Resource};
+use andibase_storage::Database;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// A tool as a model is offered it.
+#[derive(Clone, Debug)]
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// JSON Schema of the input (an object).
+    pub input_schema: Value,
+    pub permission: Permission,
+}
+
+/// What a call gave: the answer as JSON text, or an error the model can read and correct.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Called {
+    pub text: String,
+    pub is_error: bool,
+}
+
+impl Called {
+    fn ok(v: Value) -> Called {
+        Called {
+            text: v.to_string(),
+            is_error: false,
+        }
+    }
+
+    fn error(message: impl Into<String>) -> Called {
+        Called {
+            text: json!({"error": message.into()}).to_string(),
+            is_error: true,
+        }
+    }
+}
+
+/// The answer of `workspace_access_unavailable`, the one tool of a chat without a workspace.
+pub const NO_WORKSPACE: &str = "workspace_access_unavailable";
+
+/// One caller's tools on one workspace. It owns what it needs, so it can be moved to the
+/// blocking thread a tool loop runs on.
+#[derive(Clone)]
+pub struct WorkspaceTools {
+    pub db: Database,
+    pub workspace_handle: String,
+    pub hooks: Arc<Pipeline>,
+    pub definitions: Arc<dyn DefinitionCache>,
+    pub usage: Arc<QueryLog>,
+    /// The caller's access and role: what the tools may do for them.
+    pub access: Access,
+    pub role: Role,
+    /// Who the writes are recorded as (`agent:<id>`, `key:<id>`…).
+    pub actor: String,
+    pub clock: Clock,
+}
+
+fn schema(properties: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+}
+
+/// Every data tool, as seed 001's agents name them.
+pub fn data_tools() -> Vec<ToolSpec> {
+    let definition =
+        json!({"type": "string", "description": "The data definition's handle or id."});
+    let query = json!({
+        "definition": definition,
+        "filter": {"type": "string", "description": "A filter: `status = \"open\" && amount > 100`."},
+        "sort": {"type": "string", "description": "Comma-separated keys, `-` for descending."},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+        "cursor": {"type": "string", "description": "`nextCursor` of the previous page."},
+        "search": {"type": "string", "description": "Full-text search over text fields."}
+    });
+    let records = json!({"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "attributes": {"type": "object"}}}});
+    vec![
+        ToolSpec {
+            name: "get_data_definitions",
+            description: "Lists the workspace's data definitions: {handle, name, description} each, or with includeFields the full definitions with their fields.",
+            input_schema: schema(json!({"includeFields": {"type": "boolean"}}), &[]),
+            permission: Resource::Data.read(),
+        },
+        ToolSpec {
+            name: "list_data_records",
+            description: "Lists records of a data definition, filtered, sorted and paged.",
+            input_schema: schema(query.clone(), &["definition"]),
+            permission: Resource::Data.read(),
+        },
+        ToolSpec {
+            name: "query_data_records",
+            description: "Queries records of a data definition (the same surface as list_data_records).",
+            input_schema: schema(query, &["definition"]),
+            permission: Resource::Data.read(),
+        },
+        ToolSpec {
+            name: "create_data_records",
+            description: "Creates one or many records in a data definition; answers their ids.",
+            input_schema: schema(json!({"definition": definition, "records": records}), &["definition", "records"]),
+            permission: Resource::Data.write(),
+        },
+        ToolSpec {
+            name: "update_data_records",
+            description: "Updates records by id: each record's given attributes change, the rest stay.",
+            input_schema: schema(json!({"definition": definition, "records": records}), &["definition", "records"]),
+            permission: Resource::Data.write(),
+        },
+        ToolSpec {
+            name: "delete_data_records",
+            description: "Soft-deletes records by id (they can be restored).",
+            input_schema: schema(json!({"definition": definition, "ids": {"type": "array", "minItems": 1, "items": {"type": "string"}}}), &["definition", "ids"]),
+            permission: Resource::Data.write(),
+        },
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Definitions {
+    #[serde(default, rename = "includeFields")]
+    include_fields: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Query {
+    definition: String,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    sort: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    search: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Records {
+    definition: String,
+    records: Vec<RecordInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ids {
+    definition: String,
+    ids: Vec<String>,
+}
+
+/// A domain error as the model reads it: the message and each issue's path.
+fn explain(e: DomainError) -> Called {
+    match e {
+        DomainError::Invalid { message, issues } => Called {
+            text: json!({"error": message, "issues": issues.iter().map(|i| json!({"path": i.path, "message": i.message})).collect::<Vec<_>>()}).to_string(),
+            is_error: true,
+        },
+        DomainError::NotFound => Called::error("not found"),
+        DomainError::Internal(_) => Called::error("the tool failed inside the server"),
+        other => Called::error(other.to_string()),
+    }
+}
+
+impl WorkspaceTools {
+    /// The tools this caller may use (`objects_access`: the agent may touch records).
+    pub fn available(&self, objects_access: bool) -> Vec<ToolSpec> {
+        if !objects_access {
+            return Vec::new();
+        }
+        data_tools()
+            .into_iter()
+            .filter(|t| self.access.allows(t.permission))
+            .collect()
+    }
+
+    fn data(&self) -> Data<'_> {
+        Data {
+            db: &self.db,
+            workspace_handle: &self.workspace_handle,
+            hooks: &self.hooks,
+            role: self.role,
+            definitions: &self.definitions,
+            usage: &self.usage,
+        }
+    }
+
+    /// Runs tool `name` with `input`, after checking the caller may.
+    pub async fn call(&self, name: &str, input: Value) -> Called {
+        let Some(spec) = data_tools().into_iter().find(|t| t.name == name) else {
+            return Called::error(format!("there is no tool named `{name}`"));
+        };
+        if !self.access.allows(spec.permission) {
+            return Called::error(format!(
+                "this agent acts for a caller without `{}`; it cannot use {name}",
+                spec.permission
+            ));
+        }
+        fn parse<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, Called> {
+            serde_json::from_value(input).map_err(|e| {
+                Called::error(format!("the input does not match the tool's schema: {e}"))
+            })
+        }
+        let now = self.clock.now();
+        let d = self.data();
+        let result = match name {
+            "get_data_definitions" => match parse::<Definitions>(input) {
+                Ok(q) => d.list_definitions().await.map(|defs| {
+                    if q.include_fields {
+                        json!(defs)
+                    } else {
+                        json!(defs
+                            .iter()
+                            .map(|d| json!({"handle": d.handle, "name": d.name, "description": d.description}))
+                            .collect::<Vec<_>>())
+                    }
+                }),
+                Err(c) => return c,
+            },
+            "list_data_records" | "query_data_records" => match parse::<Query>(input) {
+                Ok(q) => {
+                    let params = QueryParams {
+                        filter: q.filter,
+                        sort: q.sort,
+                        limit: Some(q.limit.unwrap_or(20).clamp(1, 100)),
+                        cursor: q.cursor,
+                        search: q.search,
+                        ..QueryParams::default()
+                    };
+                    d.query(&q.definition, params).await.map(|page| json!(page))
+                }
+                Err(c) => return c,
+            },
+            "create_data_records" | "update_data_records" => match parse::<Records>(input) {
+                Ok(r) => {
+                    let mode = if name == "create_data_records" {
+                        andibase_data::UpsertMode::Insert
+                    } else {
+                        andibase_data::UpsertMode::Update
+                    };
+                    d.upsert_many(
+                        &r.definition,
+                        UpsertMany {
+                            records: r.records,
+                            match_on: None,
+                            mode,
+                        },
+                        &self.actor,
+                        now,
+                    )
+                    .await
+                    .map(|out| json!(out))
+                }
+                Err(c) => return c,
+            },
+            "delete_data_records" => match parse::<Ids>(input) {
+                Ok(r) => d
+                    .delete_many(
+                        &r.definition,
+                        DeleteMany {
+                            ids: Some(r.ids),
+                            filter: None,
+                            purge: false,
+                            restore: false,
+                        },
+                        &self.actor,
+                        now,
+                    )
+                    .await,
+                Err(c) => return c,
+            },
+            _ => return Called::error(format!("there is no tool named `{name}`")),
+        };
+        match result {
+            Ok(v) => Called::ok(v),
+            Err(e) => explain(e),
+        }
+    }
+}
