@@ -307,11 +307,27 @@ pub(crate) async fn fresh_andibase(
     args: &Args,
     label: &str,
 ) -> (std::path::PathBuf, String, String, Child) {
+    fresh_andibase_with_env(args, label, &[]).await
+}
+
+/// [`fresh_andibase`] with environment variables for the server (model providers).
+pub(crate) async fn fresh_andibase_with_env(
+    args: &Args,
+    label: &str,
+    env: &[(&str, &str)],
+) -> (std::path::PathBuf, String, String, Child) {
     let data = std::env::temp_dir().join(format!("andibase-bench-{}-{label}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let key = provision(&args.binary, &data);
     let addr = free_addr();
-    let child = super::spawn_andibase(&args.binary, &data, &addr, &[]);
+    let mut child_command = super::andibase_command(&args.binary, &data, &addr, &[]);
+    child_command.envs(env.iter().copied());
+    let child = child_command.spawn().unwrap_or_else(|e| {
+        panic!(
+            "cannot start {}: {e} (build it with cargo build --release)",
+            args.binary
+        )
+    });
     super::wait_until_up(&addr, "/healthz").await;
     (data, key, addr, child)
 }

@@ -18,6 +18,7 @@
 //! `--shapes` measures the query shapes users write on `--records` tickets (see
 //! `shapes.rs`), beside PocketBase with `--pocketbase`.
 //!
+//! `--chat` measures the server's own time in an agent's chat turn (see `chat.rs`).
 //! `--recall-quality` scores recall's answers on generated multi-session dialogues beside
 //! BM25 over the raw turns (see `recall_quality.rs`).
 //! `--memory` measures a memory space: model-free formation of `--records`
@@ -30,6 +31,7 @@
 //! [--rounds 5] [--connections 32] [--binary target/release/andibase] [--compare OTHER_BINARY]
 //! [--pocketbase $(which pocketbase)]`
 
+mod chat;
 mod data;
 mod memory;
 mod recall_quality;
@@ -53,6 +55,7 @@ struct Args {
     shapes_only: bool,
     memory_only: bool,
     recall_quality_only: bool,
+    chat_only: bool,
     /// After a shape's warm-up, how long to wait (for a background index build).
     settle_ms: u64,
     records: usize,
@@ -72,6 +75,7 @@ fn parse_args() -> Args {
         shapes_only: false,
         memory_only: false,
         recall_quality_only: false,
+        chat_only: false,
         settle_ms: 500,
         records: 100_000,
         sustain_seconds: 60,
@@ -91,6 +95,10 @@ fn parse_args() -> Args {
         }
         if flag == "--shapes" {
             a.shapes_only = true;
+            continue;
+        }
+        if flag == "--chat" {
+            a.chat_only = true;
             continue;
         }
         if flag == "--recall-quality" {
@@ -511,9 +519,11 @@ where
     (all, started.elapsed().as_secs_f64())
 }
 
-/// Starts the andibase binary serving `data` on `addr`, quiet except for warnings.
-fn spawn_andibase(binary: &str, data: &Path, addr: &str, extra: &[&str]) -> Child {
-    Command::new(binary)
+/// The command that starts the andibase binary serving `data` on `addr`, quiet except
+/// for warnings.
+fn andibase_command(binary: &str, data: &Path, addr: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(binary);
+    command
         .args([
             "--data-dir",
             data.to_str().unwrap(),
@@ -524,7 +534,13 @@ fn spawn_andibase(binary: &str, data: &Path, addr: &str, extra: &[&str]) -> Chil
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// Starts the andibase binary serving `data` on `addr`.
+fn spawn_andibase(binary: &str, data: &Path, addr: &str, extra: &[&str]) -> Child {
+    andibase_command(binary, data, addr, extra)
         .spawn()
         .unwrap_or_else(|e| {
             panic!("cannot start {binary}: {e} (build it with cargo build --release)")
@@ -769,6 +785,10 @@ async fn main() {
     }
     if args.memory_only {
         memory::bench_memory(&args).await;
+        return;
+    }
+    if args.chat_only {
+        chat::bench_chat(&args).await;
         return;
     }
     if args.recall_quality_only {
