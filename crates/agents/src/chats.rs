@@ -90,6 +90,61 @@ pub struct Sent {
     pub assistant_message: ChatMessage,
 }
 
+/// What a streamed turn reports as it goes (`POST …/messages` with `Accept:
+/// text/event-stream`); the event name is `type`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ChatEvent {
+    /// The user's message, stored.
+    UserMessage { message: ChatMessage },
+    /// A piece of the reply's text.
+    TextDelta { text: String },
+    #[serde(rename_all = "camelCase")]
+    ToolCall {
+        tool_call_id: String,
+        tool_name: String,
+        input: Value,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolResult {
+        tool_call_id: String,
+        output: Value,
+        is_error: bool,
+    },
+    /// The end: what the plain answer would have been.
+    Message(Sent),
+    /// The end, failed: the error's code and message (the user's message stays stored).
+    Error { code: String, message: String },
+}
+
+impl ChatEvent {
+    /// The event's name on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChatEvent::UserMessage { .. } => "user-message",
+            ChatEvent::TextDelta { .. } => "text-delta",
+            ChatEvent::ToolCall { .. } => "tool-call",
+            ChatEvent::ToolResult { .. } => "tool-result",
+            ChatEvent::Message(_) => "message",
+            ChatEvent::Error { .. } => "error",
+        }
+    }
+}
+
+/// Where a streamed turn's events go.
+pub type Events = tokio::sync::mpsc::UnboundedSender<ChatEvent>;
+
+/// Checks a message and its chat id before anything is stored or streamed.
+pub fn check(chat_id: &str, input: &SendMessage) -> DomainResult<()> {
+    if !valid_chat_id(chat_id) {
+        return Err(DomainError::from_issues(vec![FieldIssue::at(
+            ["chatId"],
+            format!("must be 1 to {MAX_CHAT_ID} letters, digits, _, -, . or :"),
+        )]));
+    }
+    input.parts().map(|_| ())
+}
+
 /// Whether `id` can name a chat: 1 to 128 letters, digits, `_`, `-`, `.`, `:`.
 fn valid_chat_id(id: &str) -> bool {
     (1..=MAX_CHAT_ID).contains(&id.len())
@@ -311,14 +366,10 @@ impl Chats<'_> {
         input: SendMessage,
         providers: Arc<llm::Providers>,
         tools: Option<WorkspaceTools>,
+        events: Option<Events>,
         now: impl Fn() -> Timestamp,
     ) -> DomainResult<Sent> {
-        if !valid_chat_id(chat_id) {
-            return Err(DomainError::from_issues(vec![FieldIssue::at(
-                ["chatId"],
-                format!("must be 1 to {MAX_CHAT_ID} letters, digits, _, -, . or :"),
-            )]));
-        }
+        check(chat_id, &input)?;
         let parts = input.parts()?;
         let history = match self.get(chat_id).await {
             Ok(chat) => chat.messages,
@@ -335,6 +386,15 @@ impl Chats<'_> {
                 now(),
             )
             .await?;
+        let streaming = events.is_some();
+        let emit = move |e: ChatEvent| {
+            if let Some(tx) = &events {
+                let _ = tx.send(e);
+            }
+        };
+        emit(ChatEvent::UserMessage {
+            message: user_message.clone(),
+        });
         let model = match &self.agent.model {
             Some(m) if !m.trim().is_empty() => providers.resolve(m.trim()),
             _ => providers.default_model(),
@@ -372,13 +432,33 @@ impl Chats<'_> {
                 }
                 None => llm::ToolOutput::error("this chat has no workspace tools"),
             };
+            let limits = llm::Limits {
+                stream: streaming,
+                ..TURN_LIMITS
+            };
             llm::run_tools(
                 &model,
                 request,
-                TURN_LIMITS,
+                limits,
                 &mut call,
-                &mut |_| {},
-                &mut |_, _| {},
+                &mut |e| match e {
+                    llm::Event::Text(t) => emit(ChatEvent::TextDelta {
+                        text: t.to_string(),
+                    }),
+                    llm::Event::ToolCall(c) => emit(ChatEvent::ToolCall {
+                        tool_call_id: c.id.clone(),
+                        tool_name: c.name.clone(),
+                        input: c.arguments.clone(),
+                    }),
+                },
+                &mut |c, out| {
+                    emit(ChatEvent::ToolResult {
+                        tool_call_id: c.id.clone(),
+                        output: serde_json::from_str(&out.text)
+                            .unwrap_or(Value::String(out.text.clone())),
+                        is_error: out.is_error,
+                    })
+                },
             )
         })
         .await

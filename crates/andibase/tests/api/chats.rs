@@ -252,20 +252,28 @@ fn worker(seen: &andibase_llm::fake::Seen) -> Answer {
     }
 }
 
-#[test]
-fn an_agent_works_on_records_through_tools_within_the_callers_access() {
-    let fake = FakeProvider::start(worker);
-    let base = fake.openai_base();
+/// A server whose default model is the `worker` script over `wire`'s format, with a
+/// `tasks` definition and a `worker` agent that may touch records: the server, the
+/// workspace's owner session and handle, and an admin key.
+fn worker_server(
+    fake: &FakeProvider,
+    wire: andibase_llm::Wire,
+) -> (Server, Client, String, String) {
+    let (base_var, base, model) = match wire {
+        andibase_llm::Wire::OpenAi => ("OPENAI_BASE_URL", fake.openai_base(), "openai/worker"),
+        andibase_llm::Wire::Anthropic => (
+            "ANTHROPIC_BASE_URL",
+            fake.anthropic_base(),
+            "anthropic/worker",
+        ),
+    };
     let server = Server::start_with_env(
         &[],
-        &[
-            ("OPENAI_BASE_URL", base.as_str()),
-            ("ANDIBASE_DEFAULT_MODEL", "openai/worker"),
-        ],
+        &[(base_var, base.as_str()), ("ANDIBASE_DEFAULT_MODEL", model)],
     );
     let (owner, ws) = server.setup_admin();
-    let admin = server.with_key(&owner.create_key(&ws, "admin"));
-    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
+    let key = owner.create_key(&ws, "admin");
+    let admin = server.with_key(&key);
     let r = admin.post(
         "/api/v1/data-definitions",
         json!({"name": "Tasks", "handle": "tasks", "fields": {"title": {"type": "text"}}}),
@@ -276,6 +284,15 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
         json!({"name": "Worker", "handle": "worker", "capabilities": {"objectsAccess": true}}),
     );
     assert_eq!(r.status, 201, "{}", r.text);
+    (server, owner, ws, key)
+}
+
+#[test]
+fn an_agent_works_on_records_through_tools_within_the_callers_access() {
+    let fake = FakeProvider::start(worker);
+    let (server, owner, ws, key) = worker_server(&fake, andibase_llm::Wire::OpenAi);
+    let admin = server.with_key(&key);
+    let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
 
     let r = admin.post(
         "/api/v1/agents/worker/chats/w1/messages",
@@ -384,4 +401,131 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
     );
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(fake.seen()[before].tools.is_empty());
+}
+
+/// The events of a streamed turn: `(name, data)` in order.
+fn stream_turn(
+    server: &Server,
+    key: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, Vec<(String, serde_json::Value)>) {
+    let resp = match ureq::post(&format!("{}{path}", server.url))
+        .set("Authorization", &format!("Bearer {key}"))
+        .set("Accept", "text/event-stream")
+        .send_json(body)
+    {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap();
+    let mut events = Vec::new();
+    for block in text.split("\n\n") {
+        let mut name = String::new();
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                name = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+        if !name.is_empty() {
+            events.push((
+                name,
+                serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            ));
+        } else if status != 200 && !block.trim().is_empty() {
+            events.push((
+                "body".into(),
+                serde_json::from_str(block).unwrap_or_default(),
+            ));
+        }
+    }
+    (status, events)
+}
+
+#[test]
+fn a_turn_streams_its_text_tool_calls_and_results() {
+    let fake = FakeProvider::start(worker);
+    let (server, _owner, _ws, key) = worker_server(&fake, andibase_llm::Wire::Anthropic);
+    let admin = server.with_key(&key);
+
+    let (status, events) = stream_turn(
+        &server,
+        &key,
+        "/api/v1/agents/worker/chats/s1/messages",
+        json!({"text": "Add a task"}),
+    );
+    assert_eq!(status, 200);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"user-message"), "{names:?}");
+    assert_eq!(names.last(), Some(&"message"), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| **n == "tool-call").count(),
+        3,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| **n == "tool-result").count(),
+        3,
+        "{names:?}"
+    );
+    // The text arrives in pieces, and the pieces make the stored reply.
+    let streamed: String = events
+        .iter()
+        .filter(|(n, _)| n == "text-delta")
+        .map(|(_, d)| d["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.iter().filter(|(n, _)| n == "text-delta").count() > 2,
+        "{names:?}"
+    );
+    let last = &events.last().unwrap().1;
+    let stored = last["assistantMessage"]["message"]["parts"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(streamed.ends_with(&stored), "{streamed:?} / {stored:?}");
+    assert!(
+        fake.seen().iter().all(|s| s.stream),
+        "the provider was asked to stream"
+    );
+    let chat = admin.get("/api/v1/agents/worker/chats/s1");
+    assert_eq!(
+        chat.body["messages"].as_array().unwrap().len(),
+        2,
+        "{}",
+        chat.text
+    );
+
+    // Bad input is a plain 400 before anything streams; a failure mid-turn is an `error` event.
+    let (status, events) = stream_turn(
+        &server,
+        &key,
+        "/api/v1/agents/worker/chats/s1/messages",
+        json!({}),
+    );
+    assert_eq!(status, 400, "{events:?}");
+    let r = admin.post(
+        "/api/v1/agents",
+        json!({"name": "Lost", "handle": "lost", "model": "nowhere/x"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (status, events) = stream_turn(
+        &server,
+        &key,
+        "/api/v1/agents/lost/chats/s2/messages",
+        json!({"text": "hi"}),
+    );
+    assert_eq!(status, 200);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["user-message", "error"], "{events:?}");
+    assert_eq!(events[1].1["code"], "model_not_configured");
 }

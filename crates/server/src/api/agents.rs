@@ -1,9 +1,11 @@
 //! Workspace agents (seed 001).
 
-use andibase_agents::chats::{Chat, ChatSummary, Chats, SendMessage, Sent};
+use andibase_agents::chats::{Chat, ChatEvent, ChatSummary, Chats, SendMessage, Sent};
 use andibase_agents::{Agent, AgentSummary, Agents, CreateAgentInput, UpdateAgentInput};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::error::ApiResult;
@@ -209,7 +211,9 @@ pub async fn get_chat(
 /// `model` (`provider/model`) or the server's default model answers. The user's message
 /// is kept even when the model fails: `model_not_configured` (400, with how to configure
 /// one) or `model_failed` (502, with the provider's reason). Needs `agents.read`: anyone
-/// who may see an agent may talk to it.
+/// who may see an agent may talk to it. With `Accept: text/event-stream` the turn is
+/// streamed as server-sent events: `user-message`, `text-delta`, `tool-call`,
+/// `tool-result`, then `message` (the answer above) or `error` (`{code, message}`).
 #[utoipa::path(post, path = "/api/v1/agents/{id}/chats/{chatId}/messages", tag = "Agents", operation_id = "agents.sendAgentMessage",
     params(("id" = String, Path, description = "Agent id, handle, or name-id slug"), ("chatId" = String, Path, description = "The chat's id, chosen by the client")),
     request_body = SendMessage,
@@ -222,9 +226,11 @@ pub async fn send_message(
     State(state): State<AppState>,
     Ws(ws, ..): Ws<AgentsRead>,
     Path((id, chat_id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     Body(input): Body<SendMessage>,
-) -> ApiResult<Json<Sent>> {
+) -> ApiResult<Response> {
     let (db, agent) = agent_of(&state, &ws, &id).await?;
+    andibase_agents::chats::check(&chat_id, &input)?;
     let tools = andibase_tools::WorkspaceTools {
         db: db.clone(),
         workspace_handle: ws.workspace.handle.clone(),
@@ -237,8 +243,12 @@ pub async fn send_message(
         clock: state.clock.clone(),
     };
     let clock = state.clock.clone();
-    Ok(Json(
-        Chats {
+    let streamed = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !streamed {
+        let sent = Chats {
             db: &db,
             agent: &agent,
         }
@@ -247,8 +257,49 @@ pub async fn send_message(
             input,
             state.models.clone(),
             Some(tools),
+            None,
             move || clock.now(),
         )
-        .await?,
-    ))
+        .await?;
+        return Ok(Json(sent).into_response());
+    }
+    // Streamed: the turn runs on its own task (it finishes even if the client leaves)
+    // and its events are sent as they come; the last is `message` or `error`.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ChatEvent>();
+    let models = state.models.clone();
+    tokio::spawn(async move {
+        let result = Chats {
+            db: &db,
+            agent: &agent,
+        }
+        .send(
+            &chat_id,
+            input,
+            models,
+            Some(tools),
+            Some(tx.clone()),
+            move || clock.now(),
+        )
+        .await;
+        let last = match result {
+            Ok(sent) => ChatEvent::Message(sent),
+            Err(e) => {
+                let e = crate::error::ApiError::from(e);
+                ChatEvent::Error {
+                    code: e.code.to_string(),
+                    message: e.message,
+                }
+            }
+        };
+        let _ = tx.send(last);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let event = rx.recv().await?;
+        let data = serde_json::to_string(&event).unwrap_or_default();
+        Some((
+            Ok::<_, std::convert::Infallible>(Event::default().event(event.name()).data(data)),
+            rx,
+        ))
+    });
+    Ok(Sse::new(stream).into_response())
 }
