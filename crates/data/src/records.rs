@@ -862,6 +862,9 @@ impl Data<'_> {
     /// (live records only; columns `id`, `name`, `createdAt`, `updatedAt`, `createdBy`,
     /// `updatedBy`, `version`, then each attribute by its key, or as `attributes.<key>` when
     /// the key is a system field's name).
+    /// How long one read-only SQL statement may run, from any surface.
+    pub const SQL_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
     pub async fn sql_query(
         &self,
         input: SqlQuery,

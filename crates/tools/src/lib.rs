@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use andibase_common::{Clock, DomainError, Role};
 use andibase_data::{
-    Data, DefinitionCache, DeleteMany, Pipeline, QueryLog, QueryParams, RecordInput, UpsertMany,
+    Data, DefinitionCache, DeleteMany, Pipeline, QueryLog, QueryParams, RecordInput, SqlQuery,
+    UpsertMany,
 };
 use andibase_identity::{Access, Permission, Resource};
 use andibase_storage::Database;
@@ -104,6 +105,19 @@ pub fn data_tools() -> Vec<ToolSpec> {
             name: "query_data_records",
             description: "Queries records of a data definition (the same surface as list_data_records).",
             input_schema: schema(query, &["definition"]),
+            permission: Resource::Data.read(),
+        },
+        ToolSpec {
+            name: "run_sql_query",
+            description: "Runs one read-only SQL statement (SQLite) over the workspace's data definitions, each a table named by its handle holding its live records: `SELECT status, count(*) FROM orders GROUP BY 1`. Writes are refused; at most 2 s and `limit` rows.",
+            input_schema: schema(
+                json!({
+                    "sql": {"type": "string"},
+                    "params": {"type": "array", "description": "Values for `?` placeholders."},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 10000}
+                }),
+                &["sql"],
+            ),
             permission: Resource::Data.read(),
         },
         ToolSpec {
@@ -266,6 +280,13 @@ impl WorkspaceTools {
                     .await
                     .map(|out| json!(out))
                 }
+                Err(c) => return c,
+            },
+            "run_sql_query" => match parse::<SqlQuery>(input) {
+                Ok(q) => d
+                    .sql_query(q, Data::SQL_TIME_LIMIT)
+                    .await
+                    .map(|r| json!(r)),
                 Err(c) => return c,
             },
             "delete_data_records" => match parse::<Ids>(input) {

@@ -366,7 +366,8 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
         &[
             "get_data_definitions",
             "list_data_records",
-            "query_data_records"
+            "query_data_records",
+            "run_sql_query"
         ]
     );
     let parts = r.body["assistantMessage"]["message"]["parts"]
@@ -528,4 +529,56 @@ fn a_turn_streams_its_text_tool_calls_and_results() {
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["user-message", "error"], "{events:?}");
     assert_eq!(events[1].1["code"], "model_not_configured");
+}
+
+/// Asks the workspace in SQL, tries a write through SQL, then answers with both results.
+fn analyst(seen: &andibase_llm::fake::Seen) -> Answer {
+    let results = seen.tool_results();
+    if results.is_empty() {
+        return Answer::Tools(
+            String::new(),
+            vec![
+                (
+                    "run_sql_query".into(),
+                    json!({"sql": "SELECT count(*) AS n FROM tasks"}),
+                ),
+                ("run_sql_query".into(), json!({"sql": "DELETE FROM tasks"})),
+            ],
+        );
+    }
+    Answer::Text(format!("{} | {}", results[0].text, results[1].text))
+}
+
+#[test]
+fn an_agent_reads_the_workspace_in_sql_and_cannot_write_through_it() {
+    let fake = FakeProvider::start(analyst);
+    let (server, _owner, _ws, key) = worker_server(&fake, andibase_llm::Wire::OpenAi);
+    let admin = server.with_key(&key);
+    let r = admin.post(
+        "/api/v1/data-definitions/tasks/data/upsert-many",
+        json!({"records": [{"name": "One"}, {"name": "Two"}]}),
+    );
+    assert!(r.status < 300, "{}", r.text);
+    let r = admin.post(
+        "/api/v1/agents/worker/chats/q1/messages",
+        json!({"text": "How many tasks?"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let parts = r.body["assistantMessage"]["message"]["parts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let results: Vec<&serde_json::Value> = parts
+        .iter()
+        .filter(|p| p["type"] == "tool-result")
+        .collect();
+    assert_eq!(results[0]["isError"], false, "{parts:?}");
+    assert_eq!(results[0]["output"]["rows"][0][0], 2, "{parts:?}");
+    assert_eq!(results[1]["isError"], true, "{parts:?}");
+    let page = admin.get("/api/v1/data-definitions/tasks/query");
+    assert_eq!(
+        page.body["items"].as_array().unwrap().len(),
+        2,
+        "nothing was deleted"
+    );
 }

@@ -323,7 +323,7 @@ pub async fn sql_query(
 ) -> ApiResult<Json<andibase_data::SqlResult>> {
     Ok(Json(
         data_of(&state, &ws, async |d| {
-            d.sql_query(input, std::time::Duration::from_secs(2)).await
+            d.sql_query(input, Data::SQL_TIME_LIMIT).await
         })
         .await?,
     ))
