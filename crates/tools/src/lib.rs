@@ -7,6 +7,9 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use andibase_approvals::{Approvals, CreateApproval};
 use andibase_common::{Clock, DomainError, Role};
 use andibase_data::{
     Data, DefinitionCache, DeleteMany, Pipeline, QueryLog, QueryParams, RecordInput, SqlQuery,
@@ -68,10 +71,52 @@ pub struct WorkspaceTools {
     /// Who the writes are recorded as (`agent:<id>`, `key:<id>`…).
     pub actor: String,
     pub clock: Clock,
+    /// Approvals, when the caller acts as an agent that may ask a human.
+    pub approvals: Option<ApprovalTools>,
+}
+
+/// What the approval tools need: the service, and who asks.
+#[derive(Clone)]
+pub struct ApprovalTools {
+    pub service: Arc<Approvals>,
+    pub workspace_id: String,
+    pub workspace_handle: String,
+    /// The agent the approvals are the requests of.
+    pub agent_id: String,
+    pub key_id: Option<String>,
+    /// The workspace's members, to notify.
+    pub members: Vec<String>,
+    /// How long `request_human_approval` waits for the decision (within a turn's budget).
+    pub wait: Duration,
 }
 
 fn schema(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+}
+
+/// The approval tools, as FinalSay's MCP server names them.
+pub fn approval_tools() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: "request_human_approval",
+            description: "Asks a human of the workspace to decide, and waits for the decision: the approval with its `status` (`selected_option`, `expired`…) and the chosen option. Give a clear question, Markdown context, and 1-10 options.",
+            input_schema: schema(
+                json!({
+                    "question": {"type": "string", "maxLength": 1000},
+                    "context_markdown": {"type": "string"},
+                    "options": {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "object", "properties": {"label": {"type": "string"}, "value": {"type": "string"}}, "required": ["label", "value"]}}
+                }),
+                &["question", "context_markdown", "options"],
+            ),
+            permission: Resource::Approvals.write(),
+        },
+        ToolSpec {
+            name: "get_approval_result",
+            description: "The current state of an approval this agent asked for, by its request_id.",
+            input_schema: schema(json!({"request_id": {"type": "string"}}), &["request_id"]),
+            permission: Resource::Approvals.read(),
+        },
+    ]
 }
 
 /// Every data tool, as seed 001's agents name them.
@@ -178,6 +223,55 @@ struct Ids {
     ids: Vec<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalId {
+    request_id: String,
+}
+
+impl ApprovalTools {
+    /// Creates the approval and waits (up to `wait`) for its decision.
+    async fn ask_and_wait(&self, ask: CreateApproval) -> Result<Value, DomainError> {
+        let (approval, _) = self
+            .service
+            .create(
+                &self.workspace_id,
+                &self.workspace_handle,
+                &self.agent_id,
+                self.key_id.as_deref(),
+                ask,
+                self.members.clone(),
+            )
+            .await?;
+        let deadline = std::time::Instant::now() + self.wait;
+        let mut current = approval;
+        while current.is_pending() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            current = self
+                .service
+                .wait_for_result(
+                    &self.workspace_id,
+                    &current.request_id,
+                    left.min(Duration::from_secs(60)),
+                )
+                .await?;
+        }
+        Ok(current.record_json(false))
+    }
+
+    /// An approval of this agent's, as it is now.
+    async fn result(&self, request_id: &str) -> Result<Value, DomainError> {
+        let a = self.service.get(&self.workspace_id, request_id).await?;
+        if a.agent_id != self.agent_id {
+            return Err(DomainError::NotFound);
+        }
+        Ok(a.record_json(false))
+    }
+}
+
 /// A domain error as the model reads it: the message and each issue's path.
 fn explain(e: DomainError) -> Called {
     match e {
@@ -194,13 +288,22 @@ fn explain(e: DomainError) -> Called {
 impl WorkspaceTools {
     /// The tools this caller may use (`objects_access`: the agent may touch records).
     pub fn available(&self, objects_access: bool) -> Vec<ToolSpec> {
-        if !objects_access {
-            return Vec::new();
-        }
-        data_tools()
+        self.all(objects_access)
             .into_iter()
             .filter(|t| self.access.allows(t.permission))
             .collect()
+    }
+
+    /// The tools this kind of caller has, before permissions.
+    fn all(&self, objects_access: bool) -> Vec<ToolSpec> {
+        let mut tools = Vec::new();
+        if objects_access {
+            tools.extend(data_tools());
+        }
+        if self.approvals.is_some() {
+            tools.extend(approval_tools());
+        }
+        tools
     }
 
     fn data(&self) -> Data<'_> {
@@ -216,7 +319,11 @@ impl WorkspaceTools {
 
     /// Runs tool `name` with `input`, after checking the caller may.
     pub async fn call(&self, name: &str, input: Value) -> Called {
-        let Some(spec) = data_tools().into_iter().find(|t| t.name == name) else {
+        let Some(spec) = data_tools()
+            .into_iter()
+            .chain(approval_tools())
+            .find(|t| t.name == name)
+        else {
             return Called::error(format!("there is no tool named `{name}`"));
         };
         if !self.access.allows(spec.permission) {
@@ -289,6 +396,22 @@ impl WorkspaceTools {
                     .map(|r| json!(r)),
                 Err(c) => return c,
             },
+            "request_human_approval" | "get_approval_result" => {
+                let Some(a) = &self.approvals else {
+                    return Called::error("this caller cannot ask for approvals");
+                };
+                if name == "request_human_approval" {
+                    match parse::<CreateApproval>(input) {
+                        Ok(ask) => a.ask_and_wait(ask).await,
+                        Err(c) => return c,
+                    }
+                } else {
+                    match parse::<ApprovalId>(input) {
+                        Ok(q) => a.result(&q.request_id).await,
+                        Err(c) => return c,
+                    }
+                }
+            }
             "delete_data_records" => match parse::<Ids>(input) {
                 Ok(r) => d
                     .delete_many(

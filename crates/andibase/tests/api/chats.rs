@@ -367,7 +367,8 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
             "get_data_definitions",
             "list_data_records",
             "query_data_records",
-            "run_sql_query"
+            "run_sql_query",
+            "get_approval_result"
         ]
     );
     let parts = r.body["assistantMessage"]["message"]["parts"]
@@ -389,7 +390,7 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
         "the viewer's agent wrote nothing"
     );
 
-    // An agent without objectsAccess is offered no tools.
+    // An agent without objectsAccess is offered no data tools, only the approval ones.
     let r = admin.post(
         "/api/v1/agents",
         json!({"name": "Talker", "handle": "talker"}),
@@ -401,7 +402,10 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
         json!({"text": "hi"}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
-    assert!(fake.seen()[before].tools.is_empty());
+    assert_eq!(
+        fake.seen()[before].tools,
+        ["request_human_approval", "get_approval_result"]
+    );
 }
 
 /// The events of a streamed turn: `(name, data)` in order.
@@ -580,5 +584,63 @@ fn an_agent_reads_the_workspace_in_sql_and_cannot_write_through_it() {
         page.body["items"].as_array().unwrap().len(),
         2,
         "nothing was deleted"
+    );
+}
+
+/// Asks a human, then answers with the decision.
+fn asker(seen: &andibase_llm::fake::Seen) -> Answer {
+    match seen.tool_results().last() {
+        None => Answer::Tools(
+            String::new(),
+            vec![(
+                "request_human_approval".into(),
+                json!({
+                    "question": "Deploy build 7?",
+                    "context_markdown": "**CI is green.**",
+                    "options": [{"label": "Ship", "value": "ship"}, {"label": "Hold", "value": "hold"}]
+                }),
+            )],
+        ),
+        Some(r) => Answer::Text(format!("Decision: {}", r.text)),
+    }
+}
+
+#[test]
+fn a_turn_waits_for_a_humans_decision_and_goes_on_with_it() {
+    let fake = FakeProvider::start(asker);
+    let (server, owner, _ws, key) = worker_server(&fake, andibase_llm::Wire::OpenAi);
+    let admin = server.with_key(&key);
+    let turn = std::thread::spawn(move || {
+        admin.post(
+            "/api/v1/agents/worker/chats/a1/messages",
+            json!({"text": "Deploy"}),
+        )
+    });
+    // The human finds the request in the inbox while the turn waits, and decides.
+    let id = crate::support::eventually(20, || {
+        owner.get("/api/v1/approvals").body[0]["requestId"]
+            .as_str()
+            .map(str::to_string)
+    });
+    let r = owner.post(
+        &format!("/api/v1/approvals/{id}/resolve"),
+        json!({"optionIndex": 0}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = turn.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let parts = r.body["assistantMessage"]["message"]["parts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(parts[0]["toolName"], "request_human_approval", "{parts:?}");
+    assert_eq!(parts[1]["output"]["status"], "selected_option", "{parts:?}");
+    assert_eq!(
+        parts[1]["output"]["selected_option_value"], "ship",
+        "{parts:?}"
+    );
+    assert!(
+        parts[2]["text"].as_str().unwrap().contains("ship"),
+        "{parts:?}"
     );
 }
