@@ -16,6 +16,7 @@ use andibase_data::{
     UpsertMany,
 };
 use andibase_identity::{Access, Permission, Resource};
+use andibase_memory::{FormationInput, Memory, RecallInput};
 use andibase_storage::Database;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -73,6 +74,10 @@ pub struct WorkspaceTools {
     pub clock: Clock,
     /// Approvals, when the caller acts as an agent that may ask a human.
     pub approvals: Option<ApprovalTools>,
+    /// The memory service, for the workspace's memory spaces.
+    pub memory: Option<Arc<Memory>>,
+    /// The workspace's id (whose memory spaces the memory tools reach, and no others).
+    pub workspace_id: String,
 }
 
 /// What the approval tools need: the service, and who asks.
@@ -115,6 +120,25 @@ pub fn approval_tools() -> Vec<ToolSpec> {
             description: "The current state of an approval this agent asked for, by its request_id.",
             input_schema: schema(json!({"request_id": {"type": "string"}}), &["request_id"]),
             permission: Resource::Approvals.read(),
+        },
+    ]
+}
+
+/// The memory tools: recall from, and remember into, one of the workspace's memory spaces.
+pub fn memory_tools() -> Vec<ToolSpec> {
+    let space = json!({"type": "string", "description": "The memory space's id (one of this workspace's)."});
+    vec![
+        ToolSpec {
+            name: "recall_memory",
+            description: "Answers a question from a memory space: what was said before, about whom, when.",
+            input_schema: schema(json!({"space_id": space, "query": {"type": "string"}}), &["space_id", "query"]),
+            permission: Resource::Memory.read(),
+        },
+        ToolSpec {
+            name: "remember",
+            description: "Stores text in a memory space to be formed into long-term memory (asynchronously); answers the conversation's id.",
+            input_schema: schema(json!({"space_id": space, "text": {"type": "string"}}), &["space_id", "text"]),
+            permission: Resource::Memory.write(),
         },
     ]
 }
@@ -225,6 +249,45 @@ struct Ids {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct MemoryInput {
+    space_id: String,
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+impl WorkspaceTools {
+    /// Recalls from or remembers into a memory space of this workspace; another
+    /// workspace's space is "not found", as over HTTP.
+    async fn memory_call(&self, name: &str, input: MemoryInput) -> Result<Value, DomainError> {
+        let memory = self
+            .memory
+            .as_ref()
+            .ok_or_else(|| DomainError::Internal("no memory service".into()))?;
+        let space = memory.space(&input.space_id).await?;
+        if space.workspace_id != self.workspace_id {
+            return Err(DomainError::NotFound);
+        }
+        if name == "recall_memory" {
+            let query = input.query.unwrap_or_default();
+            let recall: RecallInput = serde_json::from_value(json!({"query": query}))
+                .map_err(|e| DomainError::Internal(e.to_string()))?;
+            memory.recall(&space, recall, &self.actor).await
+        } else {
+            let text = input.text.unwrap_or_default();
+            let formation: FormationInput = serde_json::from_value(json!({
+                "messages": [{"role": "user", "content": text}],
+                "timestamp": self.clock.now().to_iso(),
+            }))
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+            memory.formation(&space, formation, &self.actor).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ApprovalId {
     request_id: String,
 }
@@ -303,6 +366,9 @@ impl WorkspaceTools {
         if self.approvals.is_some() {
             tools.extend(approval_tools());
         }
+        if self.memory.is_some() {
+            tools.extend(memory_tools());
+        }
         tools
     }
 
@@ -322,6 +388,7 @@ impl WorkspaceTools {
         let Some(spec) = data_tools()
             .into_iter()
             .chain(approval_tools())
+            .chain(memory_tools())
             .find(|t| t.name == name)
         else {
             return Called::error(format!("there is no tool named `{name}`"));
@@ -412,6 +479,10 @@ impl WorkspaceTools {
                     }
                 }
             }
+            "recall_memory" | "remember" => match parse::<MemoryInput>(input) {
+                Ok(m) => self.memory_call(name, m).await,
+                Err(c) => return c,
+            },
             "delete_data_records" => match parse::<Ids>(input) {
                 Ok(r) => d
                     .delete_many(

@@ -368,7 +368,8 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
             "list_data_records",
             "query_data_records",
             "run_sql_query",
-            "get_approval_result"
+            "get_approval_result",
+            "recall_memory"
         ]
     );
     let parts = r.body["assistantMessage"]["message"]["parts"]
@@ -390,7 +391,7 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
         "the viewer's agent wrote nothing"
     );
 
-    // An agent without objectsAccess is offered no data tools, only the approval ones.
+    // An agent without objectsAccess is offered no data tools, only approvals and memory.
     let r = admin.post(
         "/api/v1/agents",
         json!({"name": "Talker", "handle": "talker"}),
@@ -404,7 +405,12 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         fake.seen()[before].tools,
-        ["request_human_approval", "get_approval_result"]
+        [
+            "request_human_approval",
+            "get_approval_result",
+            "recall_memory",
+            "remember"
+        ]
     );
 }
 
@@ -535,6 +541,30 @@ fn a_turn_streams_its_text_tool_calls_and_results() {
     assert_eq!(events[1].1["code"], "model_not_configured");
 }
 
+/// Sends `text` to `agent`'s chat `chat`; the reply's parts, and its tool results.
+fn turn_parts(
+    c: &Client,
+    agent: &str,
+    chat: &str,
+    text: &str,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let r = c.post(
+        &format!("/api/v1/agents/{agent}/chats/{chat}/messages"),
+        json!({"text": text}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let parts = r.body["assistantMessage"]["message"]["parts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let results = parts
+        .iter()
+        .filter(|p| p["type"] == "tool-result")
+        .cloned()
+        .collect();
+    (parts, results)
+}
+
 /// Asks the workspace in SQL, tries a write through SQL, then answers with both results.
 fn analyst(seen: &andibase_llm::fake::Seen) -> Answer {
     let results = seen.tool_results();
@@ -563,19 +593,7 @@ fn an_agent_reads_the_workspace_in_sql_and_cannot_write_through_it() {
         json!({"records": [{"name": "One"}, {"name": "Two"}]}),
     );
     assert!(r.status < 300, "{}", r.text);
-    let r = admin.post(
-        "/api/v1/agents/worker/chats/q1/messages",
-        json!({"text": "How many tasks?"}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
-    let parts = r.body["assistantMessage"]["message"]["parts"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let results: Vec<&serde_json::Value> = parts
-        .iter()
-        .filter(|p| p["type"] == "tool-result")
-        .collect();
+    let (parts, results) = turn_parts(&admin, "worker", "q1", "How many tasks?");
     assert_eq!(results[0]["isError"], false, "{parts:?}");
     assert_eq!(results[0]["output"]["rows"][0][0], 2, "{parts:?}");
     assert_eq!(results[1]["isError"], true, "{parts:?}");
@@ -643,4 +661,82 @@ fn a_turn_waits_for_a_humans_decision_and_goes_on_with_it() {
         parts[2]["text"].as_str().unwrap().contains("ship"),
         "{parts:?}"
     );
+}
+
+/// Remembers, recalls, then tries another workspace's space; answers with the results.
+fn memorist(seen: &andibase_llm::fake::Seen) -> Answer {
+    let results = seen.tool_results();
+    if results.is_empty() {
+        return Answer::Tools(
+            String::new(),
+            vec![
+                (
+                    "remember".into(),
+                    json!({"space_id": "brain", "text": "The launch moved to May 5"}),
+                ),
+                (
+                    "recall_memory".into(),
+                    json!({"space_id": "brain", "query": "Where did alice move?"}),
+                ),
+                (
+                    "recall_memory".into(),
+                    json!({"space_id": "elsewhere", "query": "anything"}),
+                ),
+            ],
+        );
+    }
+    Answer::Text(
+        results
+            .iter()
+            .map(|r| r.text.clone())
+            .collect::<Vec<_>>()
+            .join(" | "),
+    )
+}
+
+#[test]
+fn an_agent_recalls_and_remembers_in_its_workspaces_memory_only() {
+    let fake = FakeProvider::start(memorist);
+    // The agent names its own model; with no server default, memory stays model-free.
+    let base = fake.openai_base();
+    let server = Server::start_with_env(&[], &[("OPENAI_BASE_URL", base.as_str())]);
+    let (owner, ws) = server.setup_admin();
+    let admin = server.with_key(&owner.create_key(&ws, "admin"));
+    let r = admin.post(
+        "/api/v1/agents",
+        json!({"name": "Worker", "handle": "worker", "model": "openai/memorist"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = admin.post("/admin/create_space", json!({"space_id": "brain"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = admin.post(
+        "/v1/brain/formation",
+        json!({"messages": [{"role": "user", "user": "alice", "content": "I moved to Lisbon"}], "timestamp": "2026-03-05T10:00:00Z"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    crate::support::wait_for("formed", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 1
+    });
+    // A space of another workspace.
+    let r = owner.post("/api/v1/workspaces", json!({"name": "Other"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let other = server.with_key(&owner.create_key("other", "admin"));
+    let r = other.post("/admin/create_space", json!({"space_id": "elsewhere"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let (parts, results) = turn_parts(&admin, "worker", "m1", "Remember and recall");
+    assert_eq!(results[0]["output"]["conversation"], 2, "{parts:?}");
+    assert!(
+        results[1]["output"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Lisbon"),
+        "{parts:?}"
+    );
+    assert_eq!(results[2]["isError"], true, "{parts:?}");
+    assert_eq!(results[2]["output"]["error"], "not found", "{parts:?}");
+    // What it remembered is formed like any conversation.
+    crate::support::wait_for("remembered", || {
+        admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 2
+    });
 }

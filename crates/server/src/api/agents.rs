@@ -254,6 +254,8 @@ pub async fn send_message(
             members: crate::agent_api::member_ids(&state, &ws.workspace).await,
             wait: APPROVAL_WAIT,
         }),
+        memory: Some(state.memory.clone()),
+        workspace_id: ws.workspace.id.clone(),
     };
     let clock = state.clock.clone();
     let streamed = headers
