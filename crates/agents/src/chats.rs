@@ -406,8 +406,15 @@ impl Chats<'_> {
             .as_ref()
             .map(|t| t.available(self.agent.capabilities.objects_access))
             .unwrap_or_default();
+        // The instructions, and a summary of the workspace's data when the agent may use it.
+        let mut system = self.agent.instructions.clone().unwrap_or_default();
+        if let (Some(t), true) = (&tools, self.agent.capabilities.objects_access) {
+            if let Some(summary) = t.data_summary().await {
+                system = format!("{system}\n\n{summary}").trim().to_string();
+            }
+        }
         let request = llm::Request {
-            system: self.agent.instructions.clone().unwrap_or_default(),
+            system,
             messages: trimmed(&history, &user_message, model.context_window),
             tools: specs
                 .iter()

@@ -357,6 +357,40 @@ impl WorkspaceTools {
             .collect()
     }
 
+    /// A short description of the workspace's data for a model's context: each definition's
+    /// handle, name, description and field keys (at most 50 definitions, 30 fields each).
+    /// `None` when the caller may not read data or there is none.
+    pub async fn data_summary(&self) -> Option<String> {
+        if !self.access.allows(Resource::Data.read()) {
+            return None;
+        }
+        let defs = self.data().list_definitions().await.ok()?;
+        if defs.is_empty() {
+            return None;
+        }
+        let lines: Vec<String> = defs
+            .iter()
+            .take(50)
+            .map(|d| {
+                let fields: Vec<&str> = d.fields.keys().take(30).map(String::as_str).collect();
+                format!(
+                    "- `{}` ({}){}: fields {}",
+                    d.handle,
+                    d.name,
+                    d.description
+                        .as_deref()
+                        .map(|t| format!(", {t}"))
+                        .unwrap_or_default(),
+                    fields.join(", ")
+                )
+            })
+            .collect();
+        Some(format!(
+            "## The workspace's data definitions\n{}",
+            lines.join("\n")
+        ))
+    }
+
     /// The tools this kind of caller has, before permissions.
     fn all(&self, objects_access: bool) -> Vec<ToolSpec> {
         let mut tools = Vec::new();

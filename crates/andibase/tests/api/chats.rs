@@ -331,6 +331,14 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
         "{}",
         page.text
     );
+    // The model is told what data the workspace has.
+    assert!(
+        fake.seen()[0]
+            .system
+            .contains("- `tasks` (Tasks): fields title"),
+        "{}",
+        fake.seen()[0].system
+    );
     let offered = &fake.seen()[0].tools;
     for t in [
         "get_data_definitions",
