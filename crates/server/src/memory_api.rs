@@ -53,6 +53,24 @@ pub fn routes(
         .routes(routes!(update_space_tier))
 }
 
+/// Gives every Memory operation seed 003's refusals (400, 401, 404 with an `RpcError`
+/// body), once here rather than on each route.
+pub fn document_refusals(doc: &mut utoipa::openapi::OpenApi) {
+    crate::api::add_error_responses(
+        doc,
+        |_, op| op.tags.iter().flatten().any(|t| t == "Memory"),
+        "RpcErrorBody",
+        &[
+            (
+                "400",
+                "Bad input or an agent error: `{message, data?: {issues | code}}`",
+            ),
+            ("401", "Missing or unusable credentials"),
+            ("404", "No such space"),
+        ],
+    );
+}
+
 /// Seed 003's `RpcError`, as a refusal's body.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct RpcErrorBody {
@@ -370,7 +388,7 @@ async fn caller_in(
 }
 
 /// `GET /info`: seed 003's `ServiceInfo`.
-#[utoipa::path(get, path = "/info", tag = "Memory", operation_id = "memory.serviceInfo", summary = "The service's `ServiceInfo`", responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(get, path = "/info", tag = "Memory", operation_id = "memory.serviceInfo", summary = "The service's `ServiceInfo`", responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn service_info(headers: HeaderMap) -> Rpc {
     let info = json!({
         "name": "andibase",
@@ -386,7 +404,7 @@ async fn service_info(headers: HeaderMap) -> Rpc {
 
 /// `POST /admin/create_space`: an API key with `memory.write` creates a space owned by
 /// its workspace.
-#[utoipa::path(post, path = "/admin/create_space", tag = "Memory", operation_id = "memory.createSpace", summary = "Create a memory space (owned by the caller's workspace, or the named one for a platform admin)", request_body(content((CreateSpace = "application/json"), (CreateSpace = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(post, path = "/admin/create_space", tag = "Memory", operation_id = "memory.createSpace", summary = "Create a memory space (owned by the caller's workspace, or the named one for a platform admin)", request_body(content((CreateSpace = "application/json"), (CreateSpace = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn create_space(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Rpc {
     let token = bearer(&headers).unwrap_or_default();
     // A platform admin's CWT creates for the workspace the body names.
@@ -436,13 +454,13 @@ async fn create_space(State(state): State<AppState>, headers: HeaderMap, bytes: 
     answer(&headers, state.memory.info(&space).await?)
 }
 
-#[utoipa::path(get, path = "/v1/{space_id}/info", tag = "Memory", operation_id = "memory.info", summary = "A space's `SpaceInfo`: counts, usage, watermarks", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(get, path = "/v1/{space_id}/info", tag = "Memory", operation_id = "memory.info", summary = "A space's `SpaceInfo`: counts, usage, watermarks", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn info(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Rpc {
     let space = space_for(&state, &headers, &id, Scope::Read, false).await?;
     answer(&headers, state.memory.info(&space).await?)
 }
 
-#[utoipa::path(get, path = "/v1/{space_id}/formation_status", tag = "Memory", operation_id = "memory.formationStatus", summary = "Whether formation and maintenance are running, and how far they got", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(get, path = "/v1/{space_id}/formation_status", tag = "Memory", operation_id = "memory.formationStatus", summary = "Whether formation and maintenance are running, and how far they got", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn formation_status(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -469,7 +487,7 @@ async fn formation_status(
 
 /// Answers the KIP envelope itself (`{result}` or `{error: {code, message, hint}}`), as
 /// seed 003's `KipResponse`; a KIP error is still a 200, as in the reference.
-#[utoipa::path(post, path = "/v1/{space_id}/execute_kip_readonly", tag = "Memory", operation_id = "memory.executeKipReadonly", summary = "Run KIP queries (KQL, META) on the space; answers the KIP envelope", request_body(content((Object = "application/json"), (Object = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(post, path = "/v1/{space_id}/execute_kip_readonly", tag = "Memory", operation_id = "memory.executeKipReadonly", summary = "Run KIP queries (KQL, META) on the space; answers the KIP envelope", request_body(content((Object = "application/json"), (Object = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn execute_kip_readonly(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -484,7 +502,7 @@ async fn execute_kip_readonly(
     )
 }
 
-#[utoipa::path(post, path = "/v1/{space_id}/get_or_init_user", tag = "Memory", operation_id = "memory.getOrInitUser", summary = "The Person of a user id, created on first use", request_body(content((GetOrInitUser = "application/json"), (GetOrInitUser = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(post, path = "/v1/{space_id}/get_or_init_user", tag = "Memory", operation_id = "memory.getOrInitUser", summary = "The Person of a user id, created on first use", request_body(content((GetOrInitUser = "application/json"), (GetOrInitUser = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn get_or_init_user(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -500,7 +518,7 @@ async fn get_or_init_user(
 }
 
 /// `POST /v1/{space_id}/formation`: stored and queued; the answer names the conversation.
-#[utoipa::path(post, path = "/v1/{space_id}/formation", tag = "Memory", operation_id = "memory.formation", summary = "Store a conversation to be formed into memory; answers its id at once", request_body(content((FormationInput = "application/json"), (FormationInput = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(post, path = "/v1/{space_id}/formation", tag = "Memory", operation_id = "memory.formation", summary = "Store a conversation to be formed into memory; answers its id at once", request_body(content((FormationInput = "application/json"), (FormationInput = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn formation(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -519,7 +537,7 @@ async fn formation(
 }
 
 /// `POST /v1/{space_id}/recall`: answered at once, from the graph.
-#[utoipa::path(post, path = "/v1/{space_id}/recall", tag = "Memory", operation_id = "memory.recall", summary = "Answer a question from the space's memory", request_body(content((RecallInput = "application/json"), (RecallInput = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(post, path = "/v1/{space_id}/recall", tag = "Memory", operation_id = "memory.recall", summary = "Answer a question from the space's memory", request_body(content((RecallInput = "application/json"), (RecallInput = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn recall(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -534,7 +552,7 @@ async fn recall(
 }
 
 /// `POST /v1/{space_id}/maintenance`: queued (single-flight); the answer names it.
-#[utoipa::path(post, path = "/v1/{space_id}/maintenance", tag = "Memory", operation_id = "memory.maintenance", summary = "Queue maintenance (single-flight); answers its id", request_body(content((MaintenanceInput = "application/json"), (MaintenanceInput = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(post, path = "/v1/{space_id}/maintenance", tag = "Memory", operation_id = "memory.maintenance", summary = "Queue maintenance (single-flight); answers its id", request_body(content((MaintenanceInput = "application/json"), (MaintenanceInput = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn maintenance(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -625,7 +643,7 @@ fn query(uri: &axum::http::Uri) -> Result<ConversationQuery, RpcError> {
     })
 }
 
-#[utoipa::path(get, path = "/v1/{space_id}/conversations", tag = "Memory", operation_id = "memory.conversations", summary = "A collection's conversations, newest first", params(("space_id" = String, Path, description = "The memory space"), ConversationQuery), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(get, path = "/v1/{space_id}/conversations", tag = "Memory", operation_id = "memory.conversations", summary = "A collection's conversations, newest first", params(("space_id" = String, Path, description = "The memory space"), ConversationQuery), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn conversations(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -647,7 +665,7 @@ async fn conversations(
     respond(&headers, out)
 }
 
-#[utoipa::path(get, path = "/v1/{space_id}/conversations/{conversation_id}", tag = "Memory", operation_id = "memory.conversation", summary = "One conversation", params(("space_id" = String, Path, description = "The memory space"), ("conversation_id" = i64, Path, description = "The conversation's id"), ConversationQuery), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(get, path = "/v1/{space_id}/conversations/{conversation_id}", tag = "Memory", operation_id = "memory.conversation", summary = "One conversation", params(("space_id" = String, Path, description = "The memory space"), ("conversation_id" = i64, Path, description = "The conversation's id"), ConversationQuery), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn conversation(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -669,7 +687,7 @@ async fn conversation(
 }
 
 /// The messages and artifacts after the client's offsets.
-#[utoipa::path(get, path = "/v1/{space_id}/conversations/{conversation_id}/delta", tag = "Memory", operation_id = "memory.conversationDelta", summary = "A conversation's messages and artifacts after the given offsets", params(("space_id" = String, Path, description = "The memory space"), ("conversation_id" = i64, Path, description = "The conversation's id"), ConversationQuery), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(get, path = "/v1/{space_id}/conversations/{conversation_id}/delta", tag = "Memory", operation_id = "memory.conversationDelta", summary = "A conversation's messages and artifacts after the given offsets", params(("space_id" = String, Path, description = "The memory space"), ("conversation_id" = i64, Path, description = "The conversation's id"), ConversationQuery), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn conversation_delta(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -711,7 +729,7 @@ async fn conversation_delta(
     )
 }
 
-#[utoipa::path(get, path = "/v1/{space_id}/management/space_tokens", tag = "Memory", operation_id = "memory.spaceTokens", summary = "The space's tokens (never their secrets)", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(get, path = "/v1/{space_id}/management/space_tokens", tag = "Memory", operation_id = "memory.spaceTokens", summary = "The space's tokens (never their secrets)", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn list_space_tokens(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -733,7 +751,7 @@ async fn managed<T: DeserializeOwned>(
     Ok((space, body(headers, bytes)?))
 }
 
-#[utoipa::path(post, path = "/v1/{space_id}/management/add_space_token", tag = "Memory", operation_id = "memory.addSpaceToken", summary = "Mint a space token (`ST…`, shown once)", request_body(content((AddSpaceToken = "application/json"), (AddSpaceToken = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(post, path = "/v1/{space_id}/management/add_space_token", tag = "Memory", operation_id = "memory.addSpaceToken", summary = "Mint a space token (`ST…`, shown once)", request_body(content((AddSpaceToken = "application/json"), (AddSpaceToken = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn add_space_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -750,7 +768,7 @@ struct RevokeSpaceToken {
     token: String,
 }
 
-#[utoipa::path(post, path = "/v1/{space_id}/management/revoke_space_token", tag = "Memory", operation_id = "memory.revokeSpaceToken", summary = "Revoke a space token", request_body(content((RevokeSpaceToken = "application/json"), (RevokeSpaceToken = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(post, path = "/v1/{space_id}/management/revoke_space_token", tag = "Memory", operation_id = "memory.revokeSpaceToken", summary = "Revoke a space token", request_body(content((RevokeSpaceToken = "application/json"), (RevokeSpaceToken = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn revoke_space_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -764,7 +782,7 @@ async fn revoke_space_token(
     )
 }
 
-#[utoipa::path(patch, path = "/v1/{space_id}/management/update_space", tag = "Memory", operation_id = "memory.updateSpace", summary = "Rename, describe, or make a space public or private", request_body(content((UpdateSpace = "application/json"), (UpdateSpace = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(patch, path = "/v1/{space_id}/management/update_space", tag = "Memory", operation_id = "memory.updateSpace", summary = "Rename, describe, or make a space public or private", request_body(content((UpdateSpace = "application/json"), (UpdateSpace = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn update_space(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -782,7 +800,7 @@ struct RestartFormation {
     conversation: i64,
 }
 
-#[utoipa::path(patch, path = "/v1/{space_id}/management/restart_formation", tag = "Memory", operation_id = "memory.restartFormation", summary = "Queue a failed or stalled formation again", request_body(content((RestartFormation = "application/json"), (RestartFormation = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(patch, path = "/v1/{space_id}/management/restart_formation", tag = "Memory", operation_id = "memory.restartFormation", summary = "Queue a failed or stalled formation again", request_body(content((RestartFormation = "application/json"), (RestartFormation = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn restart_formation(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -799,7 +817,7 @@ async fn restart_formation(
 
 /// The space's model configuration, its key masked (`…` and the last four characters):
 /// secrets are never returned.
-#[utoipa::path(get, path = "/v1/{space_id}/management/space_byok", tag = "Memory", operation_id = "memory.getByok", summary = "The space's own model configuration, its key masked", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(get, path = "/v1/{space_id}/management/space_byok", tag = "Memory", operation_id = "memory.getByok", summary = "The space's own model configuration, its key masked", params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn get_byok(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -823,7 +841,7 @@ async fn get_byok(
     answer(&headers, shown)
 }
 
-#[utoipa::path(patch, path = "/v1/{space_id}/management/space_byok", tag = "Memory", operation_id = "memory.setByok", summary = "Set the space's own model (BYOK), sealed at rest", request_body(content((ModelConfig = "application/json"), (ModelConfig = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(patch, path = "/v1/{space_id}/management/space_byok", tag = "Memory", operation_id = "memory.setByok", summary = "Set the space's own model (BYOK), sealed at rest", request_body(content((ModelConfig = "application/json"), (ModelConfig = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn set_byok(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -836,7 +854,7 @@ async fn set_byok(
 }
 
 /// A platform admin's (CWT) change of a space's tier.
-#[utoipa::path(post, path = "/admin/{space_id}/update_space_tier", tag = "Memory", operation_id = "memory.updateSpaceTier", summary = "Set a space's tier (platform admins)", request_body(content((UpdateTier = "application/json"), (UpdateTier = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object), (status = 400, description = "Bad input or an agent error: `{message, data?: {issues | code}}`", body = RpcErrorBody), (status = 401, description = "Missing or unusable credentials", body = RpcErrorBody), (status = 404, description = "No such space", body = RpcErrorBody)))]
+#[utoipa::path(post, path = "/admin/{space_id}/update_space_tier", tag = "Memory", operation_id = "memory.updateSpaceTier", summary = "Set a space's tier (platform admins)", request_body(content((UpdateTier = "application/json"), (UpdateTier = "application/cbor"), (String = "text/markdown")), description = "JSON, CBOR, or Markdown (JSON text, or for formation and recall the raw text)"), params(("space_id" = String, Path, description = "The memory space")), responses((status = 200, description = "The `RpcResponse` `{result, next_cursor?}`", body = Object)))]
 async fn update_space_tier(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -27,7 +27,7 @@ use crate::state::AppState;
         description = "One workspace shared by AI agents and the humans they work for. Authenticate with `x-api-key: <key>`, `Authorization: Bearer <key>`, or a signed-in browser session.",
         version = "1"
     ),
-    components(schemas(ApiErrorBody, Issue)),
+    components(schemas(ApiErrorBody, Issue, crate::memory_api::RpcErrorBody)),
     tags(
         (name = "Agent Auth", description = "Device-code login that gives an agent a workspace API key."),
         (name = "Agents", description = "Saved workspace agents."),
@@ -58,51 +58,69 @@ impl Modify for CommonResponses {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
-        let error = |description: &str| -> RefOr<OaResponse> {
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description(description)
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ApiErrorBody")))
-                            .build(),
-                    )
-                    .build(),
-            )
-        };
-        // The Agent API (`/v1`, `/health`) has its own error format, declared per operation.
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            if !path.starts_with("/api/") {
+        // The Agent API (`/v1`, `/health`) and the Memory API have their own error
+        // formats, declared elsewhere.
+        add_error_responses(
+            openapi,
+            |path, _| path.starts_with("/api/"),
+            "ApiErrorBody",
+            &[
+                (
+                    "400",
+                    "The request did not match the expected schema, or was refused",
+                ),
+                ("401", "Authentication is missing or invalid"),
+                (
+                    "403",
+                    "The caller lacks the permission named in details.requiredPermission",
+                ),
+                ("500", "An unexpected server error occurred"),
+            ],
+        );
+    }
+}
+
+/// Adds error responses (`status`, description) with the body schema `schema` to the
+/// operations `select` picks (by path and operation), where an operation does not declare
+/// that status itself.
+pub(crate) fn add_error_responses(
+    openapi: &mut utoipa::openapi::OpenApi,
+    select: impl Fn(&str, &utoipa::openapi::path::Operation) -> bool,
+    schema: &str,
+    responses: &[(&str, &str)],
+) {
+    let error = |description: &str| -> RefOr<OaResponse> {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name(schema)))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !select(path, op) {
                 continue;
             }
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.put,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                for (status, text) in [
-                    (
-                        "400",
-                        "The request did not match the expected schema, or was refused",
-                    ),
-                    ("401", "Authentication is missing or invalid"),
-                    (
-                        "403",
-                        "The caller lacks the permission named in details.requiredPermission",
-                    ),
-                    ("500", "An unexpected server error occurred"),
-                ] {
-                    op.responses
-                        .responses
-                        .entry(status.to_string())
-                        .or_insert_with(|| error(text));
-                }
+            for (status, text) in responses {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| error(text));
             }
         }
     }
@@ -183,6 +201,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, doc) = crate::memory_api::routes(router).split_for_parts();
     // Applied after the routes are in, so every operation gets the shared responses.
     let mut doc = doc;
+    crate::memory_api::document_refusals(&mut doc);
     CommonResponses.modify(&mut doc);
     (router.merge(aliases()), doc)
 }
