@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 
 use andibase_tools::WorkspaceTools;
 
+use crate::credentials::{CredentialKind, Opened};
+use crate::skills::Skill;
 use crate::Agent;
 
 const MAX_TEXT: usize = 100_000;
@@ -34,6 +36,9 @@ pub struct ChatSummary {
     pub updated_at: Timestamp,
     pub first_message_at: Option<Timestamp>,
     pub last_message_at: Option<Timestamp>,
+    /// The agent session the chat's tool calls are logged to, once it made one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 /// Seed 001's `AgentChatMessage`.
@@ -50,6 +55,10 @@ pub struct ChatMessage {
     #[schema(value_type = Object)]
     pub message: Value,
     pub created_at: Timestamp,
+    /// A reply's token usage: `{inputTokens, outputTokens, cachedTokens, requests}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub usage: Option<Value>,
 }
 
 /// A chat and its messages (`GET …/chats/{chatId}`).
@@ -205,7 +214,7 @@ impl SendMessage {
     }
 }
 
-const MESSAGE_COLUMNS: &str = "id, message_id, role, source, message, created_at";
+const MESSAGE_COLUMNS: &str = "id, message_id, role, source, message, created_at, usage";
 
 fn message_from_row(r: &Row) -> DomainResult<ChatMessage> {
     Ok(ChatMessage {
@@ -215,6 +224,10 @@ fn message_from_row(r: &Row) -> DomainResult<ChatMessage> {
         source: r.text(3)?,
         message: serde_json::from_str(&r.text(4)?).unwrap_or(Value::Null),
         created_at: Timestamp(r.int(5)?),
+        usage: r
+            .opt_text(6)?
+            .and_then(|u| serde_json::from_str::<Value>(&u).ok())
+            .filter(|u| u.as_object().is_some_and(|o| !o.is_empty())),
     })
 }
 
@@ -238,6 +251,244 @@ fn model_text(message: &Value) -> String {
         .join("\n")
 }
 
+/// Characters of one text attachment the model reads, at most.
+const MAX_ATTACHED_TEXT: usize = 50_000;
+
+/// A `data:` URL's bytes.
+fn data_url_bytes(url: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let (head, data) = url.strip_prefix("data:")?.split_once(',')?;
+    if head.ends_with(";base64") {
+        base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()
+    } else {
+        Some(percent_decode(data))
+    }
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Whether a media type is text the model can read inline.
+fn is_text(media_type: &str) -> bool {
+    let m = media_type.to_ascii_lowercase();
+    m.starts_with("text/")
+        || ["json", "xml", "yaml", "csv", "javascript", "x-sh", "toml"]
+            .iter()
+            .any(|t| m.contains(t))
+}
+
+/// A stored message as the model reads it: text parts; text attachments inline (up to
+/// 50,000 characters each); images as images when `images` (the latest message), else
+/// a line naming the file, as for other files.
+fn model_message(m: &ChatMessage, images: bool) -> llm::Message {
+    let mut text = Vec::new();
+    let mut attached = Vec::new();
+    for p in m.message["parts"].as_array().into_iter().flatten() {
+        match p["type"].as_str() {
+            Some("text") => text.push(p["text"].as_str().unwrap_or("").to_string()),
+            Some("file") => {
+                let (media, name) = (
+                    p["mediaType"].as_str().unwrap_or("unknown type"),
+                    p["filename"].as_str().unwrap_or("unnamed"),
+                );
+                let url = p["url"].as_str().unwrap_or("");
+                let bytes = data_url_bytes(url);
+                match bytes {
+                    Some(b) if is_text(media) => {
+                        let body: String = String::from_utf8_lossy(&b)
+                            .chars()
+                            .take(MAX_ATTACHED_TEXT)
+                            .collect();
+                        text.push(format!("[attached file: {name} ({media})]\n{body}"));
+                    }
+                    Some(_)
+                        if images
+                            && matches!(
+                                media,
+                                "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+                            )
+                            && url.contains(";base64,") =>
+                    {
+                        text.push(format!("[attached image: {name} ({media})]"));
+                        attached.push(llm::Image {
+                            media_type: media.to_string(),
+                            data: url
+                                .split_once(";base64,")
+                                .map_or("", |(_, d)| d)
+                                .trim()
+                                .to_string(),
+                        });
+                    }
+                    _ => text.push(format!("[attached file: {name} ({media})]")),
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut message = match m.role.as_str() {
+        "assistant" => llm::Message::assistant(text.join("\n"), Vec::new()),
+        _ => llm::Message::user(text.join("\n")),
+    };
+    message.images = attached;
+    message
+}
+
+/// What a turn works with besides the message: the model providers, the workspace's tools
+/// as far as the caller may use them, where streamed events go, and what the agent is
+/// given in its workspace (its skills and linked credentials).
+pub struct Turn {
+    pub providers: Arc<llm::Providers>,
+    pub tools: Option<WorkspaceTools>,
+    pub events: Option<Events>,
+    pub skills: Vec<Skill>,
+    pub credentials: Vec<Opened>,
+    /// Where credentials' servers may be (the operator's outbound policy).
+    pub outbound: andibase_outbound::Policy,
+    /// The workspace's handle and the console's links: each chat's tool calls are logged
+    /// as events of an agent session (made at its first tool call), which humans watch.
+    pub session_links: Option<(String, Arc<dyn andibase_common::Links>)>,
+}
+
+/// Logs a chat's tool calls as events of its session (`tool.call`).
+struct ToolLog {
+    db: Database,
+    agent_id: String,
+    title: String,
+    chat_id: String,
+    workspace_handle: String,
+    links: Arc<dyn andibase_common::Links>,
+    clock: andibase_common::Clock,
+    session: Option<String>,
+}
+
+/// At most this much of a tool's input and output goes in its session event.
+const LOGGED_CHARS: usize = 8_000;
+
+fn clipped(v: &Value) -> Value {
+    let text = v.to_string();
+    if text.len() <= LOGGED_CHARS {
+        return v.clone();
+    }
+    Value::String(format!(
+        "{}…",
+        text.chars().take(LOGGED_CHARS).collect::<String>()
+    ))
+}
+
+impl ToolLog {
+    async fn session(&mut self) -> DomainResult<String> {
+        if let Some(id) = &self.session {
+            return Ok(id.clone());
+        }
+        let (agent, chat) = (self.agent_id.clone(), self.chat_id.clone());
+        let known = self
+            .db
+            .read(move |r| {
+                r.query_one(
+                    "SELECT session_id FROM agent_chats WHERE agent_id = ? AND chat_id = ?",
+                    &params![agent, chat],
+                )?
+                .map_or(Ok(None), |r| r.opt_text(0))
+            })
+            .await?;
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let sessions = andibase_sessions::Sessions {
+                    db: &self.db,
+                    workspace_handle: &self.workspace_handle,
+                    links: &*self.links,
+                };
+                let made = sessions
+                    .create(
+                        andibase_sessions::NewSession {
+                            title: Some(self.title.clone()),
+                            message: Some(format!("Tool calls of chat `{}`", self.chat_id)),
+                        },
+                        Some(&format!("agent:{}", self.agent_id)),
+                        self.clock.now(),
+                    )
+                    .await?;
+                let (agent, chat, id) =
+                    (self.agent_id.clone(), self.chat_id.clone(), made.id.clone());
+                self.db
+                    .write(move |tx| {
+                        tx.execute(
+                            "UPDATE agent_chats SET session_id = ? WHERE agent_id = ? AND chat_id = ?",
+                            &params![id, agent, chat],
+                        )
+                        .map(|_| ())
+                    })
+                    .await?;
+                made.id
+            }
+        };
+        self.session = Some(id.clone());
+        Ok(id)
+    }
+
+    async fn tool_call(&mut self, call: &llm::ToolCall, out: &llm::ToolOutput) -> DomainResult<()> {
+        let session = self.session().await?;
+        let output: Value =
+            serde_json::from_str(&out.text).unwrap_or(Value::String(out.text.clone()));
+        andibase_sessions::Sessions {
+            db: &self.db,
+            workspace_handle: &self.workspace_handle,
+            links: &*self.links,
+        }
+        .post_event(
+            &session,
+            andibase_sessions::NewEvent {
+                kind: "tool.call".into(),
+                body: json!({
+                    "chatId": self.chat_id,
+                    "toolCallId": call.id,
+                    "toolName": call.name,
+                    "input": clipped(&call.arguments),
+                    "output": clipped(&output),
+                    "isError": out.is_error,
+                }),
+            },
+            self.clock.now(),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// A chat's title from its first message: its first characters, or "New chat".
+fn title_of(m: &ChatMessage) -> String {
+    let t = model_text(&m.message)
+        .chars()
+        .take(TITLE_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_string();
+    if t.is_empty() {
+        "New chat".into()
+    } else {
+        t
+    }
+}
+
 /// The chats of one agent, over its workspace's database.
 pub struct Chats<'a> {
     pub db: &'a Database,
@@ -251,7 +502,7 @@ impl Chats<'_> {
         self.db
             .read(move |r| {
                 r.query(
-                    "SELECT chat_id, title, n_messages, created_at, updated_at, first_message_at, last_message_at \
+                    "SELECT chat_id, title, n_messages, created_at, updated_at, first_message_at, last_message_at, session_id \
                      FROM agent_chats WHERE agent_id = ? ORDER BY updated_at DESC, chat_id LIMIT 200",
                     &params![agent],
                 )?
@@ -265,6 +516,7 @@ impl Chats<'_> {
                         updated_at: Timestamp(r.int(4)?),
                         first_message_at: r.opt_int(5)?.map(Timestamp),
                         last_message_at: r.opt_int(6)?.map(Timestamp),
+                        session_id: r.opt_text(7)?,
                     })
                 })
                 .collect()
@@ -322,20 +574,16 @@ impl Chats<'_> {
             source: source.to_string(),
             message,
             created_at: now,
+            usage: Some(usage).filter(|u| u.as_object().is_some_and(|o| !o.is_empty())),
         };
         let (agent, chat, row) = (self.agent.id.clone(), chat_id.to_string(), stored.clone());
-        let title: String = model_text(&stored.message)
-            .chars()
-            .take(TITLE_CHARS)
-            .collect::<String>()
-            .trim()
-            .to_string();
+        let title = title_of(&stored);
         self.db
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO agent_chats (agent_id, chat_id, title, n_messages, created_at, updated_at, first_message_at, last_message_at) \
                      VALUES (?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (agent_id, chat_id) DO NOTHING",
-                    &params![agent.clone(), chat.clone(), if title.is_empty() { "New chat".to_string() } else { title }, now, now, now, now],
+                    &params![agent.clone(), chat.clone(), title, now, now, now, now],
                 )?;
                 let seq = tx
                     .query_one(
@@ -344,8 +592,11 @@ impl Chats<'_> {
                     )?
                     .map_or(Ok(0), |r| r.int(0))?;
                 tx.execute(
-                    &format!("INSERT INTO agent_chat_messages (agent_id, chat_id, seq, usage, {MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                    &params![agent.clone(), chat.clone(), seq, usage.to_string(), row.id, row.message_id, row.role, row.source, row.message.to_string(), now],
+                    &format!("INSERT INTO agent_chat_messages (agent_id, chat_id, seq, {MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    &params![
+                        agent.clone(), chat.clone(), seq, row.id, row.message_id, row.role, row.source,
+                        row.message.to_string(), now, row.usage.map_or_else(|| "{}".to_string(), |u| u.to_string())
+                    ],
                 )?;
                 tx.execute(
                     "UPDATE agent_chats SET n_messages = n_messages + 1, updated_at = ?, last_message_at = ? WHERE agent_id = ? AND chat_id = ?",
@@ -357,16 +608,15 @@ impl Chats<'_> {
         Ok(stored)
     }
 
-    /// Sends a user message and answers it with the agent's model (its own `model`
-    /// string, else the server's default). The user's message is stored before the model
-    /// is called; a missing or failing model is a refusal after that.
+    /// Sends a user message and answers it with the agent's model: its `model` string
+    /// (`provider/model`, where the provider may be a linked model credential's name),
+    /// else the server's default. The user's message is stored before the model is
+    /// called; a missing or failing model is a refusal after that.
     pub async fn send(
         &self,
         chat_id: &str,
         input: SendMessage,
-        providers: Arc<llm::Providers>,
-        tools: Option<WorkspaceTools>,
-        events: Option<Events>,
+        turn: Turn,
         now: impl Fn() -> Timestamp,
     ) -> DomainResult<Sent> {
         check(chat_id, &input)?;
@@ -386,6 +636,28 @@ impl Chats<'_> {
                 now(),
             )
             .await?;
+        let Turn {
+            providers,
+            tools,
+            events,
+            skills,
+            credentials,
+            outbound,
+            session_links,
+        } = turn;
+        let mut log = match (&tools, session_links) {
+            (Some(t), Some((workspace_handle, links))) => Some(ToolLog {
+                db: self.db.clone(),
+                agent_id: self.agent.id.clone(),
+                title: format!("{}: {}", self.agent.name, title_of(&user_message)),
+                chat_id: chat_id.to_string(),
+                workspace_handle,
+                links,
+                clock: t.clock.clone(),
+                session: None,
+            }),
+            _ => None,
+        };
         let streaming = events.is_some();
         let emit = move |e: ChatEvent| {
             if let Some(tx) = &events {
@@ -395,24 +667,45 @@ impl Chats<'_> {
         emit(ChatEvent::UserMessage {
             message: user_message.clone(),
         });
-        let model = match &self.agent.model {
-            Some(m) if !m.trim().is_empty() => providers.resolve(m.trim()),
-            _ => providers.default_model(),
+        let model = self.model(&providers, &credentials, outbound)?;
+        // Remote MCP servers the agent is linked to: their tools join the workspace's. A
+        // server that cannot be reached is left out, and the model is told why.
+        let mut notes = Vec::new();
+        let mut remote = Vec::new();
+        for c in credentials
+            .iter()
+            .filter(|c| c.credential.kind == CredentialKind::McpServer)
+        {
+            let url = c.credential.url.clone().unwrap_or_default();
+            match andibase_mcp::remote::RemoteServer::connect(
+                &url,
+                Some(&c.secret),
+                &c.credential.name,
+                outbound,
+            )
+            .await
+            {
+                Ok(server) => remote.push(Arc::new(server)),
+                Err(why) => notes.push(format!(
+                    "- The MCP server `{}` is unavailable: {why}",
+                    c.credential.name
+                )),
+            }
         }
-        .map_err(DomainError::from)?;
+        let tools = tools.map(|mut t| {
+            t.remote = remote
+                .iter()
+                .map(|r| r.clone() as Arc<dyn andibase_tools::RemoteTools>)
+                .collect();
+            t
+        });
         // The workspace's tools, as far as the caller may use them and the agent may
         // touch records (`objectsAccess`).
         let specs = tools
             .as_ref()
             .map(|t| t.available(self.agent.capabilities.objects_access))
             .unwrap_or_default();
-        // The instructions, and a summary of the workspace's data when the agent may use it.
-        let mut system = self.agent.instructions.clone().unwrap_or_default();
-        if let (Some(t), true) = (&tools, self.agent.capabilities.objects_access) {
-            if let Some(summary) = t.data_summary().await {
-                system = format!("{system}\n\n{summary}").trim().to_string();
-            }
-        }
+        let system = self.system_prompt(&tools, &skills, &notes).await;
         let request = llm::Request {
             system,
             messages: trimmed(&history, &user_message, model.context_window),
@@ -429,15 +722,23 @@ impl Chats<'_> {
         // The loop blocks (the provider client does); tools are async, run on this runtime.
         let runtime = tokio::runtime::Handle::current();
         let run = tokio::task::spawn_blocking(move || {
-            let mut call = |c: &llm::ToolCall| match &tools {
-                Some(t) => {
-                    let out = runtime.block_on(t.call(&c.name, c.arguments.clone()));
-                    llm::ToolOutput {
-                        text: out.text,
-                        is_error: out.is_error,
+            let mut call = |c: &llm::ToolCall| {
+                let out = match &tools {
+                    Some(t) => {
+                        let out = runtime.block_on(t.call(&c.name, c.arguments.clone()));
+                        llm::ToolOutput {
+                            text: out.text,
+                            is_error: out.is_error,
+                        }
+                    }
+                    None => llm::ToolOutput::error("this chat has no workspace tools"),
+                };
+                if let Some(log) = log.as_mut() {
+                    if let Err(e) = runtime.block_on(log.tool_call(c, &out)) {
+                        tracing::warn!(error = %e, "a chat's tool call was not logged to its session");
                     }
                 }
-                None => llm::ToolOutput::error("this chat has no workspace tools"),
+                out
             };
             let limits = llm::Limits {
                 stream: streaming,
@@ -469,8 +770,13 @@ impl Chats<'_> {
             )
         })
         .await
-        .map_err(|e| DomainError::Internal(e.to_string()))?
-        .map_err(DomainError::from)?;
+        .map_err(|e| DomainError::Internal(e.to_string()));
+        for server in remote {
+            if let Ok(server) = Arc::try_unwrap(server) {
+                server.close().await;
+            }
+        }
+        let run = run?.map_err(DomainError::from)?;
         let usage = json!({
             "inputTokens": run.usage.input_tokens,
             "outputTokens": run.usage.output_tokens,
@@ -492,6 +798,76 @@ impl Chats<'_> {
             user_message,
             assistant_message,
         })
+    }
+
+    /// The agent's model: `provider/model` where the provider is a linked model
+    /// credential's name (its own key and base URL, through the outbound guard) or a
+    /// provider of the server; no model string means the server's default.
+    fn model(
+        &self,
+        providers: &llm::Providers,
+        credentials: &[Opened],
+        outbound: andibase_outbound::Policy,
+    ) -> DomainResult<llm::Model> {
+        let wanted = self
+            .agent
+            .model
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty());
+        let Some(wanted) = wanted else {
+            return providers.default_model().map_err(DomainError::from);
+        };
+        let linked = wanted.split_once('/').and_then(|(provider, name)| {
+            credentials
+                .iter()
+                .find(|c| {
+                    c.credential.kind == CredentialKind::ModelProvider
+                        && c.credential.name == provider
+                })
+                .map(|c| (c, name))
+        });
+        match linked {
+            Some((c, name)) => {
+                let endpoint = llm::Endpoint::byok(
+                    c.credential.format.as_deref().unwrap_or("openai"),
+                    c.credential.url.as_deref().unwrap_or_default(),
+                    &c.secret,
+                    outbound,
+                );
+                let mut model = llm::Model::new(endpoint, name);
+                model.settings = providers.settings;
+                Ok(model)
+            }
+            None => providers.resolve(wanted).map_err(DomainError::from),
+        }
+    }
+
+    /// The agent's instructions, its skills, the workspace's data (when the agent may use
+    /// it) and notes about tools that are missing.
+    async fn system_prompt(
+        &self,
+        tools: &Option<WorkspaceTools>,
+        skills: &[Skill],
+        notes: &[String],
+    ) -> String {
+        let mut sections = vec![self.agent.instructions.clone().unwrap_or_default()];
+        for skill in skills {
+            sections.push(format!("## Skill: {}\n{}", skill.name, skill.instructions));
+        }
+        if let (Some(t), true) = (tools, self.agent.capabilities.objects_access) {
+            if let Some(summary) = t.data_summary().await {
+                sections.push(summary);
+            }
+        }
+        if !notes.is_empty() {
+            sections.push(format!("## Unavailable tools\n{}", notes.join("\n")));
+        }
+        sections
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n")
     }
 }
 
@@ -528,15 +904,12 @@ fn trimmed(history: &[ChatMessage], latest: &ChatMessage, window: u32) -> Vec<ll
     let mut used = 0;
     let mut out: Vec<llm::Message> = Vec::new();
     for m in history.iter().chain([latest]).rev() {
-        let text = model_text(&m.message);
-        used += text.len();
+        let message = model_message(m, std::ptr::eq(m, latest));
+        used += message.text.len();
         if used > budget && !out.is_empty() {
             break;
         }
-        out.push(match m.role.as_str() {
-            "assistant" => llm::Message::assistant(text, Vec::new()),
-            _ => llm::Message::user(text),
-        });
+        out.push(message);
     }
     out.reverse();
     // A conversation starts with the user.

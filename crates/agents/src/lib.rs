@@ -1,7 +1,11 @@
 //! The workspace agents registry (seed 001): saved agent definitions with a handle,
-//! instructions, a model string and capability flags; and their chats (`chats`).
+//! instructions, a model string and capability flags; their chats (`chats`), the skills
+//! attached to them (`skills`) and the credentials they reach services with
+//! (`credentials`).
 
 pub mod chats;
+pub mod credentials;
+pub mod skills;
 
 use andibase_common::serde_util::double_option;
 use std::sync::Arc;

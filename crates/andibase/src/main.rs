@@ -607,7 +607,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         andibase_approvals::ApprovalsParts {
             workspaces: workspaces.clone(),
             scheduler: scheduler.clone(),
-            vault,
+            vault: vault.clone(),
             clock: clock.clone(),
             bus: events.clone(),
             links: links.clone(),
@@ -659,6 +659,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         definitions: Arc::new(andibase_data::LocalDefinitionCache::default()),
         memory,
         models: models.clone(),
+        vault,
         query_log: Arc::new(andibase_data::QueryLog::new(andibase_data::UsageSettings {
             slow: Duration::from_millis(args.slow_query_ms),
             slow_steps: args.slow_query_steps,
@@ -673,6 +674,9 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             sign_in_slow_path: Duration::from_millis(args.sign_in_slow_path_ms),
             agent_login_per_minute: args.agent_login_per_minute,
             allow_remote_images: args.allow_remote_images,
+            outbound: andibase_outbound::Policy {
+                allow_private: args.allow_private_callbacks,
+            },
             connections: andibase_server::ConnectionLimits {
                 total: args.max_connections,
                 per_address: args.max_connections_per_address,

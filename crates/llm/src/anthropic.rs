@@ -18,7 +18,13 @@ pub(crate) fn request(model: &Model, request: &Request, stream: bool) -> (String
     let mut messages: Vec<(&str, Vec<Value>)> = Vec::new();
     for m in &request.messages {
         let (role, blocks) = match m.role {
-            Role::User => ("user", vec![json!({"type": "text", "text": m.text})]),
+            Role::User => {
+                let mut blocks = vec![json!({"type": "text", "text": m.text})];
+                blocks.extend(m.images.iter().map(|i| {
+                    json!({"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.data}})
+                }));
+                ("user", blocks)
+            }
             Role::Tool => (
                 "user",
                 vec![json!({

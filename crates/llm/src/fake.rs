@@ -52,6 +52,8 @@ pub enum Answer {
     Tools(String, Vec<(String, Value)>),
     /// An HTTP error status with a message (429 and 503 carry `Retry-After: 0`).
     Fail(u16, String),
+    /// Say nothing for this long, then close the connection (a provider that hangs).
+    Stall(std::time::Duration),
 }
 
 type Script = dyn Fn(&Seen) -> Answer + Send + Sync;
@@ -147,6 +149,10 @@ fn serve(
                 json!({"type": "error", "error": {"type": "fake_error", "message": message}});
             return respond(stream, status, "application/json", &body.to_string());
         }
+        Answer::Stall(pause) => {
+            std::thread::sleep(pause);
+            return Ok(());
+        }
         Answer::Text(text) => (text, Vec::new()),
         Answer::Tools(text, calls) => (text, calls),
     };
@@ -222,7 +228,27 @@ fn read_request(wire: Wire, body: &Value, key: Option<String>) -> Seen {
             for m in body["messages"].as_array().into_iter().flatten() {
                 match m["role"].as_str().unwrap_or_default() {
                     "system" => seen.system = text(&m["content"]),
-                    "user" => seen.messages.push(Message::user(text(&m["content"]))),
+                    "user" => {
+                        let mut message = Message::user(text(&m["content"]));
+                        for part in m["content"].as_array().into_iter().flatten() {
+                            match part["type"].as_str() {
+                                Some("text") => message
+                                    .text
+                                    .push_str(part["text"].as_str().unwrap_or_default()),
+                                Some("image_url") => {
+                                    let url = part["image_url"]["url"].as_str().unwrap_or_default();
+                                    let (head, data) =
+                                        url.split_once(";base64,").unwrap_or_default();
+                                    message.images.push(crate::Image {
+                                        media_type: head.trim_start_matches("data:").to_string(),
+                                        data: data.to_string(),
+                                    });
+                                }
+                                _ => {}
+                            }
+                        }
+                        seen.messages.push(message)
+                    }
                     "assistant" => seen.messages.push(Message::assistant(
                         text(&m["content"]),
                         m["tool_calls"]
@@ -258,10 +284,14 @@ fn read_request(wire: Wire, body: &Value, key: Option<String>) -> Seen {
             seen.system = text(&body["system"]);
             for m in body["messages"].as_array().into_iter().flatten() {
                 let role = m["role"].as_str().unwrap_or_default();
-                let (mut said, mut calls) = (String::new(), Vec::new());
+                let (mut said, mut calls, mut images) = (String::new(), Vec::new(), Vec::new());
                 for block in m["content"].as_array().into_iter().flatten() {
                     match block["type"].as_str().unwrap_or_default() {
                         "text" => said.push_str(block["text"].as_str().unwrap_or_default()),
+                        "image" => images.push(crate::Image {
+                            media_type: text(&block["source"]["media_type"]),
+                            data: text(&block["source"]["data"]),
+                        }),
                         "tool_use" => calls.push(ToolCall {
                             id: text(&block["id"]),
                             name: text(&block["name"]),
@@ -277,8 +307,10 @@ fn read_request(wire: Wire, body: &Value, key: Option<String>) -> Seen {
                 }
                 if role == "assistant" {
                     seen.messages.push(Message::assistant(said, calls));
-                } else if !said.is_empty() {
-                    seen.messages.push(Message::user(said));
+                } else if !said.is_empty() || !images.is_empty() {
+                    let mut message = Message::user(said);
+                    message.images = images;
+                    seen.messages.push(message);
                 }
             }
             seen.tools = body["tools"]

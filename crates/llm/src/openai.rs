@@ -19,7 +19,14 @@ pub(crate) fn request(model: &Model, request: &Request, stream: bool) -> (String
     }
     for m in &request.messages {
         messages.push(match m.role {
-            Role::User => json!({"role": "user", "content": m.text}),
+            Role::User if m.images.is_empty() => json!({"role": "user", "content": m.text}),
+            Role::User => {
+                let mut parts = vec![json!({"type": "text", "text": m.text})];
+                parts.extend(m.images.iter().map(|i| {
+                    json!({"type": "image_url", "image_url": {"url": format!("data:{};base64,{}", i.media_type, i.data)}})
+                }));
+                json!({"role": "user", "content": parts})
+            }
             Role::Assistant if m.tool_calls.is_empty() => {
                 json!({"role": "assistant", "content": m.text})
             }

@@ -174,6 +174,54 @@ pub fn post_json(
     }
 }
 
+/// A page fetched by [`get_text`].
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: String,
+    /// The body as text (lossy UTF-8), cut at the byte limit.
+    pub text: String,
+    pub truncated: bool,
+}
+
+/// GETs a URL and reads at most `max_bytes` of its body as text; redirects (at most 5)
+/// are followed, each connection through the guard. Blocking: call from a blocking thread.
+pub fn get_text(
+    url: &str,
+    policy: Policy,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<Fetched, String> {
+    use std::io::Read;
+    check_url_shape(url)?;
+    let agent = ureq::AgentBuilder::new()
+        .resolver(move |netloc: &str| resolve(netloc, policy))
+        .redirects(5)
+        .timeout(timeout)
+        .user_agent("andibase-web-fetch/1")
+        .build();
+    let resp = match agent.get(url).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(ureq::Error::Transport(t)) => return Err(format!("network error: {t}")),
+    };
+    let status = resp.status();
+    let content_type = resp.content_type().to_string();
+    let mut body = Vec::new();
+    resp.into_reader()
+        .take(max_bytes as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("network error: {e}"))?;
+    let truncated = body.len() > max_bytes;
+    body.truncate(max_bytes);
+    Ok(Fetched {
+        status,
+        content_type,
+        text: String::from_utf8_lossy(&body).into_owned(),
+        truncated,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,6 +180,7 @@ impl From<DomainError> for ApiError {
                     (Some(ApprovalRefusal::Closed), _) => StatusCode::CONFLICT,
                     // The model provider failed: a gateway's error, not the caller's.
                     (_, Some(andibase_llm::ModelRefusal::Failed)) => StatusCode::BAD_GATEWAY,
+                    _ if any.is::<andibase_mcp::remote::Unreachable>() => StatusCode::BAD_GATEWAY,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 ApiError::new(status, refusal.code(), message)

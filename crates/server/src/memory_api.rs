@@ -826,16 +826,7 @@ async fn get_byok(
     let space = space_for(&state, &headers, &id, Scope::Write, true).await?;
     let config = state.memory.byok(&space).await?;
     let shown = config.map(|mut c| {
-        let tail: String = c
-            .api_key
-            .chars()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        c.api_key = format!("…{tail}");
+        c.api_key = andibase_vault::hint(&c.api_key);
         c
     });
     answer(&headers, shown)

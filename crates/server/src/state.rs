@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub agent_login_per_minute: u32,
     /// Show remote images in approval context Markdown (off: they render as links).
     pub allow_remote_images: bool,
+    /// Where user-given URLs (credentials' servers, web tools) may point.
+    pub outbound: andibase_outbound::Policy,
     pub connections: crate::ConnectionLimits,
 }
 
@@ -60,6 +62,8 @@ pub struct AppState {
     pub memory: Arc<andibase_memory::Memory>,
     /// The model providers the operator configured (agents' chats, memory's agents).
     pub models: Arc<andibase_llm::Providers>,
+    /// Seals the secrets the server keeps for users (workspace credentials).
+    pub vault: andibase_vault::Vault,
     /// Slow list query shapes, and the indexes built for them.
     pub query_log: Arc<andibase_data::QueryLog>,
     /// The record lifecycle hooks (built-ins; automations add script hooks).

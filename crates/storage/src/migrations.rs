@@ -66,6 +66,11 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
         name: "agent_chats",
         sql: include_str!("../migrations/sqlite/workspace/0008_agent_chats.sql"),
     },
+    Migration {
+        version: 9,
+        name: "credentials_and_skills",
+        sql: include_str!("../migrations/sqlite/workspace/0009_credentials_and_skills.sql"),
+    },
 ];
 
 pub(crate) fn apply_migrations(

@@ -5,6 +5,9 @@
 //! Handlers go through the domain crates (`data`), which validate and keep their rules
 //! (hidden fields, hooks); this crate adds no second copy of them.
 
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use std::time::Duration;
@@ -21,11 +24,14 @@ use andibase_storage::Database;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+mod web;
+pub use web::{html_to_text, web_tools};
+
 /// A tool as a model is offered it.
 #[derive(Clone, Debug)]
 pub struct ToolSpec {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: Cow<'static, str>,
+    pub description: Cow<'static, str>,
     /// JSON Schema of the input (an object).
     pub input_schema: Value,
     pub permission: Permission,
@@ -39,14 +45,14 @@ pub struct Called {
 }
 
 impl Called {
-    fn ok(v: Value) -> Called {
+    pub fn ok(v: Value) -> Called {
         Called {
             text: v.to_string(),
             is_error: false,
         }
     }
 
-    fn error(message: impl Into<String>) -> Called {
+    pub fn error(message: impl Into<String>) -> Called {
         Called {
             text: json!({"error": message.into()}).to_string(),
             is_error: true,
@@ -78,6 +84,22 @@ pub struct WorkspaceTools {
     pub memory: Option<Arc<Memory>>,
     /// The workspace's id (whose memory spaces the memory tools reach, and no others).
     pub workspace_id: String,
+    /// `web_fetch`, under this outbound policy, when the agent has `webAccess`.
+    pub web: Option<andibase_outbound::Policy>,
+    /// Tools of remote servers the agent is linked to (MCP servers, by credential).
+    pub remote: Vec<Arc<dyn RemoteTools>>,
+}
+
+/// A future a remote tool call gives.
+pub type Calling<'a> = Pin<Box<dyn Future<Output = Called> + Send + 'a>>;
+
+/// Tools that live elsewhere: a remote MCP server the agent reaches through a workspace
+/// credential. Listed once when connected; each named as the model sees it.
+pub trait RemoteTools: Send + Sync {
+    /// The tools, with names unique across the caller's tools.
+    fn specs(&self) -> Vec<ToolSpec>;
+    /// Calls one of [`RemoteTools::specs`]; errors come back as tool errors.
+    fn call<'a>(&'a self, name: &'a str, input: Value) -> Calling<'a>;
 }
 
 /// What the approval tools need: the service, and who asks.
@@ -95,7 +117,7 @@ pub struct ApprovalTools {
     pub wait: Duration,
 }
 
-fn schema(properties: Value, required: &[&str]) -> Value {
+pub(crate) fn schema(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
 }
 
@@ -103,8 +125,8 @@ fn schema(properties: Value, required: &[&str]) -> Value {
 pub fn approval_tools() -> Vec<ToolSpec> {
     vec![
         ToolSpec {
-            name: "request_human_approval",
-            description: "Asks a human of the workspace to decide, and waits for the decision: the approval with its `status` (`selected_option`, `expired`…) and the chosen option. Give a clear question, Markdown context, and 1-10 options.",
+            name: "request_human_approval".into(),
+            description: Cow::Borrowed("Asks a human of the workspace to decide, and waits for the decision: the approval with its `status` (`selected_option`, `expired`…) and the chosen option. Give a clear question, Markdown context, and 1-10 options."),
             input_schema: schema(
                 json!({
                     "question": {"type": "string", "maxLength": 1000},
@@ -116,8 +138,8 @@ pub fn approval_tools() -> Vec<ToolSpec> {
             permission: Resource::Approvals.write(),
         },
         ToolSpec {
-            name: "get_approval_result",
-            description: "The current state of an approval this agent asked for, by its request_id.",
+            name: "get_approval_result".into(),
+            description: Cow::Borrowed("The current state of an approval this agent asked for, by its request_id."),
             input_schema: schema(json!({"request_id": {"type": "string"}}), &["request_id"]),
             permission: Resource::Approvals.read(),
         },
@@ -129,14 +151,14 @@ pub fn memory_tools() -> Vec<ToolSpec> {
     let space = json!({"type": "string", "description": "The memory space's id (one of this workspace's)."});
     vec![
         ToolSpec {
-            name: "recall_memory",
-            description: "Answers a question from a memory space: what was said before, about whom, when.",
+            name: "recall_memory".into(),
+            description: Cow::Borrowed("Answers a question from a memory space: what was said before, about whom, when."),
             input_schema: schema(json!({"space_id": space, "query": {"type": "string"}}), &["space_id", "query"]),
             permission: Resource::Memory.read(),
         },
         ToolSpec {
-            name: "remember",
-            description: "Stores text in a memory space to be formed into long-term memory (asynchronously); answers the conversation's id.",
+            name: "remember".into(),
+            description: Cow::Borrowed("Stores text in a memory space to be formed into long-term memory (asynchronously); answers the conversation's id."),
             input_schema: schema(json!({"space_id": space, "text": {"type": "string"}}), &["space_id", "text"]),
             permission: Resource::Memory.write(),
         },
@@ -159,26 +181,26 @@ pub fn data_tools() -> Vec<ToolSpec> {
         "id": {"type": "string"}, "name": {"type": "string"}, "attributes": {"type": "object"}}}});
     vec![
         ToolSpec {
-            name: "get_data_definitions",
-            description: "Lists the workspace's data definitions: {handle, name, description} each, or with includeFields the full definitions with their fields.",
+            name: "get_data_definitions".into(),
+            description: Cow::Borrowed("Lists the workspace's data definitions: {handle, name, description} each, or with includeFields the full definitions with their fields."),
             input_schema: schema(json!({"includeFields": {"type": "boolean"}}), &[]),
             permission: Resource::Data.read(),
         },
         ToolSpec {
-            name: "list_data_records",
-            description: "Lists records of a data definition, filtered, sorted and paged.",
+            name: "list_data_records".into(),
+            description: Cow::Borrowed("Lists records of a data definition, filtered, sorted and paged."),
             input_schema: schema(query.clone(), &["definition"]),
             permission: Resource::Data.read(),
         },
         ToolSpec {
-            name: "query_data_records",
-            description: "Queries records of a data definition (the same surface as list_data_records).",
+            name: "query_data_records".into(),
+            description: Cow::Borrowed("Queries records of a data definition (the same surface as list_data_records)."),
             input_schema: schema(query, &["definition"]),
             permission: Resource::Data.read(),
         },
         ToolSpec {
-            name: "run_sql_query",
-            description: "Runs one read-only SQL statement (SQLite) over the workspace's data definitions, each a table named by its handle holding its live records: `SELECT status, count(*) FROM orders GROUP BY 1`. Writes are refused; at most 2 s and `limit` rows.",
+            name: "run_sql_query".into(),
+            description: Cow::Borrowed("Runs one read-only SQL statement (SQLite) over the workspace's data definitions, each a table named by its handle holding its live records: `SELECT status, count(*) FROM orders GROUP BY 1`. Writes are refused; at most 2 s and `limit` rows."),
             input_schema: schema(
                 json!({
                     "sql": {"type": "string"},
@@ -190,20 +212,20 @@ pub fn data_tools() -> Vec<ToolSpec> {
             permission: Resource::Data.read(),
         },
         ToolSpec {
-            name: "create_data_records",
-            description: "Creates one or many records in a data definition; answers their ids.",
+            name: "create_data_records".into(),
+            description: Cow::Borrowed("Creates one or many records in a data definition; answers their ids."),
             input_schema: schema(json!({"definition": definition, "records": records}), &["definition", "records"]),
             permission: Resource::Data.write(),
         },
         ToolSpec {
-            name: "update_data_records",
-            description: "Updates records by id: each record's given attributes change, the rest stay.",
+            name: "update_data_records".into(),
+            description: Cow::Borrowed("Updates records by id: each record's given attributes change, the rest stay."),
             input_schema: schema(json!({"definition": definition, "records": records}), &["definition", "records"]),
             permission: Resource::Data.write(),
         },
         ToolSpec {
-            name: "delete_data_records",
-            description: "Soft-deletes records by id (they can be restored).",
+            name: "delete_data_records".into(),
+            description: Cow::Borrowed("Soft-deletes records by id (they can be restored)."),
             input_schema: schema(json!({"definition": definition, "ids": {"type": "array", "minItems": 1, "items": {"type": "string"}}}), &["definition", "ids"]),
             permission: Resource::Data.write(),
         },
@@ -403,6 +425,12 @@ impl WorkspaceTools {
         if self.memory.is_some() {
             tools.extend(memory_tools());
         }
+        if self.web.is_some() {
+            tools.extend(web_tools());
+        }
+        for r in &self.remote {
+            tools.extend(r.specs());
+        }
         tools
     }
 
@@ -419,10 +447,16 @@ impl WorkspaceTools {
 
     /// Runs tool `name` with `input`, after checking the caller may.
     pub async fn call(&self, name: &str, input: Value) -> Called {
+        let remote = self
+            .remote
+            .iter()
+            .find(|r| r.specs().iter().any(|t| t.name == name));
         let Some(spec) = data_tools()
             .into_iter()
             .chain(approval_tools())
             .chain(memory_tools())
+            .chain(web_tools())
+            .chain(remote.into_iter().flat_map(|r| r.specs()))
             .find(|t| t.name == name)
         else {
             return Called::error(format!("there is no tool named `{name}`"));
@@ -432,6 +466,9 @@ impl WorkspaceTools {
                 "this agent acts for a caller without `{}`; it cannot use {name}",
                 spec.permission
             ));
+        }
+        if let Some(r) = remote {
+            return r.call(name, input).await;
         }
         fn parse<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, Called> {
             serde_json::from_value(input).map_err(|e| {
@@ -517,6 +554,18 @@ impl WorkspaceTools {
                 Ok(m) => self.memory_call(name, m).await,
                 Err(c) => return c,
             },
+            "web_fetch" => {
+                let Some(policy) = self.web else {
+                    return Called::error("this agent has no web access (`webAccess` is off)");
+                };
+                return match parse::<web::Fetch>(input) {
+                    Ok(f) => match web::fetch(f, policy).await {
+                        Ok(v) => Called::ok(v),
+                        Err(e) => Called::error(e),
+                    },
+                    Err(c) => c,
+                };
+            }
             "delete_data_records" => match parse::<Ids>(input) {
                 Ok(r) => d
                     .delete_many(

@@ -11,6 +11,18 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
+/// What may be shown of a secret once it is stored: its last four characters (`…f00d`)
+/// when it is long enough that they give little away (12 or more), else `…`; empty for
+/// none.
+pub fn hint(secret: &str) -> String {
+    let n = secret.chars().count();
+    match n {
+        0 => String::new(),
+        1..12 => "…".to_string(),
+        _ => format!("…{}", secret.chars().skip(n - 4).collect::<String>()),
+    }
+}
+
 #[derive(Clone)]
 pub struct Vault {
     cipher: XChaCha20Poly1305,

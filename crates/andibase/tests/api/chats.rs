@@ -59,7 +59,11 @@ fn a_chat_is_made_by_its_first_message_and_answered_by_the_agents_model() {
     // The second turn carries the history and the agent's instructions.
     let r = c.post(
         &url,
-        json!({"text": "And this?", "attachments": [{"mediaType": "image/png", "filename": "dot.png", "url": "data:image/png;base64,iVBORw0KGgo="}]}),
+        json!({"text": "And this?", "attachments": [
+            {"mediaType": "image/png", "filename": "dot.png", "url": "data:image/png;base64,iVBORw0KGgo="},
+            {"mediaType": "text/csv", "filename": "q3.csv", "url": "data:text/csv,region%2Csales%0Anorth%2C12"},
+            {"mediaType": "application/pdf", "filename": "deck.pdf", "url": "data:application/pdf;base64,JVBERi0="}
+        ]}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["userMessage"]["message"]["parts"][1]["type"], "file");
@@ -75,8 +79,16 @@ fn a_chat_is_made_by_its_first_message_and_answered_by_the_agents_model() {
         [
             "Hello there",
             "You said: Hello there",
-            "And this?\n[attached file: dot.png (image/png)]"
+            "And this?\n[attached image: dot.png (image/png)]\n[attached file: q3.csv (text/csv)]\nregion,sales\nnorth,12\n[attached file: deck.pdf (application/pdf)]"
         ]
+    );
+    // The image reaches the model as an image (OpenAI's `image_url` part).
+    assert_eq!(
+        last.messages[2].images,
+        [andibase_llm::Image {
+            media_type: "image/png".into(),
+            data: "iVBORw0KGgo=".into()
+        }]
     );
 
     let chats = c.get(&format!("/api/v1/agents/{agent}/chats"));
@@ -135,9 +147,7 @@ fn a_chat_is_made_by_its_first_message_and_answered_by_the_agents_model() {
         .expect_error(404, "not_found");
 
     // Another workspace sees neither the agent nor its chats.
-    let r = owner.post("/api/v1/workspaces", json!({"name": "Other"}));
-    assert_eq!(r.status, 201, "{}", r.text);
-    let other = server.with_key(&owner.create_key("other", "admin"));
+    let other = owner.other_workspace(&server);
     other
         .get(&format!("/api/v1/agents/{agent}/chats"))
         .expect_error(404, "not_found");
@@ -726,9 +736,7 @@ fn an_agent_recalls_and_remembers_in_its_workspaces_memory_only() {
         admin.get("/v1/brain/info").body["result"]["formation_processed_id"] == 1
     });
     // A space of another workspace.
-    let r = owner.post("/api/v1/workspaces", json!({"name": "Other"}));
-    assert_eq!(r.status, 201, "{}", r.text);
-    let other = server.with_key(&owner.create_key("other", "admin"));
+    let other = owner.other_workspace(&server);
     let r = other.post("/admin/create_space", json!({"space_id": "elsewhere"}));
     assert_eq!(r.status, 200, "{}", r.text);
 

@@ -823,8 +823,7 @@ fn permissions_and_workspaces_bound_data() {
         .expect_error(403, "insufficient_permissions");
 
     // Another workspace sees none of it.
-    owner.post("/api/v1/workspaces", json!({"name": "Other"}));
-    let other = server.with_key(&owner.create_key("other", "admin"));
+    let other = owner.other_workspace(&server);
     other
         .get("/api/v1/data-definitions/orders")
         .expect_error(404, "not_found");
@@ -950,8 +949,7 @@ fn read_only_sql_sees_definitions_and_nothing_else() {
         json!([[r.body["rows"][0][0], r.body["rows"][0][0]]])
     );
     // Another workspace's definitions do not exist here.
-    owner.post("/api/v1/workspaces", json!({"name": "Other"}));
-    let other = server.with_key(&owner.create_key("other", "admin"));
+    let other = owner.other_workspace(&server);
     let r = other.post(
         "/api/v1/data/sql/query",
         json!({"sql": "SELECT * FROM orders"}),

@@ -3,6 +3,7 @@
 mod support;
 
 mod agent_login;
+mod agent_tools;
 mod agents;
 mod approvals;
 mod browser;

@@ -100,9 +100,7 @@ fn make_space(server: &Server) -> (Client, Client, Client, Client) {
     let (owner, ws) = server.setup_admin();
     let admin = server.with_key(&owner.create_key(&ws, "admin"));
     let viewer = server.with_key(&owner.create_key(&ws, "viewer"));
-    let r = owner.post("/api/v1/workspaces", json!({"name": "Other"}));
-    assert_eq!(r.status, 201, "{}", r.text);
-    let other = server.with_key(&owner.create_key("other", "admin"));
+    let other = owner.other_workspace(server);
     let made = admin.post("/admin/create_space", json!({"space_id": "brain"}));
     assert_eq!(made.status, 200, "{}", made.text);
     (owner, admin, viewer, other)
@@ -992,7 +990,7 @@ fn byok_is_sealed_and_tiers_are_for_platform_admins() {
     assert_eq!(shown.body["result"]["model"], "gpt-test", "{}", shown.text);
     assert_eq!(shown.body["result"]["api_key"], "…WXYZ");
     assert!(!shown.text.contains(secret));
-    for file in walk(&server.data_dir) {
+    for file in crate::support::files_under(&server.data_dir) {
         let bytes = std::fs::read(&file).unwrap_or_default();
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
@@ -1076,19 +1074,6 @@ fn byok_is_sealed_and_tiers_are_for_platform_admins() {
 }
 
 /// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 /// Maintenance without a model: queued and run on its own; stale pending Events are
 /// archived, expired archived ones deleted; the scope's watermark moves to the formation
 /// high-water mark; its report is its conversation; bad input names the field; after 21

@@ -379,6 +379,13 @@ impl Client {
     }
 
     /// Creates an API key in `ws` with `role` (this client must be a signed-in member).
+    /// Makes a second workspace, `other`, owned by this human; answers its admin key's client.
+    pub fn other_workspace(&self, server: &Server) -> Client {
+        let r = self.post("/api/v1/workspaces", json!({"name": "Other"}));
+        assert_eq!(r.status, 201, "{}", r.text);
+        server.with_key(&self.create_key("other", "admin"))
+    }
+
     pub fn create_key(&self, ws: &str, role: &str) -> String {
         let r = self.post(
             &format!("/api/v1/workspaces/{ws}/api-keys"),
@@ -587,4 +594,18 @@ pub fn cli_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, Str
         String::from_utf8_lossy(&out.stdout).to_string(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
+}
+
+/// Every file under `dir`, at any depth.
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -1,6 +1,8 @@
 //! Workspace agents (seed 001).
 
-use andibase_agents::chats::{Chat, ChatEvent, ChatSummary, Chats, SendMessage, Sent};
+use andibase_agents::chats::{Chat, ChatEvent, ChatSummary, Chats, SendMessage, Sent, Turn};
+use andibase_agents::credentials::Credentials;
+use andibase_agents::skills::Skills;
 use andibase_agents::{Agent, AgentSummary, Agents, CreateAgentInput, UpdateAgentInput};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -256,6 +258,25 @@ pub async fn send_message(
         }),
         memory: Some(state.memory.clone()),
         workspace_id: ws.workspace.id.clone(),
+        web: agent
+            .capabilities
+            .web_access
+            .then_some(state.config.outbound),
+        remote: Vec::new(),
+    };
+    let turn = Turn {
+        providers: state.models.clone(),
+        tools: Some(tools),
+        events: None,
+        skills: Skills { db: &db }.of_agent(&agent.id).await?,
+        credentials: Credentials {
+            db: &db,
+            vault: &state.vault,
+        }
+        .open(&agent.capabilities.linked_credential_ids)
+        .await?,
+        outbound: state.config.outbound,
+        session_links: Some((ws.workspace.handle.clone(), state.links.clone())),
     };
     let clock = state.clock.clone();
     let streamed = headers
@@ -267,34 +288,23 @@ pub async fn send_message(
             db: &db,
             agent: &agent,
         }
-        .send(
-            &chat_id,
-            input,
-            state.models.clone(),
-            Some(tools),
-            None,
-            move || clock.now(),
-        )
+        .send(&chat_id, input, turn, move || clock.now())
         .await?;
         return Ok(Json(sent).into_response());
     }
     // Streamed: the turn runs on its own task (it finishes even if the client leaves)
     // and its events are sent as they come; the last is `message` or `error`.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ChatEvent>();
-    let models = state.models.clone();
+    let turn = Turn {
+        events: Some(tx.clone()),
+        ..turn
+    };
     tokio::spawn(async move {
         let result = Chats {
             db: &db,
             agent: &agent,
         }
-        .send(
-            &chat_id,
-            input,
-            models,
-            Some(tools),
-            Some(tx.clone()),
-            move || clock.now(),
-        )
+        .send(&chat_id, input, turn, move || clock.now())
         .await;
         let last = match result {
             Ok(sent) => ChatEvent::Message(sent),

@@ -5,8 +5,10 @@ pub mod agent_auth;
 pub mod agents;
 pub mod approvals;
 pub mod auth;
+pub mod credentials;
 pub mod data;
 pub mod sessions;
+pub mod skills;
 pub mod workspaces;
 
 use axum::routing::{get, post};
@@ -142,6 +144,12 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::list_chats))
         .routes(routes!(agents::get_chat))
         .routes(routes!(agents::send_message))
+        .routes(routes!(skills::list_skills, skills::create_skill))
+        .routes(routes!(
+            skills::get_skill,
+            skills::update_skill,
+            skills::delete_skill
+        ))
         .routes(routes!(
             agents::get_agent,
             agents::update_agent,
@@ -164,6 +172,12 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             workspaces::update_api_key
         ))
         .routes(routes!(workspaces::list_users, workspaces::add_user))
+        .routes(routes!(
+            credentials::list_credentials,
+            credentials::create_credential
+        ))
+        .routes(routes!(credentials::delete_credential))
+        .routes(routes!(credentials::list_credential_tools))
         .routes(routes!(workspaces::remove_user))
         .routes(routes!(
             workspaces::list_invitations,
