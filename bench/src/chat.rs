@@ -7,6 +7,9 @@
 //!   time (two writes, one model call);
 //! - a tool step: the model asks for `get_data_definitions` once, then answers (two model
 //!   calls, one tool call, two writes);
+//! - a remote MCP step: the same with a tool of a remote MCP server (`andibase_mcp::fake`
+//!   on loopback) the agent links through a credential: the turn connects to the server
+//!   (handshake, tool list), calls the tool, and closes the session.
 //!
 //! The server's overhead is a turn's time less its model calls' (at the median).
 
@@ -36,6 +39,11 @@ pub async fn bench_chat(args: &Args) {
                 String::new(),
                 vec![("get_data_definitions".into(), json!({}))],
             )
+        } else if seen.last_input().contains("remote") && seen.tool_results().is_empty() {
+            Answer::Tools(
+                String::new(),
+                vec![("shop__lookup_order".into(), json!({"order_id": "A-1"}))],
+            )
         } else {
             Answer::Text("ok".into())
         }
@@ -47,9 +55,12 @@ pub async fn bench_chat(args: &Args) {
         &[
             ("OPENAI_BASE_URL", base.as_str()),
             ("ANDIBASE_DEFAULT_MODEL", "openai/fake"),
+            // The fake MCP server is on loopback.
+            ("ANDIBASE_ALLOW_PRIVATE_CALLBACKS", "true"),
         ],
     )
     .await;
+    let mcp = andibase_mcp::fake::FakeMcpServer::start(None);
     let auth = format!("Bearer {key}");
     let hs = [("Authorization", auth.as_str())];
     let mut c = Conn::open(&addr).await.unwrap();
@@ -59,6 +70,25 @@ pub async fn bench_chat(args: &Args) {
             "/api/v1/agents",
             &hs,
             Some(&json!({"name": "Bench", "handle": "bench", "capabilities": {"objectsAccess": true}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
+    let (s, b) = c
+        .send(
+            "POST",
+            "/api/v1/workspaces/bench/credentials",
+            &hs,
+            Some(&json!({"name": "shop", "kind": "mcp_server", "url": mcp.url()})),
+        )
+        .await;
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
+    let credential: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    let (s, b) = c
+        .send(
+            "POST",
+            "/api/v1/agents",
+            &hs,
+            Some(&json!({"name": "Remote", "handle": "remote", "capabilities": {"linkedCredentialIds": [credential["id"]]}})),
         )
         .await;
     assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
@@ -94,8 +124,9 @@ pub async fn bench_chat(args: &Args) {
     .unwrap();
     let direct = sorted(direct);
 
-    let plain = turns(&mut c, &hs, "hello").await;
-    let tool = turns(&mut c, &hs, "please use a tool").await;
+    let plain = turns(&mut c, &hs, "bench", "hello").await;
+    let tool = turns(&mut c, &hs, "bench", "please use a tool").await;
+    let remote = turns(&mut c, &hs, "remote", "a remote tool").await;
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data);
@@ -121,17 +152,23 @@ pub async fn bench_chat(args: &Args) {
         pct(&tool, 0.99),
         pct(&tool, 0.5) - 2.0 * pct(&direct, 0.5)
     );
+    println!(
+        "| a remote MCP step (2 model calls; connect, list, 1 call, close) | {:.2} | {:.2} | {:.2} (MCP included) |",
+        pct(&remote, 0.5),
+        pct(&remote, 0.99),
+        pct(&remote, 0.5) - 2.0 * pct(&direct, 0.5)
+    );
 }
 
 /// `TURNS` turns (after 20 to warm up), each in a chat of its own; their times, sorted.
-async fn turns(c: &mut Conn, hs: &[(&str, &str)], text: &str) -> Vec<f64> {
+async fn turns(c: &mut Conn, hs: &[(&str, &str)], agent: &str, text: &str) -> Vec<f64> {
     let mut times = Vec::with_capacity(TURNS);
     for i in 0..TURNS + 20 {
         let t = Instant::now();
         let (s, b) = c
             .send(
                 "POST",
-                &format!("/api/v1/agents/bench/chats/{}-{i}/messages", text.len()),
+                &format!("/api/v1/agents/{agent}/chats/{}-{i}/messages", text.len()),
                 hs,
                 Some(&json!({"text": text})),
             )

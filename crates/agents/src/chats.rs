@@ -878,20 +878,25 @@ const TURN_LIMITS: llm::Limits = llm::Limits {
     stream: false,
 };
 
-/// The assistant message's parts: each tool call and its result, in order, then the text.
+/// The assistant message's parts, in the order the turn made them: each answer's text,
+/// its tool calls, their results, and so on to the last answer's text.
 fn reply_parts(run: &llm::Run) -> Vec<Value> {
     let mut parts = Vec::new();
     for m in &run.messages {
-        for c in &m.tool_calls {
-            parts.push(json!({"type": "tool-call", "toolCallId": c.id, "toolName": c.name, "input": c.arguments}));
-        }
         if m.role == llm::Role::Tool {
             let output: Value =
                 serde_json::from_str(&m.text).unwrap_or(Value::String(m.text.clone()));
             parts.push(json!({"type": "tool-result", "toolCallId": m.tool_call_id, "output": output, "isError": m.is_error}));
+            continue;
+        }
+        if !m.text.is_empty() {
+            parts.push(json!({"type": "text", "text": m.text}));
+        }
+        for c in &m.tool_calls {
+            parts.push(json!({"type": "tool-call", "toolCallId": c.id, "toolName": c.name, "input": c.arguments}));
         }
     }
-    if !run.text.is_empty() || parts.is_empty() {
+    if parts.last().is_none_or(|p| p["type"] != "text") {
         parts.push(json!({"type": "text", "text": run.text}));
     }
     parts

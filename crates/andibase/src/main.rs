@@ -160,6 +160,10 @@ struct ServeArgs {
     /// Retries of a model call after a 429, a 5xx or a network failure.
     #[arg(long, env = "ANDIBASE_MODEL_RETRIES", default_value_t = 3)]
     model_retries: u32,
+    /// Agent chat turns running at once, server-wide; past it a new turn is refused with
+    /// 429 (a turn can hold a thread for minutes: an approval wait, a slow provider).
+    #[arg(long, env = "ANDIBASE_MAX_CONCURRENT_TURNS", default_value_t = 64)]
+    max_concurrent_turns: usize,
     /// Allow callbacks (and other outbound requests) to loopback and private addresses.
     #[arg(long, env = "ANDIBASE_ALLOW_PRIVATE_CALLBACKS")]
     allow_private_callbacks: bool,
@@ -659,6 +663,9 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
         definitions: Arc::new(andibase_data::LocalDefinitionCache::default()),
         memory,
         models: models.clone(),
+        turns: Arc::new(tokio::sync::Semaphore::new(
+            args.max_concurrent_turns.max(1),
+        )),
         vault,
         query_log: Arc::new(andibase_data::QueryLog::new(andibase_data::UsageSettings {
             slow: Duration::from_millis(args.slow_query_ms),

@@ -24,7 +24,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 pub use providers::{Providers, DEFAULT_MODEL_VAR};
-pub use tools::{run_tools, Limits, Run, ToolOutput};
+pub use tools::{run_tools, Limits, Run, ToolOutput, MAX_CALLS_PER_ANSWER};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

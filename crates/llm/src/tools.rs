@@ -55,6 +55,9 @@ pub struct Run {
     pub out_of_time: bool,
 }
 
+/// Tool calls run from one model answer, at most.
+pub const MAX_CALLS_PER_ANSWER: usize = 16;
+
 /// Runs the loop from `request`. `call_tool` runs one call; `on_event` sees streamed text,
 /// each tool call and, through `on_result`, each result. A provider failure ends the loop
 /// with that error; running out of time ends it with `out_of_time` and what was said.
@@ -103,8 +106,17 @@ pub fn run_tools(
         if reply.tool_calls.is_empty() || last {
             return Ok(run);
         }
-        for call in &reply.tool_calls {
-            let output = if request.tools.iter().any(|t| t.name == call.name) {
+        for (i, call) in reply.tool_calls.iter().enumerate() {
+            // Every call gets an answer (providers want one per call), but past the limits
+            // the answer is a refusal, not a run: one answer cannot make the server spend
+            // more than `MAX_CALLS_PER_ANSWER` calls, nor any past the turn's deadline.
+            let output = if i >= MAX_CALLS_PER_ANSWER {
+                ToolOutput::error(format!(
+                    "not run: at most {MAX_CALLS_PER_ANSWER} tool calls are run from one answer"
+                ))
+            } else if Instant::now() >= deadline {
+                ToolOutput::error("not run: the turn's time is up")
+            } else if request.tools.iter().any(|t| t.name == call.name) {
                 call_tool(call)
             } else {
                 ToolOutput::error(format!("there is no tool named `{}`", call.name))

@@ -269,3 +269,79 @@ fn an_unknown_tool_is_answered_as_a_tool_error() {
     assert_eq!(run.text, "error=there is no tool named `rm_rf`");
     assert!(fake.seen()[1].messages[2].is_error);
 }
+
+#[test]
+fn one_answer_runs_at_most_sixteen_tool_calls_and_none_past_the_deadline() {
+    let fake = FakeProvider::start(|seen| match seen.tool_results().len() {
+        0 => Answer::Tools(
+            String::new(),
+            (0..20)
+                .map(|i| ("add".to_string(), json!({"a": i, "b": 1})))
+                .collect(),
+        ),
+        n => Answer::Text(format!("{n} results")),
+    });
+    let mut ran = 0;
+    let run = run_tools(
+        &model(&fake, Wire::OpenAi),
+        Request {
+            messages: vec![Message::user("many")],
+            tools: vec![add_tool()],
+            ..Request::default()
+        },
+        Limits {
+            max_turns: 4,
+            budget: Duration::from_secs(30),
+            stream: false,
+        },
+        &mut |_| {
+            ran += 1;
+            ToolOutput::ok("1")
+        },
+        &mut |_| {},
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(ran, andibase_llm::MAX_CALLS_PER_ANSWER);
+    // Every call was answered; the four past the limit as refusals.
+    assert_eq!(run.text, "20 results");
+    let refused = run.messages.iter().filter(|m| m.is_error).count();
+    assert_eq!(refused, 4);
+
+    // A tool that eats the turn's time: the calls after it are not run.
+    let fake = FakeProvider::start(|seen| match seen.tool_results().len() {
+        0 => Answer::Tools(
+            String::new(),
+            vec![
+                ("add".into(), json!({"a": 1, "b": 1})),
+                ("add".into(), json!({"a": 2, "b": 2})),
+            ],
+        ),
+        _ => Answer::Text("late".into()),
+    });
+    let mut ran = 0;
+    let run = run_tools(
+        &model(&fake, Wire::OpenAi),
+        Request {
+            messages: vec![Message::user("slow")],
+            tools: vec![add_tool()],
+            ..Request::default()
+        },
+        Limits {
+            max_turns: 4,
+            budget: Duration::from_millis(300),
+            stream: false,
+        },
+        &mut |_| {
+            ran += 1;
+            std::thread::sleep(Duration::from_millis(400));
+            ToolOutput::ok("2")
+        },
+        &mut |_| {},
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(ran, 1);
+    assert!(run.out_of_time, "no model call after the deadline");
+    assert!(run.messages.last().unwrap().text.contains("time is up"));
+}

@@ -130,6 +130,11 @@ impl FakeMcpServer {
                     .await
                     .expect("bind the fake MCP server");
                 let _ = tx.send(listener.local_addr().expect("its address"));
+                // Answers go out at once (no Nagle delay), as a production server's do.
+                use axum::serve::ListenerExt;
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 let _ = axum::serve(listener, router).await;
             });
         });

@@ -4,7 +4,7 @@
 //! unless the operator allows private destinations. Redirects are not followed.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use andibase_identity::Resource;
@@ -52,20 +52,25 @@ impl reqwest::dns::Resolve for Guarded {
     }
 }
 
+/// The HTTP client for `policy`, made once: making one loads the system's root
+/// certificates (about 13 ms), which a turn should not pay.
 fn http_client(policy: Policy) -> Result<reqwest::Client, String> {
-    static PROVIDER: Once = Once::new();
-    PROVIDER.call_once(|| {
-        // Several crates may link rustls; the first provider installed wins, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    reqwest::Client::builder()
-        .dns_resolver(Arc::new(Guarded(policy)))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent("andibase-mcp-client/1")
-        .build()
-        .map_err(|e| format!("the HTTP client could not be made: {e}"))
+    static CLIENTS: [OnceLock<Result<reqwest::Client, String>>; 2] =
+        [OnceLock::new(), OnceLock::new()];
+    CLIENTS[usize::from(policy.allow_private)]
+        .get_or_init(|| {
+            // Several crates may link rustls; the first provider installed wins, which is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .dns_resolver(Arc::new(Guarded(policy)))
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .connect_timeout(Duration::from_secs(10))
+                .user_agent("andibase-mcp-client/1")
+                .build()
+                .map_err(|e| format!("the HTTP client could not be made: {e}"))
+        })
+        .clone()
 }
 
 /// A tool prefix from a credential's name: letters, digits and `_`, at most 24.

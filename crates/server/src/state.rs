@@ -62,6 +62,8 @@ pub struct AppState {
     pub memory: Arc<andibase_memory::Memory>,
     /// The model providers the operator configured (agents' chats, memory's agents).
     pub models: Arc<andibase_llm::Providers>,
+    /// Agent chat turns that may run at once (`--max-concurrent-turns`).
+    pub turns: Arc<tokio::sync::Semaphore>,
     /// Seals the secrets the server keeps for users (workspace credentials).
     pub vault: andibase_vault::Vault,
     /// Slow list query shapes, and the indexes built for them.

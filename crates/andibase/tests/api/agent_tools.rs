@@ -642,3 +642,58 @@ fn a_provider_that_hangs_or_limits_is_retried_then_reported() {
         "hang"
     );
 }
+
+#[test]
+fn turns_past_the_servers_limit_are_refused_until_one_ends() {
+    let fake = FakeProvider::start(|seen| match seen.last_input() {
+        "slow" => Answer::Stall(Duration::from_secs(2)),
+        _ => Answer::Text("quick".into()),
+    });
+    let base = fake.openai_base();
+    let server = Server::start_with_env(
+        &[
+            "--max-concurrent-turns",
+            "1",
+            "--model-timeout-seconds",
+            "1",
+            "--model-retries",
+            "0",
+        ],
+        &[
+            ("OPENAI_BASE_URL", base.as_str()),
+            ("ANDIBASE_DEFAULT_MODEL", "openai/m"),
+        ],
+    );
+    let (owner, ws) = server.setup_admin();
+    let c = server.with_key(&owner.create_key(&ws, "admin"));
+    post_ok(&c, "/api/v1/agents", json!({"name": "A", "handle": "a"}));
+    let slow = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            c.post(
+                "/api/v1/agents/a/chats/c1/messages",
+                json!({"text": "slow"}),
+            )
+        })
+    };
+    crate::support::wait_for("the slow turn reached the model", || fake.seen().len() == 1);
+    let r = c.post(
+        "/api/v1/agents/a/chats/c2/messages",
+        json!({"text": "fast"}),
+    );
+    r.expect_error(429, "rate_limited");
+    assert!(r.header("retry-after").is_some(), "{}", r.text);
+    // Refused before anything was stored.
+    c.get("/api/v1/agents/a/chats/c2")
+        .expect_error(404, "not_found");
+    slow.join().unwrap().expect_error(502, "model_failed");
+    let r = post_ok(
+        &c,
+        "/api/v1/agents/a/chats/c2/messages",
+        json!({"text": "fast"}),
+    );
+    assert_eq!(
+        r["assistantMessage"]["message"]["parts"][0]["text"],
+        "quick"
+    );
+}

@@ -96,6 +96,13 @@ impl Browser {
         format!("/session/{}{rest}", self.session)
     }
 
+    /// Signs in as the owner `setup_admin` made, on the sign-in form.
+    pub fn sign_in_owner(&self) {
+        self.type_into("#email", "owner@example.com");
+        self.type_into("#password", "correct horse");
+        self.click("#sign-in-submit");
+    }
+
     pub fn goto(&self, url: &str) {
         self.call("POST", &self.s("/url"), Some(json!({"url": url})));
     }
@@ -260,9 +267,7 @@ fn agent_login_is_approved_in_a_real_browser_and_sessions_update_live() {
         "{}",
         browser.url()
     );
-    browser.type_into("#email", "owner@example.com");
-    browser.type_into("#password", "correct horse");
-    browser.click("#sign-in-submit");
+    browser.sign_in_owner();
     browser.find("#approve");
     assert!(
         browser.url().contains("/agent-login?user_code="),
@@ -367,9 +372,7 @@ fn a_human_resolves_an_approval_in_the_inbox_while_the_agent_long_polls() {
 
     // The human opens the inbox first; the request arrives live.
     browser.goto(&format!("{}/sign-in?next=/w/{ws}/approvals", server.url));
-    browser.type_into("#email", "owner@example.com");
-    browser.type_into("#password", "correct horse");
-    browser.click("#sign-in-submit");
+    browser.sign_in_owner();
     browser.find("#inbox");
     let deadline = Instant::now() + Duration::from_secs(10);
     while browser.call("POST", &browser.s("/execute/sync"), Some(json!({"script": "return document.getElementById('live-dot').classList.contains('on')", "args": []}))) != json!(true) {
@@ -451,9 +454,7 @@ fn a_member_browses_a_memory_space() {
 
     let browser = Browser::start();
     browser.goto(&format!("{}/sign-in?next=/w/{ws}/memory", server.url));
-    browser.type_into("#email", "owner@example.com");
-    browser.type_into("#password", "correct horse");
-    browser.click("#sign-in-submit");
+    browser.sign_in_owner();
     browser.wait_for_text("#spaces", "Team brain");
     for (width, height) in [(1280, 900), (390, 844)] {
         browser.resize(width, height);
@@ -481,4 +482,66 @@ fn a_member_browses_a_memory_space() {
         );
     }
     browser.screenshot("memory-concept");
+}
+
+#[test]
+#[cfg_attr(browser_missing, ignore = "chromium or chromedriver is not installed")]
+fn a_member_chats_with_an_agent_and_watches_its_tools_and_an_approval_wait() {
+    use andibase_llm::fake::{Answer, FakeProvider};
+    // Looks at the data, asks a human, then answers with the decision (markup as text).
+    let fake = FakeProvider::start(|seen| match seen.tool_results().len() {
+        0 => Answer::Tools(
+            "Checking the data.".into(),
+            vec![("get_data_definitions".into(), json!({}))],
+        ),
+        1 => Answer::Tools(
+            String::new(),
+            vec![(
+                "request_human_approval".into(),
+                json!({"question": "Deploy build 7?", "context_markdown": "CI is green.",
+                       "options": [{"label": "Ship", "value": "ship"}, {"label": "Hold", "value": "hold"}]}),
+            )],
+        ),
+        _ => Answer::Text("Decision: ship <b>now</b>".into()),
+    });
+    let (server, owner, ws, _key) = crate::chats::worker_server(&fake, andibase_llm::Wire::OpenAi);
+
+    let browser = Browser::start();
+    browser.goto(&format!(
+        "{}/sign-in?next=/w/{ws}/agents/worker",
+        server.url
+    ));
+    browser.sign_in_owner();
+    browser.click("#open-chat");
+    browser.type_into("#chat-text", "Deploy build 7");
+    browser.click("#chat-send");
+    // The turn streams: the first tool call and its result, then the approval wait.
+    browser.wait_for_text("[data-tool-call]", "get_data_definitions");
+    browser.wait_for_text("#transcript", "Waiting for a human's decision");
+    assert!(browser.text("#transcript").contains("Deploy build 7"));
+    owner.decide_first_approval(0);
+    browser.wait_for_text("#transcript", "Decision: ship <b>now</b>");
+    let shown = browser.text("#transcript");
+    assert!(!shown.contains("Waiting for a human"), "{shown}");
+    assert!(shown.contains("request_human_approval"), "{shown}");
+    assert!(
+        fake.seen().iter().all(|s| s.stream),
+        "the page asked for a streamed turn"
+    );
+    // The page's address now names the chat; reloaded, it draws the stored transcript.
+    let url = browser.url();
+    assert!(url.contains("/chat?chat=c-"), "{url}");
+    for (width, height) in [(1280, 900), (390, 844)] {
+        browser.resize(width, height);
+        browser.goto(&url);
+        browser.wait_for_text("#transcript", "Decision: ship <b>now</b>");
+        let shown = browser.text("#transcript");
+        assert!(
+            shown.contains("get_data_definitions") && shown.contains("Checking the data."),
+            "{shown}"
+        );
+        assert!(browser.text("#chats").contains("Deploy build 7"));
+        assert!(browser.fits_width(), "the chat page overflows at {width}px");
+    }
+    browser.screenshot("agent-chat");
 }

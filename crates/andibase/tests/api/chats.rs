@@ -265,7 +265,7 @@ fn worker(seen: &andibase_llm::fake::Seen) -> Answer {
 /// A server whose default model is the `worker` script over `wire`'s format, with a
 /// `tasks` definition and a `worker` agent that may touch records: the server, the
 /// workspace's owner session and handle, and an admin key.
-fn worker_server(
+pub(crate) fn worker_server(
     fake: &FakeProvider,
     wire: andibase_llm::Wire,
 ) -> (Server, Client, String, String) {
@@ -314,9 +314,11 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
         .unwrap()
         .clone();
     let kinds: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+    // In the order the turn went: the text said before the first tool calls stays.
     assert_eq!(
         kinds,
         [
+            "text",
             "tool-call",
             "tool-call",
             "tool-result",
@@ -327,6 +329,8 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
         ],
         "{parts:?}"
     );
+    assert_eq!(parts[0]["text"], "Let me look.", "{parts:?}");
+    let parts = parts[1..].to_vec();
     assert_eq!(parts[2]["output"][0]["handle"], "tasks", "{parts:?}");
     assert_eq!(parts[3]["output"]["created"], 1, "{parts:?}");
     assert_eq!(
@@ -368,7 +372,7 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
             .as_array()
             .unwrap()
             .len(),
-        7
+        8
     );
 
     // A viewer's agent is offered only reading tools, and a write it tries is refused.
@@ -394,12 +398,13 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
         .as_array()
         .unwrap()
         .clone();
-    assert_eq!(parts[3]["isError"], true, "{parts:?}");
+    // (parts[0] is the text said before the calls.)
+    assert_eq!(parts[4]["isError"], true, "{parts:?}");
     assert!(
-        parts[3]["output"]
+        parts[4]["output"]
             .to_string()
             .contains("no tool named `create_data_records`")
-            || parts[3]["output"].to_string().contains("cannot use"),
+            || parts[4]["output"].to_string().contains("cannot use"),
         "{parts:?}"
     );
     let page = admin.get("/api/v1/data-definitions/tasks/query");
@@ -653,16 +658,7 @@ fn a_turn_waits_for_a_humans_decision_and_goes_on_with_it() {
         )
     });
     // The human finds the request in the inbox while the turn waits, and decides.
-    let id = crate::support::eventually(20, || {
-        owner.get("/api/v1/approvals").body[0]["requestId"]
-            .as_str()
-            .map(str::to_string)
-    });
-    let r = owner.post(
-        &format!("/api/v1/approvals/{id}/resolve"),
-        json!({"optionIndex": 0}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    owner.decide_first_approval(0);
     let r = turn.join().unwrap();
     assert_eq!(r.status, 200, "{}", r.text);
     let parts = r.body["assistantMessage"]["message"]["parts"]

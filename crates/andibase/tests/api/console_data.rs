@@ -274,9 +274,7 @@ fn members_edit_records_and_fields_in_the_console_at_desktop_and_phone_widths() 
 
     let browser = Browser::start_in_zone(Some("Europe/Berlin"));
     browser.goto(&format!("{}/sign-in?next=/w/{ws}/data", server.url));
-    browser.type_into("#email", "owner@example.com");
-    browser.type_into("#password", "correct horse");
-    browser.click("#sign-in-submit");
+    browser.sign_in_owner();
     browser.find("#new-definition");
 
     one_width(&server, &browser, &api, &ws, "desktop");

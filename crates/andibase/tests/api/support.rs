@@ -379,6 +379,21 @@ impl Client {
     }
 
     /// Creates an API key in `ws` with `role` (this client must be a signed-in member).
+    /// Waits for the first approval in this member's inbox and decides it with option
+    /// `index` (as a human does while an agent waits).
+    pub fn decide_first_approval(&self, index: usize) {
+        let id = eventually(20, || {
+            self.get("/api/v1/approvals").body[0]["requestId"]
+                .as_str()
+                .map(str::to_string)
+        });
+        let r = self.post(
+            &format!("/api/v1/approvals/{id}/resolve"),
+            json!({"optionIndex": index}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
     /// Makes a second workspace, `other`, owned by this human; answers its admin key's client.
     pub fn other_workspace(&self, server: &Server) -> Client {
         let r = self.post("/api/v1/workspaces", json!({"name": "Other"}));

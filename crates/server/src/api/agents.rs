@@ -237,6 +237,12 @@ pub async fn send_message(
 ) -> ApiResult<Response> {
     let (db, agent) = agent_of(&state, &ws, &id).await?;
     andibase_agents::chats::check(&chat_id, &input)?;
+    // Held until the turn ends (in the streamed case, by the turn's task).
+    let permit = state.turns.clone().try_acquire_owned().map_err(|_| {
+        andibase_common::DomainError::RateLimited {
+            retry_after_secs: 5,
+        }
+    })?;
     let tools = andibase_tools::WorkspaceTools {
         db: db.clone(),
         workspace_handle: ws.workspace.handle.clone(),
@@ -284,12 +290,19 @@ pub async fn send_message(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if !streamed {
-        let sent = Chats {
-            db: &db,
-            agent: &agent,
-        }
-        .send(&chat_id, input, turn, move || clock.now())
-        .await?;
+        // On its own task too, so the turn (and its permit) ends as a whole even if the
+        // client leaves.
+        let sent = tokio::spawn(async move {
+            let _permit = permit;
+            Chats {
+                db: &db,
+                agent: &agent,
+            }
+            .send(&chat_id, input, turn, move || clock.now())
+            .await
+        })
+        .await
+        .map_err(|e| andibase_common::DomainError::Internal(e.to_string()))??;
         return Ok(Json(sent).into_response());
     }
     // Streamed: the turn runs on its own task (it finishes even if the client leaves)
@@ -300,6 +313,7 @@ pub async fn send_message(
         ..turn
     };
     tokio::spawn(async move {
+        let _permit = permit;
         let result = Chats {
             db: &db,
             agent: &agent,

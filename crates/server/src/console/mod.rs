@@ -1,6 +1,7 @@
 //! The web console: server-rendered pages plus one small script, built by `cargo build`
 //! alone. Every page is `layout::page` around a body; actions call the JSON API.
 
+mod chat;
 mod data;
 pub mod layout;
 mod markdown;
@@ -29,6 +30,7 @@ use layout::{esc, page, url_encode, Nav};
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
 const DATA_JS: &str = include_str!("../../assets/data.js");
+const CHAT_JS: &str = include_str!("../../assets/chat.js");
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub fn router() -> Router<AppState> {
@@ -46,6 +48,10 @@ pub fn router() -> Router<AppState> {
             "/assets/data.js",
             get(|| async { asset("text/javascript; charset=utf-8", DATA_JS) }),
         )
+        .route(
+            "/assets/chat.js",
+            get(|| async { asset("text/javascript; charset=utf-8", CHAT_JS) }),
+        )
         .route("/sign-in", get(sign_in_page))
         .route("/setup", get(setup_page))
         .route("/agent-login", get(agent_login_page))
@@ -61,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .route("/w/{ws}/sessions/{id}/stream", get(session_stream))
         .route("/w/{ws}/agents", get(agents_page))
         .route("/w/{ws}/agents/{slug}", get(agent_page))
+        .route("/w/{ws}/agents/{slug}/chat", get(chat::chat_page))
         .route("/w/{ws}/api-keys", get(api_keys_page))
         .route("/w/{ws}/members", get(members_page))
         .route("/w/{ws}/approvals", get(approvals_page))
@@ -175,6 +182,42 @@ async fn workspace_page(
         .await
         .map_err(|e| internal(state, e))?;
     Ok((session, m, db))
+}
+
+/// [`workspace_page`] and the agent `slug` names (a 404 page when there is none).
+async fn agent_page_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    ws: &str,
+    slug: &str,
+    here: &str,
+) -> Result<
+    (
+        BrowserSession,
+        Membership,
+        andibase_storage::Database,
+        andibase_agents::Agent,
+    ),
+    Response,
+> {
+    let (session, m, db) = workspace_page(state, headers, ws, here).await?;
+    let found = Agents {
+        db: &db,
+        workspace_handle: &m.workspace.handle,
+        links: state.links.clone(),
+    }
+    .get(slug)
+    .await;
+    match found {
+        Ok(agent) => Ok((session, m, db, agent)),
+        Err(andibase_common::DomainError::NotFound) => Err(message_page(
+            state,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such agent in this workspace.",
+        )),
+        Err(e) => Err(internal(state, e)),
+    }
 }
 
 fn nav<'a>(session: &'a BrowserSession, m: &'a Membership, section: &'a str) -> Nav<'a> {
@@ -618,33 +661,17 @@ async fn agent_page(
     headers: HeaderMap,
     Path((ws, slug)): Path<(String, String)>,
 ) -> Response {
-    let (session, m) =
-        match member_page(&state, &headers, &ws, &format!("/w/{ws}/agents/{slug}")).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
-    let db = match state.workspaces.get(&m.workspace.id).await {
-        Ok(db) => db,
-        Err(e) => return internal(&state, e),
-    };
-    let agent = match (Agents {
-        db: &db,
-        workspace_handle: &m.workspace.handle,
-        links: state.links.clone(),
-    })
-    .get(&slug)
+    let (session, m, _db, agent) = match agent_page_of(
+        &state,
+        &headers,
+        &ws,
+        &slug,
+        &format!("/w/{ws}/agents/{slug}"),
+    )
     .await
     {
-        Ok(a) => a,
-        Err(andibase_common::DomainError::NotFound) => {
-            return message_page(
-                &state,
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "No such agent in this workspace.",
-            )
-        }
-        Err(e) => return internal(&state, e),
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let c = &agent.capabilities;
     let delete = if m.role.access().allows(Resource::Agents.write()) {
@@ -660,7 +687,8 @@ async fn agent_page(
         r#"<h1>{n}</h1><div class="card"><p class="muted">{d}</p><table><tbody>
 <tr><th>Handle</th><td class="mono">{h}</td></tr><tr><th>Id</th><td class="mono">{id}</td></tr><tr><th>Model</th><td class="mono">{model}</td></tr>
 <tr><th>Capabilities</th><td>web {w} · browser {b} · objects {o} · credentials {creds}</td></tr><tr><th>Updated</th><td>{u}</td></tr></tbody></table>
-<h2>Instructions</h2><pre>{ins}</pre>{delete}</div>"#,
+<h2>Instructions</h2><pre>{ins}</pre><div class="actions"><a class="button" id="open-chat" href="/w/{wsh}/agents/{h}/chat">Chat with this agent</a></div>{delete}</div>"#,
+        wsh = esc(&m.workspace.handle),
         n = esc(&agent.name),
         d = esc(agent.description.as_deref().unwrap_or("")),
         h = esc(&agent.handle),
