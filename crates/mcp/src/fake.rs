@@ -1,5 +1,6 @@
 //! A remote MCP server on loopback for tests: rmcp's Streamable HTTP server with two
-//! tools, `lookup_order {order_id}` (answers the order's status) and `fail` (a tool error),
+//! tools, `lookup_order {order_id}` (read-only; answers the order's status) and `fail`
+//! (not marked read-only; a tool error),
 //! optionally requiring a bearer token. It keeps every call and every `Authorization`
 //! header it saw.
 
@@ -7,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::{
@@ -46,7 +47,8 @@ impl ServerHandler for Shop {
                 schema(
                     json!({"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}),
                 ),
-            ),
+            )
+            .annotate(ToolAnnotations::new().read_only(true)),
             Tool::new(
                 "fail",
                 "Always fails.",

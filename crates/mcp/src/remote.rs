@@ -73,6 +73,14 @@ fn http_client(policy: Policy) -> Result<reqwest::Client, String> {
         .clone()
 }
 
+/// Whether the server marks the tool as changing nothing (`readOnlyHint`).
+fn read_only(t: &rmcp::model::Tool) -> bool {
+    t.annotations
+        .as_ref()
+        .and_then(|a| a.read_only_hint)
+        .unwrap_or(false)
+}
+
 /// A tool prefix from a credential's name: letters, digits and `_`, at most 24.
 pub fn tool_prefix(name: &str) -> String {
     let p: String = name
@@ -148,6 +156,7 @@ impl RemoteServer {
                     "name": t.name,
                     "description": t.description,
                     "inputSchema": Value::Object((*t.input_schema).clone()),
+                    "readOnly": read_only(t),
                 })
             })
             .collect()
@@ -184,8 +193,15 @@ impl RemoteTools for RemoteServer {
                 name: self.model_name(&t.name).into(),
                 description: t.description.clone().unwrap_or_default(),
                 input_schema: Value::Object((*t.input_schema).clone()),
-                // Anyone who may talk to the agent may use what its credentials reach.
-                permission: Resource::Agents.read(),
+                // A tool the server marks read-only is for anyone who may talk to the
+                // agent; any other may change something elsewhere, so it needs a caller
+                // who may change agents' work (`agents.write`): a viewer's turn cannot
+                // use it.
+                permission: if read_only(t) {
+                    Resource::Agents.read()
+                } else {
+                    Resource::Agents.write()
+                },
             })
             .collect()
     }
