@@ -208,41 +208,48 @@ impl RemoteTools for RemoteServer {
 
     fn call<'a>(&'a self, name: &'a str, input: Value) -> Calling<'a> {
         Box::pin(async move {
-            let Some(tool) = self.tools.iter().find(|t| self.model_name(&t.name) == name) else {
-                return Called::error(format!("there is no tool named `{name}`"));
-            };
-            let arguments = match input {
-                Value::Object(m) => Some(m),
-                Value::Null => None,
-                _ => return Called::error("the input must be an object"),
-            };
-            let mut params = CallToolRequestParams::new(tool.name.clone());
-            params.arguments = arguments;
-            match tokio::time::timeout(CALL_TIMEOUT, self.service.call_tool(params)).await {
-                Err(_) => Called::error(format!(
-                    "the remote tool did not answer within {} s",
-                    CALL_TIMEOUT.as_secs()
-                )),
-                Ok(Err(e)) => Called::error(format!("the remote server failed: {e}")),
-                Ok(Ok(result)) => {
-                    let text: Vec<String> = result
-                        .content
-                        .iter()
-                        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-                        .collect();
-                    let answer = match (&result.structured_content, text.is_empty()) {
-                        (Some(v), _) => v.to_string(),
-                        (None, false) => text.join("\n"),
-                        (None, true) => "{}".to_string(),
-                    };
-                    let answer: String = answer.chars().take(MAX_ANSWER).collect();
-                    Called {
-                        text: answer,
-                        is_error: result.is_error.unwrap_or(false),
-                    }
-                }
+            match self.tools.iter().find(|t| self.model_name(&t.name) == name) {
+                Some(tool) => self.call_tool(&tool.name, input).await,
+                None => Called::error(format!("there is no tool named `{name}`")),
             }
         })
+    }
+}
+
+impl RemoteServer {
+    /// Calls the server's tool `name` (its own name, listed or not); the server's errors
+    /// and refusals come back as tool errors.
+    pub async fn call_tool(&self, name: &str, input: Value) -> Called {
+        let arguments = match input {
+            Value::Object(m) => Some(m),
+            Value::Null => None,
+            _ => return Called::error("the input must be an object"),
+        };
+        let mut params = CallToolRequestParams::new(name.to_string());
+        params.arguments = arguments;
+        match tokio::time::timeout(CALL_TIMEOUT, self.service.call_tool(params)).await {
+            Err(_) => Called::error(format!(
+                "the remote tool did not answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            )),
+            Ok(Err(e)) => Called::error(format!("the remote server failed: {e}")),
+            Ok(Ok(result)) => {
+                let text: Vec<String> = result
+                    .content
+                    .iter()
+                    .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                    .collect();
+                let answer = match (&result.structured_content, text.is_empty()) {
+                    (Some(v), _) => v.to_string(),
+                    (None, false) => text.join("\n"),
+                    (None, true) => "{}".to_string(),
+                };
+                Called {
+                    text: answer.chars().take(MAX_ANSWER).collect(),
+                    is_error: result.is_error.unwrap_or(false),
+                }
+            }
+        }
     }
 }
 

@@ -100,6 +100,24 @@ fn cut(text: String, max: usize) -> String {
     format!("{kept}\n… (cut at {max} characters; ask for less, with LIMIT or fewer fields)")
 }
 
+/// Refuses a writing request once the graph holds `allowance` concepts (the tier's).
+pub(crate) fn within_allowance(
+    graph: &andibase_kip::Graph,
+    allowance: i64,
+    request: &Request,
+) -> Result<(), String> {
+    if !writes(request) {
+        return Ok(());
+    }
+    match graph.counts() {
+        Ok((concepts, _)) if concepts >= allowance => Err(format!(
+            "the space holds {concepts} concepts, the most its tier allows ({allowance}); nothing more can be written"
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Whether a request may write (so the tier's allowance applies).
 fn writes(request: &Request) -> bool {
     let texts = request
@@ -207,15 +225,9 @@ impl Memory {
                         ))
                     }
                 };
-                if mode == Mode::ReadWrite && writes(&request) {
-                    match graph.counts() {
-                        Ok((concepts, _)) if concepts >= allowance => {
-                            return ToolOutput::error(format!(
-                                "the space holds {concepts} concepts, the most its tier allows ({allowance}); nothing more can be written"
-                            ))
-                        }
-                        Ok(_) => {}
-                        Err(e) => return ToolOutput::error(e.to_string()),
+                if mode == Mode::ReadWrite {
+                    if let Err(why) = within_allowance(&graph, allowance, &request) {
+                        return ToolOutput::error(why);
                     }
                 }
                 let envelope = graph.execute(request, mode);

@@ -724,6 +724,22 @@ impl Memory {
             .map_err(|e| DomainError::Internal(e.to_string()))
     }
 
+    /// Runs a KIP request that may write (KML), within the tier's allowance: a write past
+    /// it is refused. Gives the KIP envelope.
+    pub async fn execute_kip(&self, space: &Space, request: Value) -> DomainResult<Value> {
+        let request: Request = serde_json::from_value(request)
+            .map_err(|e| issue("commands", format!("is not a KIP request: {e}")))?;
+        let graph = self.graph(space).await?;
+        let allowance = space.allowance();
+        tokio::task::spawn_blocking(move || {
+            agents::within_allowance(&graph, allowance, &request)
+                .map(|()| graph.execute(request, Mode::ReadWrite))
+                .map_err(|why| issue("command", why))
+        })
+        .await
+        .map_err(|e| DomainError::Internal(e.to_string()))?
+    }
+
     /// Stores a space's model configuration, sealed; the key is never shown again.
     pub async fn set_byok(&self, space: &Space, config: ModelConfig) -> DomainResult<()> {
         for (field, value, max) in [

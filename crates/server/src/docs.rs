@@ -19,6 +19,7 @@ pub struct Docs {
 }
 
 const SKILL_MD: &str = include_str!("../assets/skill.md");
+const MCP_MD: &str = include_str!("../assets/mcp.md");
 const OVERVIEW_MD: &str = include_str!("../assets/docs.md");
 
 impl Docs {
@@ -109,6 +110,11 @@ fn schema_fields(doc: &serde_json::Value, schema: &serde_json::Value) -> String 
     format!(" with {}", fields.join(", "))
 }
 
+/// The product's `skill.md` with this server's base URL.
+pub(crate) fn skill_md(public_url: &str) -> String {
+    SKILL_MD.replace("{{BASE}}", public_url.trim_end_matches('/'))
+}
+
 fn base(state: &AppState) -> String {
     state.config.public_url.trim_end_matches('/').to_string()
 }
@@ -126,13 +132,42 @@ fn markdown(text: String) -> Response {
         .into_response()
 }
 
+/// Markdown of ours served at `path` as a page and at `path.md` as Markdown, with this
+/// server's base URL.
+fn with_doc(
+    router: Router<AppState>,
+    path: &'static str,
+    title: &'static str,
+    md: &'static str,
+) -> Router<AppState> {
+    let twin = format!("{path}.md");
+    router
+        .route(
+            path,
+            get(move |State(s): State<AppState>| async move {
+                html_page(
+                    &s,
+                    title,
+                    &md.replace("{{BASE}}", &base(&s)),
+                    &format!("{path}.md"),
+                )
+            }),
+        )
+        .route(
+            &twin,
+            get(move |State(s): State<AppState>| async move {
+                markdown(md.replace("{{BASE}}", &base(&s)))
+            }),
+        )
+}
+
 fn html_page(state: &AppState, title: &str, md: &str, twin: &str) -> Response {
     let mut body = String::new();
     let parser = pulldown_cmark::Parser::new_ext(md, pulldown_cmark::Options::ENABLE_TABLES);
     // Our own Markdown, so raw HTML in it is trusted; user text never reaches here.
     pulldown_cmark::html::push_html(&mut body, parser);
     let nav = format!(
-        r#"<p class="muted"><a href="{twin}">Open Markdown</a> · <a href="/docs">Overview</a> · <a href="/docs/agent-get-started">Get started (for AI agents)</a> · <a href="/docs/api-reference">API reference</a> · <a href="/api/openapi.json">OpenAPI</a></p>"#
+        r#"<p class="muted"><a href="{twin}">Open Markdown</a> · <a href="/docs">Overview</a> · <a href="/docs/agent-get-started">Get started (for AI agents)</a> · <a href="/docs/mcp">MCP</a> · <a href="/docs/api-reference">API reference</a> · <a href="/api/openapi.json">OpenAPI</a></p>"#
     );
     Html(crate::console::layout::page(
         title,
@@ -147,7 +182,13 @@ pub fn router(docs: Arc<Docs>) -> Router<AppState> {
     let d1 = docs.clone();
     let d2 = docs.clone();
     let d3 = docs.clone();
-    Router::new()
+    let router = with_doc(
+        Router::new(),
+        "/docs/agent-get-started",
+        "Get started (for AI agents)",
+        SKILL_MD,
+    );
+    with_doc(router, "/docs/mcp", "MCP", MCP_MD)
         .route(
             "/api/openapi.json",
             get(move || {
@@ -194,23 +235,6 @@ pub fn router(docs: Arc<Docs>) -> Router<AppState> {
                     &OVERVIEW_MD.replace("{{BASE}}", &base(&s)),
                     "/docs.md",
                 )
-            }),
-        )
-        .route(
-            "/docs/agent-get-started",
-            get(|State(s): State<AppState>| async move {
-                html_page(
-                    &s,
-                    "Get started (for AI agents)",
-                    &SKILL_MD.replace("{{BASE}}", &base(&s)),
-                    "/docs/agent-get-started.md",
-                )
-            }),
-        )
-        .route(
-            "/docs/agent-get-started.md",
-            get(|State(s): State<AppState>| async move {
-                markdown(SKILL_MD.replace("{{BASE}}", &base(&s)))
             }),
         )
         .route(

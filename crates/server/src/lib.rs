@@ -8,9 +8,11 @@ mod docs;
 pub mod error;
 pub mod extract;
 pub mod links;
+pub mod mcp;
 pub mod memory_api;
 pub mod ops;
 pub mod state;
+mod tools;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,8 +32,10 @@ pub fn app(state: AppState) -> Router {
         Some(_) => Router::new().route("/__test/clock", axum::routing::post(ops::advance_clock)),
         None => Router::new(),
     };
+    let mcp = mcp::router(&state, docs::skill_md(&state.config.public_url));
     Router::new()
         .merge(api)
+        .merge(mcp)
         .merge(test_routes)
         .merge(console::router())
         .merge(docs::router(doc))

@@ -88,6 +88,9 @@ pub struct WorkspaceTools {
     pub web: Option<andibase_outbound::Policy>,
     /// Tools of remote servers the agent is linked to (MCP servers, by credential).
     pub remote: Vec<Arc<dyn RemoteTools>>,
+    /// The session tools, with where session pages are (MCP clients log their work; a
+    /// chat's session is kept for it).
+    pub sessions: Option<Arc<dyn andibase_common::Links>>,
 }
 
 /// A future a remote tool call gives.
@@ -102,6 +105,9 @@ pub trait RemoteTools: Send + Sync {
     fn call<'a>(&'a self, name: &'a str, input: Value) -> Calling<'a>;
 }
 
+/// How often a wait for a decision reports progress, when someone listens.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 /// What the approval tools need: the service, and who asks.
 #[derive(Clone)]
 pub struct ApprovalTools {
@@ -115,6 +121,8 @@ pub struct ApprovalTools {
     pub members: Vec<String>,
     /// How long `request_human_approval` waits for the decision (within a turn's budget).
     pub wait: Duration,
+    /// Told how long it has waited, every 10 s of a wait (MCP progress notifications).
+    pub progress: Option<Arc<dyn Fn(Duration) + Send + Sync>>,
 }
 
 pub(crate) fn schema(properties: Value, required: &[&str]) -> Value {
@@ -161,6 +169,48 @@ pub fn memory_tools() -> Vec<ToolSpec> {
             description: Cow::Borrowed("Stores text in a memory space to be formed into long-term memory (asynchronously); answers the conversation's id."),
             input_schema: schema(json!({"space_id": space, "text": {"type": "string"}}), &["space_id", "text"]),
             permission: Resource::Memory.write(),
+        },
+    ]
+}
+
+/// KIP on one of the workspace's memory spaces: read-only, and (for callers who may write
+/// memory) KML.
+pub fn kip_tools() -> Vec<ToolSpec> {
+    let properties = json!({
+        "space_id": {"type": "string", "description": "The memory space's id (one of this workspace's)."},
+        "command": {"type": "string", "description": "One KIP command: `FIND(?p) WHERE { ?p {type: \"Person\"} } LIMIT 5`, `DESCRIBE PRIMER`."},
+        "parameters": {"type": "object", "description": "Values for `:name` placeholders."}
+    });
+    vec![
+        ToolSpec {
+            name: "execute_kip_readonly".into(),
+            description: Cow::Borrowed("Runs a KIP query (KQL or META) on a memory space's knowledge graph; KML is refused. Answers the KIP envelope {result} or {error}."),
+            input_schema: schema(properties.clone(), &["space_id", "command"]),
+            permission: Resource::Memory.read(),
+        },
+        ToolSpec {
+            name: "execute_kip".into(),
+            description: Cow::Borrowed("Runs a KIP command on a memory space's knowledge graph, KML (UPSERT, DELETE) included, within the space's tier allowance."),
+            input_schema: schema(properties, &["space_id", "command"]),
+            permission: Resource::Memory.write(),
+        },
+    ]
+}
+
+/// Session logging: an agent opens a session humans watch live, and logs to it.
+pub fn session_tools() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: "start_session".into(),
+            description: Cow::Borrowed("Opens an agent work session and answers it with its `url`, a live page to share with the human; log progress to it with log_session_event."),
+            input_schema: schema(json!({"title": {"type": "string", "maxLength": 200}, "message": {"type": "string"}}), &[]),
+            permission: Resource::SessionEvents.write(),
+        },
+        ToolSpec {
+            name: "log_session_event".into(),
+            description: Cow::Borrowed("Adds an event (`type` such as agent.update, a JSON `body`) to a session's live timeline."),
+            input_schema: schema(json!({"session_id": {"type": "string"}, "type": {"type": "string", "maxLength": 100}, "body": {}}), &["session_id", "type"]),
+            permission: Resource::SessionEvents.write(),
         },
     ]
 }
@@ -279,18 +329,103 @@ struct MemoryInput {
     text: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KipInput {
+    space_id: String,
+    command: String,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionInput {
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    body: Value,
+}
+
 impl WorkspaceTools {
-    /// Recalls from or remembers into a memory space of this workspace; another
-    /// workspace's space is "not found", as over HTTP.
-    async fn memory_call(&self, name: &str, input: MemoryInput) -> Result<Value, DomainError> {
+    /// One of this workspace's memory spaces (another workspace's is "not found").
+    async fn own_space(&self, id: &str) -> Result<(&Memory, andibase_memory::Space), DomainError> {
         let memory = self
             .memory
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| DomainError::Internal("no memory service".into()))?;
-        let space = memory.space(&input.space_id).await?;
+        let space = memory.space(id).await?;
         if space.workspace_id != self.workspace_id {
             return Err(DomainError::NotFound);
         }
+        Ok((memory, space))
+    }
+
+    async fn kip_call(&self, name: &str, input: KipInput) -> Result<Value, DomainError> {
+        let (memory, space) = self.own_space(&input.space_id).await?;
+        let request =
+            json!({"command": input.command, "parameters": input.parameters.unwrap_or(json!({}))});
+        let envelope = if name == "execute_kip" {
+            memory.execute_kip(&space, request).await?
+        } else {
+            memory.execute_kip_readonly(&space, request).await?
+        };
+        // A KIP error is the tool's error, with the engine's code and message.
+        match envelope.get("error") {
+            Some(e) => Err(DomainError::invalid("command", e.to_string())),
+            None => Ok(envelope),
+        }
+    }
+
+    async fn session_call(&self, name: &str, input: SessionInput) -> Result<Value, DomainError> {
+        let links = self
+            .sessions
+            .as_deref()
+            .ok_or_else(|| DomainError::Internal("no session pages".into()))?;
+        let sessions = andibase_sessions::Sessions {
+            db: &self.db,
+            workspace_handle: &self.workspace_handle,
+            links,
+        };
+        if name == "start_session" {
+            let made = sessions
+                .create(
+                    andibase_sessions::NewSession {
+                        title: input.title,
+                        message: input.message,
+                    },
+                    Some(&self.actor),
+                    self.clock.now(),
+                )
+                .await?;
+            return Ok(json!(made));
+        }
+        let session = input
+            .session_id
+            .ok_or_else(|| DomainError::invalid("session_id", "is required"))?;
+        let event = sessions
+            .post_event(
+                &session,
+                andibase_sessions::NewEvent {
+                    kind: input.kind.unwrap_or_default(),
+                    body: input.body,
+                },
+                self.clock.now(),
+            )
+            .await?;
+        Ok(json!(event))
+    }
+
+    /// Recalls from or remembers into a memory space of this workspace; another
+    /// workspace's space is "not found", as over HTTP.
+    async fn memory_call(&self, name: &str, input: MemoryInput) -> Result<Value, DomainError> {
+        let (memory, space) = self.own_space(&input.space_id).await?;
         if name == "recall_memory" {
             let query = input.query.unwrap_or_default();
             let recall: RecallInput = serde_json::from_value(json!({"query": query}))
@@ -329,6 +464,10 @@ impl ApprovalTools {
             )
             .await?;
         let deadline = std::time::Instant::now() + self.wait;
+        // A listener hears at once that the wait began.
+        if let Some(tell) = &self.progress {
+            tell(Duration::ZERO);
+        }
         let mut current = approval;
         while current.is_pending() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -340,9 +479,15 @@ impl ApprovalTools {
                 .wait_for_result(
                     &self.workspace_id,
                     &current.request_id,
-                    left.min(Duration::from_secs(60)),
+                    left.min(match self.progress {
+                        Some(_) => PROGRESS_EVERY,
+                        None => Duration::from_secs(60),
+                    }),
                 )
                 .await?;
+            if let (Some(tell), true) = (&self.progress, current.is_pending()) {
+                tell(self.wait - deadline.saturating_duration_since(std::time::Instant::now()));
+            }
         }
         Ok(current.record_json(false))
     }
@@ -424,6 +569,10 @@ impl WorkspaceTools {
         }
         if self.memory.is_some() {
             tools.extend(memory_tools());
+            tools.extend(kip_tools());
+        }
+        if self.sessions.is_some() {
+            tools.extend(session_tools());
         }
         if self.web.is_some() {
             tools.extend(web_tools());
@@ -455,6 +604,8 @@ impl WorkspaceTools {
             .into_iter()
             .chain(approval_tools())
             .chain(memory_tools())
+            .chain(kip_tools())
+            .chain(session_tools())
             .chain(web_tools())
             .chain(remote.into_iter().flat_map(|r| r.specs()))
             .find(|t| t.name == name)
@@ -566,6 +717,14 @@ impl WorkspaceTools {
                     Err(c) => c,
                 };
             }
+            "execute_kip_readonly" | "execute_kip" => match parse::<KipInput>(input) {
+                Ok(k) => self.kip_call(name, k).await,
+                Err(c) => return c,
+            },
+            "start_session" | "log_session_event" => match parse::<SessionInput>(input) {
+                Ok(i) => self.session_call(name, i).await,
+                Err(c) => return c,
+            },
             "delete_data_records" => match parse::<Ids>(input) {
                 Ok(r) => d
                     .delete_many(

@@ -284,16 +284,7 @@ pub(crate) fn worker_server(
     let (owner, ws) = server.setup_admin();
     let key = owner.create_key(&ws, "admin");
     let admin = server.with_key(&key);
-    let r = admin.post(
-        "/api/v1/data-definitions",
-        json!({"name": "Tasks", "handle": "tasks", "fields": {"title": {"type": "text"}}}),
-    );
-    assert_eq!(r.status, 201, "{}", r.text);
-    let r = admin.post(
-        "/api/v1/agents",
-        json!({"name": "Worker", "handle": "worker", "capabilities": {"objectsAccess": true}}),
-    );
-    assert_eq!(r.status, 201, "{}", r.text);
+    admin.tasks_and_agent("Worker", "worker", json!({"objectsAccess": true}));
     (server, owner, ws, key)
 }
 
@@ -391,7 +382,8 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
             "query_data_records",
             "run_sql_query",
             "get_approval_result",
-            "recall_memory"
+            "recall_memory",
+            "execute_kip_readonly"
         ]
     );
     let parts = r.body["assistantMessage"]["message"]["parts"]
@@ -432,7 +424,9 @@ fn an_agent_works_on_records_through_tools_within_the_callers_access() {
             "request_human_approval",
             "get_approval_result",
             "recall_memory",
-            "remember"
+            "remember",
+            "execute_kip_readonly",
+            "execute_kip"
         ]
     );
 }

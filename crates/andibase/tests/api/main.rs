@@ -14,6 +14,7 @@ mod data_system_names;
 mod docs_and_ops;
 mod errors_and_auth;
 mod isolation;
+mod mcp;
 mod memory;
 mod memory_models;
 mod query_shapes;

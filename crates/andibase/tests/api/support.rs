@@ -394,6 +394,21 @@ impl Client {
         assert_eq!(r.status, 200, "{}", r.text);
     }
 
+    /// Makes a `tasks` definition (one text field, `title`) and an agent (`handle`, with
+    /// `capabilities`) in this key's workspace.
+    pub fn tasks_and_agent(&self, name: &str, handle: &str, capabilities: Value) {
+        let r = self.post(
+            "/api/v1/data-definitions",
+            json!({"name": "Tasks", "handle": "tasks", "fields": {"title": {"type": "text"}}}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = self.post(
+            "/api/v1/agents",
+            json!({"name": name, "handle": handle, "capabilities": capabilities}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+
     /// Makes a second workspace, `other`, owned by this human; answers its admin key's client.
     pub fn other_workspace(&self, server: &Server) -> Client {
         let r = self.post("/api/v1/workspaces", json!({"name": "Other"}));

@@ -140,10 +140,6 @@ pub async fn delete_agent(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// How long a chat turn waits for a human's decision on an approval it asked for (less than
-/// the turn's own budget, so the model still answers with what happened).
-const APPROVAL_WAIT: std::time::Duration = std::time::Duration::from_secs(150);
-
 /// The agent a chat route names, in the caller's workspace.
 async fn agent_of(
     state: &AppState,
@@ -244,31 +240,11 @@ pub async fn send_message(
         }
     })?;
     let tools = andibase_tools::WorkspaceTools {
-        db: db.clone(),
-        workspace_handle: ws.workspace.handle.clone(),
-        hooks: state.data_hooks.clone(),
-        definitions: state.definitions.clone(),
-        usage: state.query_log.clone(),
-        access: ws.access,
-        role: ws.role(),
-        actor: ws.actor(),
-        clock: state.clock.clone(),
-        approvals: Some(andibase_tools::ApprovalTools {
-            service: state.approvals.clone(),
-            workspace_id: ws.workspace.id.clone(),
-            workspace_handle: ws.workspace.handle.clone(),
-            agent_id: agent.id.clone(),
-            key_id: ws.key_id.clone(),
-            members: crate::agent_api::member_ids(&state, &ws.workspace).await,
-            wait: APPROVAL_WAIT,
-        }),
-        memory: Some(state.memory.clone()),
-        workspace_id: ws.workspace.id.clone(),
         web: agent
             .capabilities
             .web_access
             .then_some(state.config.outbound),
-        remote: Vec::new(),
+        ..crate::tools::workspace_tools(&state, &ws, db.clone(), Some(agent.id.clone())).await
     };
     let turn = Turn {
         providers: state.models.clone(),
