@@ -19,6 +19,7 @@
 //! `shapes.rs`), beside PocketBase with `--pocketbase`.
 //!
 //! `--chat` measures the server's own time in an agent's chat turn (see `chat.rs`).
+//! `--mcp` measures a record read as an MCP tool call beside the HTTP API (see `mcp.rs`).
 //! `--recall-quality` scores recall's answers on generated multi-session dialogues beside
 //! BM25 over the raw turns (see `recall_quality.rs`).
 //! `--memory` measures a memory space: model-free formation of `--records`
@@ -33,6 +34,7 @@
 
 mod chat;
 mod data;
+mod mcp;
 mod memory;
 mod recall_quality;
 mod shapes;
@@ -56,6 +58,7 @@ struct Args {
     memory_only: bool,
     recall_quality_only: bool,
     chat_only: bool,
+    mcp_only: bool,
     /// After a shape's warm-up, how long to wait (for a background index build).
     settle_ms: u64,
     records: usize,
@@ -76,6 +79,7 @@ fn parse_args() -> Args {
         memory_only: false,
         recall_quality_only: false,
         chat_only: false,
+        mcp_only: false,
         settle_ms: 500,
         records: 100_000,
         sustain_seconds: 60,
@@ -99,6 +103,10 @@ fn parse_args() -> Args {
         }
         if flag == "--chat" {
             a.chat_only = true;
+            continue;
+        }
+        if flag == "--mcp" {
+            a.mcp_only = true;
             continue;
         }
         if flag == "--recall-quality" {
@@ -785,6 +793,10 @@ async fn main() {
     }
     if args.memory_only {
         memory::bench_memory(&args).await;
+        return;
+    }
+    if args.mcp_only {
+        mcp::bench_mcp(&args).await;
         return;
     }
     if args.chat_only {

@@ -438,3 +438,62 @@ fn an_mcp_client_speaks_kip_to_its_workspaces_memory_only() {
     );
     assert!(failed && refused["error"] == "not found", "{refused}");
 }
+
+#[test]
+fn a_client_cancelling_an_approval_wait_stops_it_and_the_approval_stays() {
+    let (server, owner, _ws, key) = workspace();
+    let c = server
+        .with_key(&key)
+        .header("Accept", "application/json, text/event-stream")
+        .header("X-Agent-Id", "bot");
+    let init = c.post_raw(
+        "/mcp",
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    );
+    assert_eq!(init.status, 200, "{}", init.text);
+    let session = init
+        .header("mcp-session-id")
+        .expect("a session")
+        .to_string();
+    let c = c
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18");
+    c.post_raw(
+        "/mcp",
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    let waiting = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let r = c.post_raw(
+                "/mcp",
+                r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"request_human_approval","arguments":{"question":"Wait?","context_markdown":"-","options":[{"label":"Yes","value":"yes"}]}}}"#,
+            );
+            (started.elapsed(), r)
+        })
+    };
+    // The approval exists; the client gives up on the call.
+    let id = crate::support::eventually(20, || {
+        owner.get("/api/v1/approvals").body[0]["requestId"]
+            .as_str()
+            .map(str::to_string)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!waiting.is_finished(), "the call waits for the decision");
+    let r = c.post_raw(
+        "/mcp",
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"user gave up"}}"#,
+    );
+    assert!(r.status < 300, "{}", r.text);
+    let (took, _answer) = waiting.join().unwrap();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "the wait went on for {took:?}"
+    );
+    // The approval is still there for the human, pending; the session still answers.
+    let approval = owner.get(&format!("/api/v1/approvals/{id}"));
+    assert_eq!(approval.body["status"], "pending", "{}", approval.text);
+    let r = c.post_raw("/mcp", r#"{"jsonrpc":"2.0","id":8,"method":"tools/list"}"#);
+    assert_eq!(r.status, 200, "{}", r.text);
+}
