@@ -1,6 +1,6 @@
 """Drives andibase's /mcp with the official MCP Python SDK (`pip install mcp`).
 
-Usage: mcp_client.py BASE_URL ADMIN_KEY VIEWER_KEY OTHER_KEY
+Usage: mcp_client.py BASE_URL ADMIN_KEY VIEWER_KEY OTHER_KEY PERSON_ID
 Prints each check; exits 1 at the first that fails.
 """
 
@@ -11,7 +11,7 @@ import sys
 from mcp import ClientSession
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
-BASE, ADMIN, VIEWER, OTHER = sys.argv[1:5]
+BASE, ADMIN, VIEWER, OTHER, PERSON = sys.argv[1:6]
 
 
 def check(ok, what):
@@ -66,6 +66,15 @@ async def admin_flow(s, info):
     check(page["items"][0]["name"] == "From Python", "and queried back")
     bad = await s.call_tool("create_data_records", {"definition": "tasks", "records": [{"name": "x", "attributes": {"title": 3}}]})
     check(failed(bad) and answer(bad)["issues"][0]["path"] == ["records", 0, "attributes", "title"], "a bad record is a tool error naming the field")
+    resources = [str(r.uri) for r in (await s.list_resources()).resources]
+    check("andibase://data-definitions/tasks" in resources, f"definitions are resources: {resources}")
+    definition = json.loads((await s.read_resource("andibase://data-definitions/tasks")).contents[0].text)
+    check("title" in definition["fields"], "a definition reads with its fields")
+    person = json.loads((await s.read_resource(f"andibase://data-definitions/people/records/{PERSON}")).contents[0].text)
+    check(person["attributes"].get("salary") == 100, f"an admin reads a record with every field: {person}")
+    listed = await s.list_resource_templates()
+    templates = [attr(t, "uri_template", "uriTemplate") for t in attr(listed, "resource_templates", "resourceTemplates")]
+    check("andibase://data-definitions/{handle}/records/{id}" in templates, f"records are reached by template: {templates}")
     prompts = await s.list_prompts()
     check(any(p.name == "andibase-skill" for p in prompts.prompts), "skill.md is a prompt")
     skill = await s.get_prompt("andibase-skill")
@@ -104,6 +113,8 @@ async def viewer_flow(s, info):
     check("query_data_records" in names and "create_data_records" not in names, "a viewer's key sees no writers")
     refused = await s.call_tool("create_data_records", {"definition": "tasks", "records": [{"name": "x"}]})
     check(failed(refused), "a writer named by a viewer is a tool error")
+    person = json.loads((await s.read_resource(f"andibase://data-definitions/people/records/{PERSON}")).contents[0].text)
+    check("salary" not in person["attributes"] and person["name"] == "Ada", f"a field hidden from viewers stays hidden in a resource: {person}")
 
 
 async def read_only_flow(s, info):
@@ -114,6 +125,11 @@ async def read_only_flow(s, info):
 async def other_flow(s, info):
     result = await s.call_tool("query_data_records", {"definition": "tasks"})
     check(failed(result) and answer(result)["error"] == "not found", "another workspace's data is not found")
+    try:
+        await s.read_resource(f"andibase://data-definitions/people/records/{PERSON}")
+        check(False, "another workspace's record is readable")
+    except Exception as e:  # the SDK raises the JSON-RPC error
+        check("not found" in str(e).lower(), f"another workspace's record is not found: {e}")
 
 
 async def malformed():

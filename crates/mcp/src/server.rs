@@ -11,8 +11,10 @@ use andibase_identity::Action;
 use andibase_tools::{Called, ToolSpec, WorkspaceTools};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptMessage, Role,
+    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, Prompt, PromptMessage, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role,
     ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
@@ -69,6 +71,20 @@ fn mcp_tool(t: ToolSpec) -> Tool {
     )
 }
 
+/// A refusal to list or read resources, as JSON-RPC errors: not found (-32002) for what
+/// does not exist or is another workspace's, invalid params for the rest.
+fn resource_error(e: andibase_common::DomainError) -> ErrorData {
+    match e {
+        andibase_common::DomainError::NotFound => {
+            ErrorData::resource_not_found("resource not found in this workspace", None)
+        }
+        andibase_common::DomainError::Internal(_) => {
+            ErrorData::internal_error("the server failed", None)
+        }
+        other => ErrorData::invalid_params(other.to_string(), None),
+    }
+}
+
 /// A registry answer as an MCP tool result: the JSON as text (and as structured content
 /// when it is an object), `isError` for a refusal; never a transport failure.
 fn result_of(called: Called) -> CallToolResult {
@@ -90,6 +106,7 @@ impl ServerHandler for WorkspaceServer {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_prompts()
+                .enable_resources()
                 .build(),
         )
         .with_server_info(Implementation::new("andibase", env!("CARGO_PKG_VERSION")))
@@ -150,6 +167,62 @@ impl ServerHandler for WorkspaceServer {
             () = context.ct.cancelled() => Called::error("cancelled by the client"),
         };
         Ok(result_of(called).into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let caller = caller(&context)?;
+        let listed = caller.tools.resources().await.map_err(resource_error)?;
+        Ok(ListResourcesResult::with_all_items(
+            listed
+                .into_iter()
+                .map(|r| {
+                    let mut resource =
+                        Resource::new(r.uri, r.name).with_mime_type("application/json");
+                    if let Some(d) = r.description {
+                        resource = resource.with_description(d);
+                    }
+                    resource
+                })
+                .collect(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            andibase_tools::resource_templates()
+                .into_iter()
+                .map(|(template, name, description)| {
+                    let mut t = ResourceTemplate::new(template, name);
+                    t.description = Some(description.into());
+                    t.mime_type = Some("application/json".into());
+                    t
+                })
+                .collect(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let caller = caller(&context)?;
+        let value = caller
+            .tools
+            .read_resource(&request.uri)
+            .await
+            .map_err(resource_error)?;
+        let contents = ResourceContents::text(value.to_string(), request.uri)
+            .with_mime_type("application/json");
+        Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
     async fn list_prompts(

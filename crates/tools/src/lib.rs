@@ -24,7 +24,9 @@ use andibase_storage::Database;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+mod resources;
 mod web;
+pub use resources::{resource_templates, ResourceInfo};
 pub use web::{html_to_text, web_tools};
 
 /// A tool as a model is offered it.

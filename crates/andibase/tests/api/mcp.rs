@@ -343,9 +343,22 @@ fn the_official_python_sdk_drives_the_server() {
     let other = owner.other_workspace(&server);
     drop(other);
     let other_key = owner.create_key("other", "admin");
+    // A definition with a field hidden from viewers, for the resource reads.
+    let admin = server.with_key(&key);
+    let r = admin.post(
+        "/api/v1/data-definitions",
+        json!({"name": "People", "handle": "people", "fields": {"salary": {"type": "number", "hiddenFrom": ["viewer"]}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = admin.post(
+        "/api/v1/data-definitions/people/data/upsert-many",
+        json!({"records": [{"name": "Ada", "attributes": {"salary": 100}}]}),
+    );
+    assert!(r.status < 300, "{}", r.text);
+    let person = r.body["results"][0]["id"].as_str().unwrap().to_string();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp_client.py");
     let out = std::process::Command::new("python3")
-        .args([script, &server.url, &key, &viewer, &other_key])
+        .args([script, &server.url, &key, &viewer, &other_key, &person])
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
