@@ -133,13 +133,16 @@ impl ServerHandler for WorkspaceServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let mut caller = caller(&context)?;
         let name = request.name.to_string();
-        if !caller.specs().iter().any(|t| t.name == name) {
-            // The same refusal the registry gives, so a read-only session cannot reach a
-            // writer by naming it.
-            let why = match caller.tools.available(true).iter().any(|t| t.name == name) {
-                true => format!("`{name}` writes, and this session is read-only"),
-                false => format!("there is no tool named `{name}` for this key"),
-            };
+        // Only what the list offers this caller: a read-only session cannot reach a
+        // writer by naming it.
+        let why = match caller.tools.offers(&name, true) {
+            None => Some(format!("there is no tool named `{name}` for this key")),
+            Some(p) if caller.read_only && p.action != Action::Read => {
+                Some(format!("`{name}` writes, and this session is read-only"))
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = why {
             return Ok(result_of(Called::error(why)).into());
         }
         // A wait for a human's decision reports progress to a client that asked for it.

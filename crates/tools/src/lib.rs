@@ -62,6 +62,42 @@ impl Called {
     }
 }
 
+/// Which kind of caller has a built-in tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Group {
+    /// Agents with `objectsAccess` (every MCP client).
+    Data,
+    /// Callers who ask as an agent.
+    Approvals,
+    /// Memory and KIP.
+    Memory,
+    /// Session logging (MCP clients).
+    Sessions,
+    /// `web_fetch`, for agents with `webAccess`.
+    Web,
+}
+
+/// Every built-in tool with its group, made once: a call should not rebuild every tool's
+/// JSON Schema to find one.
+fn built_ins() -> &'static [(Group, ToolSpec)] {
+    static ALL: std::sync::LazyLock<Vec<(Group, ToolSpec)>> = std::sync::LazyLock::new(|| {
+        let tag = |group: Group, specs: Vec<ToolSpec>| specs.into_iter().map(move |s| (group, s));
+        tag(Group::Data, data_tools())
+            .chain(tag(Group::Approvals, approval_tools()))
+            .chain(tag(Group::Memory, memory_tools()))
+            .chain(tag(Group::Memory, kip_tools()))
+            .chain(tag(Group::Sessions, session_tools()))
+            .chain(tag(Group::Web, web_tools()))
+            .collect()
+    });
+    &ALL
+}
+
+/// A built-in tool by name.
+fn built_in(name: &str) -> Option<&'static ToolSpec> {
+    built_ins().iter().map(|(_, t)| t).find(|t| t.name == name)
+}
+
 /// The answer of `workspace_access_unavailable`, the one tool of a chat without a workspace.
 pub const NO_WORKSPACE: &str = "workspace_access_unavailable";
 
@@ -562,27 +598,41 @@ impl WorkspaceTools {
 
     /// The tools this kind of caller has, before permissions.
     fn all(&self, objects_access: bool) -> Vec<ToolSpec> {
-        let mut tools = Vec::new();
-        if objects_access {
-            tools.extend(data_tools());
-        }
-        if self.approvals.is_some() {
-            tools.extend(approval_tools());
-        }
-        if self.memory.is_some() {
-            tools.extend(memory_tools());
-            tools.extend(kip_tools());
-        }
-        if self.sessions.is_some() {
-            tools.extend(session_tools());
-        }
-        if self.web.is_some() {
-            tools.extend(web_tools());
-        }
+        let mut tools: Vec<ToolSpec> = built_ins()
+            .iter()
+            .filter(|(group, _)| self.has(*group, objects_access))
+            .map(|(_, spec)| spec.clone())
+            .collect();
         for r in &self.remote {
             tools.extend(r.specs());
         }
         tools
+    }
+
+    /// Whether this kind of caller has a group of built-in tools.
+    fn has(&self, group: Group, objects_access: bool) -> bool {
+        match group {
+            Group::Data => objects_access,
+            Group::Approvals => self.approvals.is_some(),
+            Group::Memory => self.memory.is_some(),
+            Group::Sessions => self.sessions.is_some(),
+            Group::Web => self.web.is_some(),
+        }
+    }
+
+    /// The permission tool `name` needs, if this caller has it and may use it: what
+    /// [`WorkspaceTools::available`] would list, for one name, without building the list.
+    pub fn offers(&self, name: &str, objects_access: bool) -> Option<Permission> {
+        let permission = match built_ins().iter().find(|(_, t)| t.name == name) {
+            Some((group, spec)) => self.has(*group, objects_access).then_some(spec.permission),
+            None => self
+                .remote
+                .iter()
+                .flat_map(|r| r.specs())
+                .find(|t| t.name == name)
+                .map(|t| t.permission),
+        }?;
+        self.access.allows(permission).then_some(permission)
     }
 
     fn data(&self) -> Data<'_> {
@@ -602,22 +652,21 @@ impl WorkspaceTools {
             .remote
             .iter()
             .find(|r| r.specs().iter().any(|t| t.name == name));
-        let Some(spec) = data_tools()
-            .into_iter()
-            .chain(approval_tools())
-            .chain(memory_tools())
-            .chain(kip_tools())
-            .chain(session_tools())
-            .chain(web_tools())
-            .chain(remote.into_iter().flat_map(|r| r.specs()))
-            .find(|t| t.name == name)
-        else {
+        let permission = match remote {
+            Some(r) => r
+                .specs()
+                .into_iter()
+                .find(|t| t.name == name)
+                .map(|t| t.permission),
+            None => built_in(name).map(|t| t.permission),
+        };
+        let Some(permission) = permission else {
             return Called::error(format!("there is no tool named `{name}`"));
         };
-        if !self.access.allows(spec.permission) {
+        if !self.access.allows(permission) {
             return Called::error(format!(
                 "this agent acts for a caller without `{}`; it cannot use {name}",
-                spec.permission
+                permission
             ));
         }
         if let Some(r) = remote {

@@ -510,3 +510,43 @@ fn a_client_cancelling_an_approval_wait_stops_it_and_the_approval_stays() {
     let r = c.post_raw("/mcp", r#"{"jsonrpc":"2.0","id":8,"method":"tools/list"}"#);
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+#[test]
+fn the_current_protocol_revision_and_the_previous_ones_are_accepted() {
+    let (server, _owner, _ws, key) = workspace();
+    let c = server
+        .with_key(&key)
+        .header("Accept", "application/json, text/event-stream");
+    for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
+        let init = c.post_raw(
+            "/mcp",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).to_string(),
+        );
+        assert_eq!(init.status, 200, "{version}: {}", init.text);
+        assert!(
+            init.text
+                .contains(&format!("\"protocolVersion\":\"{version}\"")),
+            "{version}: {}",
+            init.text
+        );
+        let session = init
+            .header("mcp-session-id")
+            .expect("a session")
+            .to_string();
+        let s = c
+            .clone()
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", version);
+        s.post_raw(
+            "/mcp",
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        );
+        let r = s.post_raw("/mcp", r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+        assert_eq!(r.status, 200, "{version}: {}", r.text);
+        assert!(
+            r.text.contains("query_data_records"),
+            "{version}: {}",
+            r.text
+        );
+    }
+}
