@@ -310,22 +310,22 @@ fn model_message(m: &ChatMessage, images: bool) -> llm::Message {
                     p["filename"].as_str().unwrap_or("unnamed"),
                 );
                 let url = p["url"].as_str().unwrap_or("");
-                let bytes = data_url_bytes(url);
-                match bytes {
-                    Some(b) if is_text(media) => {
+                // Decoded only when read as text (an image can be 20 MiB).
+                let text_bytes = is_text(media).then(|| data_url_bytes(url)).flatten();
+                match text_bytes {
+                    Some(b) => {
                         let body: String = String::from_utf8_lossy(&b)
                             .chars()
                             .take(MAX_ATTACHED_TEXT)
                             .collect();
                         text.push(format!("[attached file: {name} ({media})]\n{body}"));
                     }
-                    Some(_)
-                        if images
-                            && matches!(
-                                media,
-                                "image/png" | "image/jpeg" | "image/gif" | "image/webp"
-                            )
-                            && url.contains(";base64,") =>
+                    None if images
+                        && matches!(
+                            media,
+                            "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+                        )
+                        && url.contains(";base64,") =>
                     {
                         text.push(format!("[attached image: {name} ({media})]"));
                         attached.push(llm::Image {
@@ -672,24 +672,38 @@ impl Chats<'_> {
         // server that cannot be reached is left out, and the model is told why.
         let mut notes = Vec::new();
         let mut remote = Vec::new();
-        for c in credentials
+        let mut connecting = tokio::task::JoinSet::new();
+        let servers = credentials
             .iter()
-            .filter(|c| c.credential.kind == CredentialKind::McpServer)
-        {
-            let url = c.credential.url.clone().unwrap_or_default();
-            match andibase_mcp::remote::RemoteServer::connect(
-                &url,
-                Some(&c.secret),
-                &c.credential.name,
-                outbound,
-            )
-            .await
-            {
+            .filter(|c| c.credential.kind == CredentialKind::McpServer);
+        for (i, c) in servers.enumerate() {
+            let name = c.credential.name.clone();
+            if i >= MAX_MCP_SERVERS {
+                notes.push(format!(
+                    "- The MCP server `{name}` is left out: a turn connects to at most {MAX_MCP_SERVERS}"
+                ));
+                continue;
+            }
+            let (url, secret) = (
+                c.credential.url.clone().unwrap_or_default(),
+                c.secret.clone(),
+            );
+            // All at once: one slow server delays the turn by its timeout, not by the sum.
+            connecting.spawn(async move {
+                let connected = andibase_mcp::remote::RemoteServer::connect(
+                    &url,
+                    Some(&secret),
+                    &name,
+                    outbound,
+                )
+                .await;
+                (name, connected)
+            });
+        }
+        for (name, connected) in connecting.join_all().await {
+            match connected {
                 Ok(server) => remote.push(Arc::new(server)),
-                Err(why) => notes.push(format!(
-                    "- The MCP server `{}` is unavailable: {why}",
-                    c.credential.name
-                )),
+                Err(why) => notes.push(format!("- The MCP server `{name}` is unavailable: {why}")),
             }
         }
         let tools = tools.map(|mut t| {
@@ -870,6 +884,9 @@ impl Chats<'_> {
             .join("\n\n")
     }
 }
+
+/// Remote MCP servers one turn connects to, at most.
+const MAX_MCP_SERVERS: usize = 10;
 
 /// A turn's budgets: model calls and time.
 const TURN_LIMITS: llm::Limits = llm::Limits {
