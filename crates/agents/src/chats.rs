@@ -720,17 +720,27 @@ impl Chats<'_> {
             .map(|t| t.available(self.agent.capabilities.objects_access))
             .unwrap_or_default();
         let system = self.system_prompt(&tools, &skills, &notes).await;
+        let mut offered: Vec<llm::Tool> = specs
+            .iter()
+            .map(|t| llm::Tool {
+                name: t.name.to_string(),
+                description: t.description.to_string(),
+                parameters: t.input_schema.clone(),
+            })
+            .collect();
+        if tools.is_none() {
+            // A chat without a workspace has one tool, which says so (as the original
+            // product names it), so a model that reaches for data learns why it cannot.
+            offered.push(llm::Tool {
+                name: andibase_tools::NO_WORKSPACE.into(),
+                description: "Explains why workspace data, approvals and memory are unavailable in this chat.".into(),
+                parameters: json!({"type": "object", "properties": {}}),
+            });
+        }
         let request = llm::Request {
             system,
             messages: trimmed(&history, &user_message, model.context_window),
-            tools: specs
-                .iter()
-                .map(|t| llm::Tool {
-                    name: t.name.to_string(),
-                    description: t.description.to_string(),
-                    parameters: t.input_schema.clone(),
-                })
-                .collect(),
+            tools: offered,
             ..llm::Request::default()
         };
         // The loop blocks (the provider client does); tools are async, run on this runtime.
@@ -745,7 +755,13 @@ impl Chats<'_> {
                             is_error: out.is_error,
                         }
                     }
-                    None => llm::ToolOutput::error("this chat has no workspace tools"),
+                    None => llm::ToolOutput::error(
+                        json!({
+                            "error": andibase_tools::NO_WORKSPACE,
+                            "message": "This chat has no workspace: its data, approvals and memory cannot be reached from here.",
+                        })
+                        .to_string(),
+                    ),
                 };
                 if let Some(log) = log.as_mut() {
                     if let Err(e) = runtime.block_on(log.tool_call(c, &out)) {
