@@ -50,6 +50,13 @@ fn skills_are_attached_to_agents_and_read_by_their_turns() {
         json!({"name": "Refunds", "description": "How we refund", "instructions": "Refund within 30 days; ask for the order id.", "agentIds": ["support"]}),
     );
     assert_eq!(skill["agentIds"], json!([agent["id"]]));
+    // The agent's console page lists it.
+    let page = owner.get(&format!("/w/{ws}/agents/support"));
+    assert!(
+        page.text.contains("agent-skills") && page.text.contains("How we refund"),
+        "{}",
+        page.text
+    );
     let id = skill["id"].as_str().unwrap().to_string();
 
     // Bad input names its field; a taken name is a conflict; a viewer cannot write.
@@ -193,6 +200,14 @@ fn a_model_credential_is_sealed_and_answers_for_the_agents_that_link_it() {
             "/api/v1/agents/{}/chats/c1/messages",
             agent["id"].as_str().unwrap()
         );
+        // The console names the linked credential, never its secret.
+        let page = owner.get(&format!("/w/{ws}/agents/writer"));
+        assert!(
+            page.text.contains("claude · model provider"),
+            "{}",
+            page.text
+        );
+        assert!(!page.text.contains(secret));
         let before = fake.seen().len();
         let r = editor.post(&url, json!({"text": "Hi"}));
         if allow_private {

@@ -661,7 +661,7 @@ async fn agent_page(
     headers: HeaderMap,
     Path((ws, slug)): Path<(String, String)>,
 ) -> Response {
-    let (session, m, _db, agent) = match agent_page_of(
+    let (session, m, db, agent) = match agent_page_of(
         &state,
         &headers,
         &ws,
@@ -674,6 +674,51 @@ async fn agent_page(
         Err(r) => return r,
     };
     let c = &agent.capabilities;
+    // Linked credentials by name and kind (never their secrets); ids that no longer exist
+    // are shown as such. Attached skills with their descriptions.
+    let known = andibase_agents::credentials::Credentials {
+        db: &db,
+        vault: &state.vault,
+    }
+    .list()
+    .await
+    .unwrap_or_default();
+    let creds: Vec<String> = c
+        .linked_credential_ids
+        .iter()
+        .map(|id| match known.iter().find(|k| &k.id == id) {
+            Some(k) => format!(
+                "<span class=\"badge\" title=\"{}\">{} · {}</span>",
+                esc(id),
+                esc(&k.name),
+                if k.kind == andibase_agents::credentials::CredentialKind::McpServer {
+                    "MCP server"
+                } else {
+                    "model provider"
+                }
+            ),
+            None => format!("<span class=\"badge muted\">{} (missing)</span>", esc(id)),
+        })
+        .collect();
+    let skills = andibase_agents::skills::Skills { db: &db }
+        .of_agent(&agent.id)
+        .await
+        .unwrap_or_default();
+    let skills_html = if skills.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h2>Skills</h2><ul id=\"agent-skills\">{}</ul>",
+            skills
+                .iter()
+                .map(|s| format!(
+                    "<li><strong>{}</strong> <span class=\"muted\">{}</span></li>",
+                    esc(&s.name),
+                    esc(s.description.as_deref().unwrap_or(""))
+                ))
+                .collect::<String>()
+        )
+    };
     let delete = if m.role.access().allows(Resource::Agents.write()) {
         format!(
             r#"<div class="actions"><button class="danger" data-action="/api/v1/agents/{id}" data-method="DELETE" data-ws="{h}" data-confirm="Delete this agent?" data-redirect="/w/{h}/agents">Delete agent</button></div><p class="error" hidden></p>"#,
@@ -686,8 +731,8 @@ async fn agent_page(
     let body = format!(
         r#"<h1>{n}</h1><div class="card"><p class="muted">{d}</p><table><tbody>
 <tr><th>Handle</th><td class="mono">{h}</td></tr><tr><th>Id</th><td class="mono">{id}</td></tr><tr><th>Model</th><td class="mono">{model}</td></tr>
-<tr><th>Capabilities</th><td>web {w} · browser {b} · objects {o} · credentials {creds}</td></tr><tr><th>Updated</th><td>{u}</td></tr></tbody></table>
-<h2>Instructions</h2><pre>{ins}</pre><div class="actions"><a class="button" id="open-chat" href="/w/{wsh}/agents/{h}/chat">Chat with this agent</a></div>{delete}</div>"#,
+<tr><th>Capabilities</th><td>web {w} · browser {b} · objects {o}</td></tr><tr><th>Credentials</th><td id="agent-credentials">{creds}</td></tr><tr><th>Updated</th><td>{u}</td></tr></tbody></table>
+<h2>Instructions</h2><pre>{ins}</pre>{skills_html}<div class="actions"><a class="button" id="open-chat" href="/w/{wsh}/agents/{h}/chat">Chat with this agent</a></div>{delete}</div>"#,
         wsh = esc(&m.workspace.handle),
         n = esc(&agent.name),
         d = esc(agent.description.as_deref().unwrap_or("")),
@@ -697,7 +742,11 @@ async fn agent_page(
         w = c.web_access,
         b = c.browser_access,
         o = c.objects_access,
-        creds = esc(&c.linked_credential_ids.join(", ")),
+        creds = if creds.is_empty() {
+            "—".to_string()
+        } else {
+            creds.join(" ")
+        },
         u = agent.updated_at.to_iso(),
         ins = esc(agent.instructions.as_deref().unwrap_or(""))
     );
