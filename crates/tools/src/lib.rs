@@ -1,4 +1,4 @@
-//! The workspace tool registry: every tool a model (or, later, an MCP client) may call on
+//! The workspace tool registry: every tool a model or an MCP client may call on
 //! a workspace, with its name, description, JSON Schema input, the permission it needs and
 //! its handler. A tool runs with the caller's access: the list a caller sees leaves out
 //! what it may not do, and a call is checked again, so a viewer's agent cannot write.
