@@ -164,6 +164,10 @@ struct ServeArgs {
     /// 429 (a turn can hold a thread for minutes: an approval wait, a slow provider).
     #[arg(long, env = "ANDIBASE_MAX_CONCURRENT_TURNS", default_value_t = 64)]
     max_concurrent_turns: usize,
+    /// MCP sessions held at once, server-wide (a session lives until deleted or idle for 5
+    /// minutes); past it a new one is refused with 503.
+    #[arg(long, env = "ANDIBASE_MAX_MCP_SESSIONS", default_value_t = 10_000)]
+    max_mcp_sessions: usize,
     /// Allow callbacks (and other outbound requests) to loopback and private addresses.
     #[arg(long, env = "ANDIBASE_ALLOW_PRIVATE_CALLBACKS")]
     allow_private_callbacks: bool,
@@ -684,6 +688,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             outbound: andibase_outbound::Policy {
                 allow_private: args.allow_private_callbacks,
             },
+            mcp_sessions: args.max_mcp_sessions.max(1),
             connections: andibase_server::ConnectionLimits {
                 total: args.max_connections,
                 per_address: args.max_connections_per_address,

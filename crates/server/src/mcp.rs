@@ -48,12 +48,13 @@ pub fn router(state: &AppState, skill: String) -> Router<AppState> {
         "127.0.0.1".into(),
         "::1".into(),
     ]);
+    let sessions = Arc::new(LocalSessionManager::default());
     let service: StreamableHttpService<WorkspaceServer, LocalSessionManager> =
-        StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), config);
+        StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
     Router::new()
         .route_service("/mcp", service)
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            (state.clone(), sessions),
             authenticate,
         ))
         .route("/.well-known/oauth-protected-resource", get(metadata))
@@ -94,7 +95,11 @@ fn challenge(state: &AppState, e: ApiError) -> Response {
 }
 
 /// Resolves the key to its workspace and tools and hands them to the MCP handler.
-async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn authenticate(
+    State((state, sessions)): State<(AppState, Arc<LocalSessionManager>)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let caller = match crate::extract::presented_key(&parts.headers) {
         Some(_) => {
@@ -122,6 +127,19 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         Ok(ws) => ws,
         Err(e) => return challenge(&state, e),
     };
+    // A POST without a session may open one; sessions live until deleted or idle for 5
+    // minutes, so their number is capped (`--max-mcp-sessions`).
+    if parts.method == axum::http::Method::POST
+        && !parts.headers.contains_key("mcp-session-id")
+        && sessions.sessions.read().await.len() >= state.config.mcp_sessions
+    {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_sessions",
+            "The server holds as many MCP sessions as it may; close one (DELETE /mcp with its Mcp-Session-Id) or retry later.",
+        )
+        .into_response();
+    }
     let db = match state.workspaces.get(&ws.workspace.id).await {
         Ok(db) => db,
         Err(e) => return ApiError::from(e).into_response(),

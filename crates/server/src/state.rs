@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub agent_login_per_minute: u32,
     /// Show remote images in approval context Markdown (off: they render as links).
     pub allow_remote_images: bool,
+    /// MCP sessions held at once (`--max-mcp-sessions`).
+    pub mcp_sessions: usize,
     /// Where user-given URLs (credentials' servers, web tools) may point.
     pub outbound: andibase_outbound::Policy,
     pub connections: crate::ConnectionLimits,

@@ -550,3 +550,40 @@ fn the_current_protocol_revision_and_the_previous_ones_are_accepted() {
         );
     }
 }
+
+#[test]
+fn sessions_past_the_servers_limit_are_refused_until_one_closes() {
+    let server = Server::start_with(&["--max-mcp-sessions", "2"]);
+    let (owner, ws) = server.setup_admin();
+    let c = server
+        .with_key(&owner.create_key(&ws, "admin"))
+        .header("Accept", "application/json, text/event-stream");
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = c.post_raw("/mcp", init);
+        assert_eq!(r.status, 200, "{}", r.text);
+        ids.push(r.header("mcp-session-id").unwrap().to_string());
+    }
+    c.post_raw("/mcp", init)
+        .expect_error(503, "too_many_sessions");
+    // An open session still works; closing one makes room.
+    let open = c
+        .clone()
+        .header("mcp-session-id", &ids[0])
+        .header("mcp-protocol-version", "2025-06-18");
+    open.post_raw(
+        "/mcp",
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    assert_eq!(
+        open.post_raw("/mcp", r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+            .status,
+        200
+    );
+    let r = open.request("DELETE", "/mcp", None);
+    assert!(r.status < 300, "{} {}", r.status, r.text);
+    crate::support::wait_for("the session to close", || {
+        c.post_raw("/mcp", init).status == 200
+    });
+}
