@@ -156,6 +156,9 @@ pub async fn bench_mcp(args: &Args) {
         assert!(!out.is_error, "{}", out.text);
     });
     rmcp.close().await;
+    // At concurrency: CONNS clients at once for SECONDS each way.
+    let http_busy = concurrent(&addr, &auth, &ids, false).await;
+    let mcp_busy = concurrent(&addr, &auth, &ids, true).await;
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data);
@@ -178,6 +181,78 @@ pub async fn bench_mcp(args: &Args) {
             pct(t, 0.5) / base
         );
     }
+    println!();
+    println!("{CONNS} clients at once, {SECONDS} s each way:");
+    println!();
+    println!("| a record read | reads/s | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|");
+    for (name, (rate, t)) in [
+        ("HTTP `GET …/query?filter=id = …&limit=1`", &http_busy),
+        (
+            "MCP `tools/call list_data_records`, raw JSON-RPC",
+            &mcp_busy,
+        ),
+    ] {
+        println!(
+            "| {name} | {rate:.0} | {:.3} | {:.3} |",
+            pct(t, 0.5),
+            pct(t, 0.99)
+        );
+    }
+}
+
+const CONNS: usize = 8;
+const SECONDS: u64 = 4;
+
+/// `CONNS` clients reading for `SECONDS`, over HTTP or MCP (a session each): reads per
+/// second and the sorted latencies.
+async fn concurrent(addr: &str, auth: &str, ids: &[String], mcp: bool) -> (f64, Vec<f64>) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(SECONDS);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..CONNS {
+        let (addr, auth, ids) = (addr.to_string(), auth.to_string(), ids.to_vec());
+        tasks.spawn(async move {
+            let mut c = Conn::open(&addr).await.unwrap();
+            let session = if mcp {
+                Some(session_id(&addr, &auth).await)
+            } else {
+                None
+            };
+            let accept = "application/json, text/event-stream";
+            let mut times = Vec::new();
+            let mut i = n * 131;
+            while Instant::now() < deadline {
+                i += 1;
+                let id = &ids[(i * 7919) % ids.len()];
+                let t = Instant::now();
+                let status = match &session {
+                    None => {
+                        let path = format!(
+                            "/api/v1/data-definitions/items/query?filter={}&limit=1",
+                            encode(&format!("id = \"{id}\""))
+                        );
+                        c.send("GET", &path, &[("Authorization", auth.as_str())], None).await.0
+                    }
+                    Some(sid) => {
+                        let body = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "list_data_records", "arguments": {"definition": "items", "filter": format!("id = \"{id}\""), "limit": 1}}});
+                        let hs = [
+                            ("Authorization", auth.as_str()),
+                            ("Accept", accept),
+                            ("mcp-session-id", sid.as_str()),
+                            ("mcp-protocol-version", "2025-06-18"),
+                        ];
+                        c.send("POST", "/mcp", &hs, Some(&body)).await.0
+                    }
+                };
+                assert_eq!(status, 200);
+                times.push(ms(t));
+            }
+            times
+        });
+    }
+    let mut all: Vec<f64> = tasks.join_all().await.into_iter().flatten().collect();
+    all.sort_by(f64::total_cmp);
+    (all.len() as f64 / SECONDS as f64, all)
 }
 
 /// Makes an MCP session over a plain connection and answers its id.
