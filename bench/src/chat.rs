@@ -127,6 +127,9 @@ pub async fn bench_chat(args: &Args) {
     let plain = turns(&mut c, &hs, "bench", "hello").await;
     let tool = turns(&mut c, &hs, "bench", "please use a tool").await;
     let remote = turns(&mut c, &hs, "remote", "a remote tool").await;
+    // At concurrency: CLIENTS clients sending plain turns and tool steps for SECONDS.
+    let busy_plain = concurrent(&addr, &auth, "hello").await;
+    let busy_tool = concurrent(&addr, &auth, "please use a tool").await;
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data);
@@ -158,6 +161,53 @@ pub async fn bench_chat(args: &Args) {
         pct(&remote, 0.99),
         pct(&remote, 0.5) - 2.0 * pct(&direct, 0.5)
     );
+    println!();
+    println!("{CLIENTS} clients at once, {SECONDS} s each:");
+    println!();
+    println!("| | turns/s | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|");
+    for (name, (rate, t)) in [("plain turns", &busy_plain), ("tool steps", &busy_tool)] {
+        println!(
+            "| {name} | {rate:.0} | {:.2} | {:.2} |",
+            pct(t, 0.5),
+            pct(t, 0.99)
+        );
+    }
+}
+
+const CLIENTS: usize = 8;
+const SECONDS: u64 = 4;
+
+/// `CLIENTS` clients sending `text` turns (a new chat each) for `SECONDS`: turns per
+/// second and the sorted times.
+async fn concurrent(addr: &str, auth: &str, text: &str) -> (f64, Vec<f64>) {
+    super::at_once(CLIENTS, SECONDS, |n, deadline| {
+        let (addr, auth, text) = (addr.to_string(), auth.to_string(), text.to_string());
+        async move {
+            let mut c = Conn::open(&addr).await.unwrap();
+            let mut times = Vec::new();
+            let mut i = 0;
+            while Instant::now() < deadline {
+                i += 1;
+                let t = Instant::now();
+                let (s, b) = c
+                    .send(
+                        "POST",
+                        &format!(
+                            "/api/v1/agents/bench/chats/busy-{}-{n}-{i}/messages",
+                            text.len()
+                        ),
+                        &[("Authorization", auth.as_str())],
+                        Some(&json!({"text": text})),
+                    )
+                    .await;
+                assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            times
+        }
+    })
+    .await
 }
 
 /// `TURNS` turns (after 20 to warm up), each in a chat of its own; their times, sorted.

@@ -134,6 +134,24 @@ fn parse_args() -> Args {
     a
 }
 
+/// Runs `clients` clients at once until `seconds` pass: `client(n, deadline)` is one
+/// client's loop and answers its request times (ms). Gives requests per second and every
+/// time, sorted.
+async fn at_once<F, Fut>(clients: usize, seconds: u64, client: F) -> (f64, Vec<f64>)
+where
+    F: Fn(usize, std::time::Instant) -> Fut,
+    Fut: std::future::Future<Output = Vec<f64>> + Send + 'static,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..clients {
+        tasks.spawn(client(n, deadline));
+    }
+    let mut all: Vec<f64> = tasks.join_all().await.into_iter().flatten().collect();
+    all.sort_by(f64::total_cmp);
+    (all.len() as f64 / seconds as f64, all)
+}
+
 /// One keep-alive HTTP/1.1 connection, just enough protocol for this harness.
 struct Conn {
     stream: BufStream<TcpStream>,

@@ -207,11 +207,9 @@ const SECONDS: u64 = 4;
 /// `CONNS` clients reading for `SECONDS`, over HTTP or MCP (a session each): reads per
 /// second and the sorted latencies.
 async fn concurrent(addr: &str, auth: &str, ids: &[String], mcp: bool) -> (f64, Vec<f64>) {
-    let deadline = Instant::now() + std::time::Duration::from_secs(SECONDS);
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..CONNS {
+    super::at_once(CONNS, SECONDS, |n, deadline| {
         let (addr, auth, ids) = (addr.to_string(), auth.to_string(), ids.to_vec());
-        tasks.spawn(async move {
+        async move {
             let mut c = Conn::open(&addr).await.unwrap();
             let session = if mcp {
                 Some(session_id(&addr, &auth).await)
@@ -248,11 +246,9 @@ async fn concurrent(addr: &str, auth: &str, ids: &[String], mcp: bool) -> (f64, 
                 times.push(ms(t));
             }
             times
-        });
-    }
-    let mut all: Vec<f64> = tasks.join_all().await.into_iter().flatten().collect();
-    all.sort_by(f64::total_cmp);
-    (all.len() as f64 / SECONDS as f64, all)
+        }
+    })
+    .await
 }
 
 /// Makes an MCP session over a plain connection and answers its id.
