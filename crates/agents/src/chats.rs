@@ -263,27 +263,8 @@ fn data_url_bytes(url: &str) -> Option<Vec<u8>> {
             .decode(data.trim())
             .ok()
     } else {
-        Some(percent_decode(data))
+        Some(andibase_common::percent::decode(data, false))
     }
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
 }
 
 /// Whether a media type is text the model can read inline.

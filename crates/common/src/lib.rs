@@ -5,6 +5,7 @@ pub mod error;
 pub mod hex;
 pub mod id;
 pub mod links;
+pub mod percent;
 pub mod rate;
 pub mod role;
 pub mod serde_util;

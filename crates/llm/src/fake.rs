@@ -35,6 +35,15 @@ impl Seen {
         self.messages.last().map_or("", |m| m.text.as_str())
     }
 
+    /// The tool results' texts so far, joined with ` | ` (what scripts often answer).
+    pub fn tool_texts(&self) -> String {
+        self.tool_results()
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
     /// The tool results so far, in order.
     pub fn tool_results(&self) -> Vec<&Message> {
         self.messages

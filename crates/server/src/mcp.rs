@@ -145,14 +145,7 @@ async fn authenticate(
         Err(e) => return ApiError::from(e).into_response(),
     };
     // The agent approvals are asked as: `X-Agent-Id` (FinalSay's header) or `?agent=`.
-    let query = parts.uri.query().unwrap_or("");
-    let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-    };
+    let param = |name: &str| crate::console::query_param(parts.uri.query(), name);
     let named = parts
         .headers
         .get("x-agent-id")

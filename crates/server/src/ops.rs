@@ -109,35 +109,6 @@ impl Metrics {
     }
 }
 
-/// Percent-decodes a URL part (`+` as a space in queries); a `%` not followed by two hex
-/// digits stays as it is.
-pub(crate) fn percent_decoded(s: &str, plus_is_space: bool) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
 /// What is wrong with a decoded URL part, if anything: text must be UTF-8 without NUL.
 fn bad_text(decoded: &[u8]) -> Option<&'static str> {
     match std::str::from_utf8(decoded) {
@@ -156,19 +127,19 @@ fn bad_encoding(req: &Request) -> Option<Response> {
         return None;
     }
     let mut issues = Vec::new();
-    if let Some(why) = bad_text(&percent_decoded(req.uri().path(), false)) {
+    if let Some(why) = bad_text(&andibase_common::percent::decode(req.uri().path(), false)) {
         issues.push(FieldIssue::at(["path"], why));
     }
     for pair in req.uri().query().unwrap_or("").split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name_bytes = percent_decoded(name, true);
+        let name_bytes = andibase_common::percent::decode(name, true);
         let shown = String::from_utf8_lossy(&name_bytes).replace('\0', "");
         if let Some(why) = bad_text(&name_bytes) {
             issues.push(FieldIssue::at(
                 ["query", shown.as_str()],
                 format!("name {why}"),
             ));
-        } else if let Some(why) = bad_text(&percent_decoded(value, true)) {
+        } else if let Some(why) = bad_text(&andibase_common::percent::decode(value, true)) {
             issues.push(FieldIssue::at(["query", shown.as_str()], why));
         }
     }

@@ -305,8 +305,7 @@ fn credential_input_is_checked_field_by_field() {
 
 /// Calls the shop's `lookup_order`, then its failing tool, then answers with what it got.
 fn shopper(seen: &andibase_llm::fake::Seen) -> Answer {
-    let results = seen.tool_results();
-    match results.len() {
+    match seen.tool_results().len() {
         0 => Answer::Tools(
             String::new(),
             vec![
@@ -314,13 +313,7 @@ fn shopper(seen: &andibase_llm::fake::Seen) -> Answer {
                 ("shop__fail".into(), json!({})),
             ],
         ),
-        _ => Answer::Text(
-            results
-                .iter()
-                .map(|r| r.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" | "),
-        ),
+        _ => Answer::Text(seen.tool_texts()),
     }
 }
 

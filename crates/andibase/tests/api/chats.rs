@@ -693,13 +693,7 @@ fn memorist(seen: &andibase_llm::fake::Seen) -> Answer {
             ],
         );
     }
-    Answer::Text(
-        results
-            .iter()
-            .map(|r| r.text.clone())
-            .collect::<Vec<_>>()
-            .join(" | "),
-    )
+    Answer::Text(seen.tool_texts())
 }
 
 #[test]

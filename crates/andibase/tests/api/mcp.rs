@@ -19,6 +19,30 @@ pub fn connect(server: &Server, key: &str, query: &str) -> (tokio::runtime::Runt
     (runtime, session)
 }
 
+/// An `initialize` request at protocol 2025-06-18.
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+/// `c` (which accepts JSON and SSE) in a new MCP session at 2025-06-18, by raw JSON-RPC:
+/// initialized, with the session's headers set.
+fn raw_session(c: &Client) -> Client {
+    let init = c.post_raw("/mcp", INIT);
+    assert_eq!(init.status, 200, "{}", init.text);
+    let session = init
+        .header("mcp-session-id")
+        .expect("a session")
+        .to_string();
+    let c = c
+        .clone()
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18");
+    let r = c.post_raw(
+        "/mcp",
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    assert!(r.status < 300, "{}", r.text);
+    c
+}
+
 fn names(session: &RemoteServer) -> Vec<String> {
     session
         .listed()
@@ -224,7 +248,6 @@ fn an_mcp_client_works_on_records_within_its_keys_permissions() {
 fn an_mcp_client_without_a_key_is_told_where_to_get_one() {
     let server = Server::start();
     let anon = server.anon();
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
     for c in [
         anon.clone(),
         anon.clone()
@@ -232,7 +255,7 @@ fn an_mcp_client_without_a_key_is_told_where_to_get_one() {
     ] {
         let r = c
             .header("Accept", "application/json, text/event-stream")
-            .post_raw("/mcp", body);
+            .post_raw("/mcp", INIT);
         assert_eq!(r.status, 401, "{}", r.text);
         let challenge = r.header("www-authenticate").unwrap_or_default().to_string();
         assert!(
@@ -255,23 +278,7 @@ fn a_malformed_message_is_an_error_and_the_session_goes_on() {
     let c = server
         .with_key(&key)
         .header("Accept", "application/json, text/event-stream");
-    let init = c.post_raw(
-        "/mcp",
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
-    );
-    assert_eq!(init.status, 200, "{}", init.text);
-    let session = init
-        .header("mcp-session-id")
-        .expect("a session")
-        .to_string();
-    let c = c
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-06-18");
-    let r = c.post_raw(
-        "/mcp",
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    );
-    assert!(r.status < 300, "{}", r.text);
+    let c = raw_session(&c);
     for junk in ["{not json", r#"{"jsonrpc":"2.0","id":2,"method":42}"#, "[]"] {
         let r = c.post_raw("/mcp", junk);
         assert!(
@@ -317,7 +324,7 @@ fn an_mcp_approval_waits_for_the_humans_decision() {
         .with_key(&key)
         .header("Accept", "application/json, text/event-stream")
         .header("X-Agent-Id", "nobody")
-        .post_raw("/mcp", r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#);
+        .post_raw("/mcp", INIT);
     r.expect_error(400, "invalid_agent");
 }
 
@@ -459,22 +466,7 @@ fn a_client_cancelling_an_approval_wait_stops_it_and_the_approval_stays() {
         .with_key(&key)
         .header("Accept", "application/json, text/event-stream")
         .header("X-Agent-Id", "bot");
-    let init = c.post_raw(
-        "/mcp",
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
-    );
-    assert_eq!(init.status, 200, "{}", init.text);
-    let session = init
-        .header("mcp-session-id")
-        .expect("a session")
-        .to_string();
-    let c = c
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-06-18");
-    c.post_raw(
-        "/mcp",
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    );
+    let c = raw_session(&c);
     let waiting = {
         let c = c.clone();
         std::thread::spawn(move || {
@@ -558,14 +550,13 @@ fn sessions_past_the_servers_limit_are_refused_until_one_closes() {
     let c = server
         .with_key(&owner.create_key(&ws, "admin"))
         .header("Accept", "application/json, text/event-stream");
-    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let r = c.post_raw("/mcp", init);
+        let r = c.post_raw("/mcp", INIT);
         assert_eq!(r.status, 200, "{}", r.text);
         ids.push(r.header("mcp-session-id").unwrap().to_string());
     }
-    c.post_raw("/mcp", init)
+    c.post_raw("/mcp", INIT)
         .expect_error(503, "too_many_sessions");
     // An open session still works; closing one makes room.
     let open = c
@@ -584,6 +575,6 @@ fn sessions_past_the_servers_limit_are_refused_until_one_closes() {
     let r = open.request("DELETE", "/mcp", None);
     assert!(r.status < 300, "{} {}", r.status, r.text);
     crate::support::wait_for("the session to close", || {
-        c.post_raw("/mcp", init).status == 200
+        c.post_raw("/mcp", INIT).status == 200
     });
 }

@@ -13,6 +13,7 @@ use crate::error::ApiResult;
 use crate::extract::{Body, Caller, WorkspaceAccess};
 use crate::state::AppState;
 
+/// The caller in the path's workspace, checked for `permission`, and its database.
 async fn in_path(
     state: &AppState,
     caller: Caller,
@@ -24,6 +25,14 @@ async fn in_path(
     ws.require(permission)?;
     let db = state.workspaces.get(&ws.workspace.id).await?;
     Ok((ws, db))
+}
+
+/// The workspace's credentials, sealed with the server's vault.
+fn credentials<'a>(state: &'a AppState, db: &'a andibase_storage::Database) -> Credentials<'a> {
+    Credentials {
+        db,
+        vault: &state.vault,
+    }
 }
 
 /// List workspace credentials
@@ -47,14 +56,7 @@ pub async fn list_credentials(
         Resource::Workspaces.read(),
     )
     .await?;
-    Ok(Json(
-        Credentials {
-            db: &db,
-            vault: &state.vault,
-        }
-        .list()
-        .await?,
-    ))
+    Ok(Json(credentials(&state, &db).list().await?))
 }
 
 /// Create workspace credential
@@ -85,12 +87,9 @@ pub async fn create_credential(
         Resource::Workspaces.write(),
     )
     .await?;
-    let created = Credentials {
-        db: &db,
-        vault: &state.vault,
-    }
-    .create(input, Some(&ws.actor()), state.clock.now())
-    .await?;
+    let created = credentials(&state, &db)
+        .create(input, Some(&ws.actor()), state.clock.now())
+        .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -116,12 +115,9 @@ pub async fn delete_credential(
         Resource::Workspaces.write(),
     )
     .await?;
-    Credentials {
-        db: &db,
-        vault: &state.vault,
-    }
-    .delete(&id, Some(&ws.actor()), state.clock.now())
-    .await?;
+    credentials(&state, &db)
+        .delete(&id, Some(&ws.actor()), state.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -152,12 +148,9 @@ pub async fn list_credential_tools(
         Resource::Workspaces.read(),
     )
     .await?;
-    let credentials = Credentials {
-        db: &db,
-        vault: &state.vault,
-    };
-    credentials.get(&id).await?;
-    let Some(opened) = credentials.open(&[id]).await?.pop() else {
+    let store = credentials(&state, &db);
+    store.get(&id).await?;
+    let Some(opened) = store.open(&[id]).await?.pop() else {
         return Err(andibase_common::DomainError::NotFound.into());
     };
     if opened.credential.kind != CredentialKind::McpServer {

@@ -320,7 +320,8 @@ async fn setup_page(State(state): State<AppState>, RawQuery(q): RawQuery) -> Res
     html("Setup", None, &body, &state)
 }
 
-fn query_param(q: Option<&str>, name: &str) -> Option<String> {
+/// A query parameter's value, percent-decoded.
+pub(crate) fn query_param(q: Option<&str>, name: &str) -> Option<String> {
     q?.split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == name)
@@ -328,7 +329,7 @@ fn query_param(q: Option<&str>, name: &str) -> Option<String> {
 }
 
 fn percent_decode(s: &str) -> String {
-    String::from_utf8_lossy(&crate::ops::percent_decoded(s, true)).into_owned()
+    String::from_utf8_lossy(&andibase_common::percent::decode(s, true)).into_owned()
 }
 
 async fn agent_login_page(
