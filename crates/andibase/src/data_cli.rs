@@ -9,11 +9,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::stores::Place;
 use andibase_common::{Clock, DomainError};
 use andibase_data::{
     Data, DataDefinition, FieldName, QueryParams, RecordInput, SystemField, UpsertMany, UpsertMode,
 };
-use andibase_storage::WorkspaceDatabases;
 use serde_json::{json, Map, Value};
 
 /// Reads CSV records (RFC 4180: quotes, doubled quotes, newlines inside quotes), giving
@@ -138,25 +138,18 @@ pub struct ImportOptions {
 
 /// The workspace's database and handle, from the data dir (the server may be running).
 async fn open(
-    data_dir: &Path,
+    place: &Place,
     workspace: &str,
 ) -> Result<(andibase_storage::Database, String), String> {
-    let main = andibase_storage::Database::open(
-        &data_dir.join("main.db"),
-        andibase_storage::MAIN_MIGRATIONS,
-        andibase_storage::DatabaseOptions {
-            readers: 1,
-            inline_readers: 1,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    let identity = andibase_identity::Identity::new(main, Clock::system());
+    let stores = place.open().await?;
+    let identity = andibase_identity::Identity::new(stores.main, Clock::system());
     let ws = identity
         .workspace_by_handle(workspace)
         .await
         .map_err(|e| e.to_string())?
         .ok_or(format!("no workspace {workspace}"))?;
-    let db = WorkspaceDatabases::new(data_dir.join("workspaces"))
+    let db = stores
+        .workspaces
         .get(&ws.id)
         .await
         .map_err(|e| e.to_string())?;
@@ -231,13 +224,13 @@ async fn flush(
 }
 
 pub async fn import(
-    data_dir: &Path,
+    place: &Place,
     workspace: &str,
     definition: &str,
     file: &Path,
     opts: ImportOptions,
 ) -> Result<bool, String> {
-    let (db, ws_handle) = open(data_dir, workspace).await?;
+    let (db, ws_handle) = open(place, workspace).await?;
     let hooks = andibase_data::Pipeline::default();
     let definitions: Arc<dyn andibase_data::DefinitionCache> =
         Arc::new(andibase_data::LocalDefinitionCache::default());
@@ -391,14 +384,14 @@ impl<R: Read> Read for CountingReader<R> {
 }
 
 pub async fn export(
-    data_dir: &Path,
+    place: &Place,
     workspace: &str,
     definition: &str,
     format: &str,
     filter: Option<String>,
     out: &mut dyn Write,
 ) -> Result<usize, String> {
-    let (db, ws_handle) = open(data_dir, workspace).await?;
+    let (db, ws_handle) = open(place, workspace).await?;
     let hooks = andibase_data::Pipeline::default();
     let definitions: Arc<dyn andibase_data::DefinitionCache> =
         Arc::new(andibase_data::LocalDefinitionCache::default());

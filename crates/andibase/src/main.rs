@@ -7,10 +7,10 @@ use std::time::Duration;
 use andibase_common::Clock;
 use andibase_identity::{Identity, KeyRole, Permissions};
 use andibase_server::{AppState, ServerConfig};
-use andibase_storage::{Database, DatabaseOptions, WorkspaceDatabases, MAIN_MIGRATIONS};
 use clap::{Parser, Subcommand};
 
 mod data_cli;
+mod stores;
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +27,10 @@ struct Cli {
         default_value = "./andibase-data"
     )]
     data_dir: PathBuf,
+    /// A PostgreSQL server to keep every database on (`postgres://user@host/db`), for
+    /// several replicas; without it, SQLite files in the data dir.
+    #[arg(long, global = true, env = "ANDIBASE_DATABASE_URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -264,18 +268,6 @@ enum KeyCommand {
     },
 }
 
-fn open_main(data_dir: &Path) -> Result<Database, String> {
-    Database::open(
-        &data_dir.join("main.db"),
-        MAIN_MIGRATIONS,
-        DatabaseOptions {
-            readers: 2,
-            inline_readers: 4,
-        },
-    )
-    .map_err(|e| e.to_string())
-}
-
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum LogFormat {
@@ -311,8 +303,13 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    let place = stores::Place {
+        data_dir: cli.data_dir,
+        database_url: cli.database_url,
+    };
+    let open_main = || async { place.open().await.map(|s| s.main) };
     match cli.command {
-        Command::Serve(args) => serve(&cli.data_dir, args).await,
+        Command::Serve(args) => serve(&place, args).await,
         Command::User {
             command:
                 UserCommand::Create {
@@ -322,7 +319,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     admin,
                 },
         } => {
-            let identity = Identity::new(open_main(&cli.data_dir)?, Clock::system());
+            let identity = Identity::new(open_main().await?, Clock::system());
             let user = identity
                 .create_user(&email, name.as_deref(), &password, admin)
                 .await
@@ -343,7 +340,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     owner,
                 },
         } => {
-            let identity = Identity::new(open_main(&cli.data_dir)?, Clock::system());
+            let identity = Identity::new(open_main().await?, Clock::system());
             let user = identity
                 .user_by_email(&owner)
                 .await
@@ -370,7 +367,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     name,
                 },
         } => {
-            let identity = Identity::new(open_main(&cli.data_dir)?, Clock::system());
+            let identity = Identity::new(open_main().await?, Clock::system());
             let ws = identity
                 .workspace_by_handle(&workspace)
                 .await
@@ -391,7 +388,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Backup { out } => backup(&cli.data_dir, &out).await,
+        Command::Backup { out } => backup(&place, &out).await,
         Command::Data {
             command:
                 DataCommand::Import {
@@ -408,7 +405,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 mode,
                 match_on,
             };
-            match data_cli::import(&cli.data_dir, &workspace, &definition, &file, opts).await? {
+            match data_cli::import(&place, &workspace, &definition, &file, opts).await? {
                 true => Ok(()),
                 false => std::process::exit(1),
             }
@@ -429,15 +426,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout())),
             };
-            let n = data_cli::export(
-                &cli.data_dir,
-                &workspace,
-                &definition,
-                &format,
-                filter,
-                &mut sink,
-            )
-            .await?;
+            let n = data_cli::export(&place, &workspace, &definition, &format, filter, &mut sink)
+                .await?;
             sink.flush().map_err(|e| e.to_string())?;
             eprintln!("exported {n} records");
             Ok(())
@@ -452,17 +442,23 @@ fn describe(e: andibase_common::DomainError) -> String {
     }
 }
 
-async fn backup(data_dir: &Path, out: &Path) -> Result<(), String> {
+async fn backup(place: &stores::Place, out: &Path) -> Result<(), String> {
+    if place.database_url.is_some() {
+        return Err("the databases are on PostgreSQL: back them up with pg_dump".into());
+    }
+    let data_dir = place.data_dir();
     if out.join("main.db").exists() {
         return Err(format!("{} already holds a backup", out.display()));
     }
     andibase_storage::files::private_dir(&out.join("workspaces")).map_err(|e| e.to_string())?;
     andibase_storage::files::private_dir(out).map_err(|e| e.to_string())?;
-    let main = open_main(data_dir)?;
-    main.backup_to(out.join("main.db"))
+    let stores = place.open().await?;
+    stores
+        .main
+        .backup_to(out.join("main.db"))
         .await
         .map_err(describe)?;
-    let workspaces = WorkspaceDatabases::new(data_dir.join("workspaces"));
+    let workspaces = stores.workspaces;
     let (mut n, mut spaces) = (0, 0);
     if let Ok(entries) = std::fs::read_dir(data_dir.join("workspaces")) {
         for entry in entries.flatten() {
@@ -543,17 +539,17 @@ impl andibase_server::state::TimeControl for TestClock {
     }
 }
 
-async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
+async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
     init_logging(args.log_format);
     let started = std::time::Instant::now();
-    let main = open_main(data_dir)?;
+    let data_dir = place.data_dir();
+    let stores::Stores { main, workspaces } = place.open().await?;
     let test_clock = test_clock(&args);
     let clock = if test_clock {
         Clock::manual(Clock::system().now())
     } else {
         Clock::system()
     };
-    let workspaces = Arc::new(WorkspaceDatabases::new(data_dir.join("workspaces")));
     let main_for_memory = main.clone();
     let identity = Arc::new(
         Identity::new(main, clock.clone()).with_agent_login_ttl(args.agent_login_ttl_seconds),

@@ -606,10 +606,10 @@ impl Approvals {
         db.read(move |r| {
             r.query(
                 &format!(
-                    "SELECT {COLUMNS} FROM approvals WHERE (? IS NULL OR status = ?) AND (? IS NULL OR agent_id = ?) \
+                    "SELECT {COLUMNS} FROM approvals WHERE status = coalesce(?, status) AND agent_id = coalesce(?, agent_id) \
                      ORDER BY created_at DESC, request_id DESC LIMIT {limit}"
                 ),
-                &params![status, status, filter.agent_id.clone(), filter.agent_id],
+                &params![status, filter.agent_id],
             )?
             .iter()
             .map(from_row)

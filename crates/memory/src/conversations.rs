@@ -36,7 +36,7 @@ impl NewConversation<'_> {
             )?
             .map_or(Ok(1), |r| r.int(0))?;
         tx.execute(
-            "INSERT INTO memory_conversations (space_id, collection, id, user, input, messages, status, created_at, updated_at) \
+            "INSERT INTO memory_conversations (space_id, collection, id, \"user\", input, messages, status, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             &params![self.space_id, self.collection, id, self.user, self.input, self.messages, self.status, now, now],
         )?;

@@ -179,7 +179,7 @@ fn conversation_json(r: &Row) -> DomainResult<Value> {
 }
 
 const CONVERSATION_COLUMNS: &str =
-    "id, user, messages, artifacts, status, failed_reason, usage, NULL, created_at, updated_at";
+    "id, \"user\", messages, artifacts, status, failed_reason, usage, NULL, created_at, updated_at";
 
 impl Memory {
     /// Stores a formation conversation and queues its forming, in one transaction;
@@ -341,7 +341,7 @@ impl Memory {
             let row = r.query_one(
                 "SELECT count(*), \
                  coalesce(min(CASE WHEN status IN ('submitted', 'working') THEN id END) - 1, max(id), 0), \
-                 coalesce(max(status IN ('submitted', 'working')), 0) \
+                 coalesce(max(CASE WHEN status IN ('submitted', 'working') THEN 1 ELSE 0 END), 0) \
                  FROM memory_conversations WHERE space_id = ? AND collection = 'conversations'",
                 &params![space_id],
             )?;

@@ -34,7 +34,13 @@ impl Default for DatabaseOptions {
 /// handle is dropped, after finishing every job already queued.
 #[derive(Clone)]
 pub struct Database {
-    inner: Arc<Inner>,
+    inner: Arc<Engine>,
+}
+
+/// What a [`Database`] is on each engine.
+enum Engine {
+    Sqlite(Inner),
+    Postgres(crate::postgres::Schema, PathBuf),
 }
 
 struct Inner {
@@ -193,19 +199,43 @@ impl Database {
             .map(|_| open_read_only(path))
             .collect::<DomainResult<Vec<_>>>()?;
         Ok(Database {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Engine::Sqlite(Inner {
                 path: path.to_path_buf(),
                 writer,
                 commits,
                 readers,
                 idle_readers: std::sync::Mutex::new(idle_readers),
                 threads: std::sync::Mutex::new(threads),
-            }),
+            })),
         })
     }
 
+    /// The schema `schema` on a PostgreSQL server, created and migrated if needed.
+    /// Blocking: call from a blocking context.
+    pub fn open_postgres(
+        server: &crate::Postgres,
+        schema: &str,
+        migrations: &[Migration],
+    ) -> DomainResult<Database> {
+        let schema = server.open_schema(schema, migrations)?;
+        let path = PathBuf::from(format!("postgres:{}", schema.name));
+        Ok(Database {
+            inner: Arc::new(Engine::Postgres(schema, path)),
+        })
+    }
+
+    /// Where the database is: its file, or `postgres:<schema>`. Unique per database, so
+    /// also a key for caches.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        match &*self.inner {
+            Engine::Sqlite(db) => &db.path,
+            Engine::Postgres(_, path) => path,
+        }
+    }
+
+    /// Whether this database is a PostgreSQL schema.
+    pub fn is_postgres(&self) -> bool {
+        matches!(&*self.inner, Engine::Postgres(..))
     }
 
     /// How many handles exist (the registry uses it to close only unused files).
@@ -214,10 +244,13 @@ impl Database {
     }
 
     /// Word of each commit: the count of committed write groups changes after each one.
-    /// `changed()` fails once the file has closed. (What the event bus listens to; with
-    /// several processes on one database this is where their notifications would arrive.)
+    /// `changed()` fails once the file has closed. On PostgreSQL the count also moves on
+    /// commits made by other processes on the same server (`LISTEN`/`NOTIFY`).
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.commits.clone()
+        match &*self.inner {
+            Engine::Sqlite(db) => db.commits.clone(),
+            Engine::Postgres(schema, _) => schema.commits(),
+        }
     }
 
     /// Runs `f` on the writer thread, all or nothing: its changes are committed when it
@@ -228,10 +261,13 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> DomainResult<T> + Send + 'static,
     {
+        let db = match &*self.inner {
+            Engine::Sqlite(db) => db,
+            Engine::Postgres(schema, _) => return schema.write(f).await,
+        };
         let (reply, rx) = tokio::sync::oneshot::channel();
         let job = WriterJob::Write(Box::new(PendingWrite::new(f, reply)));
-        self.inner
-            .writer
+        db.writer
             .send(job)
             .map_err(|_| internal("database writer stopped"))?;
         rx.await
@@ -247,17 +283,15 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&Reader<'_>) -> DomainResult<T> + Send + 'static,
     {
-        let pooled = self
-            .inner
-            .idle_readers
-            .lock()
-            .expect("reader pool poisoned")
-            .pop();
+        let db = match &*self.inner {
+            Engine::Sqlite(db) => db,
+            Engine::Postgres(schema, _) => return schema.read(f).await,
+        };
+        let pooled = db.idle_readers.lock().expect("reader pool poisoned").pop();
         match pooled {
             Some(conn) => {
-                let result = f(&Reader { conn: &conn });
-                self.inner
-                    .idle_readers
+                let result = f(&Reader::sqlite(&conn));
+                db.idle_readers
                     .lock()
                     .expect("reader pool poisoned")
                     .push(conn);
@@ -273,12 +307,15 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&Reader<'_>) -> DomainResult<T> + Send + 'static,
     {
+        let db = match &*self.inner {
+            Engine::Sqlite(db) => db,
+            Engine::Postgres(schema, _) => return schema.read(f).await,
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn: &mut Connection| {
-            let _ = tx.send(f(&Reader { conn }));
+            let _ = tx.send(f(&Reader::sqlite(conn)));
         });
-        self.inner
-            .readers
+        db.readers
             .send(job)
             .map_err(|_| internal("database readers stopped"))?;
         rx.await
@@ -286,7 +323,11 @@ impl Database {
     }
 
     /// Copies a consistent snapshot of the file to `dest` while serving (VACUUM INTO).
+    /// On PostgreSQL the server's own tools back up (`pg_dump`).
     pub async fn backup_to(&self, dest: PathBuf) -> DomainResult<()> {
+        let Engine::Sqlite(db) = &*self.inner else {
+            return Err(internal("back up a PostgreSQL database with pg_dump"));
+        };
         // VACUUM INTO writes into an empty file, created private first.
         crate::files::private_file(&dest).map_err(internal)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -297,8 +338,7 @@ impl Database {
                 .map_err(map_sqlite_error);
             let _ = tx.send(r);
         }));
-        self.inner
-            .writer
+        db.writer
             .send(job)
             .map_err(|_| internal("database writer stopped"))?;
         rx.await
@@ -306,9 +346,10 @@ impl Database {
     }
 
     /// Waits for the threads of this file to finish their queued work. Only the last
-    /// handle can do it; with others alive it returns without waiting.
+    /// handle can do it; with others alive it returns without waiting. (A PostgreSQL
+    /// schema has no threads of its own: its writes are done when they answer.)
     pub fn close(self) {
-        if let Ok(inner) = Arc::try_unwrap(self.inner) {
+        if let Ok(Engine::Sqlite(inner)) = Arc::try_unwrap(self.inner) {
             let Inner {
                 writer,
                 readers,
@@ -324,24 +365,39 @@ impl Database {
     }
 }
 
-/// The connection under a [`Sql`]; sealed, so no SQLite type leaves this crate and no
-/// other crate can implement [`Sql`].
+/// Sealed, so no engine type leaves this crate and no other crate can implement [`Sql`].
 mod connected {
+    /// The connection under a [`super::Sql`], on either engine.
+    #[derive(Clone, Copy)]
+    pub enum Conn<'a> {
+        Sqlite(&'a rusqlite::Connection),
+        Postgres(&'a crate::postgres::Session),
+    }
+
     pub trait Connected {
-        fn conn(&self) -> &rusqlite::Connection;
+        fn conn(&self) -> Conn<'_>;
     }
 }
+use connected::Conn;
 
 /// Statements a transaction or a reader can run.
 pub trait Sql: connected::Connected {
     fn execute(&self, sql: &str, params: &[Value]) -> DomainResult<usize> {
-        let mut stmt = self.conn().prepare_cached(sql).map_err(map_sqlite_error)?;
+        let conn = match self.conn() {
+            Conn::Sqlite(conn) => conn,
+            Conn::Postgres(session) => return session.execute(sql, params),
+        };
+        let mut stmt = conn.prepare_cached(sql).map_err(map_sqlite_error)?;
         stmt.execute(rusqlite::params_from_iter(params))
             .map_err(map_sqlite_error)
     }
 
     fn query(&self, sql: &str, params: &[Value]) -> DomainResult<Vec<Row>> {
-        let mut stmt = self.conn().prepare_cached(sql).map_err(map_sqlite_error)?;
+        let conn = match self.conn() {
+            Conn::Sqlite(conn) => conn,
+            Conn::Postgres(session) => return session.query(sql, params),
+        };
+        let mut stmt = conn.prepare_cached(sql).map_err(map_sqlite_error)?;
         let n = stmt.column_count();
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params))
@@ -360,19 +416,30 @@ pub trait Sql: connected::Connected {
     }
 
     /// Runs a query and hands each row to `each` as SQLite has it, nothing copied;
-    /// `each` answers whether to go on.
+    /// `each` answers whether to go on. (PostgreSQL's rows arrive whole first.)
     fn query_each(
         &self,
         sql: &str,
         params: &[Value],
         each: &mut dyn FnMut(&RowRef<'_>) -> DomainResult<bool>,
     ) -> DomainResult<()> {
-        let mut stmt = self.conn().prepare_cached(sql).map_err(map_sqlite_error)?;
+        let conn = match self.conn() {
+            Conn::Sqlite(conn) => conn,
+            Conn::Postgres(session) => {
+                for row in session.query(sql, params)? {
+                    if !each(&RowRef::values(&row.0))? {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+        };
+        let mut stmt = conn.prepare_cached(sql).map_err(map_sqlite_error)?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params))
             .map_err(map_sqlite_error)?;
         while let Some(r) = rows.next().map_err(map_sqlite_error)? {
-            if !each(&RowRef(r))? {
+            if !each(&RowRef::sqlite(r))? {
                 break;
             }
         }
@@ -382,37 +449,95 @@ pub trait Sql: connected::Connected {
     fn query_one(&self, sql: &str, params: &[Value]) -> DomainResult<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
+
+    /// Which engine runs the statements, for the SQL that differs between them.
+    fn dialect(&self) -> Dialect {
+        match self.conn() {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Postgres(_) => Dialect::Postgres,
+        }
+    }
 }
 
-/// A write transaction on the writer thread.
+/// The two SQL dialects this crate writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A write transaction.
 pub struct Tx<'a> {
-    pub(crate) conn: &'a Connection,
+    pub(crate) conn: Conn<'a>,
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn sqlite(conn: &'a Connection) -> Tx<'a> {
+        Tx {
+            conn: Conn::Sqlite(conn),
+        }
+    }
+
+    pub(crate) fn postgres(session: &'a crate::postgres::Session) -> Tx<'a> {
+        Tx {
+            conn: Conn::Postgres(session),
+        }
+    }
+
+    /// The PostgreSQL connection under this transaction (migrations run batches on it).
+    pub(crate) fn postgres_session(&self) -> &'a crate::postgres::Session {
+        match self.conn {
+            Conn::Postgres(s) => s,
+            Conn::Sqlite(_) => unreachable!("a SQLite transaction has no PostgreSQL session"),
+        }
+    }
 }
 
 /// A read-only connection from the pool.
 pub struct Reader<'a> {
-    conn: &'a Connection,
+    conn: Conn<'a>,
+}
+
+impl<'a> Reader<'a> {
+    fn sqlite(conn: &'a Connection) -> Reader<'a> {
+        Reader {
+            conn: Conn::Sqlite(conn),
+        }
+    }
+
+    pub(crate) fn postgres(session: &'a crate::postgres::Session) -> Reader<'a> {
+        Reader {
+            conn: Conn::Postgres(session),
+        }
+    }
 }
 
 impl Reader<'_> {
     /// Runs `f` with its statements stopped once `limit` has passed (checked every 1,000
     /// steps of SQLite's machine, so a scan over many rows stops on time); `None` when it
     /// was stopped. Also gives how many steps the statements took, to the thousand (a
-    /// measure of the work that does not depend on the machine's load). Nothing else is
-    /// lost: a read changes nothing.
+    /// measure of the work that does not depend on the machine's load; PostgreSQL has
+    /// none to give, so 0 there and the time alone counts). Nothing else is lost: a read
+    /// changes nothing.
     pub fn within<T>(
         &self,
         limit: std::time::Duration,
         f: impl FnOnce(&Self) -> DomainResult<T>,
     ) -> DomainResult<Option<(T, u64)>> {
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+        let conn = match self.conn {
+            Conn::Sqlite(conn) => conn,
+            Conn::Postgres(session) => {
+                return session.within(limit, || f(self)).map(|r| r.map(|t| (t, 0)));
+            }
+        };
         let deadline = std::time::Instant::now() + limit;
         let (stopped, steps) = (
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicU64::new(0)),
         );
         let (flag, counter) = (stopped.clone(), steps.clone());
-        self.conn.progress_handler(
+        conn.progress_handler(
             STEPS_PER_CHECK as i32,
             Some(move || {
                 counter.fetch_add(STEPS_PER_CHECK, Relaxed);
@@ -424,7 +549,7 @@ impl Reader<'_> {
             }),
         );
         let result = f(self);
-        self.conn.progress_handler(0, None::<fn() -> bool>);
+        conn.progress_handler(0, None::<fn() -> bool>);
         match result {
             Err(_) if stopped.load(Relaxed) => Ok(None),
             other => other.map(|t| Some((t, steps.load(Relaxed)))),
@@ -436,13 +561,13 @@ impl Reader<'_> {
 const STEPS_PER_CHECK: u64 = 1000;
 
 impl connected::Connected for Tx<'_> {
-    fn conn(&self) -> &Connection {
+    fn conn(&self) -> Conn<'_> {
         self.conn
     }
 }
 
 impl connected::Connected for Reader<'_> {
-    fn conn(&self) -> &Connection {
+    fn conn(&self) -> Conn<'_> {
         self.conn
     }
 }
@@ -483,10 +608,37 @@ mod tests {
         (dir, path)
     }
 
-    #[tokio::test]
+    /// A database on each engine: a SQLite file, and a schema in a scratch PostgreSQL
+    /// database where a server can be reached. The guard keeps both alive.
+    fn on_each_engine(name: &str) -> Vec<(Database, Box<dyn std::any::Any>)> {
+        let (dir, path) = temp_path(name);
+        let mut out: Vec<(Database, Box<dyn std::any::Any>)> = vec![(
+            Database::open(&path, TEST, DatabaseOptions::default()).unwrap(),
+            Box::new(dir),
+        )];
+        if let Some(scratch) = crate::ScratchDatabase::for_test() {
+            let server = crate::Postgres::connect(
+                scratch.url(),
+                crate::PostgresOptions {
+                    writers: 2,
+                    readers: 2,
+                },
+            )
+            .unwrap();
+            let db = Database::open_postgres(&server, "t", TEST).unwrap();
+            out.push((db, Box::new(scratch)));
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_commit_and_failures_roll_back() {
-        let (_dir, path) = temp_path("rb");
-        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
+        for (db, _guard) in on_each_engine("rb") {
+            writes_commit_and_failures_roll_back_on(db).await;
+        }
+    }
+
+    async fn writes_commit_and_failures_roll_back_on(db: Database) {
         db.write(|tx| tx.execute("INSERT INTO things VALUES (?, ?)", &params!["a", 1i64]))
             .await
             .unwrap();
@@ -514,10 +666,14 @@ mod tests {
 
     /// A unique violation names its column, or its columns joined by commas when the rule
     /// spans several.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conflicts_name_the_column_of_the_broken_rule() {
-        let (_dir, path) = temp_path("conflict");
-        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
+        for (db, _guard) in on_each_engine("conflict") {
+            conflicts_name_the_column_of_the_broken_rule_on(db).await;
+        }
+    }
+
+    async fn conflicts_name_the_column_of_the_broken_rule_on(db: Database) {
         let column = |sql: &'static str| {
             let db = db.clone();
             async move {
@@ -595,7 +751,10 @@ mod tests {
                 .await
             }));
         }
-        while db.inner.writer.len() < 40 {
+        let Engine::Sqlite(inner) = &*db.inner else {
+            unreachable!()
+        };
+        while inner.writer.len() < 40 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         release.send(()).unwrap();
@@ -655,15 +814,59 @@ mod tests {
             .is_err());
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn readers_cannot_write() {
-        let (_dir, path) = temp_path("ro");
-        let db = Database::open(&path, TEST, DatabaseOptions::default()).unwrap();
-        let err = db
-            .read(|r| r.execute("INSERT INTO things VALUES ('x', 1)", &[]))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, DomainError::Internal(_)));
+        for (db, _guard) in on_each_engine("ro") {
+            let err = db
+                .read(|r| r.execute("INSERT INTO things VALUES ('x', 1)", &[]))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, DomainError::Internal(_)), "{err:?}");
+        }
+    }
+
+    /// What domain code binds comes back the same from either engine, aggregates
+    /// included (PostgreSQL's `sum` of integers is a `numeric`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn values_read_back_as_written() {
+        for (db, _guard) in on_each_engine("values") {
+            let row = db
+                .write(|tx| {
+                    tx.execute(
+                        "CREATE TABLE v (i BIGINT, r DOUBLE PRECISION, t TEXT, b BYTEA, n TEXT)",
+                        &[],
+                    )
+                    .or_else(|_| tx.execute("CREATE TABLE v (i INTEGER, r REAL, t TEXT, b BLOB, n TEXT)", &[]))?;
+                    tx.execute(
+                        "INSERT INTO v VALUES (?, ?, ?, ?, ?), (?, 0.5, 'x', NULL, NULL)",
+                        &params![i64::MAX, 1.25f64, "ünï", vec![0u8, 255], Value::Null, -3i64],
+                    )?;
+                    tx.query_one(
+                        "SELECT i, r, t, b, n, (SELECT sum(i) FROM v) - ?, (SELECT count(*) FROM v), ? = 1 \
+                         FROM v WHERE r > 1",
+                        &params![i64::MAX, 1i64],
+                    )
+                })
+                .await;
+            let Ok(Some(row)) = row else {
+                panic!("{}: {row:?}", db.path().display())
+            };
+            assert_eq!(
+                row.0,
+                vec![
+                    Value::Integer(i64::MAX),
+                    Value::Real(1.25),
+                    Value::Text("ünï".into()),
+                    Value::Blob(vec![0, 255]),
+                    Value::Null,
+                    Value::Integer(-3),
+                    Value::Integer(2),
+                    Value::Integer(1),
+                ],
+                "{}",
+                db.path().display()
+            );
+        }
     }
 
     /// Under writes that never pause, the checkpoint thread alone could never copy the

@@ -14,6 +14,7 @@ mod database;
 pub mod files;
 mod migrations;
 mod outbox;
+mod postgres;
 mod predicate;
 mod sandbox;
 pub mod schema;
@@ -22,9 +23,15 @@ mod value;
 mod workspaces;
 mod writer;
 
-pub use database::{Database, DatabaseOptions, Reader, Sql, Tx, SEGMENT_FUNCTION};
-pub use migrations::{Migration, MAIN_MIGRATIONS, WORKSPACE_MIGRATIONS};
+pub use database::{Database, DatabaseOptions, Dialect, Reader, Sql, Tx, SEGMENT_FUNCTION};
+pub use migrations::{
+    Migration, MAIN_MIGRATIONS, POSTGRES_MAIN_MIGRATIONS, POSTGRES_WORKSPACE_MIGRATIONS,
+    WORKSPACE_MIGRATIONS,
+};
 pub use outbox::{record_event, record_events};
+pub use postgres::{
+    database_holds, schemas_in, test_server_url, Postgres, PostgresOptions, ScratchDatabase,
+};
 pub use predicate::{quote_ident, render_predicate, render_predicate_avoiding, Rendered};
 pub use sandbox::{QueryOutput, SandboxedQuery};
 pub use value::{Columns, Row, RowRef, Value, ValueRef};

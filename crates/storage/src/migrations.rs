@@ -73,6 +73,21 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// The main schema (`andibase`) on PostgreSQL. Its versions are its own: PostgreSQL
+/// started from the schema SQLite's migrations had reached.
+pub const POSTGRES_MAIN_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "identity",
+    sql: include_str!("../migrations/postgres/main/0001_identity.sql"),
+}];
+
+/// Each workspace's schema (`ws_<id>`) on PostgreSQL.
+pub const POSTGRES_WORKSPACE_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "workspace",
+    sql: include_str!("../migrations/postgres/workspace/0001_workspace.sql"),
+}];
+
 pub(crate) fn apply_migrations(
     conn: &mut Connection,
     migrations: &[Migration],

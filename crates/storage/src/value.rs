@@ -107,14 +107,32 @@ impl Columns for Row {
     }
 }
 
-/// A row as SQLite hands it over, read without copying (see [`crate::Sql::query_each`]).
-pub struct RowRef<'r>(pub(crate) &'r rusqlite::Row<'r>);
+/// A row being read, without copying (see [`crate::Sql::query_each`]).
+pub struct RowRef<'r>(RowSource<'r>);
+
+enum RowSource<'r> {
+    /// As SQLite hands it over.
+    Sqlite(&'r rusqlite::Row<'r>),
+    /// Already read (PostgreSQL).
+    Values(&'r [Value]),
+}
+
+impl<'r> RowRef<'r> {
+    pub(crate) fn sqlite(row: &'r rusqlite::Row<'r>) -> RowRef<'r> {
+        RowRef(RowSource::Sqlite(row))
+    }
+
+    pub(crate) fn values(values: &'r [Value]) -> RowRef<'r> {
+        RowRef(RowSource::Values(values))
+    }
+}
 
 impl Columns for RowRef<'_> {
     fn get(&self, i: usize) -> ValueRef<'_> {
-        self.0
-            .get_ref(i)
-            .map_or(ValueRef::Null, ValueRef::from_sqlite)
+        match &self.0 {
+            RowSource::Sqlite(row) => row.get_ref(i).map_or(ValueRef::Null, ValueRef::from_sqlite),
+            RowSource::Values(values) => values.get(i).map_or(ValueRef::Null, Value::as_ref),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! One database file per workspace, opened on first use and closed when idle.
+//! One database per workspace, opened on first use and closed when idle: a file in a
+//! folder, or a schema (`ws_<id without dashes>`) on a PostgreSQL server.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,10 +9,11 @@ use std::time::{Duration, Instant};
 use andibase_common::{DomainError, DomainResult};
 
 use crate::database::{Database, DatabaseOptions};
-use crate::migrations::WORKSPACE_MIGRATIONS;
+use crate::migrations::{POSTGRES_WORKSPACE_MIGRATIONS, WORKSPACE_MIGRATIONS};
+use crate::postgres::Postgres;
 
 pub struct WorkspaceDatabases {
-    dir: PathBuf,
+    place: Place,
     open: Mutex<HashMap<String, (Database, Instant)>>,
     opening: tokio::sync::Mutex<()>,
 }
@@ -21,17 +23,62 @@ fn safe_file_stem(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
+/// Where the workspaces' databases are.
+enum Place {
+    Files(PathBuf),
+    Postgres(Postgres),
+}
+
+/// The schema of a workspace on PostgreSQL.
+const SCHEMA_PREFIX: &str = "ws_";
+
+fn schema_of(workspace_id: &str) -> String {
+    format!(
+        "{SCHEMA_PREFIX}{}",
+        workspace_id.replace('-', "").to_ascii_lowercase()
+    )
+}
+
+/// A UUID's 32 hex digits in its usual 8-4-4-4-12 form.
+fn with_dashes(hex: &str) -> String {
+    if hex.len() != 32 {
+        return hex.to_string();
+    }
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 impl WorkspaceDatabases {
+    /// Files in `dir`, one per workspace.
     pub fn new(dir: PathBuf) -> WorkspaceDatabases {
+        WorkspaceDatabases::at(Place::Files(dir))
+    }
+
+    /// Schemas on a PostgreSQL server, one per workspace.
+    pub fn postgres(server: Postgres) -> WorkspaceDatabases {
+        WorkspaceDatabases::at(Place::Postgres(server))
+    }
+
+    fn at(place: Place) -> WorkspaceDatabases {
         WorkspaceDatabases {
-            dir,
+            place,
             open: Mutex::new(HashMap::new()),
             opening: tokio::sync::Mutex::new(()),
         }
     }
 
-    pub fn path_of(&self, workspace_id: &str) -> PathBuf {
-        self.dir.join(format!("{workspace_id}.db"))
+    /// The PostgreSQL server the workspaces are on, if they are.
+    pub fn postgres_server(&self) -> Option<&Postgres> {
+        match &self.place {
+            Place::Postgres(server) => Some(server),
+            Place::Files(_) => None,
+        }
     }
 
     fn cached(&self, workspace_id: &str) -> Option<Database> {
@@ -54,17 +101,27 @@ impl WorkspaceDatabases {
         if let Some(db) = self.cached(workspace_id) {
             return Ok(db);
         }
-        let path = self.path_of(workspace_id);
-        let db = tokio::task::spawn_blocking(move || {
-            Database::open(
-                &path,
-                WORKSPACE_MIGRATIONS,
-                DatabaseOptions {
-                    readers: 1,
-                    inline_readers: 2,
-                },
-            )
-        })
+        let db = match &self.place {
+            Place::Files(dir) => {
+                let path = dir.join(format!("{workspace_id}.db"));
+                tokio::task::spawn_blocking(move || {
+                    Database::open(
+                        &path,
+                        WORKSPACE_MIGRATIONS,
+                        DatabaseOptions {
+                            readers: 1,
+                            inline_readers: 2,
+                        },
+                    )
+                })
+            }
+            Place::Postgres(server) => {
+                let (server, schema) = (server.clone(), schema_of(workspace_id));
+                tokio::task::spawn_blocking(move || {
+                    Database::open_postgres(&server, &schema, POSTGRES_WORKSPACE_MIGRATIONS)
+                })
+            }
+        }
         .await
         .map_err(|e| DomainError::Internal(e.to_string()))??;
         self.open
@@ -74,9 +131,22 @@ impl WorkspaceDatabases {
         Ok(db)
     }
 
-    /// Ids of every workspace database file in the folder (open or not).
+    /// Ids of every workspace database (open or not). On PostgreSQL the schema names
+    /// the id without its dashes, which every use of the id accepts back (ids are
+    /// looked up by their hex digits).
     pub fn ids_on_disk(&self) -> Vec<String> {
-        std::fs::read_dir(&self.dir)
+        let dir = match &self.place {
+            Place::Files(dir) => dir,
+            Place::Postgres(server) => {
+                return server
+                    .schemas(SCHEMA_PREFIX)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|s| s.strip_prefix(SCHEMA_PREFIX).map(with_dashes))
+                    .collect()
+            }
+        };
+        std::fs::read_dir(dir)
             .map(|entries| {
                 entries
                     .flatten()
@@ -131,9 +201,14 @@ impl WorkspaceDatabases {
         {
             db.close();
         }
-        for suffix in ["db", "db-wal", "db-shm"] {
-            let _ = std::fs::remove_file(self.dir.join(format!("{workspace_id}.{suffix}")));
+        match &self.place {
+            Place::Files(dir) => {
+                for suffix in ["db", "db-wal", "db-shm"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{workspace_id}.{suffix}")));
+                }
+                Ok(())
+            }
+            Place::Postgres(server) => server.drop_schema(&schema_of(workspace_id)),
         }
-        Ok(())
     }
 }

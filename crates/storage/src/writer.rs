@@ -217,7 +217,7 @@ fn write_group(conn: &Connection, mut group: Vec<Box<dyn WriteJob>>) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         return finish_all(group, Err(e.to_string()));
     }
-    let tx = Tx { conn };
+    let tx = Tx::sqlite(conn);
     if let [only] = group.as_mut_slice() {
         // Alone: no savepoint needed, a failure rolls the transaction back.
         if !only.run(&tx) {

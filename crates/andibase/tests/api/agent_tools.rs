@@ -11,7 +11,7 @@ use andibase_mcp::fake::FakeMcpServer;
 use serde_json::{json, Value};
 
 use crate::data::issue_paths;
-use crate::support::{files_under, Client, Server};
+use crate::support::{Client, Server};
 
 fn post_ok(c: &Client, path: &str, body: Value) -> Value {
     let r = c.post(path, body);
@@ -179,10 +179,7 @@ fn a_model_credential_is_sealed_and_answers_for_the_agents_that_link_it() {
         assert_eq!(listed.status, 200, "{}", listed.text);
         assert!(!listed.text.contains(secret));
         assert!(
-            !files_under(&server.data_dir)
-                .iter()
-                .any(|f| std::fs::read(f)
-                    .is_ok_and(|b| b.windows(secret.len()).any(|w| w == secret.as_bytes()))),
+            !server.stores_in_the_clear(secret),
             "the secret is sealed at rest"
         );
         editor

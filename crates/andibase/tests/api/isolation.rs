@@ -118,16 +118,6 @@ fn another_workspace_is_invisible() {
     assert_eq!(b.get(&format!("/api/v1/session/{sess_b}")).status, 200);
     assert_eq!(server.with_key(&key_b).get("/api/v1/agents").status, 200);
     assert_eq!(bob_b.get("/api/v1/agents").status, 200);
-    // And the two workspaces are two files.
-    let files = std::fs::read_dir(server.data_dir.join("workspaces"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "db")
-        })
-        .count();
-    assert_eq!(files, 2);
+    // And the two workspaces are two databases (files, or schemas on PostgreSQL).
+    assert_eq!(server.workspace_databases(), 2);
 }

@@ -61,6 +61,33 @@ const MODEL_VARS: &[&str] = &[
     "ANTHROPIC_BASE_URL",
 ];
 
+/// Whether this run keeps the servers' databases on PostgreSQL (`ANDIBASE_TEST_ENGINE=
+/// postgres`, the harness's one switch) rather than in SQLite files.
+pub fn on_postgres() -> bool {
+    std::env::var("ANDIBASE_TEST_ENGINE").is_ok_and(|e| e == "postgres")
+}
+
+/// The PostgreSQL database of a data dir on a PostgreSQL run: made on the dir's first
+/// server and named in a file in it, so a restart or the command line finds the same
+/// one. Kept until this test process ends (the next run drops what is left).
+fn database_url_for(dir: &std::path::Path) -> Option<String> {
+    static MADE: std::sync::Mutex<Vec<andibase_storage::ScratchDatabase>> =
+        std::sync::Mutex::new(Vec::new());
+    if !on_postgres() {
+        return None;
+    }
+    let file = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return Some(url);
+    }
+    let db = andibase_storage::ScratchDatabase::create().expect("a PostgreSQL database");
+    let url = db.url().to_string();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(&file, &url).unwrap();
+    MADE.lock().unwrap().push(db);
+    Some(url)
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_andibase")
 }
@@ -100,6 +127,9 @@ impl Server {
             if !command.get_envs().any(|(k, _)| k == *var) {
                 command.env_remove(var);
             }
+        }
+        if let Some(url) = database_url_for(&data_dir) {
+            command.arg("--database-url").arg(url);
         }
         let mut child = command
             .arg("--data-dir")
@@ -164,6 +194,35 @@ impl Server {
     /// stderr.
     pub fn cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
         cli_in(&self.data_dir, args)
+    }
+
+    /// Whether `secret` is kept in the clear anywhere the server stores things: any file
+    /// under its data dir and, on PostgreSQL, any row of its database.
+    pub fn stores_in_the_clear(&self, secret: &str) -> bool {
+        let in_files = files_under(&self.data_dir).iter().any(|f| {
+            std::fs::read(f).is_ok_and(|b| b.windows(secret.len()).any(|w| w == secret.as_bytes()))
+        });
+        in_files
+            || database_url_for(&self.data_dir).is_some_and(|url| {
+                andibase_storage::database_holds(&url, secret).expect("search the database")
+            })
+    }
+
+    /// How many workspace databases exist: files, or schemas on PostgreSQL.
+    pub fn workspace_databases(&self) -> usize {
+        match database_url_for(&self.data_dir) {
+            Some(url) => andibase_storage::schemas_in(&url, "ws_").unwrap().len(),
+            None => std::fs::read_dir(self.data_dir.join("workspaces"))
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "db")
+                })
+                .count(),
+        }
     }
 
     pub fn advance_clock(&self, ms: i64) -> String {
@@ -613,7 +672,11 @@ pub fn invitation_token(r: &Resp) -> String {
 
 /// Runs the binary's command line on the data directory `dir`: exit code, stdout, stderr.
 pub fn cli_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(binary())
+    let mut command = Command::new(binary());
+    if let Some(url) = database_url_for(dir) {
+        command.arg("--database-url").arg(url);
+    }
+    let out = command
         .arg("--data-dir")
         .arg(dir)
         .args(args)

@@ -1,0 +1,598 @@
+//! PostgreSQL, the engine for several replicas: one server, a schema per database.
+//!
+//! Where SQLite has a file per workspace, PostgreSQL has a schema (`andibase` for the
+//! main database, `ws_<id>` for each workspace), all on one [`Postgres`] server handle.
+//! Domain code is synchronous closures over [`crate::Sql`], as on SQLite; here they run
+//! on threads that each own one connection of the synchronous `postgres` client (the
+//! `tokio-postgres` driver under a blocking front), so a write closure runs inside one
+//! PostgreSQL transaction exactly as it runs inside one SQLite transaction.
+//!
+//! Writes to one schema are serialized across every replica by a transaction-scoped
+//! advisory lock: SQLite's one writer per file, kept, so read-then-write checks in domain
+//! code (quotas, uniqueness by lookup, sequence numbers) hold on both engines. Writes to
+//! different workspaces run in parallel. Each commit is announced with `NOTIFY`, which is
+//! how listeners on every replica hear of changes (see [`Postgres::commits`]).
+
+mod scratch;
+mod values;
+
+pub use scratch::{database_holds, schemas_in, test_server_url, ScratchDatabase};
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use andibase_common::{DomainError, DomainResult};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, NoTls, Statement};
+
+use crate::database::{internal, Reader, Tx};
+use crate::migrations::Migration;
+use crate::value::Value;
+
+pub(crate) use values::Cell;
+
+/// The channel every commit is announced on; the payload is the schema.
+const COMMITS_CHANNEL: &str = "andibase_commits";
+
+/// The SQLSTATE of a statement stopped by `statement_timeout`.
+const QUERY_CANCELED: &str = "57014";
+
+/// Prepared statements kept per connection before the cache starts over.
+const STATEMENT_CACHE: usize = 2000;
+
+/// How many connections run writes, and how many run reads, per process.
+#[derive(Clone, Debug)]
+pub struct PostgresOptions {
+    pub writers: usize,
+    pub readers: usize,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            writers: 4,
+            readers: 8,
+        }
+    }
+}
+
+type Job = Box<dyn FnOnce(&Session) + Send>;
+
+/// A PostgreSQL server: pools of connections shared by every schema on it. Cheap to
+/// clone; the threads end when the last handle is gone.
+#[derive(Clone)]
+pub struct Postgres {
+    inner: Arc<Server>,
+}
+
+struct Server {
+    url: String,
+    writers: flume::Sender<Job>,
+    readers: flume::Sender<Job>,
+    /// The commit counter of each schema a handle was opened on.
+    commits: Arc<Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>>,
+}
+
+impl Postgres {
+    /// Connects the pools (failing at once when the server cannot be reached) and starts
+    /// listening for commits made by any process. Blocking.
+    pub fn connect(url: &str, options: PostgresOptions) -> DomainResult<Postgres> {
+        let (writers, write_jobs) = flume::unbounded::<Job>();
+        let (readers, read_jobs) = flume::unbounded::<Job>();
+        // Each thread connects its own client: the blocking client runs a runtime of its
+        // own, which cannot start on a thread already inside one.
+        let (connected, answers) = flume::unbounded::<DomainResult<()>>();
+        let mut threads = 0;
+        for (role, n, jobs) in [
+            ("w", options.writers, write_jobs),
+            ("r", options.readers, read_jobs),
+        ] {
+            for i in 0..n.max(1) {
+                let (jobs, url, connected) = (jobs.clone(), url.to_string(), connected.clone());
+                std::thread::Builder::new()
+                    .name(format!("pg-{role}{i}"))
+                    .spawn(move || match Session::connect(&url, role == "r") {
+                        Ok(session) => {
+                            let _ = connected.send(Ok(()));
+                            session.serve(&url, jobs)
+                        }
+                        Err(e) => {
+                            let _ = connected.send(Err(e));
+                        }
+                    })
+                    .map_err(internal)?;
+                threads += 1;
+            }
+        }
+        let commits = Arc::new(Mutex::new(HashMap::new()));
+        listen_for_commits(url, commits.clone(), connected)?;
+        for _ in 0..=threads {
+            answers
+                .recv()
+                .map_err(|_| internal("postgres connection thread stopped"))??;
+        }
+        Ok(Postgres {
+            inner: Arc::new(Server {
+                url: url.to_string(),
+                writers,
+                readers,
+                commits,
+            }),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// The schema `name`, created and migrated first if needed (once, even when several
+    /// processes start together). Blocking.
+    pub(crate) fn open_schema(&self, name: &str, migrations: &[Migration]) -> DomainResult<Schema> {
+        if !safe_schema_name(name) {
+            return Err(internal(format!("not a schema name: {name}")));
+        }
+        let (name2, migrations) = (name.to_string(), migrations.to_vec());
+        self.run_blocking(&self.inner.writers, move |s| s.migrate(&name2, &migrations))?;
+        let commits = self
+            .inner
+            .commits
+            .lock()
+            .expect("commit map poisoned")
+            .entry(name.to_string())
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .clone();
+        Ok(Schema {
+            server: self.clone(),
+            name: name.to_string(),
+            lock: lock_key(name),
+            commits,
+        })
+    }
+
+    /// Schemas whose names start with `prefix`.
+    pub(crate) fn schemas(&self, prefix: &str) -> DomainResult<Vec<String>> {
+        let pattern = format!("{}%", prefix.replace('_', "\\_"));
+        self.run_blocking(&self.inner.readers, move |s| {
+            let rows = s.query(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE ? ORDER BY 1",
+                &[Value::Text(pattern)],
+            )?;
+            rows.into_iter().map(|r| r.text(0)).collect()
+        })
+    }
+
+    /// Drops a schema and everything in it.
+    pub(crate) fn drop_schema(&self, name: &str) -> DomainResult<()> {
+        if !safe_schema_name(name) {
+            return Err(DomainError::NotFound);
+        }
+        let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+        self.run_blocking(&self.inner.writers, move |s| s.batch(&sql))
+    }
+
+    /// Runs `f` on a pool thread and waits for it on this thread (for blocking callers).
+    fn run_blocking<T: Send + 'static>(
+        &self,
+        pool: &flume::Sender<Job>,
+        f: impl FnOnce(&Session) -> DomainResult<T> + Send + 'static,
+    ) -> DomainResult<T> {
+        let (tx, rx) = flume::bounded(1);
+        pool.send(Box::new(move |s: &Session| {
+            let _ = tx.send(f(s));
+        }))
+        .map_err(|_| internal("postgres pool stopped"))?;
+        rx.recv()
+            .map_err(|_| internal("postgres pool dropped a job"))?
+    }
+
+    async fn run<T: Send + 'static>(
+        pool: &flume::Sender<Job>,
+        f: impl FnOnce(&Session) -> DomainResult<T> + Send + 'static,
+    ) -> DomainResult<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        pool.send(Box::new(move |s: &Session| {
+            let _ = tx.send(f(s));
+        }))
+        .map_err(|_| internal("postgres pool stopped"))?;
+        rx.await
+            .map_err(|_| internal("postgres pool dropped a job"))?
+    }
+}
+
+/// Names we make ourselves (`andibase`, `ws_<hex>`): lowercase letters, digits and `_`,
+/// so they are safe to write into statements unquoted.
+fn safe_schema_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The advisory lock that serializes writes to a schema (FNV-1a of its name).
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// A thread with its own connection that hears every commit announced on the server and
+/// moves the matching schema's counter; reconnects when the connection drops.
+fn listen_for_commits(
+    url: &str,
+    commits: Arc<Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>>,
+    connected: flume::Sender<DomainResult<()>>,
+) -> DomainResult<()> {
+    let listen = |url: &str| -> DomainResult<Client> {
+        let mut client = Client::connect(url, NoTls).map_err(internal)?;
+        client
+            .batch_execute(&format!("LISTEN {COMMITS_CHANNEL}"))
+            .map_err(internal)?;
+        Ok(client)
+    };
+    let url = url.to_string();
+    std::thread::Builder::new()
+        .name("pg-listen".into())
+        .spawn(move || {
+            let mut client = match listen(&url) {
+                Ok(client) => client,
+                Err(e) => {
+                    let _ = connected.send(Err(e));
+                    return;
+                }
+            };
+            let _ = connected.send(Ok(()));
+            loop {
+                {
+                    let mut notifications = client.notifications();
+                    let mut heard = notifications.blocking_iter();
+                    while let Ok(Some(n)) = heard.next() {
+                        let map = commits.lock().expect("commit map poisoned");
+                        if let Some(counter) = map.get(n.payload()) {
+                            counter.send_modify(|c| *c = c.wrapping_add(1));
+                        }
+                    }
+                }
+                // The connection dropped: every counter moves (a commit may have been
+                // missed meanwhile), then listen again; stop once the server handle is
+                // gone.
+                if Arc::strong_count(&commits) == 1 {
+                    return;
+                }
+                for counter in commits.lock().expect("commit map poisoned").values() {
+                    counter.send_modify(|c| *c = c.wrapping_add(1));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                if let Ok(fresh) = listen(&url) {
+                    client = fresh;
+                }
+            }
+        })
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// One schema on the server: what a [`crate::Database`] is on PostgreSQL.
+pub(crate) struct Schema {
+    server: Postgres,
+    pub(crate) name: String,
+    lock: i64,
+    commits: tokio::sync::watch::Sender<u64>,
+}
+
+impl Schema {
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    pub(crate) async fn write<T, F>(&self, f: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> DomainResult<T> + Send + 'static,
+    {
+        let (schema, lock, commits) = (self.name.clone(), self.lock, self.commits.clone());
+        Postgres::run(&self.server.inner.writers, move |s| {
+            let result = s.transaction(&schema, lock, f);
+            if result.is_ok() {
+                commits.send_modify(|c| *c = c.wrapping_add(1));
+            }
+            result
+        })
+        .await
+    }
+
+    pub(crate) async fn read<T, F>(&self, f: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader<'_>) -> DomainResult<T> + Send + 'static,
+    {
+        let schema = self.name.clone();
+        Postgres::run(&self.server.inner.readers, move |s| {
+            s.use_schema(&schema)?;
+            f(&Reader::postgres(s))
+        })
+        .await
+    }
+}
+
+/// One connection, owned by one pool thread.
+pub struct Session {
+    client: RefCell<Client>,
+    statements: RefCell<HashMap<String, Statement>>,
+    /// The `search_path` the connection has now.
+    schema: RefCell<String>,
+    read_only: bool,
+    /// Whether a write transaction is open (statements then prepare in a savepoint).
+    in_transaction: std::cell::Cell<bool>,
+}
+
+impl Session {
+    /// A connection; a reader's refuses every write (`default_transaction_read_only`).
+    fn connect(url: &str, read_only: bool) -> DomainResult<Session> {
+        let mut client = Client::connect(url, NoTls).map_err(internal)?;
+        if read_only {
+            client
+                .batch_execute("SET default_transaction_read_only = on")
+                .map_err(internal)?;
+        }
+        Ok(Session {
+            client: RefCell::new(client),
+            statements: RefCell::new(HashMap::new()),
+            schema: RefCell::new(String::new()),
+            read_only,
+            in_transaction: std::cell::Cell::new(false),
+        })
+    }
+
+    /// The pool thread's loop; a dropped connection is replaced before the next job.
+    fn serve(mut self, url: &str, jobs: flume::Receiver<Job>) {
+        while let Ok(job) = jobs.recv() {
+            if self.client.borrow().is_closed() {
+                match Session::connect(url, self.read_only) {
+                    Ok(fresh) => self = fresh,
+                    Err(e) => tracing::warn!(error = %e, "reconnecting to PostgreSQL"),
+                }
+            }
+            job(&self);
+        }
+    }
+
+    pub(crate) fn batch(&self, sql: &str) -> DomainResult<()> {
+        self.client
+            .borrow_mut()
+            .batch_execute(sql)
+            .map_err(map_error)
+    }
+
+    fn use_schema(&self, schema: &str) -> DomainResult<()> {
+        if *self.schema.borrow() != schema {
+            self.batch(&format!("SET search_path TO {schema}"))?;
+            *self.schema.borrow_mut() = schema.to_string();
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in a transaction holding the schema's write lock: committed when it
+    /// returns `Ok`, rolled back otherwise (a panic included).
+    fn transaction<T>(
+        &self,
+        schema: &str,
+        lock: i64,
+        f: impl FnOnce(&Tx<'_>) -> DomainResult<T>,
+    ) -> DomainResult<T> {
+        self.use_schema(schema)?;
+        self.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({lock})"))?;
+        self.in_transaction.set(true);
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&Tx::postgres(self))))
+                .unwrap_or_else(|_| Err(internal("a database write panicked")));
+        self.in_transaction.set(false);
+        match result {
+            Ok(v) => {
+                self.batch(&format!(
+                    "SELECT pg_notify('{COMMITS_CHANNEL}', '{schema}'); COMMIT"
+                ))
+                .inspect_err(|_| {
+                    let _ = self.batch("ROLLBACK");
+                })?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates the schema and applies the migrations it lacks, in one transaction under
+    /// an advisory lock, so processes starting together apply each once.
+    fn migrate(&self, schema: &str, migrations: &[Migration]) -> DomainResult<()> {
+        let step =
+            |what: &str, e: DomainError| internal(format!("migration of {schema}: {what}: {e}"));
+        self.use_schema(schema)?;
+        self.transaction(schema, lock_key(&format!("migrate {schema}")), |tx| {
+            let s = tx.postgres_session();
+            s.batch(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema};
+                 CREATE TABLE IF NOT EXISTS {schema}._migrations (
+                     version BIGINT PRIMARY KEY,
+                     name TEXT NOT NULL,
+                     applied_at BIGINT NOT NULL
+                 )"
+            ))
+            .map_err(|e| step("schema", e))?;
+            let current = s
+                .query("SELECT coalesce(max(version), 0) FROM _migrations", &[])?
+                .first()
+                .map(|r| r.int(0))
+                .transpose()?
+                .unwrap_or(0);
+            let newest = migrations.iter().map(|m| m.version).max().unwrap_or(0);
+            if current > newest {
+                return Err(internal(format!(
+                    "schema {schema} is at version {current}, newer than this binary knows ({newest}); refusing to open"
+                )));
+            }
+            for m in migrations.iter().filter(|m| m.version > current) {
+                s.batch(m.sql)
+                    .map_err(|e| step(&format!("{} ({})", m.version, m.name), e))?;
+                s.execute(
+                    "INSERT INTO _migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    &[
+                        Value::Integer(m.version),
+                        Value::Text(m.name.into()),
+                        Value::Integer(andibase_common::Clock::system().now().0),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The cached statement for `sql` (with `?` placeholders), prepared on first use.
+    /// PostgreSQL infers each parameter's type from where it stands; where it cannot
+    /// (`? IS NULL`, a `CASE` of parameters, `max(?)`), the statement is prepared again
+    /// with the types of the values at hand, as SQLite would have taken them.
+    fn statement(&self, sql: &str, params: &[Value]) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let numbered = values::numbered_placeholders(sql);
+        let prepared = {
+            let mut client = self.client.borrow_mut();
+            // A failed prepare would abort the transaction around it: try in a savepoint.
+            let in_tx = !client.is_closed() && self.in_transaction.get();
+            if in_tx {
+                client.batch_execute("SAVEPOINT prepare")?;
+            }
+            let prepared = match client.prepare(&numbered) {
+                Err(e) if values::needs_types(&e) => {
+                    if in_tx {
+                        client.batch_execute("ROLLBACK TO SAVEPOINT prepare")?;
+                    }
+                    client.prepare_typed(&numbered, &values::types_of(params))
+                }
+                other => other,
+            };
+            if in_tx {
+                match &prepared {
+                    Ok(_) => client.batch_execute("RELEASE SAVEPOINT prepare")?,
+                    Err(_) => client.batch_execute("ROLLBACK TO SAVEPOINT prepare")?,
+                }
+            }
+            prepared
+        }?;
+        let mut cache = self.statements.borrow_mut();
+        if cache.len() >= STATEMENT_CACHE {
+            cache.clear();
+        }
+        cache.insert(sql.to_string(), prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Runs `run` with the prepared statement; when the tables under a cached statement
+    /// changed shape (PostgreSQL refuses it: "cached plan must not change result type"),
+    /// prepares it again once.
+    fn with_statement<T>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        run: impl Fn(&mut Client, &Statement) -> Result<T, postgres::Error>,
+    ) -> DomainResult<T> {
+        let stmt = self
+            .statement(sql, params)
+            .map_err(|e| statement_error(e, sql))?;
+        let first = run(&mut self.client.borrow_mut(), &stmt);
+        match first {
+            Err(e) if e.code() == Some(&postgres::error::SqlState::FEATURE_NOT_SUPPORTED) => {
+                self.statements.borrow_mut().remove(sql);
+                let stmt = self
+                    .statement(sql, params)
+                    .map_err(|e| statement_error(e, sql))?;
+                let again = run(&mut self.client.borrow_mut(), &stmt);
+                again.map_err(map_error)
+            }
+            other => other.map_err(map_error),
+        }
+    }
+
+    /// Runs `f` with every statement stopped after `limit`; `None` when one was.
+    pub(crate) fn within<T>(
+        &self,
+        limit: std::time::Duration,
+        f: impl FnOnce() -> DomainResult<T>,
+    ) -> DomainResult<Option<T>> {
+        self.batch(&format!(
+            "SET statement_timeout = {}",
+            limit.as_millis().clamp(1, i32::MAX as u128)
+        ))?;
+        let result = f();
+        self.batch("SET statement_timeout = 0")?;
+        match result {
+            Err(DomainError::Internal(m)) if m.starts_with(QUERY_CANCELED) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    pub(crate) fn execute(&self, sql: &str, params: &[Value]) -> DomainResult<usize> {
+        let refs = param_refs(params);
+        self.with_statement(sql, params, |c, stmt| c.execute(stmt, &refs))
+            .map(|n| n as usize)
+    }
+
+    pub(crate) fn query(&self, sql: &str, params: &[Value]) -> DomainResult<Vec<crate::Row>> {
+        let refs = param_refs(params);
+        let rows = self.with_statement(sql, params, |c, stmt| c.query(stmt, &refs))?;
+        rows.iter().map(row_values).collect()
+    }
+}
+
+fn param_refs(params: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+        .collect()
+}
+
+fn row_values(row: &postgres::Row) -> DomainResult<crate::Row> {
+    (0..row.len())
+        .map(|i| row.try_get::<_, Cell>(i).map(|c| c.0).map_err(internal))
+        .collect::<DomainResult<Vec<_>>>()
+        .map(crate::Row)
+}
+
+/// A statement PostgreSQL would not prepare: the error names it (for the log; internal
+/// errors never reach a client).
+fn statement_error(e: postgres::Error, sql: &str) -> DomainError {
+    match map_error(e) {
+        DomainError::Internal(m) => {
+            let shown: String = sql.chars().take(300).collect();
+            internal(format!("{m} in `{shown}`"))
+        }
+        other => other,
+    }
+}
+
+/// PostgreSQL's errors as domain errors: a unique violation becomes a conflict naming
+/// its columns (from the detail, `Key (a, b)=(…) already exists.`), joined by commas as
+/// on SQLite.
+pub(crate) fn map_error(e: postgres::Error) -> DomainError {
+    if let Some(db) = e.as_db_error() {
+        if *db.code() == postgres::error::SqlState::UNIQUE_VIOLATION {
+            let column = db
+                .detail()
+                .and_then(|d| d.strip_prefix("Key ("))
+                .and_then(|d| d.split_once(")="))
+                .map(|(cols, _)| cols.split(", ").collect::<Vec<_>>().join(","));
+            return DomainError::Conflict {
+                message: "already exists".into(),
+                column,
+            };
+        }
+        return internal(format!("{}: {}", db.code().code(), db.message()));
+    }
+    internal(e)
+}
