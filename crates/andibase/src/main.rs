@@ -69,6 +69,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// On PostgreSQL, how often (ms) to look for jobs other replicas enqueued or left
+    /// behind.
+    #[arg(long, env = "ANDIBASE_JOB_SWEEP_MS", default_value_t = 10_000)]
+    job_sweep_ms: u64,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "ANDIBASE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
@@ -554,12 +558,13 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
     let identity = Arc::new(
         Identity::new(main, clock.clone()).with_agent_login_ttl(args.agent_login_ttl_seconds),
     );
-    // Secrets kept for users are sealed with this key; never logged.
-    let vault = andibase_vault::Vault::open(
-        data_dir,
-        std::env::var("ANDIBASE_SECRET_KEY").ok().as_deref(),
-    )
-    .map_err(describe)?;
+    // Secrets kept for users are sealed with this key; never logged. Replicas must all
+    // have the same one, so on PostgreSQL it comes from the environment, never a file.
+    let secret_key = std::env::var("ANDIBASE_SECRET_KEY").ok();
+    if place.database_url.is_some() && secret_key.is_none() {
+        return Err("with --database-url, set ANDIBASE_SECRET_KEY (64 hex characters, the same on every replica): the key that seals stored secrets".into());
+    }
+    let vault = andibase_vault::Vault::open(data_dir, secret_key.as_deref()).map_err(describe)?;
     let scheduler = Arc::new(andibase_jobs::Scheduler::default());
     // Model providers from the ecosystem's variables (see `andibase_llm::Providers`).
     let mut providers = andibase_llm::Providers::from_env()?;
@@ -653,7 +658,16 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
     if recovered > 0 {
         tracing::info!(workspaces = recovered, "resuming pending jobs");
     }
+    let sweeps = tokio::spawn(
+        runner
+            .clone()
+            .sweep_every(Duration::from_millis(args.job_sweep_ms.max(100))),
+    );
     let jobs = tokio::spawn(runner.run());
+    let replicas = {
+        let identity = identity.clone();
+        tokio::spawn(async move { identity.follow_other_replicas().await })
+    };
     let state = AppState {
         identity: identity.clone(),
         workspaces: workspaces.clone(),
@@ -745,6 +759,8 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
 
     background.abort();
     jobs.abort();
+    sweeps.abort();
+    replicas.abort();
     tracing::info!("shutting down: finishing writes");
     let _ = identity.flush_last_requests().await;
     workspaces.close_all();

@@ -20,6 +20,11 @@ pub const KEY_PREFIX: &str = "andi_";
 const SECRET_PREFIX: &str = "andi_live_";
 const CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// Announced with a key's hash when it is changed or deleted.
+const KEY_CHANGED: &str = "api-key";
+/// Announced with a workspace's id when several of its keys are deleted.
+pub(crate) const WORKSPACE_KEYS_CHANGED: &str = "workspace-keys";
+
 /// Key metadata as the API shows it (never the secret).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -93,8 +98,9 @@ pub(crate) struct CachedKey {
 }
 
 /// Resolved keys by secret hash, so an authenticated request costs no database read.
-/// Per process: revoking through this process takes effect at once, through another
-/// within [`CACHE_TTL`] (replicas will also forget through the event bus).
+/// Per process: revoking through this process takes effect at once; other replicas
+/// forget the key when they hear the revocation announced (see
+/// [`crate::Identity::follow_other_replicas`]), and at the latest after [`CACHE_TTL`].
 pub(crate) trait KeyCache: Send + Sync {
     /// The key, if kept and younger than [`CACHE_TTL`].
     fn get(&self, hash: &str) -> Option<Arc<CachedKey>>;
@@ -103,6 +109,7 @@ pub(crate) trait KeyCache: Send + Sync {
     fn put(&self, hash: String, key: Arc<CachedKey>);
     fn forget(&self, hash: &str);
     fn forget_workspace(&self, workspace_id: &str);
+    fn forget_all(&self);
     /// Every kept key (to write their use times).
     fn all(&self) -> Vec<Arc<CachedKey>>;
 }
@@ -150,6 +157,10 @@ impl KeyCache for LocalKeyCache {
     fn forget_workspace(&self, workspace_id: &str) {
         self.map_mut()
             .retain(|_, k| k.auth.workspace.id != workspace_id);
+    }
+
+    fn forget_all(&self) {
+        self.map_mut().clear();
     }
 
     fn all(&self) -> Vec<Arc<CachedKey>> {
@@ -380,6 +391,7 @@ impl Identity {
             .write(move |tx| {
                 let hash = manageable_key_hash(tx, &key, &ws, all, &user)?;
                 tx.execute("DELETE FROM api_keys WHERE id = ?", &params![&key])?;
+                tx.announce(KEY_CHANGED, &hash)?;
                 Ok(hash)
             })
             .await?;
@@ -409,6 +421,7 @@ impl Identity {
             .db
             .write(move |tx| {
                 let hash = manageable_key_hash(tx, &key, &ws, all, &user)?;
+                tx.announce(KEY_CHANGED, &hash)?;
                 tx.execute(
                     "UPDATE api_keys SET name = coalesce(?, name), enabled = coalesce(?, enabled), updated_at = ? WHERE id = ?",
                     &params![name, input.enabled, now, &key],
@@ -426,6 +439,26 @@ impl Identity {
     /// Forgets every cached key of a workspace (after bulk revocation).
     pub(crate) fn forget_cached_keys(&self, workspace_id: &str) {
         self.keys.forget_workspace(workspace_id);
+    }
+
+    /// Forgets the keys other replicas changed, as they announce them (on PostgreSQL;
+    /// on SQLite there are none and this returns at once). Run it for the server's life.
+    pub async fn follow_other_replicas(&self) {
+        let Some(mut heard) = self.db.announcements() else {
+            return;
+        };
+        loop {
+            match heard.recv().await {
+                Ok(a) if a.topic == KEY_CHANGED => self.keys.forget(&a.message),
+                Ok(a) if a.topic == WORKSPACE_KEYS_CHANGED => {
+                    self.keys.forget_workspace(&a.message)
+                }
+                Ok(a) if a.topic == andibase_storage::MISSED => self.keys.forget_all(),
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => self.keys.forget_all(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 
     /// Resolves a presented secret. `None` when unknown, disabled, expired, revoked or

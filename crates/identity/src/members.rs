@@ -72,6 +72,7 @@ impl Identity {
                     }
                 }
                 tx.execute("DELETE FROM api_keys WHERE workspace_id = ? AND user_id = ?", &params![&ws, &uid])?;
+                tx.announce(crate::api_keys::WORKSPACE_KEYS_CHANGED, &ws)?;
                 tx.execute("DELETE FROM memberships WHERE workspace_id = ? AND user_id = ?", &params![&ws, &uid])?;
                 Ok(())
             })

@@ -171,17 +171,27 @@ impl Runner {
     }
 
     /// After a restart: frees the leases of the previous process (only one process
-    /// runs jobs on SQLite) and schedules every workspace with pending jobs.
+    /// runs jobs on SQLite; on PostgreSQL other replicas may hold leases, which lapse on
+    /// their own) and schedules every workspace with pending jobs.
     pub async fn recover(&self) -> DomainResult<usize> {
+        self.sweep(self.workspaces.postgres_server().is_none())
+            .await
+    }
+
+    /// Schedules every workspace with pending jobs, first freeing their leases when
+    /// `free_leases`. How many workspaces have work.
+    async fn sweep(&self, free_leases: bool) -> DomainResult<usize> {
         let mut n = 0;
         for ws in self.workspaces.ids_on_disk() {
             let db = self.workspaces.get(&ws).await?;
             let next = db
-                .write(|tx| {
-                    tx.execute(
-                        "UPDATE jobs SET locked_until = NULL WHERE status = 'pending'",
-                        &[],
-                    )?;
+                .write(move |tx| {
+                    if free_leases {
+                        tx.execute(
+                            "UPDATE jobs SET locked_until = NULL WHERE status = 'pending'",
+                            &[],
+                        )?;
+                    }
                     tx.query_one("SELECT min(run_at) FROM jobs WHERE status = 'pending'", &[])?
                         .map_or(Ok(None), |r| r.opt_int(0))
                 })
@@ -195,6 +205,23 @@ impl Runner {
         // workspaces does not start with all of them (and their threads) open.
         self.workspaces.close_idle(Duration::ZERO);
         Ok(n)
+    }
+
+    /// Looks for work every `every` (jobs other replicas enqueued, or left behind when
+    /// they died), on PostgreSQL; on SQLite this process enqueued every job itself and
+    /// this returns at once. Runs forever; spawn it beside [`Runner::run`].
+    pub async fn sweep_every(self: Arc<Self>, every: Duration) {
+        if self.workspaces.postgres_server().is_none() {
+            return;
+        }
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.sweep(false).await {
+                tracing::warn!(error = %e, "could not look for other replicas' jobs");
+            }
+        }
     }
 
     /// Runs forever; spawn it.

@@ -881,12 +881,16 @@ impl Memory {
             for collection in [formation::FORMATION, recall::RECALL, maintenance::MAINTENANCE] {
                 totals[collection] = json!({"input_tokens": 0, "output_tokens": 0, "cached_tokens": 0, "requests": 0});
             }
+            let d = r.dialect();
+            let sums: Vec<String> = ["input_tokens", "output_tokens", "cached_tokens", "requests"]
+                .iter()
+                .map(|key| format!("sum(coalesce({}, 0))", d.json_integer("usage", key)))
+                .collect();
             for row in r.query(
-                "SELECT collection, sum(coalesce(json_extract(usage, '$.input_tokens'), 0)), \
-                 sum(coalesce(json_extract(usage, '$.output_tokens'), 0)), \
-                 sum(coalesce(json_extract(usage, '$.cached_tokens'), 0)), \
-                 sum(coalesce(json_extract(usage, '$.requests'), 0)) \
-                 FROM memory_conversations WHERE space_id = ? GROUP BY collection",
+                &format!(
+                    "SELECT collection, {} FROM memory_conversations WHERE space_id = ? GROUP BY collection",
+                    sums.join(", ")
+                ),
                 &params![id],
             )? {
                 totals[row.text(0)?] = json!({

@@ -294,9 +294,18 @@ impl Memory {
         let id = space.id.clone();
         self.main
             .write(move |tx| {
+                let Some(row) = tx.query_one(
+                    "SELECT maintenance_at FROM memory_spaces WHERE id = ?",
+                    &params![&id],
+                )?
+                else {
+                    return Ok(());
+                };
+                let mut marks = row.json(0)?;
+                marks[scope.as_str()] = formed.into();
                 tx.execute(
-                    "UPDATE memory_spaces SET maintenance_at = json_set(maintenance_at, '$.' || ?, ?) WHERE id = ?",
-                    &params![scope, formed, id],
+                    "UPDATE memory_spaces SET maintenance_at = ? WHERE id = ?",
+                    &params![marks.to_string(), id],
                 )
                 .map(|_| ())
             })

@@ -253,6 +253,17 @@ impl Database {
         }
     }
 
+    /// What other processes on the same database announce ([`Tx::announce`]); `None` on
+    /// SQLite, where one process owns the files and needs no word of its own changes.
+    pub fn announcements(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<crate::postgres::Announcement>> {
+        match &*self.inner {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(schema, _) => Some(schema.announcements()),
+        }
+    }
+
     /// Runs `f` on the writer thread, all or nothing: its changes are committed when it
     /// returns `Ok` (the answer comes after the commit), rolled back otherwise. Writes
     /// queued together share one commit (see the module's notes).
@@ -466,6 +477,19 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    /// The integer under `key` of the JSON object kept as text in `column` (NULL when
+    /// missing). Both are names this code chose, never input.
+    pub fn json_integer(self, column: &str, key: &str) -> String {
+        debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let column = crate::quote_ident(column);
+        match self {
+            Dialect::Sqlite => format!("json_extract({column}, '$.{key}')"),
+            Dialect::Postgres => format!("(({column})::jsonb ->> '{key}')::bigint"),
+        }
+    }
+}
+
 /// A write transaction.
 pub struct Tx<'a> {
     pub(crate) conn: Conn<'a>,
@@ -481,6 +505,24 @@ impl<'a> Tx<'a> {
     pub(crate) fn postgres(session: &'a crate::postgres::Session) -> Tx<'a> {
         Tx {
             conn: Conn::Postgres(session),
+        }
+    }
+
+    /// Tells every process on the same database, when this transaction commits, that
+    /// `message` changed under `topic` (so that they drop what they cached of it). On
+    /// SQLite there are no other processes, and this does nothing.
+    pub fn announce(&self, topic: &str, message: &str) -> DomainResult<()> {
+        match self.conn {
+            Conn::Sqlite(_) => Ok(()),
+            Conn::Postgres(session) => session
+                .execute(
+                    "SELECT pg_notify(?, ?)",
+                    &[
+                        Value::Text(crate::postgres::ANNOUNCE_CHANNEL.into()),
+                        Value::Text(format!("{topic}\n{message}")),
+                    ],
+                )
+                .map(|_| ()),
         }
     }
 

@@ -18,6 +18,7 @@ mod mcp;
 mod memory;
 mod memory_models;
 mod query_shapes;
+mod replicas;
 mod restart;
 mod security;
 mod seed_examples;

@@ -73,12 +73,12 @@ pub fn on_postgres() -> bool {
 fn database_url_for(dir: &std::path::Path) -> Option<String> {
     static MADE: std::sync::Mutex<Vec<andibase_storage::ScratchDatabase>> =
         std::sync::Mutex::new(Vec::new());
-    if !on_postgres() {
-        return None;
-    }
     let file = dir.join("test-database-url");
     if let Ok(url) = std::fs::read_to_string(&file) {
         return Some(url);
+    }
+    if !on_postgres() {
+        return None;
     }
     let db = andibase_storage::ScratchDatabase::create().expect("a PostgreSQL database");
     let url = db.url().to_string();
@@ -109,6 +109,22 @@ impl Server {
         Server::launch(command, temp_dir("srv").into(), &[])
     }
 
+    /// One replica of several on the PostgreSQL database at `url`: a data dir of its own
+    /// (nothing in it is shared), the vault key of them all.
+    pub fn replica(url: &str, extra: &[&str]) -> Server {
+        let dir = temp_dir("replica");
+        std::fs::write(dir.path().join("test-database-url"), url).unwrap();
+        let mut command = Command::new(binary());
+        command.env("ANDIBASE_SECRET_KEY", "7".repeat(64));
+        Server::launch(command, dir.into(), extra)
+    }
+
+    /// Kills the server with SIGKILL: no shutdown, nothing flushed.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     pub fn start_in(dir: impl Into<DataDir>, extra: &[&str]) -> Server {
         Server::launch(Command::new(binary()), dir.into(), extra)
     }
@@ -130,6 +146,9 @@ impl Server {
         }
         if let Some(url) = database_url_for(&data_dir) {
             command.arg("--database-url").arg(url);
+            if !command.get_envs().any(|(k, _)| k == "ANDIBASE_SECRET_KEY") {
+                command.env("ANDIBASE_SECRET_KEY", "5".repeat(64));
+            }
         }
         let mut child = command
             .arg("--data-dir")
@@ -370,6 +389,22 @@ impl Resp {
 }
 
 impl Client {
+    /// The same caller, talking to `server` (another replica, say).
+    pub fn on(&self, server: &Server) -> Client {
+        let headers = self
+            .headers
+            .iter()
+            .map(|(k, v)| match k.eq_ignore_ascii_case("origin") {
+                true => (k.clone(), server.url.clone()),
+                false => (k.clone(), v.clone()),
+            })
+            .collect();
+        Client {
+            base: server.url.clone(),
+            headers,
+        }
+    }
+
     pub fn header(mut self, k: &str, v: &str) -> Client {
         self.headers
             .retain(|(name, _)| !name.eq_ignore_ascii_case(k));
@@ -384,6 +419,18 @@ impl Client {
     }
 
     pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
+        self.try_request(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// [`Client::request`], with a failure to get any answer (the server died, say) as
+    /// an error rather than a panic.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Resp, String> {
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(30))
             .redirects(0)
@@ -399,7 +446,7 @@ impl Client {
         let resp = match result {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
+            Err(e) => return Err(e.to_string()),
         };
         let status = resp.status();
         let headers = resp
@@ -409,12 +456,12 @@ impl Client {
             .collect();
         let text = resp.into_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
+        Ok(Resp {
             status,
             headers,
             text,
             body,
-        }
+        })
     }
 
     pub fn get(&self, path: &str) -> Resp {

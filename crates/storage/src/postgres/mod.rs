@@ -35,6 +35,20 @@ pub(crate) use values::Cell;
 /// The channel every commit is announced on; the payload is the schema.
 const COMMITS_CHANNEL: &str = "andibase_commits";
 
+/// The channel of [`crate::Tx::announce`]: `topic`, a newline, the message.
+pub(crate) const ANNOUNCE_CHANNEL: &str = "andibase_announce";
+
+/// The topic of the announcement made when announcements may have been missed (the
+/// listening connection dropped): whoever keeps copies should drop them all.
+pub const MISSED: &str = "missed";
+
+/// A change another process made that this one may keep a copy of (a cached key, say).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announcement {
+    pub topic: String,
+    pub message: String,
+}
+
 /// The SQLSTATE of a statement stopped by `statement_timeout`.
 const QUERY_CANCELED: &str = "57014";
 
@@ -72,6 +86,7 @@ struct Server {
     readers: flume::Sender<Job>,
     /// The commit counter of each schema a handle was opened on.
     commits: Arc<Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>>,
+    announcements: tokio::sync::broadcast::Sender<Announcement>,
 }
 
 impl Postgres {
@@ -106,7 +121,8 @@ impl Postgres {
             }
         }
         let commits = Arc::new(Mutex::new(HashMap::new()));
-        listen_for_commits(url, commits.clone(), connected)?;
+        let (announcements, _) = tokio::sync::broadcast::channel(1024);
+        listen(url, commits.clone(), announcements.clone(), connected)?;
         for _ in 0..=threads {
             answers
                 .recv()
@@ -118,8 +134,15 @@ impl Postgres {
                 writers,
                 readers,
                 commits,
+                announcements,
             }),
         })
+    }
+
+    /// What every process on this server announces ([`crate::Tx::announce`]), this one
+    /// included, from the moment of subscribing.
+    pub fn announcements(&self) -> tokio::sync::broadcast::Receiver<Announcement> {
+        self.inner.announcements.subscribe()
     }
 
     pub fn url(&self) -> &str {
@@ -219,17 +242,21 @@ fn lock_key(name: &str) -> i64 {
     h as i64
 }
 
-/// A thread with its own connection that hears every commit announced on the server and
-/// moves the matching schema's counter; reconnects when the connection drops.
-fn listen_for_commits(
+/// A thread with its own connection that hears every commit and announcement made on
+/// the server: a commit moves the matching schema's counter, an announcement goes to
+/// every subscriber. Reconnects when the connection drops.
+fn listen(
     url: &str,
     commits: Arc<Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>>,
+    announcements: tokio::sync::broadcast::Sender<Announcement>,
     connected: flume::Sender<DomainResult<()>>,
 ) -> DomainResult<()> {
     let listen = |url: &str| -> DomainResult<Client> {
         let mut client = Client::connect(url, NoTls).map_err(internal)?;
         client
-            .batch_execute(&format!("LISTEN {COMMITS_CHANNEL}"))
+            .batch_execute(&format!(
+                "LISTEN {COMMITS_CHANNEL}; LISTEN {ANNOUNCE_CHANNEL}"
+            ))
             .map_err(internal)?;
         Ok(client)
     };
@@ -250,6 +277,15 @@ fn listen_for_commits(
                     let mut notifications = client.notifications();
                     let mut heard = notifications.blocking_iter();
                     while let Ok(Some(n)) = heard.next() {
+                        if n.channel() == ANNOUNCE_CHANNEL {
+                            let (topic, message) =
+                                n.payload().split_once('\n').unwrap_or((n.payload(), ""));
+                            let _ = announcements.send(Announcement {
+                                topic: topic.into(),
+                                message: message.into(),
+                            });
+                            continue;
+                        }
                         let map = commits.lock().expect("commit map poisoned");
                         if let Some(counter) = map.get(n.payload()) {
                             counter.send_modify(|c| *c = c.wrapping_add(1));
@@ -265,6 +301,10 @@ fn listen_for_commits(
                 for counter in commits.lock().expect("commit map poisoned").values() {
                     counter.send_modify(|c| *c = c.wrapping_add(1));
                 }
+                let _ = announcements.send(Announcement {
+                    topic: MISSED.into(),
+                    message: String::new(),
+                });
                 std::thread::sleep(std::time::Duration::from_millis(500));
                 if let Ok(fresh) = listen(&url) {
                     client = fresh;
@@ -286,6 +326,10 @@ pub(crate) struct Schema {
 impl Schema {
     pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
+    }
+
+    pub(crate) fn announcements(&self) -> tokio::sync::broadcast::Receiver<Announcement> {
+        self.server.announcements()
     }
 
     pub(crate) async fn write<T, F>(&self, f: F) -> DomainResult<T>

@@ -1,0 +1,226 @@
+//! Several replicas on one PostgreSQL: what one does, the others see, at once.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{approvals_agent, eventually, Receiver, Server};
+
+/// A replica on a fresh database, and a way to start more on it; `None` (with a line
+/// saying why) where no PostgreSQL is reachable. Set the first up before starting more:
+/// a replica started on a database without users prints a setup link of its own, which
+/// replaces the one before.
+fn first_replica(extra: &[&str]) -> Option<(andibase_storage::ScratchDatabase, Server)> {
+    let db = andibase_storage::ScratchDatabase::for_test()?;
+    let first = Server::replica(db.url(), extra);
+    Some((db, first))
+}
+
+fn ask(timeout_seconds: u64, callback: Option<&str>) -> serde_json::Value {
+    let mut body = json!({
+        "question": "Deploy to production?",
+        "context_markdown": "Build #123 passed CI.",
+        "options": [{"label": "Approve", "value": "approve"}, {"label": "Reject", "value": "reject"}],
+        "timeout": {"seconds": timeout_seconds},
+    });
+    if let Some(url) = callback {
+        body["callback"] = json!({"url": url});
+    }
+    body
+}
+
+#[test]
+fn replicas_share_decisions_revocations_jobs_and_writes() {
+    let flags = [
+        "--approval-min-timeout-seconds",
+        "1",
+        "--allow-private-callbacks",
+        "--job-sweep-ms",
+        "200",
+    ];
+    let Some((db, a)) = first_replica(&flags) else {
+        return;
+    };
+    let (owner, ws, agent, _) = approvals_agent(&a);
+    let (b, c) = (
+        Server::replica(db.url(), &flags),
+        Server::replica(db.url(), &flags),
+    );
+
+    // An approval asked on A, long-polled on A, decided through B: A's poll wakes at once.
+    let id = agent.post("/v1/approvals", ask(600, None)).body["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let poller = {
+        let (agent, id) = (agent.clone(), id.clone());
+        std::thread::spawn(move || {
+            let r = agent.get(&format!("/v1/approvals/{id}/result?wait=30"));
+            (r, Instant::now())
+        })
+    };
+    a.wait_for_subscribers(1);
+    let decided = owner.on(&b).post(
+        &format!("/api/v1/approvals/{id}/resolve"),
+        json!({"optionValue": "approve"}),
+    );
+    assert_eq!(decided.status, 200, "{}", decided.text);
+    let answered = Instant::now();
+    let (r, woke) = poller.join().unwrap();
+    assert_eq!(r.body["selected_option_value"], "approve", "{}", r.text);
+    let lag = woke.saturating_duration_since(answered);
+    assert!(
+        lag < Duration::from_millis(100),
+        "A's long-poll woke {lag:?} after B's decision"
+    );
+
+    // Records written through one replica are read through the others.
+    let key = owner.create_key(&ws, "editor");
+    let writer = b.with_key(&key);
+    let s = writer.post("/api/session/new", json!({"title": "Shared"}));
+    assert_eq!(s.status, 200, "{}", s.text);
+    let sid = s.body["id"].as_str().unwrap().to_string();
+    for (i, server) in [&a, &b, &c].into_iter().enumerate() {
+        let r = server.with_key(&key).post(
+            &format!("/api/v1/session/{sid}/events"),
+            json!({"type": "step", "body": i}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    for server in [&a, &c] {
+        let events = server
+            .with_key(&key)
+            .get(&format!("/api/v1/session/{sid}/events"));
+        assert_eq!(
+            events.body.as_array().map(Vec::len),
+            Some(3),
+            "{}",
+            events.text
+        );
+    }
+
+    // A key revoked through C is refused by every replica within a second, although each
+    // had it cached from a request a moment before.
+    let doomed = owner.create_key(&ws, "viewer");
+    for server in [&a, &b, &c] {
+        assert_eq!(server.with_key(&doomed).get("/api/v1/agents").status, 200);
+    }
+    let keys = owner
+        .on(&c)
+        .get(&format!("/api/v1/workspaces/{ws}/api-keys"));
+    let doomed_id = keys
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["role"] == "viewer")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoked = owner
+        .on(&c)
+        .delete(&format!("/api/v1/workspaces/{ws}/api-keys/{doomed_id}"));
+    assert!(revoked.status < 300, "{}", revoked.text);
+    let at = Instant::now();
+    for server in [&a, &b, &c] {
+        eventually(1, || {
+            (server.with_key(&doomed).get("/api/v1/agents").status == 401).then_some(())
+        });
+    }
+    assert!(
+        at.elapsed() < Duration::from_secs(1),
+        "refused everywhere after {:?}",
+        at.elapsed()
+    );
+
+    // An approval's expiry, with a callback, runs once across the three replicas, though
+    // each of them looks for due jobs.
+    let hook = Receiver::start(vec![], 200);
+    let id = agent
+        .on(&c)
+        .post("/v1/approvals", ask(1, Some(&hook.url)))
+        .body["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(hook.wait_for(1, 20)[0].1["status"], "expired");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(hook.count(), 1, "the expiry's callback fired once");
+    let r = agent.on(&b).get(&format!("/v1/approvals/{id}"));
+    assert_eq!(r.body["status"], "expired", "{}", r.text);
+    assert_eq!(r.body["result_delivery_status"], "delivered");
+}
+
+/// A replica killed with SIGKILL in the middle of a stream of writes loses none that it
+/// acknowledged: every one is read back through another replica.
+#[test]
+fn a_killed_replica_loses_no_acknowledged_write() {
+    let Some((db, a)) = first_replica(&[]) else {
+        return;
+    };
+    let (owner, ws) = a.setup_admin();
+    let (b, c) = (
+        Server::replica(db.url(), &[]),
+        Server::replica(db.url(), &[]),
+    );
+    let key = owner.create_key(&ws, "editor");
+    let s = a
+        .with_key(&key)
+        .post("/api/session/new", json!({"title": "Load"}));
+    let sid = s.body["id"].as_str().unwrap().to_string();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let client = b.with_key(&key);
+            let sid = sid.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for i in 0..10_000 {
+                    let body = json!({"type": "write", "body": format!("{w}-{i}")});
+                    let path = format!("/api/v1/session/{sid}/events");
+                    let r = client.try_request("POST", &path, Some(&body.to_string()));
+                    let Some(r) = r.ok().filter(|r| r.status == 200) else {
+                        break;
+                    };
+                    acknowledged.push(r.body["id"].as_str().unwrap().to_string());
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    b.kill();
+    let acknowledged: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        acknowledged.len() > 20,
+        "the load ran ({} writes)",
+        acknowledged.len()
+    );
+    // Read back through C, a page (of 1,000 at most) at a time.
+    let reader = c.with_key(&key);
+    let mut stored = std::collections::HashSet::new();
+    let mut after = String::new();
+    loop {
+        let page = reader.get(&format!(
+            "/api/v1/session/{sid}/events?limit=1000&after={after}"
+        ));
+        let page = page.body.as_array().cloned().unwrap_or_default();
+        let Some(last) = page.last() else { break };
+        after = last["id"].as_str().unwrap().to_string();
+        stored.extend(page.iter().map(|e| e["id"].as_str().unwrap().to_string()));
+    }
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    drop(a);
+}
