@@ -6,7 +6,7 @@ use andibase_filter::{
     compile, parse_json, parse_text, FieldKind, Hop, Predicate, ResolvedField, Schema,
 };
 use andibase_storage::{
-    quote_ident, render_predicate_avoiding, Columns, Row, Value as SqlValue, ValueRef,
+    quote_ident, render_predicate_avoiding, Columns, Dialect, Row, Value as SqlValue, ValueRef,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -133,7 +133,7 @@ pub(crate) fn count_matches(
         Count::Estimate => {
             let first = count(
                 format!(
-                    "SELECT count(*) FROM (SELECT 1 FROM {t} t WHERE {condition} LIMIT {})",
+                    "SELECT count(*) FROM (SELECT 1 FROM {t} t WHERE {condition} LIMIT {}) AS matches",
                     EXACT_UP_TO + 1
                 ),
                 params,
@@ -166,10 +166,15 @@ pub(crate) fn count_matches(
                 start += step;
             }
             // One statement reading each range of the rowid b-tree in turn (`NOT INDEXED`:
-            // no field index, which would read every match instead).
+            // no field index, which would read every match instead; PostgreSQL's planner
+            // weighs that itself).
+            let not_indexed = match r.dialect() {
+                andibase_storage::Dialect::Sqlite => "NOT INDEXED",
+                andibase_storage::Dialect::Postgres => "",
+            };
             let matched = count(
                 format!(
-                    "SELECT count(*) FROM {t} t NOT INDEXED WHERE ({}) AND {condition}",
+                    "SELECT count(*) FROM {t} t {not_indexed} WHERE ({}) AND {condition}",
                     ranges.join(" OR ")
                 ),
                 &[range_params, params.to_vec()].concat(),
@@ -283,17 +288,19 @@ impl Schema for DefinitionSchema<'_> {
 
 /// Parses the `filter` parameter (text, or JSON when it starts with `{`) and compiles it.
 pub(crate) fn filter_sql(
+    dialect: Dialect,
     all: &[DataDefinition],
     def: &DataDefinition,
     filter: Option<&str>,
     role: Role,
 ) -> DomainResult<(String, Vec<SqlValue>)> {
-    filter_sql_avoiding(all, def, filter, role, &[])
+    filter_sql_avoiding(dialect, all, def, filter, role, &[])
 }
 
 /// [`filter_sql`], with the tests on the `avoid` columns kept off their indexes (see
 /// `storage::render_predicate_avoiding`).
 pub(crate) fn filter_sql_avoiding(
+    dialect: Dialect,
     all: &[DataDefinition],
     def: &DataDefinition,
     filter: Option<&str>,
@@ -301,6 +308,7 @@ pub(crate) fn filter_sql_avoiding(
     avoid: &[String],
 ) -> DomainResult<(String, Vec<SqlValue>)> {
     Ok(render(
+        dialect,
         compile_filter(all, def, filter, role)?.as_ref(),
         avoid,
     ))
@@ -308,11 +316,15 @@ pub(crate) fn filter_sql_avoiding(
 
 /// A compiled filter in SQL on the row aliased `t`, with the tests on the `avoid` columns
 /// kept off their indexes; `TRUE` for none.
-pub(crate) fn render(predicate: Option<&Predicate>, avoid: &[String]) -> (String, Vec<SqlValue>) {
+pub(crate) fn render(
+    dialect: Dialect,
+    predicate: Option<&Predicate>,
+    avoid: &[String],
+) -> (String, Vec<SqlValue>) {
     match predicate {
         None => ("TRUE".into(), vec![]),
         Some(p) => {
-            let rendered = render_predicate_avoiding(p, "t", avoid);
+            let rendered = render_predicate_avoiding(dialect, p, "t", avoid);
             (rendered.sql, rendered.params)
         }
     }
@@ -553,7 +565,10 @@ pub(crate) fn keyset(keys: &[SortKey], cursor: &str) -> DomainResult<(String, Ve
         let mut parts = Vec::new();
         let mut p = Vec::new();
         for j in 0..i {
-            parts.push(format!("t.{} IS ?", quote_ident(&keys[j].column)));
+            parts.push(format!(
+                "t.{} IS NOT DISTINCT FROM ?",
+                quote_ident(&keys[j].column)
+            ));
             p.push(values[j].clone());
         }
         let k = &keys[i];

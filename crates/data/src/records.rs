@@ -126,12 +126,12 @@ impl ListRead<'_> {
         } = *self;
         // The count goes through every index SQLite likes; the page avoids those
         // that would make it sort a crowd of matches.
-        let (count_filter, count_params) = render(predicate, &[]);
+        let (count_filter, count_params) = render(r.dialect(), predicate, &[]);
         let avoid = match predicate.is_some() {
             true => crowded_indexes(r, def, keys)?,
             false => Vec::new(),
         };
-        let (mut filter, mut params) = render(predicate, &avoid);
+        let (mut filter, mut params) = render(r.dialect(), predicate, &avoid);
         let (mut count_filter, mut count_params) = (count_filter, count_params);
         let searchable = searchable_by(def, role);
         if let Some(text) = q.search.as_deref() {
@@ -669,7 +669,7 @@ impl Data<'_> {
             .read(move |r| {
                 let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
-                let (f, params) = filter_sql(&all, def, filter.as_deref(), role)?;
+                let (f, params) = filter_sql(r.dialect(), &all, def, filter.as_deref(), role)?;
                 let deleted = if include_deleted { "TRUE" } else { "t.deleted_at IS NULL" };
                 let ids: Vec<String> = r
                     .query(&format!("SELECT t.id FROM {} t WHERE {deleted} AND {f} ORDER BY t.id LIMIT 100000", quote_ident(&def.table)), &params)?
@@ -699,7 +699,7 @@ impl Data<'_> {
                 "send ids or a filter (to touch every record, use a filter that matches them all)",
             )]));
         }
-        let (f, mut params) = filter_sql(all, def, filter.as_deref(), role)?;
+        let (f, mut params) = filter_sql(tx.dialect(), all, def, filter.as_deref(), role)?;
         let id_cond = match ids {
             Some(list) if list.len() > 10_000 => {
                 return Err(DomainError::from_issues(vec![FieldIssue::at(

@@ -311,14 +311,7 @@ pub(crate) fn ensure_shape(tx: &Tx<'_>, def: &DataDefinition) -> DomainResult<()
 /// [`ensure_shape`] without the cache; whether the table was in shape already.
 pub(crate) fn fix_shape(tx: &Tx<'_>, def: &DataDefinition) -> DomainResult<bool> {
     let mut current = search::ensure(tx, &def.table, &search_columns(&def.fields))?;
-    let have: Vec<String> = tx
-        .query(
-            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?",
-            &[def.table.clone().into()],
-        )?
-        .iter()
-        .map(|r| r.text(0))
-        .collect::<DomainResult<_>>()?;
+    let have = andibase_storage::schema::index_names(tx, &def.table)?;
     if SORTED_SYSTEM_COLUMNS
         .iter()
         .any(|c| !have.contains(&system_index(&def.table, c)))
@@ -594,7 +587,7 @@ mod tests {
                 let avoid = crate::query::crowded_indexes(r, &def, &keys)?;
                 let filter = Some("status = \"open\"");
                 let (filter, params) =
-                    crate::query::filter_sql_avoiding(&[], &def, filter, Role::Admin, &avoid)?;
+                    crate::query::filter_sql_avoiding(r.dialect(), &[], &def, filter, Role::Admin, &avoid)?;
                 let q = andibase_storage::quote_ident(&def.table);
                 let sql = format!("SELECT t.id FROM {q} t WHERE t.deleted_at IS NULL AND {filter} ORDER BY t.\"f_amount\" DESC, t.id DESC LIMIT 51");
                 Ok((avoid, plan(r, &sql, &params)))
@@ -621,6 +614,7 @@ mod tests {
                 let keys = crate::query::sort_keys(&def, Some("-amount"), Role::Admin)?;
                 let avoid = crate::query::crowded_indexes(r, &def, &keys)?;
                 let (filter, params) = crate::query::filter_sql_avoiding(
+                    r.dialect(),
                     &[],
                     &def,
                     Some("status = \"open\""),

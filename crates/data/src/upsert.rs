@@ -154,13 +154,13 @@ impl NewRecords {
                 self.head,
                 vec![self.marks.as_str(); indexes.len()].join(", ")
             );
-            match tx.execute(&sql, &values) {
+            match tx.attempt(|tx| tx.execute(&sql, &values)) {
                 Ok(_) => {}
                 Err(DomainError::Conflict { .. }) => {
                     let one = format!("{}{}", self.head, self.marks);
                     for (k, index) in indexes.into_iter().enumerate() {
                         let row = &values[k * self.width..(k + 1) * self.width];
-                        if let Err(e) = tx.execute(&one, row) {
+                        if let Err(e) = tx.attempt(|tx| tx.execute(&one, row)) {
                             issues.push(conflict_issue(e, index)?);
                         }
                     }
@@ -352,7 +352,7 @@ impl<'b> Batch<'b> {
                     name.as_ref(),
                     &columns,
                 );
-                if let Err(e) = self.tx.execute(&sql, &p) {
+                if let Err(e) = self.tx.attempt(|tx| tx.execute(&sql, &p)) {
                     self.issues.push(conflict_issue(e, i)?);
                     return Ok(());
                 }

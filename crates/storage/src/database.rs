@@ -508,6 +508,24 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Runs `f`, a part of this transaction that may fail while the rest goes on (a
+    /// statement refused for a conflict, say): when it fails, its changes are undone
+    /// and the transaction stays usable. On SQLite a failed statement undoes itself; on
+    /// PostgreSQL, where any error would abort the whole transaction, `f` runs in a
+    /// savepoint.
+    pub fn attempt<T>(&self, f: impl FnOnce(&Self) -> DomainResult<T>) -> DomainResult<T> {
+        let Conn::Postgres(session) = self.conn else {
+            return f(self);
+        };
+        session.batch("SAVEPOINT attempt")?;
+        let result = f(self);
+        session.batch(match result {
+            Ok(_) => "RELEASE SAVEPOINT attempt",
+            Err(_) => "ROLLBACK TO SAVEPOINT attempt; RELEASE SAVEPOINT attempt",
+        })?;
+        result
+    }
+
     /// Tells every process on the same database, when this transaction commits, that
     /// `message` changed under `topic` (so that they drop what they cached of it). On
     /// SQLite there are no other processes, and this does nothing.

@@ -1,9 +1,10 @@
-//! Renders a checked filter ([`Predicate`]) as a SQLite `WHERE` expression. Values only
-//! ever become `?` parameters; identifiers come from the predicate's schema, quoted.
+//! Renders a checked filter ([`Predicate`]) as a `WHERE` expression in either dialect.
+//! Values only ever become `?` parameters; identifiers come from the predicate's schema,
+//! quoted.
 
 use andibase_filter::{Param, Predicate, Test};
 
-use crate::Value;
+use crate::{Dialect, Value};
 
 /// Quotes an identifier (a table or column name) for this dialect.
 pub fn quote_ident(name: &str) -> String {
@@ -18,21 +19,31 @@ pub struct Rendered {
 }
 
 /// Renders `predicate` over the rows of the table aliased `row` (for example `t`).
-pub fn render_predicate(predicate: &Predicate, row: &str) -> Rendered {
-    render_predicate_avoiding(predicate, row, &[])
+pub fn render_predicate(dialect: Dialect, predicate: &Predicate, row: &str) -> Rendered {
+    render_predicate_avoiding(dialect, predicate, row, &[])
 }
 
 /// [`render_predicate`], with the tests on `avoid` (columns of the row aliased `row`)
 /// written so that no index of theirs is used (`+column`): for a filter on a column that
 /// matches many rows, where walking the sort's index and stopping at the limit is cheaper
 /// than SQLite's choice, which does not weigh the `LIMIT`. The meaning is unchanged
-/// (values are bound in the column's own type).
-pub fn render_predicate_avoiding(predicate: &Predicate, row: &str, avoid: &[String]) -> Rendered {
+/// (values are bound in the column's own type). PostgreSQL's planner weighs the limit,
+/// and has no such spelling: there `avoid` changes nothing.
+pub fn render_predicate_avoiding(
+    dialect: Dialect,
+    predicate: &Predicate,
+    row: &str,
+    avoid: &[String],
+) -> Rendered {
     let mut r = Renderer {
+        dialect,
         params: Vec::new(),
         aliases: 0,
         root: row.to_string(),
-        avoid: avoid.to_vec(),
+        avoid: match dialect {
+            Dialect::Sqlite => avoid.to_vec(),
+            Dialect::Postgres => Vec::new(),
+        },
     };
     let sql = r.node(predicate, row);
     Rendered {
@@ -42,6 +53,7 @@ pub fn render_predicate_avoiding(predicate: &Predicate, row: &str, avoid: &[Stri
 }
 
 struct Renderer {
+    dialect: Dialect,
     params: Vec<Value>,
     aliases: usize,
     root: String,
@@ -59,6 +71,22 @@ fn value(p: &Param) -> Value {
 }
 
 impl Renderer {
+    /// The elements of the JSON array kept as text in `column`, as rows with a `value`.
+    fn json_elements(&self, column: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("json_each({column})"),
+            Dialect::Postgres => format!("jsonb_array_elements_text(({column})::jsonb)"),
+        }
+    }
+
+    /// The function giving where one text starts inside another (1-based, 0 if not).
+    fn position(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "instr",
+            Dialect::Postgres => "strpos",
+        }
+    }
+
     fn alias(&mut self, prefix: &str) -> String {
         self.aliases += 1;
         format!("{prefix}{}", self.aliases)
@@ -83,7 +111,7 @@ impl Renderer {
                 format!("({})", parts.join(joiner))
             }
             // Two-valued: a comparison with NULL is unknown, and NOT of it is true.
-            Predicate::Not(inner) => format!("NOT coalesce({}, 0)", self.node(inner, row)),
+            Predicate::Not(inner) => format!("NOT coalesce({}, FALSE)", self.node(inner, row)),
             Predicate::Related { hop, inner } => {
                 let r = self.alias("r");
                 let target = quote_ident(&hop.target_table);
@@ -95,7 +123,8 @@ impl Renderer {
                     .unwrap_or_default();
                 let opening = if hop.many {
                     let j = self.alias("j");
-                    format!("EXISTS (SELECT 1 FROM json_each({local}) {j} JOIN {target} {r} ON {r}.\"id\" = {j}.value WHERE {live}")
+                    let elements = self.json_elements(&local);
+                    format!("EXISTS (SELECT 1 FROM {elements} {j} JOIN {target} {r} ON {r}.\"id\" = {j}.value WHERE {live}")
                 } else {
                     format!(
                         "EXISTS (SELECT 1 FROM {target} {r} WHERE {r}.\"id\" = {local} AND {live}"
@@ -143,15 +172,16 @@ impl Renderer {
             Test::HasElement(p) => {
                 self.bind(p);
                 let e = self.alias("e");
-                format!("EXISTS (SELECT 1 FROM json_each({col}) {e} WHERE {e}.value = ?)")
+                let elements = self.json_elements(col);
+                format!("EXISTS (SELECT 1 FROM {elements} {e} WHERE {e}.value = ?)")
             }
             Test::Contains(s) => {
                 self.params.push(Value::Text(s.clone()));
-                format!("instr({col}, ?) > 0")
+                format!("{}({col}, ?) > 0", self.position())
             }
             Test::ContainsIgnoringCase(s) => {
                 self.params.push(Value::Text(s.clone()));
-                format!("instr(lower({col}), lower(?)) > 0")
+                format!("{}(lower({col}), lower(?)) > 0", self.position())
             }
             Test::StartsWith(s) => {
                 let n = s.chars().count() as i64;
@@ -197,10 +227,10 @@ mod tests {
                 inner: Box::new(test("country", Test::Eq(Param::Text("DE".into())))),
             },
         ]);
-        let r = render_predicate(&p, "t");
+        let r = render_predicate(Dialect::Sqlite, &p, "t");
         assert_eq!(
             r.sql,
-            "(t.\"status\" = ? AND t.\"amount\" > ? AND NOT coalesce(t.\"vip\" = ?, 0) AND EXISTS (SELECT 1 FROM \"customers\" r1 WHERE r1.\"id\" = t.\"customer\" AND r1.\"deleted_at\" IS NULL AND r1.\"country\" = ?))"
+            "(t.\"status\" = ? AND t.\"amount\" > ? AND NOT coalesce(t.\"vip\" = ?, FALSE) AND EXISTS (SELECT 1 FROM \"customers\" r1 WHERE r1.\"id\" = t.\"customer\" AND r1.\"deleted_at\" IS NULL AND r1.\"country\" = ?))"
         );
         assert_eq!(
             r.params,

@@ -447,6 +447,14 @@ fn run(path: PathBuf, q: SandboxedQuery) -> DomainResult<QueryOutput> {
 impl Database {
     /// Runs user SQL under [`SandboxedQuery`]'s rules on a blocking thread.
     pub async fn sandboxed_query(&self, q: SandboxedQuery) -> DomainResult<QueryOutput> {
+        if self.is_postgres() {
+            // The PostgreSQL sandbox (a role that reads nothing but the query's views, in
+            // a read-only transaction) is not built yet: refused plainly, never run
+            // unguarded.
+            return Err(refused(
+                "read-only SQL is not available yet when andibase keeps its data on PostgreSQL",
+            ));
+        }
         let path = self.path().to_path_buf();
         let _slot = tokio::time::timeout(q.timeout, SLOTS.acquire())
             .await

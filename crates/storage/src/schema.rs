@@ -3,7 +3,7 @@
 
 use andibase_common::DomainResult;
 
-use crate::{quote_ident, Sql, Tx, Value};
+use crate::{quote_ident, Dialect, Sql, Tx, Value};
 
 /// How a column keeps its values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,12 +16,15 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
-    fn sql(self) -> &'static str {
-        match self {
-            ColumnType::Real => "REAL",
-            // SQLite has no boolean or JSON type: 0/1 and JSON text.
-            ColumnType::Boolean => "INTEGER",
-            ColumnType::Text | ColumnType::Json => "TEXT",
+    fn sql(self, dialect: Dialect) -> &'static str {
+        match (self, dialect) {
+            (ColumnType::Real, Dialect::Sqlite) => "REAL",
+            (ColumnType::Real, Dialect::Postgres) => "DOUBLE PRECISION",
+            // SQLite has no boolean or JSON type: 0/1 and JSON text; PostgreSQL keeps the
+            // same, so filters, sorts and values mean the same on both.
+            (ColumnType::Boolean, Dialect::Sqlite) => "INTEGER",
+            (ColumnType::Boolean, Dialect::Postgres) => "BIGINT",
+            (ColumnType::Text | ColumnType::Json, _) => "TEXT",
         }
     }
 }
@@ -94,7 +97,7 @@ pub enum SchemaChange {
 /// Applies `changes` in order inside the caller's transaction.
 pub fn apply(tx: &Tx<'_>, changes: &[SchemaChange]) -> DomainResult<()> {
     for change in changes {
-        let (sql, params) = statement(change);
+        let (sql, params) = statement(tx.dialect(), change);
         tx.execute(&sql, &params)?;
     }
     Ok(())
@@ -108,19 +111,28 @@ fn columns(names: &[String]) -> String {
         .join(", ")
 }
 
-fn statement(change: &SchemaChange) -> (String, Vec<Value>) {
+fn statement(dialect: Dialect, change: &SchemaChange) -> (String, Vec<Value>) {
     let q = |s: &str| quote_ident(s);
     match change {
         SchemaChange::CreateRecordTable { table, columns } => {
             let cols: String = columns
                 .iter()
-                .map(|(name, kind)| format!(", {} {}", q(name), kind.sql()))
+                .map(|(name, kind)| format!(", {} {}", q(name), kind.sql(dialect)))
                 .collect();
+            // SQLite numbers rows itself (`rowid`); PostgreSQL gets a column of that name,
+            // numbered in insertion order, which the search index and estimates key on.
+            let (rowid, integer) = match dialect {
+                Dialect::Sqlite => ("", "INTEGER"),
+                Dialect::Postgres => (
+                    "rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE, ",
+                    "BIGINT",
+                ),
+            };
             // No index on deleted_at: nearly every row has it NULL, and the planner would
             // pick it over the selective indexes that filters and sorts need.
             let sql = format!(
-                "CREATE TABLE {} (id TEXT PRIMARY KEY, name TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT, \
-                 created_by TEXT, updated_by TEXT, version INTEGER NOT NULL DEFAULT 1{cols})",
+                "CREATE TABLE {} ({rowid}id TEXT PRIMARY KEY, name TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT, \
+                 created_by TEXT, updated_by TEXT, version {integer} NOT NULL DEFAULT 1{cols})",
                 q(table)
             );
             (sql, vec![])
@@ -135,7 +147,7 @@ fn statement(change: &SchemaChange) -> (String, Vec<Value>) {
                 "ALTER TABLE {} ADD COLUMN {} {}",
                 q(table),
                 q(column),
-                kind.sql()
+                kind.sql(dialect)
             ),
             vec![],
         ),
@@ -224,11 +236,14 @@ fn statement(change: &SchemaChange) -> (String, Vec<Value>) {
 /// name (every row: SQLite's sampling `analysis_limit` reads an index's first rows only,
 /// which misjudged a three-valued field as selective), and makes every connection of the
 /// file use them from its next statement. Readers keep the statistics they loaded with the schema, so the schema's
-/// version is moved by creating and dropping an empty table.
+/// version is moved by creating and dropping an empty table. (PostgreSQL's planner reads
+/// new statistics at once.)
 pub fn analyze(tx: &impl Sql, table: &str) -> DomainResult<()> {
     tx.execute(&format!("ANALYZE {}", crate::quote_ident(table)), &[])?;
-    tx.execute("CREATE TABLE _andibase_statistics_changed (x)", &[])?;
-    tx.execute("DROP TABLE _andibase_statistics_changed", &[])?;
+    if tx.dialect() == Dialect::Sqlite {
+        tx.execute("CREATE TABLE _andibase_statistics_changed (x)", &[])?;
+        tx.execute("DROP TABLE _andibase_statistics_changed", &[])?;
+    }
     Ok(())
 }
 
@@ -245,6 +260,28 @@ fn has_statistics(r: &impl Sql) -> DomainResult<bool> {
 /// Each analyzed index of `table`: `(index, rows, average rows per value of its first
 /// column)`; empty before statistics were gathered.
 pub fn index_statistics(r: &impl Sql, table: &str) -> DomainResult<Vec<(String, i64, i64)>> {
+    if r.dialect() == Dialect::Postgres {
+        // From the planner's own figures: the table's rows and the distinct values of
+        // each index's first column (negative: a fraction of the rows).
+        let mut out = Vec::new();
+        for row in r.query(
+            "SELECT i.relname, c.reltuples::bigint, s.n_distinct::float8 \
+             FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.indkey[0] \
+             JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = c.relname AND s.attname = a.attname \
+             WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace AND c.reltuples >= 0",
+            &[Value::Text(table.to_string())],
+        )? {
+            let (idx, rows) = (row.text(0)?, row.int(1)?);
+            let distinct = match row.value(2) {
+                Value::Real(d) if *d < 0.0 => -d * rows as f64,
+                Value::Real(d) => *d,
+                _ => continue,
+            };
+            out.push((idx, rows, (rows as f64 / distinct.max(1.0)).round() as i64));
+        }
+        return Ok(out);
+    }
     if !has_statistics(r)? {
         return Ok(Vec::new());
     }
@@ -264,6 +301,16 @@ pub fn index_statistics(r: &impl Sql, table: &str) -> DomainResult<Vec<(String, 
 
 /// How many rows `table` had when its statistics were last gathered (none before).
 pub fn analyzed_rows(r: &impl Sql, table: &str) -> DomainResult<Option<i64>> {
+    if r.dialect() == Dialect::Postgres {
+        return r
+            .query_one(
+                "SELECT reltuples::bigint FROM pg_class \
+                 WHERE relname = ? AND relnamespace = current_schema()::regnamespace AND reltuples >= 0",
+                &[Value::Text(table.to_string())],
+            )?
+            .map(|row| row.int(0))
+            .transpose();
+    }
     if !has_statistics(r)? {
         return Ok(None);
     }
@@ -274,6 +321,20 @@ pub fn analyzed_rows(r: &impl Sql, table: &str) -> DomainResult<Option<i64>> {
     .map(|row| row.text(0))
     .transpose()?
     .and_then(|stat| stat.split(' ').next().and_then(|n| n.parse().ok())))
+}
+
+/// The names of the indexes on `table`.
+pub fn index_names(r: &impl Sql, table: &str) -> DomainResult<Vec<String>> {
+    let sql = match r.dialect() {
+        Dialect::Sqlite => "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?",
+        Dialect::Postgres => {
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?"
+        }
+    };
+    r.query(sql, &[Value::Text(table.to_string())])?
+        .iter()
+        .map(|row| row.text(0))
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use andibase_filter::arbitrary::{filter, owner_name, record, values_of, Record, Rows, OWNERS};
 use andibase_filter::{compile, eval, to_text, Filter};
 use andibase_storage::{
-    params, render_predicate_avoiding, Database, DatabaseOptions, Migration, Sql, Value,
+    params, render_predicate_avoiding, Database, DatabaseOptions, Dialect, Migration, Sql, Value,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -69,7 +69,8 @@ fn sql_ids(records: &[Record], f: &Filter, avoid: &[String]) -> Vec<usize> {
         Ok(())
     }))
     .unwrap();
-    let rendered = render_predicate_avoiding(&compile(f, &Rows).unwrap(), "t", avoid);
+    let rendered =
+        render_predicate_avoiding(Dialect::Sqlite, &compile(f, &Rows).unwrap(), "t", avoid);
     let sql = format!("SELECT id FROM rows t WHERE {} ORDER BY id", rendered.sql);
     rt.block_on(db.read(move |r| {
         r.query(&sql, &rendered.params)?

@@ -436,6 +436,10 @@ fn callbacks_to_ipv6_forms_of_private_addresses_and_bad_header_values_are_refuse
 #[test]
 fn data_files_and_folders_are_private_to_the_server_user() {
     use std::os::unix::fs::PermissionsExt;
+    if crate::support::on_postgres() {
+        // The databases are on the PostgreSQL server, and backups are pg_dump's.
+        return;
+    }
     let server = Server::start();
     let (owner, ws) = server.setup_admin();
     let admin = server.with_key(&owner.create_key(&ws, "admin"));

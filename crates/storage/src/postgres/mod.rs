@@ -557,9 +557,9 @@ impl Session {
                     .statement(sql, params)
                     .map_err(|e| statement_error(e, sql))?;
                 let again = run(&mut self.client.borrow_mut(), &stmt);
-                again.map_err(map_error)
+                again.map_err(|e| statement_error(e, sql))
             }
-            other => other.map_err(map_error),
+            other => other.map_err(|e| statement_error(e, sql)),
         }
     }
 
@@ -613,7 +613,7 @@ fn row_values(row: &postgres::Row) -> DomainResult<crate::Row> {
 fn statement_error(e: postgres::Error, sql: &str) -> DomainError {
     match map_error(e) {
         DomainError::Internal(m) => {
-            let shown: String = sql.chars().take(300).collect();
+            let shown: String = sql.chars().take(1500).collect();
             internal(format!("{m} in `{shown}`"))
         }
         other => other,
@@ -638,5 +638,8 @@ pub(crate) fn map_error(e: postgres::Error) -> DomainError {
         }
         return internal(format!("{}: {}", db.code().code(), db.message()));
     }
-    internal(e)
+    match std::error::Error::source(&e) {
+        Some(cause) => internal(format!("{e}: {cause}")),
+        None => internal(e),
+    }
 }

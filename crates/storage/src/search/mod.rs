@@ -13,13 +13,18 @@
 //!
 //! Text goes through [`crate::SEGMENT_FUNCTION`] on the way in and through
 //! [`andibase_text::split_cjk`] in queries, so words inside CJK runs are found.
+//!
+//! On PostgreSQL the index is a `tsvector` table fed by the same segmenter (see
+//! [`postgres`]); each function here hands over to it there.
+
+mod postgres;
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
 use andibase_common::DomainResult;
 
-use crate::{quote_ident, Sql, Value};
+use crate::{quote_ident, Dialect, Sql, Value};
 
 /// The index of `table` (files written before keep these names).
 fn index_table(table: &str) -> String {
@@ -104,6 +109,9 @@ fn segmented(columns: &[String], row: &str) -> String {
 
 /// (Re)builds the index of `table` as `layout` says and fills it from every row.
 pub fn rebuild(tx: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult<()> {
+    if tx.dialect() == Dialect::Postgres {
+        return postgres::rebuild(tx, table, layout);
+    }
     remove(tx, table)?;
     let (f, t) = (quote_ident(&index_table(table)), quote_ident(table));
     let columns: Vec<String> = layout
@@ -129,6 +137,9 @@ pub fn rebuild(tx: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResul
 /// Whether the index of `table` is laid out as `layout` (an index built by an older
 /// version, or before a field's `hiddenFrom` changed, may not be).
 pub fn is_current(r: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult<bool> {
+    if r.dialect() == Dialect::Postgres {
+        return postgres::is_current(r, table, layout);
+    }
     let rows = r.query(
         "SELECT name FROM pragma_table_info(?)",
         &[Value::Text(index_table(table))],
@@ -148,6 +159,13 @@ pub fn is_current(r: &impl Sql, table: &str, layout: &SearchLayout) -> DomainRes
 /// Rebuilds the index of `table` unless it is laid out as `layout` already; whether it
 /// was.
 pub fn ensure(tx: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult<bool> {
+    if tx.dialect() == Dialect::Postgres {
+        if postgres::is_current(tx, table, layout)? {
+            return Ok(true);
+        }
+        postgres::rebuild(tx, table, layout)?;
+        return Ok(false);
+    }
     if is_current(tx, table, layout)? {
         // Indexes built before the vocabulary was kept get it now.
         if !has_vocabulary(tx, table)? {
@@ -163,6 +181,9 @@ pub fn ensure(tx: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult
 /// Removes the index of `table` (and the triggers older versions kept, which name
 /// columns, so they go before any column is dropped or renamed).
 pub fn remove(tx: &impl Sql, table: &str) -> DomainResult<()> {
+    if tx.dialect() == Dialect::Postgres {
+        return postgres::remove(tx, table);
+    }
     let fts = index_table(table);
     for trigger in ["ai", "au", "ad"] {
         tx.execute(
@@ -211,6 +232,14 @@ pub fn index(
     ids: &[String],
 ) -> DomainResult<()> {
     unindex(tx, table, ids)?;
+    if tx.dialect() == Dialect::Postgres {
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let params: Vec<Value> = chunk.iter().map(|i| Value::Text(i.clone())).collect();
+            postgres::index_rows(tx, table, layout, &format!("r.id IN ({marks})"), &params)?;
+        }
+        return Ok(());
+    }
     let (f, t) = (quote_ident(&index_table(table)), quote_ident(table));
     let (columns, values) = layout.insert_parts("r");
     per_chunk(tx, ids, |marks| {
@@ -239,6 +268,9 @@ pub fn index_since(
     layout: &SearchLayout,
     mark: i64,
 ) -> DomainResult<()> {
+    if tx.dialect() == Dialect::Postgres {
+        return postgres::index_rows(tx, table, layout, "r.rowid > ?", &[mark.into()]);
+    }
     let (f, t) = (quote_ident(&index_table(table)), quote_ident(table));
     let (columns, values) = layout.insert_parts("r");
     tx.execute(
@@ -401,6 +433,9 @@ pub fn matching(
     let words = words(text);
     if words.is_empty() {
         return Ok(None);
+    }
+    if r.dialect() == Dialect::Postgres {
+        return Ok(postgres::matching(table, layout, row, &words, only));
     }
     let f = quote_ident(&index_table(table));
     let gathered = || {
