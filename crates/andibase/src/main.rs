@@ -664,9 +664,20 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
             .sweep_every(Duration::from_millis(args.job_sweep_ms.max(100))),
     );
     let jobs = tokio::spawn(runner.run());
+    // What other replicas change, this one forgets from its caches (PostgreSQL only).
+    let definitions: Arc<dyn andibase_data::DefinitionCache> =
+        Arc::new(andibase_data::LocalDefinitionCache::default());
     let replicas = {
-        let identity = identity.clone();
-        tokio::spawn(async move { identity.follow_other_replicas().await })
+        let (identity, definitions) = (identity.clone(), definitions.clone());
+        let heard = workspaces.postgres_server().map(|pg| pg.announcements());
+        tokio::spawn(async move {
+            let definitions = async move {
+                if let Some(heard) = heard {
+                    andibase_data::follow_other_replicas(&*definitions, heard).await
+                }
+            };
+            tokio::join!(identity.follow_other_replicas(), definitions);
+        })
     };
     let state = AppState {
         identity: identity.clone(),
@@ -674,7 +685,7 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
         events,
         links,
         approvals,
-        definitions: Arc::new(andibase_data::LocalDefinitionCache::default()),
+        definitions: definitions.clone(),
         memory,
         models: models.clone(),
         turns: Arc::new(tokio::sync::Semaphore::new(

@@ -601,6 +601,8 @@ pub trait DefinitionCache: Send + Sync {
     ) -> DomainResult<Arc<Vec<DataDefinition>>>;
     /// Drops what is kept for `db`.
     fn forget(&self, db: &Path);
+    /// Drops everything kept (changes may have been missed).
+    fn forget_all(&self);
 }
 
 /// A generation per file: a load stores its result only if no change came meanwhile.
@@ -655,6 +657,34 @@ impl DefinitionCache for LocalDefinitionCache {
         });
         entry.generation += 1;
         entry.definitions = None;
+    }
+
+    fn forget_all(&self) {
+        for entry in self.files().values_mut() {
+            entry.generation += 1;
+            entry.definitions = None;
+        }
+    }
+}
+
+/// Forgets the definitions other replicas changed, as they announce them (see
+/// the `data-definitions` announcement); returns when `heard` closes. Run it for
+/// the server's life on PostgreSQL.
+pub async fn follow_other_replicas(
+    cache: &dyn DefinitionCache,
+    mut heard: tokio::sync::broadcast::Receiver<andibase_storage::Announcement>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match heard.recv().await {
+            Ok(a) if a.topic == crate::definitions::DEFINITIONS_CHANGED => {
+                cache.forget(Path::new(&a.message))
+            }
+            Ok(a) if a.topic == andibase_storage::MISSED => cache.forget_all(),
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => cache.forget_all(),
+            Err(RecvError::Closed) => return,
+        }
     }
 }
 

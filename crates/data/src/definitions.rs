@@ -68,6 +68,7 @@ impl Data<'_> {
         let indexes = input.indexes.unwrap_or_default();
         let def_id = new_definition_id();
         self.definitions.forget(self.db.path());
+        let changed = self.db.path().to_string_lossy().into_owned();
         let result = self
             .db
             .write(move |tx| {
@@ -110,6 +111,7 @@ impl Data<'_> {
                     &json!({"handle": handle}),
                     now,
                 )?;
+                tx.announce(DEFINITIONS_CHANGED, &changed)?;
                 load_definition(tx, &def_id)
             })
             .await;
@@ -129,6 +131,7 @@ impl Data<'_> {
     ) -> DomainResult<DataDefinition> {
         let key = key.to_string();
         self.definitions.forget(self.db.path());
+        let changed = self.db.path().to_string_lossy().into_owned();
         let result = self
             .db
             .write(move |tx| {
@@ -164,6 +167,7 @@ impl Data<'_> {
                     &params![&def.name, def.description.clone(), json_text(&def.fields)?, json_text(&def.indexes)?, now, &def.id],
                 )?;
                 record_event(tx, "dataDefinition.updated", &def.id, None, &json!({}), now)?;
+                tx.announce(DEFINITIONS_CHANGED, &changed)?;
                 load_definition(tx, &def.id)
             })
             .await;
@@ -213,6 +217,7 @@ impl Data<'_> {
     pub async fn delete_definition(&self, key: &str, now: Timestamp) -> DomainResult<()> {
         let key = key.to_string();
         self.definitions.forget(self.db.path());
+        let changed = self.db.path().to_string_lossy().into_owned();
         let result = self
             .db
             .write(move |tx| {
@@ -251,7 +256,8 @@ impl Data<'_> {
                     None,
                     &json!({"handle": def.handle}),
                     now,
-                )
+                )?;
+                tx.announce(DEFINITIONS_CHANGED, &changed)
             })
             .await;
         // After the commit too: a read that raced the change must not keep it.
@@ -292,6 +298,10 @@ fn load_settings(r: &impl Sql) -> DomainResult<DataSettings> {
 /// Builds an index the query log asked for (see `usage`), unless the workspace turned
 /// automatic indexes off, the definition has it already, or it has no room or no longer
 /// the fields; what became of it.
+/// Announced (with the database's [`andibase_storage::Database::path`]) when a workspace's
+/// definitions change, so that other replicas forget what they cached of them.
+pub const DEFINITIONS_CHANGED: &str = "data-definitions";
+
 pub(crate) fn build_auto_index(
     tx: &andibase_storage::Tx<'_>,
     def_id: &str,

@@ -12,9 +12,9 @@ mod usage;
 mod value;
 
 pub use definition::{
-    flat_name, CreateDefinition, DataDefinition, DefinitionCache, FieldInput, FieldName, FieldSpec,
-    FieldType, IndexSpec, LocalDefinitionCache, SelectOption, SystemField, UpdateDefinition,
-    ATTRIBUTE_PREFIX,
+    flat_name, follow_other_replicas, CreateDefinition, DataDefinition, DefinitionCache,
+    FieldInput, FieldName, FieldSpec, FieldType, IndexSpec, LocalDefinitionCache, SelectOption,
+    SystemField, UpdateDefinition, ATTRIBUTE_PREFIX,
 };
 pub use definitions::{DataSettings, DataSettingsPatch};
 pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};

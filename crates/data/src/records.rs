@@ -644,10 +644,16 @@ impl Data<'_> {
         tokio::spawn(async move {
             let path = db.path().to_path_buf();
             definitions.forget(&path);
+            let tx_path = path.clone();
             let wanted = index.clone();
             let id = def_id.clone();
             let built = db
-                .write(move |tx| crate::definitions::build_auto_index(tx, &id, wanted))
+                .write(move |tx| {
+                    let status = crate::definitions::build_auto_index(tx, &id, wanted)?;
+                    let changed = tx_path.to_string_lossy();
+                    tx.announce(crate::definitions::DEFINITIONS_CHANGED, &changed)?;
+                    Ok(status)
+                })
                 .await;
             definitions.forget(&path);
             match built {

@@ -99,6 +99,40 @@ fn replicas_share_decisions_revocations_jobs_and_writes() {
         );
     }
 
+    // Records written through one replica are read through the others, and a definition
+    // changed through one is seen so by the others at once (they cached the old one).
+    let admin = owner.create_key(&ws, "admin");
+    let r = a.with_key(&admin).post(
+        "/api/v1/data-definitions",
+        json!({"name": "Tasks", "handle": "tasks", "fields": {"title": {"type": "text"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = b.with_key(&admin).post(
+        "/api/v1/data-definitions/tasks/data/upsert-many",
+        json!({"records": [{"id": "t1", "attributes": {"title": "Ship the release"}}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    for server in [&a, &c] {
+        let r = server
+            .with_key(&admin)
+            .get("/api/v1/data-definitions/tasks/query?search=ship");
+        assert_eq!(r.body["items"][0]["id"], "t1", "{}", r.text);
+    }
+    let r = c.with_key(&admin).patch(
+        "/api/v1/data-definitions/tasks",
+        json!({"fields": {"title": {"type": "text"}, "done": {"type": "boolean"}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = a.with_key(&admin).post(
+        "/api/v1/data-definitions/tasks/data/upsert-many",
+        json!({"records": [{"id": "t1", "attributes": {"title": "Ship the release", "done": true}}]}),
+    );
+    assert_eq!(r.status, 200, "A knows the new field: {}", r.text);
+    let r = b
+        .with_key(&admin)
+        .get("/api/v1/data-definitions/tasks/data/t1");
+    assert_eq!(r.body["attributes"]["done"], true, "{}", r.text);
+
     // A key revoked through C is refused by every replica within a second, although each
     // had it cached from a request a moment before.
     let doomed = owner.create_key(&ws, "viewer");

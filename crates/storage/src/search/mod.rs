@@ -14,8 +14,8 @@
 //! Text goes through [`crate::SEGMENT_FUNCTION`] on the way in and through
 //! [`andibase_text::split_cjk`] in queries, so words inside CJK runs are found.
 //!
-//! On PostgreSQL the index is a `tsvector` table fed by the same segmenter (see
-//! [`postgres`]); each function here hands over to it there.
+//! On PostgreSQL the index is a `tsvector` table fed by the same segmenter (in
+//! `search/postgres.rs`); each function here hands over to it there.
 
 mod postgres;
 
