@@ -503,6 +503,20 @@ async fn backup(place: &stores::Place, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// This replica's name, kept in its data dir (`replica.id`) so it stays the same across
+/// restarts: job leases carry it, and a restart frees the ones it held.
+fn replica_id(data_dir: &Path) -> Result<String, String> {
+    let path = data_dir.join("replica.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return Ok(id.trim().to_string());
+    }
+    let id = andibase_common::id::uuid7();
+    andibase_storage::files::private_dir(data_dir).map_err(|e| e.to_string())?;
+    andibase_storage::files::private_file(&path).map_err(|e| e.to_string())?;
+    std::fs::write(&path, &id).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(id)
+}
+
 #[cfg(debug_assertions)]
 fn test_clock(args: &ServeArgs) -> bool {
     args.test_clock
@@ -637,6 +651,7 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
     ));
     let runner = Arc::new(
         andibase_jobs::Runner::new(workspaces.clone(), scheduler.clone(), clock.clone())
+            .with_replica(&replica_id(data_dir)?)
             .handle(
                 andibase_approvals::EXPIRE_JOB,
                 Arc::new(andibase_approvals::ExpireJob(approvals.clone())),

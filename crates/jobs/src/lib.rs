@@ -145,6 +145,9 @@ impl Scheduler {
 }
 
 pub struct Runner {
+    /// Who holds the leases this runner takes: the same across restarts of one replica
+    /// (see [`Runner::with_replica`]).
+    replica: String,
     workspaces: Arc<WorkspaceDatabases>,
     scheduler: Arc<Scheduler>,
     handlers: HashMap<&'static str, Arc<dyn Handler>>,
@@ -158,6 +161,7 @@ impl Runner {
         clock: Clock,
     ) -> Runner {
         Runner {
+            replica: id::uuid7(),
             workspaces,
             scheduler,
             handlers: HashMap::new(),
@@ -165,31 +169,44 @@ impl Runner {
         }
     }
 
+    /// Names the replica this runner works for, the same across its restarts, so that
+    /// after a crash it frees the leases it held (and only those).
+    pub fn with_replica(mut self, replica: &str) -> Runner {
+        self.replica = replica.to_string();
+        self
+    }
+
     pub fn handle(mut self, kind: &'static str, handler: Arc<dyn Handler>) -> Runner {
         self.handlers.insert(kind, handler);
         self
     }
 
-    /// After a restart: frees the leases of the previous process (only one process
-    /// runs jobs on SQLite; on PostgreSQL other replicas may hold leases, which lapse on
-    /// their own) and schedules every workspace with pending jobs.
+    /// After a restart: frees the leases this replica held before (on SQLite, every lease:
+    /// one process runs jobs there; on PostgreSQL other replicas' leases lapse on their
+    /// own) and schedules every workspace with pending jobs.
     pub async fn recover(&self) -> DomainResult<usize> {
-        self.sweep(self.workspaces.postgres_server().is_none())
-            .await
+        let mine = match self.workspaces.postgres_server() {
+            None => None,
+            Some(_) => Some(self.replica.clone()),
+        };
+        self.sweep(Some(mine)).await
     }
 
-    /// Schedules every workspace with pending jobs, first freeing their leases when
-    /// `free_leases`. How many workspaces have work.
-    async fn sweep(&self, free_leases: bool) -> DomainResult<usize> {
+    /// Schedules every workspace with pending jobs, first freeing leases when `free` says
+    /// so (`Some(None)`: all of them; `Some(Some(replica))`: that replica's). How many
+    /// workspaces have work.
+    async fn sweep(&self, free: Option<Option<String>>) -> DomainResult<usize> {
         let mut n = 0;
         for ws in self.workspaces.ids_on_disk() {
             let db = self.workspaces.get(&ws).await?;
+            let free = free.clone();
             let next = db
                 .write(move |tx| {
-                    if free_leases {
+                    if let Some(holder) = free {
                         tx.execute(
-                            "UPDATE jobs SET locked_until = NULL WHERE status = 'pending'",
-                            &[],
+                            "UPDATE jobs SET locked_until = NULL, locked_by = NULL \
+                             WHERE status = 'pending' AND locked_by IS NOT DISTINCT FROM coalesce(?, locked_by)",
+                            &params![holder],
                         )?;
                     }
                     tx.query_one("SELECT min(run_at) FROM jobs WHERE status = 'pending'", &[])?
@@ -218,7 +235,7 @@ impl Runner {
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = self.sweep(false).await {
+            if let Err(e) = self.sweep(None).await {
                 tracing::warn!(error = %e, "could not look for other replicas' jobs");
             }
         }
@@ -256,6 +273,7 @@ impl Runner {
     async fn run_workspace(&self, ws: &str) -> DomainResult<()> {
         let db = self.workspaces.get(ws).await?;
         let now = self.clock.now();
+        let replica = self.replica.clone();
         let claimed = db
             .write(move |tx| {
                 let rows = tx.query(
@@ -266,7 +284,7 @@ impl Runner {
                 let mut jobs = Vec::new();
                 for r in rows {
                     let job = Job { id: r.text(0)?, kind: r.text(1)?, payload: r.json(2)?, attempts: r.int(3)? + 1 };
-                    tx.execute("UPDATE jobs SET locked_until = ?, attempts = ? WHERE id = ?", &params![now.0 + LEASE_MS, job.attempts, &job.id])?;
+                    tx.execute("UPDATE jobs SET locked_until = ?, locked_by = ?, attempts = ? WHERE id = ?", &params![now.0 + LEASE_MS, &replica, job.attempts, &job.id])?;
                     jobs.push(job);
                 }
                 Ok(jobs)

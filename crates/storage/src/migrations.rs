@@ -71,6 +71,11 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
         name: "credentials_and_skills",
         sql: include_str!("../migrations/sqlite/workspace/0009_credentials_and_skills.sql"),
     },
+    Migration {
+        version: 10,
+        name: "job_lease_owner",
+        sql: include_str!("../migrations/sqlite/workspace/0010_job_lease_owner.sql"),
+    },
 ];
 
 /// The main schema (`andibase`) on PostgreSQL. Its versions are its own: PostgreSQL
@@ -82,11 +87,18 @@ pub const POSTGRES_MAIN_MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// Each workspace's schema (`ws_<id>`) on PostgreSQL.
-pub const POSTGRES_WORKSPACE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "workspace",
-    sql: include_str!("../migrations/postgres/workspace/0001_workspace.sql"),
-}];
+pub const POSTGRES_WORKSPACE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "workspace",
+        sql: include_str!("../migrations/postgres/workspace/0001_workspace.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "job_lease_owner",
+        sql: include_str!("../migrations/postgres/workspace/0002_job_lease_owner.sql"),
+    },
+];
 
 pub(crate) fn apply_migrations(
     conn: &mut Connection,
