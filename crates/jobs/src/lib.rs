@@ -185,10 +185,10 @@ impl Runner {
     /// one process runs jobs there; on PostgreSQL other replicas' leases lapse on their
     /// own) and schedules every workspace with pending jobs.
     pub async fn recover(&self) -> DomainResult<usize> {
-        let mine = match self.workspaces.postgres_server() {
-            None => None,
-            Some(_) => Some(self.replica.clone()),
-        };
+        let mine = self
+            .workspaces
+            .postgres_server()
+            .map(|_| self.replica.clone());
         self.sweep(Some(mine)).await
     }
 
