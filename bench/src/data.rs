@@ -39,6 +39,141 @@ where
     }
 }
 
+/// [`run_load`] with the connections spread over `addrs` (replicas).
+pub(crate) async fn run_load_over<F>(
+    addrs: &[String],
+    connections: usize,
+    seconds: u64,
+    request: F,
+) -> Stats
+where
+    F: Fn(usize) -> super::Request + Send + Sync + 'static,
+{
+    let (all, secs) = super::closed_loop_over(addrs, connections, seconds, request).await;
+    Stats {
+        rps: all.len() as f64 / secs,
+        p50: pct(&all, 0.5),
+        p99: pct(&all, 0.99),
+        max: pct(&all, 1.0),
+    }
+}
+
+/// One replica, then three, on the PostgreSQL database of `ANDIBASE_DATABASE_URL` (with
+/// `ANDIBASE_SECRET_KEY`, which every replica inherits): the same point reads, filtered
+/// queries and single-record writes, spread round-robin over the replicas.
+pub async fn bench_replicas(args: &Args) {
+    if std::env::var_os("ANDIBASE_DATABASE_URL").is_none() {
+        println!("andibase-bench --replicas needs ANDIBASE_DATABASE_URL (a fresh PostgreSQL database) and ANDIBASE_SECRET_KEY");
+        return;
+    }
+    let n = args.records;
+    let (data, key, addr, first) = fresh_andibase(args, "replica-1").await;
+    let mut c = Conn::open(&addr).await.unwrap();
+    let (s, b) = c
+        .send(
+            "POST",
+            "/api/v1/data-definitions",
+            &[("x-api-key", &key)],
+            Some(&json!({"name": "Items", "fields": {
+            "status": {"type": "select", "options": [{"value": "open"}, {"value": "closed"}]},
+            "amount": {"type": "number", "indexed": true},
+            "title": {"type": "text"}}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
+    let k = key.clone();
+    bulk(&addr, n, move |range| {
+        let records: Vec<Value> = range
+            .map(|i| json!({"id": format!("i{i}"), "attributes": record(i)}))
+            .collect();
+        (
+            "/api/v1/data-definitions/items/data/upsert-many".to_string(),
+            vec![("x-api-key".to_string(), k.clone())],
+            json!({"mode": "insert", "records": records}),
+        )
+    })
+    .await;
+    println!("andibase-bench --replicas: {n} records; one PostgreSQL; every replica, the database and the client share one 2-core VM");
+    println!();
+    println!("| measure (32 connections) | 1 replica | 3 replicas | ratio of throughput | p99 |");
+    println!("|---|---|---|---|---|");
+    let mut others = Vec::new();
+    let mut results: Vec<[Stats; 3]> = Vec::new();
+    for replicas in [1, 3] {
+        while others.len() + 1 < replicas {
+            let dir = std::env::temp_dir().join(format!(
+                "andibase-bench-{}-replica-{}",
+                std::process::id(),
+                others.len() + 2
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let at = free_addr();
+            let child = super::spawn_andibase(&args.binary, &dir, &at, &[]);
+            super::wait_until_up(&at, "/healthz").await;
+            others.push((dir, at, child));
+        }
+        let addrs: Vec<String> = std::iter::once(addr.clone())
+            .chain(others.iter().map(|(_, a, _)| a.clone()))
+            .collect();
+        let k = key.clone();
+        let read = run_load_over(&addrs, args.connections, args.seconds, move |i| {
+            (
+                "GET".into(),
+                format!("/api/v1/data-definitions/items/data/i{}", (i * 7919) % n),
+                vec![("x-api-key".into(), k.clone())],
+                None,
+            )
+        })
+        .await;
+        let k = key.clone();
+        let query = run_load_over(&addrs, args.connections, args.seconds, move |_| {
+            (
+                "GET".into(),
+                "/api/v1/data-definitions/items/query?filter=status%20%3D%20%22open%22%20%26%26%20amount%20%3E%20500&sort=-amount&limit=50".into(),
+                vec![("x-api-key".into(), k.clone())],
+                None,
+            )
+        })
+        .await;
+        let k = key.clone();
+        let write = run_load_over(&addrs, args.connections, args.sustain_seconds, move |i| {
+            (
+                "POST".into(),
+                "/api/v1/data-definitions/items/data/upsert-many".into(),
+                vec![("x-api-key".into(), k.clone())],
+                Some(json!({"mode": "insert", "records": [{"id": format!("r{replicas}-{i}"), "attributes": record(i)}]})),
+            )
+        })
+        .await;
+        results.push([read, query, write]);
+    }
+    for (i, name) in [
+        "point read by id",
+        "filtered, sorted query, limit 50",
+        "single-record writes",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (one, three) = (&results[0][i], &results[1][i]);
+        println!(
+            "| {name} | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | {:.2} | {:.2}× |",
+            one.rps, one.p50, one.p99, three.rps, three.p50, three.p99,
+            three.rps / one.rps,
+            three.p99 / one.p99
+        );
+    }
+    for (dir, _, mut child) in others {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let mut first = first;
+    let _ = first.kill();
+    let _ = first.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 fn record(i: usize) -> Value {
     json!({"status": if i.is_multiple_of(2) { "open" } else { "closed" }, "amount": (i * 7919) % 1000, "title": format!("Item number {i}")})
 }

@@ -54,6 +54,8 @@ struct Args {
     pocketbase: Option<String>,
     approvals_only: bool,
     data_only: bool,
+    /// One replica against three on one PostgreSQL (`ANDIBASE_DATABASE_URL`).
+    replicas_only: bool,
     shapes_only: bool,
     memory_only: bool,
     recall_quality_only: bool,
@@ -75,6 +77,7 @@ fn parse_args() -> Args {
         pocketbase: None,
         approvals_only: false,
         data_only: false,
+        replicas_only: false,
         shapes_only: false,
         memory_only: false,
         recall_quality_only: false,
@@ -95,6 +98,10 @@ fn parse_args() -> Args {
         }
         if flag == "--data" {
             a.data_only = true;
+            continue;
+        }
+        if flag == "--replicas" {
+            a.replicas_only = true;
             continue;
         }
         if flag == "--shapes" {
@@ -508,12 +515,25 @@ async fn closed_loop<F>(addr: &str, connections: usize, seconds: u64, request: F
 where
     F: Fn(usize) -> Request + Send + Sync + 'static,
 {
+    closed_loop_over(&[addr.to_string()], connections, seconds, request).await
+}
+
+/// [`closed_loop`] with the connections spread round-robin over `addrs` (replicas).
+async fn closed_loop_over<F>(
+    addrs: &[String],
+    connections: usize,
+    seconds: u64,
+    request: F,
+) -> (Vec<u64>, f64)
+where
+    F: Fn(usize) -> Request + Send + Sync + 'static,
+{
     let request = Arc::new(request);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..connections {
-        let (addr, request) = (addr.to_string(), request.clone());
+        let (addr, request) = (addrs[c % addrs.len()].clone(), request.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(&addr).await.unwrap();
             let mut lat = Vec::with_capacity(50_000);
@@ -803,6 +823,10 @@ async fn main() {
     }
     if args.data_only {
         data::bench_data(&args).await;
+        return;
+    }
+    if args.replicas_only {
+        data::bench_replicas(&args).await;
         return;
     }
     if args.shapes_only {

@@ -634,7 +634,6 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
             clock: clock.clone(),
             bus: events.clone(),
             links: links.clone(),
-            windows: windows.clone(),
         },
         andibase_approvals::ApprovalsConfig {
             min_timeout_secs: args.approval_min_timeout_seconds.max(1),

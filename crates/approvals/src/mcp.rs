@@ -163,7 +163,6 @@ mod tests {
                 clock: Clock::system(),
                 bus: andibase_events::EventBus::new(workspaces),
                 links: Arc::new(InboxOnly),
-                windows: Arc::new(andibase_common::rate::LocalRateWindows::new(Clock::system())),
             },
             Default::default(),
         ));

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use andibase_common::rate::RateWindows;
 use andibase_common::{id, Clock, DomainError, DomainResult, FieldIssue, Links, Timestamp};
 use andibase_events::EventBus;
 use andibase_jobs::{backoff_ms, enqueue, BoxFuture, Handler, Job, Outcome, Scheduler};
@@ -66,7 +65,6 @@ pub struct Approvals {
     vault: Vault,
     clock: Clock,
     config: ApprovalsConfig,
-    windows: Arc<dyn RateWindows>,
     bus: EventBus,
     links: Arc<dyn Links>,
 }
@@ -309,10 +307,17 @@ struct NewApproval {
     now: Timestamp,
 }
 
+/// How many approvals may be made: per agent in any minute, and per workspace in a month.
+#[derive(Clone, Copy)]
+struct Limits {
+    per_minute: usize,
+    per_month: Option<i64>,
+}
+
 impl NewApproval {
     /// Writes the approval, its expiry job, its outbox event and its notifications; or,
     /// for a replayed `request_id` with the same payload, gives the existing approval.
-    fn write(self, tx: &Tx<'_>, monthly_quota: Option<i64>) -> DomainResult<(Approval, bool)> {
+    fn write(self, tx: &Tx<'_>, limits: Limits) -> DomainResult<(Approval, bool)> {
         if !agent_exists(tx, &self.agent_id)? {
             return Err(DomainError::refused(
                 ApprovalRefusal::UnknownAgent,
@@ -330,7 +335,24 @@ impl NewApproval {
             }
             return Ok((self.load(tx)?, false));
         }
-        if let Some(limit) = monthly_quota {
+        // The burst window: approvals this agent made in the last minute, counted from
+        // the rows (inside the workspace's write lock), so every replica counts the same.
+        let window_start = self.now.0 - 60_000;
+        let recent = tx.query(
+            &format!(
+                "SELECT created_at FROM approvals WHERE agent_id = ? AND created_at > ? \
+                 ORDER BY created_at LIMIT {}",
+                limits.per_minute
+            ),
+            &params![&self.agent_id, window_start],
+        )?;
+        if recent.len() >= limits.per_minute {
+            let oldest = recent[0].int(0)?;
+            return Err(DomainError::RateLimited {
+                retry_after_secs: ((oldest + 60_000 - self.now.0 + 999) / 1000).max(1) as u64,
+            });
+        }
+        if let Some(limit) = limits.per_month {
             let used = tx
                 .query_one(
                     "SELECT count(*) FROM approvals WHERE created_at >= ?",
@@ -426,7 +448,6 @@ pub struct ApprovalsParts {
     pub clock: Clock,
     pub bus: EventBus,
     pub links: Arc<dyn Links>,
-    pub windows: Arc<dyn RateWindows>,
 }
 
 impl Approvals {
@@ -438,7 +459,6 @@ impl Approvals {
             clock,
             bus,
             links,
-            windows,
         } = parts;
         Approvals {
             workspaces,
@@ -446,7 +466,6 @@ impl Approvals {
             vault,
             clock,
             config,
-            windows,
             bus,
             links,
         }
@@ -467,13 +486,6 @@ impl Approvals {
         db.read(move |r| agent_exists(r, &agent_id)).await
     }
 
-    /// Sliding-window burst limit per agent.
-    fn check_rate(&self, agent_id: &str) -> DomainResult<()> {
-        let key = format!("approvals.create:{agent_id}");
-        self.windows
-            .hit(&key, self.config.creates_per_minute, 60_000)
-    }
-
     /// Creates an approval, or returns the existing one for a replayed `request_id` with
     /// the same payload (`false` in the pair). `recipients` are the members to notify when
     /// the agent has no subscribers.
@@ -486,7 +498,6 @@ impl Approvals {
         input: CreateApproval,
         members: Vec<String>,
     ) -> DomainResult<(Approval, bool)> {
-        self.check_rate(agent_id)?;
         let mut issues = Vec::new();
         validate(&input, &mut issues);
         FieldIssue::none_of(std::mem::take(&mut issues))?;
@@ -512,8 +523,11 @@ impl Approvals {
             input,
             now,
         };
-        let quota = self.config.monthly_quota;
-        let (approval, created) = db.write(move |tx| new.write(tx, quota)).await?;
+        let limits = Limits {
+            per_minute: self.config.creates_per_minute,
+            per_month: self.config.monthly_quota,
+        };
+        let (approval, created) = db.write(move |tx| new.write(tx, limits)).await?;
         if created {
             self.scheduler.wake(workspace_id, approval.expires_at);
         }

@@ -258,3 +258,30 @@ fn a_killed_replica_loses_no_acknowledged_write() {
     );
     drop(a);
 }
+
+/// The approvals burst window is counted from the approvals' rows: two replicas share
+/// it, so an agent cannot get twice the limit by spreading its requests.
+#[test]
+fn the_approvals_burst_window_is_shared_by_replicas() {
+    let flags = ["--approval-creates-per-minute", "2"];
+    let Some((db, a)) = first_replica(&flags) else {
+        return;
+    };
+    let (_owner, _ws, agent, _) = approvals_agent(&a);
+    let b = Server::replica(db.url(), &flags);
+    assert_eq!(agent.post("/v1/approvals", ask(600, None)).status, 201);
+    assert_eq!(
+        agent.on(&b).post("/v1/approvals", ask(600, None)).status,
+        201
+    );
+    for server in [&a, &b] {
+        let r = agent.on(server).post("/v1/approvals", ask(600, None));
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (429, Some("rate_limited")),
+            "{}",
+            r.text
+        );
+        assert!(r.header("retry-after").is_some());
+    }
+}
