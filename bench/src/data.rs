@@ -30,13 +30,7 @@ pub(crate) async fn run_load<F>(addr: &str, connections: usize, seconds: u64, re
 where
     F: Fn(usize) -> super::Request + Send + Sync + 'static,
 {
-    let (all, secs) = super::closed_loop(addr, connections, seconds, request).await;
-    Stats {
-        rps: all.len() as f64 / secs,
-        p50: pct(&all, 0.5),
-        p99: pct(&all, 0.99),
-        max: pct(&all, 1.0),
-    }
+    run_load_over(&[addr.to_string()], connections, seconds, request).await
 }
 
 /// [`run_load`] with the connections spread over `addrs` (replicas).
@@ -68,31 +62,8 @@ pub async fn bench_replicas(args: &Args) {
     }
     let n = args.records;
     let (data, key, addr, first) = fresh_andibase(args, "replica-1").await;
-    let mut c = Conn::open(&addr).await.unwrap();
-    let (s, b) = c
-        .send(
-            "POST",
-            "/api/v1/data-definitions",
-            &[("x-api-key", &key)],
-            Some(&json!({"name": "Items", "fields": {
-            "status": {"type": "select", "options": [{"value": "open"}, {"value": "closed"}]},
-            "amount": {"type": "number", "indexed": true},
-            "title": {"type": "text"}}})),
-        )
-        .await;
-    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
-    let k = key.clone();
-    bulk(&addr, n, move |range| {
-        let records: Vec<Value> = range
-            .map(|i| json!({"id": format!("i{i}"), "attributes": record(i)}))
-            .collect();
-        (
-            "/api/v1/data-definitions/items/data/upsert-many".to_string(),
-            vec![("x-api-key".to_string(), k.clone())],
-            json!({"mode": "insert", "records": records}),
-        )
-    })
-    .await;
+    items_definition(&addr, &key).await;
+    insert_items(&addr, &key, n).await;
     println!("andibase-bench --replicas: {n} records; one PostgreSQL; every replica, the database and the client share one 2-core VM");
     println!();
     println!("| measure (32 connections) | 1 replica | 3 replicas | ratio of throughput | p99 |");
@@ -172,6 +143,40 @@ pub async fn bench_replicas(args: &Args) {
     let _ = first.kill();
     let _ = first.wait();
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Makes the `items` definition the data benchmarks use (a select, an indexed number and
+/// a text).
+async fn items_definition(addr: &str, key: &str) {
+    let mut c = Conn::open(addr).await.unwrap();
+    let (s, b) = c
+        .send(
+            "POST",
+            "/api/v1/data-definitions",
+            &[("x-api-key", key)],
+            Some(&json!({"name": "Items", "fields": {
+            "status": {"type": "select", "options": [{"value": "open"}, {"value": "closed"}]},
+            "amount": {"type": "number", "indexed": true},
+            "title": {"type": "text"}}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
+}
+
+/// Inserts `n` items (`i0`, `i1`, …) in batches of 1,000; returns records/s.
+async fn insert_items(addr: &str, key: &str, n: usize) -> f64 {
+    let k = key.to_string();
+    bulk(addr, n, move |range| {
+        let records: Vec<Value> = range
+            .map(|i| json!({"id": format!("i{i}"), "attributes": record(i)}))
+            .collect();
+        (
+            "/api/v1/data-definitions/items/data/upsert-many".to_string(),
+            vec![("x-api-key".to_string(), k.clone())],
+            json!({"mode": "insert", "records": records}),
+        )
+    })
+    .await
 }
 
 fn record(i: usize) -> Value {
@@ -470,19 +475,7 @@ pub(crate) async fn fresh_andibase_with_env(
 pub async fn bench_data(args: &Args) {
     let n = args.records;
     let (data, key, addr, mut child) = fresh_andibase(args, "data").await;
-    let mut c = Conn::open(&addr).await.unwrap();
-    let (s, b) = c
-        .send(
-            "POST",
-            "/api/v1/data-definitions",
-            &[("x-api-key", &key)],
-            Some(&json!({"name": "Items", "fields": {
-            "status": {"type": "select", "options": [{"value": "open"}, {"value": "closed"}]},
-            "amount": {"type": "number", "indexed": true},
-            "title": {"type": "text"}}})),
-        )
-        .await;
-    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
+    items_definition(&addr, &key).await;
 
     println!("andibase-bench --data: {n} records of 3 fields; loopback; client and servers share one 2-core VM");
     println!();
@@ -492,19 +485,8 @@ pub async fn bench_data(args: &Args) {
     let raw_like = tokio::task::spawn_blocking(move || sqlite_in_process(n, true))
         .await
         .unwrap();
-    let k = key.clone();
     let writer_before = writer_cpu_ms(child.id());
-    let ours = bulk(&addr, n, move |range| {
-        let records: Vec<Value> = range
-            .map(|i| json!({"id": format!("i{i}"), "attributes": record(i)}))
-            .collect();
-        (
-            "/api/v1/data-definitions/items/data/upsert-many".to_string(),
-            vec![("x-api-key".to_string(), k.clone())],
-            json!({"mode": "insert", "records": records}),
-        )
-    })
-    .await;
+    let ours = insert_items(&addr, &key, n).await;
     let writer_ms = writer_cpu_ms(child.id()) - writer_before;
     let pb = match &args.pocketbase {
         Some(bin) => Some(pocketbase(bin, n).await),

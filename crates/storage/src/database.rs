@@ -543,14 +543,6 @@ impl<'a> Tx<'a> {
                 .map(|_| ()),
         }
     }
-
-    /// The PostgreSQL connection under this transaction (migrations run batches on it).
-    pub(crate) fn postgres_session(&self) -> &'a crate::postgres::Session {
-        match self.conn {
-            Conn::Postgres(s) => s,
-            Conn::Sqlite(_) => unreachable!("a SQLite transaction has no PostgreSQL session"),
-        }
-    }
 }
 
 /// A read-only connection from the pool.

@@ -457,8 +457,8 @@ impl Session {
         let step =
             |what: &str, e: DomainError| internal(format!("migration of {schema}: {what}: {e}"));
         self.use_schema(schema)?;
-        self.transaction(schema, lock_key(&format!("migrate {schema}")), |tx| {
-            let s = tx.postgres_session();
+        self.transaction(schema, lock_key(&format!("migrate {schema}")), |_| {
+            let s = self;
             s.batch(&format!(
                 "CREATE SCHEMA IF NOT EXISTS {schema};
                  CREATE TABLE IF NOT EXISTS {schema}._migrations (
