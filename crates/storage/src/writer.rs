@@ -83,7 +83,7 @@ where
 }
 
 /// The most writes one transaction takes: bounds how long the first of them waits.
-const MAX_GROUP: usize = 64;
+pub(crate) const MAX_GROUP: usize = 64;
 
 /// WAL frames (pages) past which the checkpoint thread is woken.
 const WAL_SOFT_FRAMES: i32 = 1000;

@@ -29,6 +29,7 @@ use postgres::{Client, NoTls, Statement};
 use crate::database::{internal, Reader, Tx};
 use crate::migrations::Migration;
 use crate::value::Value;
+use crate::writer::{PendingWrite, WriteJob, MAX_GROUP};
 
 pub(crate) use values::Cell;
 
@@ -170,6 +171,7 @@ impl Postgres {
             name: name.to_string(),
             lock: lock_key(name),
             commits,
+            queue: Arc::default(),
         })
     }
 
@@ -321,6 +323,18 @@ pub(crate) struct Schema {
     pub(crate) name: String,
     lock: i64,
     commits: tokio::sync::watch::Sender<u64>,
+    /// Writes waiting for this process's one flusher of the schema.
+    queue: Arc<Mutex<WriteQueue>>,
+}
+
+/// The writes to one schema queued in this process. One pool thread at a time flushes
+/// them (`flushing`), several per transaction, as SQLite's writer groups them: one lock
+/// wait, one commit and one WAL flush for the group, each write in its own savepoint so
+/// it still commits or fails alone.
+#[derive(Default)]
+pub(crate) struct WriteQueue {
+    jobs: Vec<Box<dyn WriteJob>>,
+    flushing: bool,
 }
 
 impl Schema {
@@ -337,15 +351,31 @@ impl Schema {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> DomainResult<T> + Send + 'static,
     {
-        let (schema, lock, commits) = (self.name.clone(), self.lock, self.commits.clone());
-        Postgres::run(&self.server.inner.writers, move |s| {
-            let result = s.transaction(&schema, lock, f);
-            if result.is_ok() {
-                commits.send_modify(|c| *c = c.wrapping_add(1));
-            }
-            result
-        })
-        .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(PendingWrite::new(f, reply));
+        let start_flushing = {
+            let mut queue = self.queue.lock().expect("write queue poisoned");
+            queue.jobs.push(job);
+            !std::mem::replace(&mut queue.flushing, true)
+        };
+        if start_flushing {
+            let (queue, schema, lock, commits) = (
+                self.queue.clone(),
+                self.name.clone(),
+                self.lock,
+                self.commits.clone(),
+            );
+            self.server
+                .inner
+                .writers
+                .send(Box::new(move |s: &Session| {
+                    s.flush(&queue, &schema, lock, &commits)
+                }))
+                .map_err(|_| internal("postgres pool stopped"))?;
+        }
+        answer
+            .await
+            .map_err(|_| internal("postgres writer dropped a job"))?
     }
 
     pub(crate) async fn read<T, F>(&self, f: F) -> DomainResult<T>
@@ -449,6 +479,89 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// Runs the writes queued for `schema` in groups until the queue is empty, then
+    /// hands the flushing back.
+    fn flush(
+        &self,
+        queue: &Mutex<WriteQueue>,
+        schema: &str,
+        lock: i64,
+        commits: &tokio::sync::watch::Sender<u64>,
+    ) {
+        loop {
+            let group: Vec<Box<dyn WriteJob>> = {
+                let mut q = queue.lock().expect("write queue poisoned");
+                if q.jobs.is_empty() {
+                    q.flushing = false;
+                    return;
+                }
+                let n = q.jobs.len().min(MAX_GROUP);
+                q.jobs.drain(..n).collect()
+            };
+            if self.write_group(schema, lock, group) {
+                commits.send_modify(|c| *c = c.wrapping_add(1));
+            }
+        }
+    }
+
+    /// Runs `group` in one transaction holding the schema's write lock, each write in a
+    /// savepoint when there are several; commits, then answers every caller. Whether
+    /// anything was committed.
+    fn write_group(&self, schema: &str, lock: i64, mut group: Vec<Box<dyn WriteJob>>) -> bool {
+        let finish_all = |group: Vec<Box<dyn WriteJob>>, ended: Result<(), String>| {
+            let committed = ended.is_ok();
+            for job in group {
+                job.finish(ended.clone());
+            }
+            committed
+        };
+        let began = self
+            .use_schema(schema)
+            .and_then(|()| self.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({lock})")));
+        if let Err(e) = began {
+            let _ = self.batch("ROLLBACK");
+            return finish_all(group, Err(e.to_string()));
+        }
+        self.in_transaction.set(true);
+        let tx = Tx::postgres(self);
+        let mut wrote = false;
+        if let [only] = group.as_mut_slice() {
+            wrote = only.run(&tx);
+        } else {
+            for job in group.iter_mut() {
+                let step = self
+                    .batch("SAVEPOINT write")
+                    .map(|()| job.run(&tx))
+                    .and_then(|ok| {
+                        wrote |= ok;
+                        self.batch(match ok {
+                            true => "RELEASE SAVEPOINT write",
+                            false => "ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write",
+                        })
+                    });
+                if let Err(e) = step {
+                    self.in_transaction.set(false);
+                    let _ = self.batch("ROLLBACK");
+                    return finish_all(group, Err(e.to_string()));
+                }
+            }
+        }
+        self.in_transaction.set(false);
+        if !wrote {
+            let _ = self.batch("ROLLBACK");
+            return finish_all(group, Ok(()));
+        }
+        let ended = self
+            .batch(&format!(
+                "SELECT pg_notify('{COMMITS_CHANNEL}', '{schema}'); COMMIT"
+            ))
+            .map_err(|e| {
+                let _ = self.batch("ROLLBACK");
+                e.to_string()
+            });
+        finish_all(group, ended)
     }
 
     /// Creates the schema and applies the migrations it lacks, in one transaction under
