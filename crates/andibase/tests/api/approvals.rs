@@ -11,7 +11,7 @@ fn setup(server: &Server) -> (Client, String, Client, String) {
     approvals_agent(server)
 }
 
-fn ask() -> Value {
+pub(crate) fn ask() -> Value {
     json!({
         "question": "Deploy to production?",
         "context_markdown": "Build #123 passed CI.",

@@ -16,13 +16,10 @@ fn first_replica(extra: &[&str]) -> Option<(andibase_storage::ScratchDatabase, S
     Some((db, first))
 }
 
+/// The approvals tests' request, with a timeout and optionally a callback.
 fn ask(timeout_seconds: u64, callback: Option<&str>) -> serde_json::Value {
-    let mut body = json!({
-        "question": "Deploy to production?",
-        "context_markdown": "Build #123 passed CI.",
-        "options": [{"label": "Approve", "value": "approve"}, {"label": "Reject", "value": "reject"}],
-        "timeout": {"seconds": timeout_seconds},
-    });
+    let mut body = crate::approvals::ask();
+    body["timeout"] = json!({"seconds": timeout_seconds});
     if let Some(url) = callback {
         body["callback"] = json!({"url": url});
     }
