@@ -52,7 +52,11 @@ impl Place {
             });
         };
         let (server, main) = tokio::task::spawn_blocking(move || {
-            let server = Postgres::connect(&url, PostgresOptions::default())?;
+            let options = PostgresOptions {
+                secret: std::env::var("ANDIBASE_SECRET_KEY").ok(),
+                ..PostgresOptions::default()
+            };
+            let server = Postgres::connect(&url, options)?;
             let main = Database::open_postgres(&server, MAIN_SCHEMA, POSTGRES_MAIN_MIGRATIONS)?;
             Ok::<_, andibase_common::DomainError>((server, main))
         })

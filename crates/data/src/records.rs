@@ -906,24 +906,31 @@ impl Data<'_> {
             });
         }
         let defs = self.list_definitions().await?;
+        let system = [
+            ("id", "id"),
+            ("name", "name"),
+            ("created_at", "createdAt"),
+            ("updated_at", "updatedAt"),
+            ("created_by", "createdBy"),
+            ("updated_by", "updatedBy"),
+            ("version", "version"),
+        ];
         let views = defs
             .iter()
-            .map(|d| {
-                // Fields hidden from the caller's role are not in the view at all.
-                let fields: String = d
-                    .fields
+            .map(|d| andibase_storage::SandboxView {
+                name: d.handle.clone(),
+                table: d.table.clone(),
+                columns: system
                     .iter()
-                    .filter(|(_, f)| !f.hidden_from.contains(&self.role))
-                    .map(|(k, _)| format!(", {} AS {}", quote_ident(&column_of(k)), quote_ident(&flat_name(k))))
-                    .collect();
-                (
-                    d.handle.clone(),
-                    format!(
-                        "SELECT id, name, created_at AS \"createdAt\", updated_at AS \"updatedAt\", created_by AS \"createdBy\", \
-                         updated_by AS \"updatedBy\", version{fields} FROM main.{} WHERE deleted_at IS NULL",
-                        quote_ident(&d.table)
-                    ),
-                )
+                    .map(|(c, shown)| (c.to_string(), shown.to_string()))
+                    // Fields hidden from the caller's role are not in the view at all.
+                    .chain(
+                        d.fields
+                            .iter()
+                            .filter(|(_, f)| !f.hidden_from.contains(&self.role))
+                            .map(|(k, _)| (column_of(k), flat_name(k).into_owned())),
+                    )
+                    .collect(),
             })
             .collect();
         let started = std::time::Instant::now();
@@ -931,7 +938,7 @@ impl Data<'_> {
             .db
             .sandboxed_query(andibase_storage::SandboxedQuery {
                 views,
-                readable_tables: defs.iter().map(|d| d.table.clone()).collect(),
+                role: self.role.as_str().to_string(),
                 sql: input.sql,
                 params,
                 max_rows: limit,

@@ -233,6 +233,14 @@ impl Database {
         }
     }
 
+    /// The PostgreSQL schema this database is, if it is one.
+    pub(crate) fn postgres_schema(&self) -> Option<&crate::postgres::Schema> {
+        match &*self.inner {
+            Engine::Postgres(schema, _) => Some(schema),
+            Engine::Sqlite(_) => None,
+        }
+    }
+
     /// Whether this database is a PostgreSQL schema.
     pub fn is_postgres(&self) -> bool {
         matches!(&*self.inner, Engine::Postgres(..))
@@ -674,6 +682,7 @@ mod tests {
                 crate::PostgresOptions {
                     writers: 2,
                     readers: 2,
+                    secret: None,
                 },
             )
             .unwrap();

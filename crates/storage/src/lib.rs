@@ -34,7 +34,7 @@ pub use postgres::{
     ScratchDatabase, MISSED,
 };
 pub use predicate::{quote_ident, render_predicate, render_predicate_avoiding, Rendered};
-pub use sandbox::{QueryOutput, SandboxedQuery};
+pub use sandbox::{QueryOutput, SandboxView, SandboxedQuery};
 pub use value::{Columns, Row, RowRef, Value, ValueRef};
 pub use workspaces::WorkspaceDatabases;
 

@@ -113,6 +113,12 @@ fn columns(names: &[String]) -> String {
 
 fn statement(dialect: Dialect, change: &SchemaChange) -> (String, Vec<Value>) {
     let q = |s: &str| quote_ident(s);
+    // On PostgreSQL, read-only SQL's views (in schemas of their own) read record tables;
+    // dropping what they read drops them too, and the next query makes them again.
+    let cascade = match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " CASCADE",
+    };
     match change {
         SchemaChange::CreateRecordTable { table, columns } => {
             let cols: String = columns
@@ -137,7 +143,10 @@ fn statement(dialect: Dialect, change: &SchemaChange) -> (String, Vec<Value>) {
             );
             (sql, vec![])
         }
-        SchemaChange::DropTable { table } => (format!("DROP TABLE IF EXISTS {}", q(table)), vec![]),
+        SchemaChange::DropTable { table } => (
+            format!("DROP TABLE IF EXISTS {}{cascade}", q(table)),
+            vec![],
+        ),
         SchemaChange::AddColumn {
             table,
             column,
@@ -161,7 +170,11 @@ fn statement(dialect: Dialect, change: &SchemaChange) -> (String, Vec<Value>) {
             vec![],
         ),
         SchemaChange::DropColumn { table, column } => (
-            format!("ALTER TABLE {} DROP COLUMN {}", q(table), q(column)),
+            format!(
+                "ALTER TABLE {} DROP COLUMN {}{cascade}",
+                q(table),
+                q(column)
+            ),
             vec![],
         ),
         SchemaChange::Fill {

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{url_encode as enc, Client, Server};
+use crate::support::{on_postgres, url_encode as enc, Client, Server};
 
 fn admin(server: &Server) -> (Client, Client, String) {
     let (owner, ws) = server.setup_admin();
@@ -917,9 +917,13 @@ fn read_only_sql_sees_definitions_and_nothing_else() {
         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
     );
     assert!(msg.contains("stopped"), "{msg}");
+    // SQLite's authorizer refuses internal tables by name; on PostgreSQL the login role
+    // reads a schema of its own views, where they do not exist.
     let msg = refused("SELECT * FROM agents");
     assert!(
-        msg.contains("not authorized") || msg.contains("prohibited"),
+        msg.contains("not authorized")
+            || msg.contains("prohibited")
+            || (on_postgres() && msg.contains("no such table")),
         "{msg}"
     );
     // The physical table of a definition is not reachable either except through its view.

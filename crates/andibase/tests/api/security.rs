@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{item_ids as ids, url_encode as enc, Client, Server};
+use crate::support::{item_ids as ids, on_postgres, url_encode as enc, Client, Server};
 
 fn no_field(r: &crate::support::Resp, what: &str) {
     assert_eq!(r.status, 400, "{what}: {}", r.text);
@@ -244,26 +244,11 @@ fn the_sql_sandbox_bounds_time_memory_functions_and_tables() {
     let (owner, ws) = server.setup_admin();
     let admin = server.with_key(&owner.create_key(&ws, "admin"));
     hidden_setup(&admin);
+    if on_postgres() {
+        return postgres_sandbox_attacks(&server, &owner, &admin);
+    }
     let sql = |s: &str| admin.post("/api/v1/data/sql/query", json!({"sql": s}));
-    let refused = |s: &str, why: &str| {
-        let started = Instant::now();
-        let r = sql(s);
-        assert_eq!(r.status, 400, "{s} → {}", r.text);
-        assert_eq!(r.body["issues"][0]["path"], json!(["sql"]));
-        assert!(
-            r.body["issues"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains(why),
-            "{s}: {}",
-            r.text
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{s} took {:?}",
-            started.elapsed()
-        );
-    };
+    let refused = |s: &str, why: &str| sql_refused(&admin, s, why);
     let rows20 = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r WHERE x < 20)";
     // One enormous step, many of them, one enormous string, a pointer leak.
     refused(
@@ -327,13 +312,30 @@ fn the_sql_sandbox_bounds_time_memory_functions_and_tables() {
     );
 
     // While attackers run, others are answered quickly, and the process survives.
-    let attackers: Vec<_> = (0..6)
+    let attacks = (0..6)
         .map(|i| {
+            let terms: Vec<String> = (0..10)
+                .map(|j| format!("length(printf('%.*c', 990000 + x + {j}, 'y'))"))
+                .collect();
+            format!(
+                "WITH RECURSIVE r(x) AS (SELECT {i} UNION ALL SELECT x + 1 FROM r) SELECT sum({}) FROM r",
+                terms.join(" + ")
+            )
+        })
+        .collect();
+    others_are_answered_while_attacked(&server, &admin, attacks);
+    let r: Value = sql("SELECT count(*) FROM customers").body;
+    assert_eq!(r["rows"], json!([[2]]));
+}
+
+/// Runs each attack at once; meanwhile reads answer quickly, each attack ends in a 400
+/// and the process survives.
+fn others_are_answered_while_attacked(server: &Server, admin: &Client, attacks: Vec<String>) {
+    let attackers: Vec<_> = attacks
+        .into_iter()
+        .map(|sql| {
             let c = admin.clone();
-            std::thread::spawn(move || {
-                let terms: Vec<String> = (0..10).map(|j| format!("length(printf('%.*c', 990000 + x + {j}, 'y'))")).collect();
-                c.post("/api/v1/data/sql/query", json!({"sql": format!("WITH RECURSIVE r(x) AS (SELECT {i} UNION ALL SELECT x + 1 FROM r) SELECT sum({}) FROM r", terms.join(" + "))}))
-            })
+            std::thread::spawn(move || c.post("/api/v1/data/sql/query", json!({"sql": sql})))
         })
         .collect();
     for _ in 0..10 {
@@ -357,8 +359,164 @@ fn the_sql_sandbox_bounds_time_memory_functions_and_tables() {
         200,
         "the server survived"
     );
-    let r: Value = sql("SELECT count(*) FROM customers").body;
-    assert_eq!(r["rows"], json!([[2]]));
+}
+
+/// Asserts that `s` is refused quickly with a message containing `why`.
+fn sql_refused(c: &Client, s: &str, why: &str) {
+    let started = Instant::now();
+    let r = c.post("/api/v1/data/sql/query", json!({"sql": s}));
+    assert_eq!(r.status, 400, "{s} → {}", r.text);
+    assert_eq!(r.body["issues"][0]["path"], json!(["sql"]));
+    assert!(
+        r.body["issues"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(why),
+        "{s}: {}",
+        r.text
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{s} took {:?}",
+        started.elapsed()
+    );
+}
+
+/// The same attacks in PostgreSQL's words: the statement runs as a login role that can
+/// read its workspace's views and nothing else.
+fn postgres_sandbox_attacks(server: &Server, owner: &Client, admin: &Client) {
+    let sql = |s: &str| admin.post("/api/v1/data/sql/query", json!({"sql": s}));
+    let refused = |s: &str, why: &str| sql_refused(admin, s, why);
+    let own = server.postgres_schemas("ws_").remove(0);
+    let other = owner.other_workspace(server);
+    hidden_setup(&other);
+    assert_eq!(
+        other
+            .post(
+                "/api/v1/data/sql/query",
+                json!({"sql": "SELECT count(*) FROM customers"})
+            )
+            .body["rows"],
+        json!([[2]])
+    );
+    let other_views: Vec<String> = server
+        .postgres_schemas("sqlv_")
+        .into_iter()
+        .filter(|s| !s.starts_with(&own.replace("ws_", "sqlv_")))
+        .collect();
+    assert_eq!(other_views.len(), 1, "{other_views:?}");
+    let other_tables = server
+        .postgres_schemas("ws_")
+        .into_iter()
+        .find(|s| *s != own)
+        .unwrap();
+    // Catalogs, by any spelling, and lookups that tell whether a table exists.
+    for s in [
+        "SELECT count(*) FROM pg_class",
+        "SELECT nspname FROM pg_catalog.pg_namespace",
+        "SELECT table_name FROM information_schema.tables",
+        "SELECT * FROM \"pg_roles\"",
+        &format!("SELECT '{other_tables}.agents'::regclass"),
+        "SELECT pg_sleep(5)",
+        "SELECT pg_notify('andibase_announce', 'api-key\nx')",
+        "SELECT pg_advisory_lock(1)",
+    ] {
+        refused(s, "catalogs");
+    }
+    // Functions every role may call that reach past the views: refused by name.
+    for (s, why) in [
+        ("SELECT set_config('role', 'postgres', true)", "set_config"),
+        (
+            "SELECT query_to_xml('SELECT 1', true, true, '')",
+            "query_to_xml",
+        ),
+        (
+            &format!("SELECT to_regclass('{other_tables}.agents')"),
+            "to_regclass",
+        ),
+        (
+            "SELECT current_setting('data_directory')",
+            "current_setting",
+        ),
+        ("SELECT repeat('x', 500000000)", "repeat"),
+    ] {
+        refused(s, why);
+    }
+    // Other statements, several statements, writes through a view.
+    refused("SET ROLE postgres", "read-only");
+    refused("DELETE FROM customers", "read-only");
+    refused("SELECT 1; DELETE FROM customers", "one statement");
+    // (Refused for standing inside the statement's projection; the counts below show
+    // nothing was deleted.)
+    refused(
+        "WITH d AS (DELETE FROM customers RETURNING id) SELECT count(*) FROM d",
+        "data-modifying",
+    );
+    refused("SELECT * FROM customers FOR UPDATE", "not authorized");
+    // Internal tables and other workspaces: PostgreSQL's privileges refuse them.
+    for table in [
+        "agents",
+        "events",
+        "jobs",
+        "approvals",
+        "_migrations",
+        "data_definitions",
+    ] {
+        refused(&format!("SELECT count(*) FROM {table}"), "no such table");
+        refused(
+            &format!("SELECT count(*) FROM {own}.{table}"),
+            "not authorized",
+        );
+        refused(
+            &format!("SELECT count(*) FROM {other_tables}.{table}"),
+            "not authorized",
+        );
+    }
+    refused(
+        &format!("SELECT count(*) FROM {}.customers", other_views[0]),
+        "not authorized",
+    );
+    refused("SELECT count(*) FROM andibase.users", "not authorized");
+    // A deleted record's values never reach the statement's own conditions.
+    let r = sql("SELECT count(*) FROM customers WHERE 1 / (CASE WHEN label = 'deleted one' THEN 0 ELSE 1 END) = 1");
+    assert_eq!(r.body["rows"], json!([[2]]), "{}", r.text);
+    // What analysts write still works: views, CTEs, JSON, dates, windows, math.
+    let ok = sql("WITH c AS (SELECT * FROM customers) SELECT count(*), max(length(label)), (jsonb_build_array(1, 2) ->> 1)::int, to_char(date '2026-03-05' + 1, 'YYYY-MM-DD'), round(abs(-4.2)), (SELECT count(*) FROM customers) FROM c");
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["rows"], json!([[2, 13, 2, "2026-03-06", 4, 2]]));
+    let ok = sql("SELECT c.id, row_number() OVER (ORDER BY c.id DESC), j.value, date '2026-03-05' FROM customers c, jsonb_array_elements('[7]') AS j(value)");
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["rows"][0], json!(["c2", 1, "7", "2026-03-05"]));
+    assert_eq!(
+        ok.body["columns"][3],
+        json!({"name": "date", "type": "date"})
+    );
+    // One value past the size limit is refused, not sent; a large answer is cut.
+    refused(
+        "SELECT string_agg(md5(x::text), '') FROM generate_series(1, 100000) x",
+        "larger than",
+    );
+    let big = sql("WITH v AS MATERIALIZED (SELECT string_agg(md5(y::text), '') AS s FROM generate_series(1, 28000) y) SELECT v.s FROM v, generate_series(1, 9000)");
+    assert_eq!(big.status, 200, "{}", &big.text[..200.min(big.text.len())]);
+    assert_eq!(big.body["truncated"], true);
+    assert!(big.body["rows"].as_array().unwrap().len() < 100);
+    // A long query stops at the time limit.
+    let forever =
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r";
+    refused(forever, "stopped");
+    // While attackers run, others are answered quickly, and the process survives.
+    others_are_answered_while_attacked(server, admin, vec![forever.to_string(); 6]);
+    // A definition changed: the views follow at the next statement.
+    let r = admin.patch(
+        "/api/v1/data-definitions/customers",
+        json!({"fields": {"label": null, "tier": {"type": "number"}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    refused("SELECT label FROM customers", "no such column");
+    assert_eq!(
+        sql("SELECT count(tier) FROM customers").body["rows"],
+        json!([[0]])
+    );
 }
 
 #[test]

@@ -228,6 +228,12 @@ impl Server {
     }
 
     /// How many workspace databases exist: files, or schemas on PostgreSQL.
+    /// On a PostgreSQL run, the schemas whose names start with `prefix`.
+    pub fn postgres_schemas(&self, prefix: &str) -> Vec<String> {
+        let url = database_url_for(&self.data_dir).expect("a PostgreSQL run");
+        andibase_storage::schemas_in(&url, prefix).unwrap()
+    }
+
     pub fn workspace_databases(&self) -> usize {
         match database_url_for(&self.data_dir) {
             Some(url) => andibase_storage::schemas_in(&url, "ws_").unwrap().len(),

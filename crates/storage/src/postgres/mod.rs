@@ -13,7 +13,9 @@
 //! different workspaces run in parallel. Each commit is announced with `NOTIFY`, which is
 //! how listeners on every replica hear of changes (see [`Postgres::commits`]).
 
+pub(crate) mod sandbox;
 mod scratch;
+mod screen;
 mod values;
 
 pub use scratch::{database_holds, schemas_in, test_server_url, ScratchDatabase};
@@ -61,6 +63,9 @@ const STATEMENT_CACHE: usize = 2000;
 pub struct PostgresOptions {
     pub writers: usize,
     pub readers: usize,
+    /// The key every replica shares (`ANDIBASE_SECRET_KEY`): read-only SQL logs in with
+    /// passwords derived from it (see [`sandbox`]); without it, read-only SQL is refused.
+    pub secret: Option<String>,
 }
 
 impl Default for PostgresOptions {
@@ -68,6 +73,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             writers: 4,
             readers: 8,
+            secret: None,
         }
     }
 }
@@ -83,6 +89,7 @@ pub struct Postgres {
 
 struct Server {
     url: String,
+    secret: Option<String>,
     writers: flume::Sender<Job>,
     readers: flume::Sender<Job>,
     /// The commit counter of each schema a handle was opened on.
@@ -132,6 +139,7 @@ impl Postgres {
         Ok(Postgres {
             inner: Arc::new(Server {
                 url: url.to_string(),
+                secret: options.secret.clone(),
                 writers,
                 readers,
                 commits,
@@ -187,13 +195,22 @@ impl Postgres {
         })
     }
 
-    /// Drops a schema and everything in it.
+    /// Drops a schema and everything in it, with the login roles and views of a
+    /// workspace's read-only SQL.
     pub(crate) fn drop_schema(&self, name: &str) -> DomainResult<()> {
         if !safe_schema_name(name) {
             return Err(DomainError::NotFound);
         }
         let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
-        self.run_blocking(&self.inner.writers, move |s| s.batch(&sql))
+        self.run_blocking(&self.inner.writers, move |s| s.batch(&sql))?;
+        let Some(workspace) = name.strip_prefix("ws_") else {
+            return Ok(());
+        };
+        for login in self.schemas(&format!("sqlv_{workspace}_"))? {
+            let sql = format!("DROP SCHEMA IF EXISTS {login} CASCADE; DROP ROLE IF EXISTS {login}");
+            self.run_blocking(&self.inner.writers, move |s| s.batch(&sql))?;
+        }
+        Ok(())
     }
 
     /// Runs `f` on a pool thread and waits for it on this thread (for blocking callers).

@@ -142,6 +142,23 @@ fn drop_abandoned(admin: &mut Client) {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
+    drop_unused_sql_roles(admin);
+}
+
+/// Drops the read-only SQL login roles (`sqlv_…`, which live beside the databases, not
+/// in them) that no database uses any more: PostgreSQL refuses to drop one still granted
+/// something in a database, so those stay.
+fn drop_unused_sql_roles(admin: &mut Client) {
+    let Ok(rows) = admin.query(
+        "SELECT rolname FROM pg_roles WHERE rolname LIKE 'sqlv\\_%'",
+        &[],
+    ) else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{name}\""));
+    }
 }
 
 /// `url` with its database (the path) replaced by `name`.
@@ -168,6 +185,7 @@ impl Drop for ScratchDatabase {
             if let Ok(mut admin) = Client::connect(&url, NoTls) {
                 let _ =
                     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                drop_unused_sql_roles(&mut admin);
             }
         })
         .join();

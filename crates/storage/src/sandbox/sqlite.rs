@@ -1,35 +1,26 @@
-//! Read-only SQL written by users, enforced by the engine rather than by reading the SQL:
-//! a fresh read-only connection, named views over the allowed tables, `query_only`, an
-//! authorizer that allows reading only those views (never the tables behind them, internal
-//! tables or table-valued pragmas) and calling only listed functions, SQLite's own limits on
-//! value and statement sizes (so no single step can run long or allocate much), a time
-//! limit checked by the progress handler and enforced by an interrupt, and a cap on rows
-//! and on the bytes of the answer.
+//! The SQLite sandbox: a fresh read-only connection, named views over the allowed tables,
+//! `query_only`, an authorizer that allows reading only those views (never the tables
+//! behind them, internal tables or table-valued pragmas) and calling only listed
+//! functions, SQLite's own limits on value and statement sizes (so no single step can run
+//! long or allocate much), a time limit checked by the progress handler and enforced by an
+//! interrupt, and a cap on rows and on the bytes of the answer.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use andibase_common::{DomainError, DomainResult, FieldIssue};
+use andibase_common::{DomainError, DomainResult};
 use rusqlite::config::DbConfig;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::database::Database;
+use super::{
+    answer_bytes, kind_name, refused, QueryOutput, SandboxedQuery, MAX_ANSWER_BYTES, MAX_COLUMNS,
+    MAX_VALUE_BYTES, WHAT_IS_ALLOWED,
+};
+use crate::quote_ident;
 use crate::value::Value;
-
-/// The largest string or blob a sandboxed statement may make or read (a record arrives in a
-/// request body, 1 MiB by default). With at most [`MAX_COLUMNS`] columns a row, one step
-/// holds at most about 256 MiB, and at most [`CONCURRENT_QUERIES`] run at once.
-pub const MAX_VALUE_BYTES: i32 = 1024 * 1024;
-/// Result columns (a definition has at most 200 fields plus the system columns).
-pub const MAX_COLUMNS: i32 = 256;
-/// Sandboxed statements running at once in this process; others wait up to their timeout.
-pub const CONCURRENT_QUERIES: usize = 4;
-static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_QUERIES);
-/// The most bytes of values an answer holds before it is cut (`truncated`).
-pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
 /// The SQL functions a sandboxed statement may call: SQLite's core scalar, date, math,
 /// JSON, aggregate and window functions. Everything else (`load_extension`,
@@ -220,43 +211,7 @@ fn authorize(ctx: &AuthContext<'_>, allowed: &Allowed) -> bool {
     }
 }
 
-pub struct SandboxedQuery {
-    /// `(view name, SELECT …)` pairs created as TEMP views before the user's SQL runs.
-    pub views: Vec<(String, String)>,
-    /// Tables (in `main`) the views read; the user reaches them only through the views.
-    pub readable_tables: Vec<String>,
-    pub sql: String,
-    pub params: Vec<Value>,
-    pub max_rows: usize,
-    pub timeout: Duration,
-}
-
-pub struct QueryOutput {
-    /// `(name, type)`; the type is the declared column type, or else the first value's.
-    pub columns: Vec<(String, String)>,
-    pub rows: Vec<Vec<Value>>,
-    pub truncated: bool,
-}
-
-fn refused(message: impl Into<String>) -> DomainError {
-    let message = message.into();
-    DomainError::Invalid {
-        issues: vec![FieldIssue::new("sql", message.clone())],
-        message: format!("sql: {message}"),
-    }
-}
-
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Integer(_) => "integer",
-        Value::Real(_) => "real",
-        Value::Text(_) => "text",
-        Value::Blob(_) => "blob",
-    }
-}
-
-fn run(path: PathBuf, q: SandboxedQuery) -> DomainResult<QueryOutput> {
+pub(crate) fn run(path: PathBuf, q: SandboxedQuery) -> DomainResult<QueryOutput> {
     let internal = |e: rusqlite::Error| DomainError::Internal(e.to_string());
     let conn = Connection::open_with_flags(
         &path,
@@ -291,10 +246,12 @@ fn run(path: PathBuf, q: SandboxedQuery) -> DomainResult<QueryOutput> {
     // memory.
     conn.execute_batch("PRAGMA temp_store = FILE; PRAGMA cache_size = -8000;")
         .map_err(internal)?;
-    for (name, select) in &q.views {
+    // `main.` so that a view named like a table does not read itself.
+    for view in &q.views {
         conn.execute_batch(&format!(
-            "CREATE TEMP VIEW \"{}\" AS {select}",
-            name.replace('"', "\"\"")
+            "CREATE TEMP VIEW {} AS {}",
+            quote_ident(&view.name),
+            view.select(&format!("main.{}", quote_ident(&view.table)))
         ))
         .map_err(internal)?;
     }
@@ -313,8 +270,8 @@ fn run(path: PathBuf, q: SandboxedQuery) -> DomainResult<QueryOutput> {
         }
     }
     let allowed = Allowed {
-        views: q.views.iter().map(|(name, _)| name.clone()).collect(),
-        tables: q.readable_tables.clone(),
+        views: q.views.iter().map(|v| v.name.clone()).collect(),
+        tables: q.views.iter().map(|v| v.table.clone()).collect(),
         schema_names,
     };
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
@@ -354,7 +311,7 @@ fn run(path: PathBuf, q: SandboxedQuery) -> DomainResult<QueryOutput> {
             if msg.contains("not authorized") || msg.contains("is prohibited") =>
         {
             refused(
-            format!("{msg}: only SELECT over this workspace's data definitions (by handle) and SQLite's core, date, math, JSON, aggregate and window functions are allowed"),
+            format!("{msg}: {WHAT_IS_ALLOWED} and SQLite's core, date, math, JSON, aggregate and window functions are allowed"),
         )
         }
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::TooBig => {
@@ -413,14 +370,7 @@ fn run(path: PathBuf, q: SandboxedQuery) -> DomainResult<QueryOutput> {
                 ValueRef::Blob(b) => Value::Blob(b.to_vec()),
             });
         }
-        bytes += out
-            .iter()
-            .map(|v| match v {
-                Value::Text(t) => t.len() + 8,
-                Value::Blob(b) => b.len() + 8,
-                _ => 8,
-            })
-            .sum::<usize>();
+        bytes += answer_bytes(&out);
         rows.push(out);
     }
     let columns = names
@@ -442,28 +392,4 @@ fn run(path: PathBuf, q: SandboxedQuery) -> DomainResult<QueryOutput> {
         rows,
         truncated,
     })
-}
-
-impl Database {
-    /// Runs user SQL under [`SandboxedQuery`]'s rules on a blocking thread.
-    pub async fn sandboxed_query(&self, q: SandboxedQuery) -> DomainResult<QueryOutput> {
-        if self.is_postgres() {
-            // The PostgreSQL sandbox (a role that reads nothing but the query's views, in
-            // a read-only transaction) is not built yet: refused plainly, never run
-            // unguarded.
-            return Err(refused(
-                "read-only SQL is not available yet when andibase keeps its data on PostgreSQL",
-            ));
-        }
-        let path = self.path().to_path_buf();
-        let _slot = tokio::time::timeout(q.timeout, SLOTS.acquire())
-            .await
-            .map_err(|_| {
-                refused("too many SQL queries are running on this server; try again shortly")
-            })?
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(move || run(path, q))
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))?
-    }
 }
