@@ -591,25 +591,31 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
         ),
     }
     let models = Arc::new(providers);
+    let memory = andibase_memory::Memory::new(
+        main_for_memory,
+        workspaces.clone(),
+        data_dir.join("workspaces"),
+        scheduler.clone(),
+        clock.clone(),
+    );
+    // On PostgreSQL, spaces' graphs are schemas there too, so every replica serves them.
+    let memory = match &place.database_url {
+        Some(url) => memory.with_postgres_graphs(url.clone()),
+        None => memory,
+    };
     let memory = Arc::new(
-        andibase_memory::Memory::new(
-            main_for_memory,
-            workspaces.clone(),
-            data_dir.join("workspaces"),
-            scheduler.clone(),
-            clock.clone(),
-        )
-        .with_cwt(
-            andibase_memory::CwtVerifier::new(&args.ed25519_pubkeys, &args.memory_managers)
-                .map_err(|e| format!("--ed25519-pubkeys: {e}"))?,
-        )
-        .with_vault(vault.clone())
-        .with_models(
-            models.clone(),
-            andibase_outbound::Policy {
-                allow_private: args.allow_private_callbacks,
-            },
-        ),
+        memory
+            .with_cwt(
+                andibase_memory::CwtVerifier::new(&args.ed25519_pubkeys, &args.memory_managers)
+                    .map_err(|e| format!("--ed25519-pubkeys: {e}"))?,
+            )
+            .with_vault(vault.clone())
+            .with_models(
+                models.clone(),
+                andibase_outbound::Policy {
+                    allow_private: args.allow_private_callbacks,
+                },
+            ),
     );
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

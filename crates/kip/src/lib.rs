@@ -66,7 +66,7 @@ impl Output {
 }
 
 pub struct Engine {
-    graph: store::SqliteGraph,
+    graph: store::GraphDb,
     timeout: Duration,
 }
 
@@ -83,10 +83,11 @@ impl Engine {
         Self::with_graph(store::SqliteGraph::open(path.as_ref())?)
     }
 
-    /// Runs on a graph the caller opened (in memory, or with its own pragmas).
-    pub fn with_graph(graph: store::SqliteGraph) -> Result<Self> {
+    /// Runs on a graph the caller opened (in memory, with its own pragmas, or on
+    /// PostgreSQL).
+    pub fn with_graph(graph: impl Into<store::GraphDb>) -> Result<Self> {
         let mut engine = Engine {
-            graph,
+            graph: graph.into(),
             timeout: DEFAULT_TIMEOUT,
         };
         engine.bootstrap()?;
@@ -95,9 +96,9 @@ impl Engine {
 
     /// An engine over a read-only connection to a graph that another engine opened (and
     /// bootstrapped): it runs KQL and META only.
-    pub fn reader(graph: store::SqliteGraph) -> Self {
+    pub fn reader(graph: impl Into<store::GraphDb>) -> Self {
         Engine {
-            graph,
+            graph: graph.into(),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -106,9 +107,17 @@ impl Engine {
         self.timeout = timeout;
     }
 
-    /// The graph's store (tests inspect its tables through it).
-    pub fn graph(&self) -> &store::SqliteGraph {
-        &self.graph
+    /// The graph's SQLite connection, when it is one (tests inspect its tables).
+    pub fn sqlite(&self) -> Option<&store::SqliteGraph> {
+        match &self.graph {
+            store::GraphDb::Sqlite(g) => Some(g),
+            store::GraphDb::Postgres(_) => None,
+        }
+    }
+
+    /// How many concepts and propositions the graph holds.
+    pub fn counts(&mut self) -> Result<(i64, i64)> {
+        self.graph.counts()
     }
 
     /// Runs `f` over the store in a read transaction.

@@ -116,21 +116,16 @@ pub fn describe(ctx: &Ctx<'_, '_>, describe: &Describe) -> Result<Answer> {
 /// keyword: this engine keeps no vectors.
 pub fn search(ctx: &Ctx<'_, '_>, search: &Search) -> Result<Answer> {
     let store = ctx.store;
-    let Some(expression) = text::match_expression(&search.term) else {
+    let wanted = text::tokens(&search.term);
+    if wanted.is_empty() {
         return Ok(answer(json!([])));
-    };
+    }
     let limit = search.limit.unwrap_or(SEARCH_LIMIT).min(SEARCH_LIMIT);
     let index = match search.kind {
         Kind::Concept => SearchIn::Concepts,
         Kind::Proposition => SearchIn::Propositions,
     };
-    let hits = store.search(
-        index,
-        &expression,
-        search.with_type.as_deref(),
-        limit as usize,
-    )?;
-    let wanted = text::tokens(&search.term);
+    let hits = store.search(index, &wanted, search.with_type.as_deref(), limit as usize)?;
     let mut scored = Vec::new();
     for (id, raw) in hits {
         let node = match search.kind {

@@ -18,18 +18,12 @@ pub fn collect_strings(value: &Value, out: &mut String) {
     }
 }
 
-/// An FTS5 MATCH expression for a user's search text: every token quoted (so no user
+/// An FTS5 MATCH expression for a search text's tokens: every token quoted (so no user
 /// text is ever read as FTS syntax), joined with OR so partial matches still rank.
-pub fn match_expression(query: &str) -> Option<String> {
-    let tokens = tokens(query);
-    if tokens.is_empty() {
-        return None;
-    }
-    Some(
-        tokens
-            .iter()
-            .map(|t| format!("\"{t}\""))
-            .collect::<Vec<_>>()
-            .join(" OR "),
-    )
+pub fn match_expression(tokens: &[String]) -> String {
+    tokens
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(" OR ")
 }

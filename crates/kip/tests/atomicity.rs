@@ -5,7 +5,7 @@ use andibase_kip::{Engine, ErrorCode, Mode};
 
 /// Every row of every table, in a fixed order, as text.
 fn dump(engine: &Engine) -> String {
-    let conn = engine.graph().connection();
+    let conn = engine.sqlite().unwrap().connection();
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -108,7 +108,8 @@ fn bootstrap_is_applied_once_and_keeps_its_actors() {
     assert_eq!(persona(&mut engine), serde_json::json!(["edited"]));
     // A changed capsule hash re-applies Genesis without touching user data.
     engine
-        .graph()
+        .sqlite()
+        .unwrap()
         .connection()
         .execute(
             "UPDATE kip_meta SET value = 'stale' WHERE key = 'capsule:genesis'",

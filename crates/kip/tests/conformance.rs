@@ -1,14 +1,37 @@
 //! The engine-neutral KIP 1.x conformance suite (tests/conformance/*.json, from LDC Labs,
-//! MIT). Every case is asserted, including the ones the upstream files mark as skipped for
-//! one of their engines: this engine matches the expected value there too.
+//! MIT), on both stores. Every case is asserted, including the ones the upstream files
+//! mark as skipped for one of their engines: this engine matches the expected value there
+//! too.
 
 mod support;
 
+use andibase_kip::Engine;
 use serde_json::Value;
 use support::{canonical, engine, normalize, run};
 
 #[test]
-fn every_conformance_case_passes() {
+fn every_conformance_case_passes_on_sqlite() {
+    every_conformance_case_passes(engine);
+}
+
+/// The same suite with each fixture's graph in a schema of its own on PostgreSQL.
+#[test]
+fn every_conformance_case_passes_on_postgres() {
+    let Some(db) = andibase_storage::ScratchDatabase::for_test() else {
+        return;
+    };
+    let graphs = std::cell::Cell::new(0);
+    every_conformance_case_passes(|| {
+        graphs.set(graphs.get() + 1);
+        let schema = format!("kg_conformance_{}", graphs.get());
+        Engine::with_graph(
+            andibase_kip::store::PostgresGraph::open(db.url(), &schema).expect("graph opens"),
+        )
+        .expect("engine opens")
+    });
+}
+
+fn every_conformance_case_passes(engine: impl Fn() -> Engine) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("fixtures directory")

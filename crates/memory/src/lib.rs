@@ -296,6 +296,9 @@ pub struct Memory {
     main: Database,
     workspaces: Arc<WorkspaceDatabases>,
     dir: PathBuf,
+    /// Where graphs live when not in files under `dir`: a PostgreSQL database's URL (a
+    /// schema per space there, shared by every replica).
+    postgres: Option<String>,
     graphs: Mutex<HashMap<String, OpenGraph>>,
     /// One formation at a time per space.
     forming: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -322,6 +325,7 @@ impl Memory {
             main,
             workspaces,
             dir,
+            postgres: None,
             graphs: Mutex::default(),
             forming: Mutex::default(),
             scheduler,
@@ -343,6 +347,22 @@ impl Memory {
         self.models = Some(providers);
         self.outbound = outbound;
         self
+    }
+
+    /// Keeps spaces' graphs in the PostgreSQL database at `url`, one schema per space
+    /// (see [`Memory::graph_schema`]), instead of files.
+    pub fn with_postgres_graphs(mut self, url: String) -> Memory {
+        self.postgres = Some(url);
+        self
+    }
+
+    /// The PostgreSQL schema of a space's graph: `kg_` and a digest of the workspace and
+    /// space ids (space ids are case-sensitive; schema names are not).
+    pub fn graph_schema(space: &Space) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{}\0{}", space.workspace_id, space.id));
+        let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+        format!("kg_{hex}")
     }
 
     /// Seals BYOK model configurations with `vault` (without one, BYOK is refused).
@@ -661,7 +681,12 @@ impl Memory {
             return Ok(open.graph.clone());
         }
         let path = self.graph_path(space);
+        let (postgres, schema) = (self.postgres.clone(), Memory::graph_schema(space));
         let opened = tokio::task::spawn_blocking(move || {
+            let failed = |e: andibase_kip::KipError| DomainError::Internal(e.to_string());
+            if let Some(url) = postgres {
+                return Graph::open_postgres(&url, &schema, 2).map_err(failed);
+            }
             // The graph's folder and file are the server user's alone, as databases are.
             let private = |r: std::io::Result<()>| {
                 r.map_err(|e| DomainError::Internal(format!("memory space file: {e}")))
@@ -670,7 +695,7 @@ impl Memory {
                 private(andibase_storage::files::private_dir(dir))?;
             }
             private(andibase_storage::files::private_file(&path))?;
-            Graph::open(&path, 2).map_err(|e| DomainError::Internal(e.to_string()))
+            Graph::open(&path, 2).map_err(failed)
         })
         .await
         .map_err(|e| DomainError::Internal(e.to_string()))??;

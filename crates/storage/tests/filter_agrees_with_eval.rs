@@ -1,13 +1,15 @@
 //! For random records and random filters, the SQL that storage renders for a compiled
-//! filter, run on a real database file through [`Database`], selects exactly the records
-//! the filter language's in-memory evaluator accepts.
+//! filter, run on a real database through [`Database`], selects exactly the records the
+//! filter language's in-memory evaluator accepts. On a SQLite file, or with
+//! `ANDIBASE_TEST_ENGINE=postgres` on a fresh PostgreSQL database.
 
 use std::sync::LazyLock;
 
 use andibase_filter::arbitrary::{filter, owner_name, record, values_of, Record, Rows, OWNERS};
 use andibase_filter::{compile, eval, to_text, Filter};
 use andibase_storage::{
-    params, render_predicate_avoiding, Database, DatabaseOptions, Dialect, Migration, Sql, Value,
+    params, render_predicate_avoiding, Database, DatabaseOptions, Dialect, Migration, Postgres,
+    PostgresOptions, ScratchDatabase, Sql, Value,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -19,13 +21,27 @@ const TABLES: &[Migration] = &[Migration {
           CREATE TABLE rows (id INTEGER PRIMARY KEY, t TEXT, n REAL, b INTEGER, d TEXT, tags TEXT, owner TEXT);",
 }];
 
+const POSTGRES_TABLES: &[Migration] = &[Migration {
+    version: 1,
+    name: "rows",
+    sql: "CREATE TABLE owners (id TEXT PRIMARY KEY, name TEXT);
+          CREATE TABLE rows (id BIGINT PRIMARY KEY, t TEXT, n DOUBLE PRECISION, b BIGINT, d TEXT, tags TEXT, owner TEXT);",
+}];
+
 /// One database for every case (each case rewrites the rows), and a runtime to wait on it.
 static DB: LazyLock<(tokio::runtime::Runtime, Database)> = LazyLock::new(|| {
-    // A static is never dropped, so the file lives in cargo's scratch dir for this test
-    // (inside the target dir), replaced at each run.
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("filter-sql");
-    let _ = std::fs::remove_dir_all(&dir);
-    let db = Database::open(&dir.join("rows.db"), TABLES, DatabaseOptions::default()).unwrap();
+    let db = if std::env::var("ANDIBASE_TEST_ENGINE").is_ok_and(|e| e == "postgres") {
+        // Never dropped (a static): the next test run drops the database.
+        let scratch = Box::leak(Box::new(ScratchDatabase::create().unwrap()));
+        let server = Postgres::connect(scratch.url(), PostgresOptions::default()).unwrap();
+        Database::open_postgres(&server, "filters", POSTGRES_TABLES).unwrap()
+    } else {
+        // A static is never dropped, so the file lives in cargo's scratch dir for this test
+        // (inside the target dir), replaced at each run.
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("filter-sql");
+        let _ = std::fs::remove_dir_all(&dir);
+        Database::open(&dir.join("rows.db"), TABLES, DatabaseOptions::default()).unwrap()
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -69,8 +85,11 @@ fn sql_ids(records: &[Record], f: &Filter, avoid: &[String]) -> Vec<usize> {
         Ok(())
     }))
     .unwrap();
-    let rendered =
-        render_predicate_avoiding(Dialect::Sqlite, &compile(f, &Rows).unwrap(), "t", avoid);
+    let dialect = match db.is_postgres() {
+        true => Dialect::Postgres,
+        false => Dialect::Sqlite,
+    };
+    let rendered = render_predicate_avoiding(dialect, &compile(f, &Rows).unwrap(), "t", avoid);
     let sql = format!("SELECT id FROM rows t WHERE {} ORDER BY id", rendered.sql);
     rt.block_on(db.read(move |r| {
         r.query(&sql, &rendered.params)?

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{wait_for, Client, Server};
+use crate::support::{on_postgres, wait_for, Client, Server};
 
 fn issue_path(r: &crate::support::Resp) -> Value {
     r.body["data"]["issues"][0]["path"].clone()
@@ -34,20 +34,26 @@ fn spaces_are_created_by_workspace_keys_and_checked() {
         info["concepts"].as_i64().unwrap() > 0,
         "the graph starts with KIP's Genesis: {info}"
     );
-    // The graph is a file of its own beside the workspace's database, the server's alone.
-    let spaces_dir = std::fs::read_dir(server.data_dir.join("workspaces"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".spaces"))
-        .expect("a <workspace>.spaces folder");
-    let graph = spaces_dir.join("team_brain.kip.db");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&spaces_dir), 0o700);
-        assert_eq!(mode(&graph), 0o600);
+    // The graph is a file of its own beside the workspace's database, the server's alone;
+    // on PostgreSQL a schema of its own.
+    if on_postgres() {
+        assert_eq!(server.postgres_schemas("kg_").len(), 1);
+    } else {
+        let spaces_dir = std::fs::read_dir(server.data_dir.join("workspaces"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".spaces"))
+            .expect("a <workspace>.spaces folder");
+        let graph = spaces_dir.join("team_brain.kip.db");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode =
+                |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&spaces_dir), 0o700);
+            assert_eq!(mode(&graph), 0o600);
+        }
     }
 
     for (body, path) in [
@@ -96,7 +102,7 @@ fn brain_with_key(server: &Server) -> (String, Client) {
     (key, admin)
 }
 
-fn make_space(server: &Server) -> (Client, Client, Client, Client) {
+pub(crate) fn make_space(server: &Server) -> (Client, Client, Client, Client) {
     let (owner, ws) = server.setup_admin();
     let admin = server.with_key(&owner.create_key(&ws, "admin"));
     let viewer = server.with_key(&owner.create_key(&ws, "viewer"));

@@ -282,3 +282,33 @@ fn the_approvals_burst_window_is_shared_by_replicas() {
         assert!(r.header("retry-after").is_some());
     }
 }
+
+/// A memory space's graph is a schema of the shared database: what a replica writes to
+/// it, every replica reads.
+#[test]
+fn replicas_share_memory_spaces() {
+    let Some((db, a)) = first_replica(&[]) else {
+        return;
+    };
+    let (_owner, admin, _viewer, _other) = crate::memory::make_space(&a);
+    let b = Server::replica(db.url(), &[]);
+    let made = admin.on(&b).post(
+        "/v1/brain/get_or_init_user",
+        json!({"user": "user_42", "name": "Ada"}),
+    );
+    assert_eq!(made.status, 200, "{}", made.text);
+    let find = json!({"command": "FIND(?p.name, ?p.attributes.display_name) WHERE { ?p {type: \"Person\", name: \"user_42\"} }"});
+    for server in [&a, &b] {
+        let found = admin
+            .on(server)
+            .post("/v1/brain/execute_kip_readonly", find.clone());
+        assert_eq!(
+            found.body["result"],
+            json!([["user_42", "Ada"]]),
+            "{}",
+            found.text
+        );
+    }
+    let info = |s: &Server| admin.on(s).get("/v1/brain/info").body["result"]["concepts"].clone();
+    assert_eq!(info(&a), info(&b));
+}

@@ -1,16 +1,67 @@
 //! Where a graph lives. The executor reads and writes through [`GraphStore`]; [`sqlite`]
-//! is the one implementation so far (one SQLite file per graph), and the only code of this
-//! crate that speaks SQL. A PostgreSQL store can be added beside it.
+//! (one SQLite file per graph) and [`postgres`] (one schema per graph, shared by
+//! replicas) implement it, and are the only code of this crate that speaks SQL.
 
+pub mod postgres;
 mod pushdown;
 pub mod sqlite;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
 
 use crate::ast::{Expr, JsonMap};
 use crate::error::Result;
 
+pub use postgres::{PostgresGraph, PostgresStore};
 pub use sqlite::{SqliteGraph, SqliteStore};
+
+/// A graph's connection, on either engine.
+pub enum GraphDb {
+    Sqlite(SqliteGraph),
+    Postgres(PostgresGraph),
+}
+
+impl From<SqliteGraph> for GraphDb {
+    fn from(g: SqliteGraph) -> Self {
+        GraphDb::Sqlite(g)
+    }
+}
+
+impl From<PostgresGraph> for GraphDb {
+    fn from(g: PostgresGraph) -> Self {
+        GraphDb::Postgres(g)
+    }
+}
+
+impl GraphDb {
+    /// Runs `f` over the graph in one transaction (a write one when `write`), committed
+    /// when `f` succeeds and `commit` holds, rolled back otherwise; stopped once
+    /// `deadline` has passed.
+    pub fn transaction<T>(
+        &mut self,
+        write: bool,
+        commit: bool,
+        deadline: Instant,
+        f: impl FnOnce(&dyn GraphStore) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            GraphDb::Sqlite(g) => g.transaction(write, commit, deadline, f),
+            GraphDb::Postgres(g) => g.transaction(write, commit, deadline, f),
+        }
+    }
+
+    /// How many concepts and propositions the graph holds.
+    pub fn counts(&mut self) -> Result<(i64, i64)> {
+        match self {
+            GraphDb::Sqlite(g) => g.counts(),
+            GraphDb::Postgres(g) => g.counts(),
+        }
+    }
+}
 
 /// A node reference as stored in `subject` / `object`: concepts positive, links negative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,6 +125,118 @@ pub fn parse_link_id(id: &str) -> Option<(i64, &str)> {
     Some((number.parse().ok()?, predicate))
 }
 
+/// A JSON object stored as text (anything else reads as empty).
+fn map_of(text: &str) -> JsonMap {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+fn text_of(map: &JsonMap) -> String {
+    serde_json::to_string(map).unwrap_or_else(|_| "{}".into())
+}
+
+/// The text a node's index keeps besides its name: every string in its maps.
+fn indexed_text(maps: &[&JsonMap]) -> String {
+    let mut body = String::new();
+    for map in maps {
+        crate::text::collect_strings(&Value::Object((*map).clone()), &mut body);
+    }
+    body
+}
+
+/// Every link that touches a root, and transitively every higher-order link that points at
+/// one of those (what a DETACH or a link delete removes with it); `touching` gives the ids
+/// of the links whose subject or object is a node.
+fn cascade_from(
+    roots: &[Ref],
+    mut touching: impl FnMut(Ref) -> Result<Vec<i64>>,
+) -> Result<Vec<i64>> {
+    let mut found: Vec<i64> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut frontier: Vec<Ref> = roots.to_vec();
+    while let Some(node) = frontier.pop() {
+        for id in touching(node)? {
+            if seen.insert(id) {
+                found.push(id);
+                frontier.push(Ref::Link(id));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The rows one command has decoded, by id; `None` for an id known to be missing.
+#[derive(Default)]
+struct NodeCache {
+    concepts: RefCell<HashMap<i64, Option<Rc<Concept>>>>,
+    links: RefCell<HashMap<i64, Option<Rc<Link>>>>,
+}
+
+impl NodeCache {
+    fn keep_concept(&self, concept: Concept) -> Rc<Concept> {
+        let concept = Rc::new(concept);
+        self.concepts
+            .borrow_mut()
+            .insert(concept.id, Some(concept.clone()));
+        concept
+    }
+
+    fn keep_link(&self, link: Link) -> Rc<Link> {
+        let link = Rc::new(link);
+        self.links.borrow_mut().insert(link.id, Some(link.clone()));
+        link
+    }
+
+    /// The concept `id` from the cache, or else from `load` (remembered either way).
+    fn concept(
+        &self,
+        id: i64,
+        load: impl FnOnce() -> Result<Option<Rc<Concept>>>,
+    ) -> Result<Option<Rc<Concept>>> {
+        if let Some(hit) = self.concepts.borrow().get(&id) {
+            return Ok(hit.clone());
+        }
+        let found = load()?;
+        if found.is_none() {
+            self.concepts.borrow_mut().insert(id, None);
+        }
+        Ok(found)
+    }
+
+    fn link(
+        &self,
+        id: i64,
+        load: impl FnOnce() -> Result<Option<Rc<Link>>>,
+    ) -> Result<Option<Rc<Link>>> {
+        if let Some(hit) = self.links.borrow().get(&id) {
+            return Ok(hit.clone());
+        }
+        let found = load()?;
+        if found.is_none() {
+            self.links.borrow_mut().insert(id, None);
+        }
+        Ok(found)
+    }
+
+    fn forget_concept(&self, id: i64) {
+        self.concepts.borrow_mut().remove(&id);
+    }
+
+    fn forget_link(&self, id: i64) {
+        self.links.borrow_mut().remove(&id);
+    }
+
+    fn concept_deleted(&self, id: i64) {
+        self.concepts.borrow_mut().insert(id, None);
+    }
+
+    fn link_deleted(&self, id: i64) {
+        self.links.borrow_mut().insert(id, None);
+    }
+}
+
 /// Which full-text index a search reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchIn {
@@ -111,7 +274,12 @@ pub trait GraphStore {
     fn links_to(&self, object: Ref, predicate: Option<&str>) -> Result<Vec<Rc<Link>>>;
     fn links_with_predicate(&self, predicate: Option<&str>) -> Result<Vec<Rc<Link>>>;
     fn neighbours(&self, node: Ref, predicate: &str, forward: bool) -> Result<Vec<Ref>>;
-    fn exists(&self, node: Ref) -> Result<bool>;
+    fn exists(&self, node: Ref) -> Result<bool> {
+        Ok(match node {
+            Ref::Concept(id) => self.concept(id)?.is_some(),
+            Ref::Link(id) => self.link(id)?.is_some(),
+        })
+    }
     fn insert_concept(
         &self,
         ty: &str,
@@ -133,12 +301,13 @@ pub trait GraphStore {
     fn delete_link(&self, id: i64) -> Result<()>;
     /// Deletes the links hanging off `roots` (and those off them), giving their ids.
     fn cascade(&self, roots: &[Ref]) -> Result<Vec<i64>>;
-    /// Keyword search: `(id, score)` of the best `limit` hits, best first, where a lower
-    /// (more negative) score is a better hit (BM25 as SQLite gives it).
+    /// Keyword search for any of `terms` (the search text's tokens, see
+    /// [`crate::text::tokens`]): `(id, score)` of the best `limit` hits, best first, where
+    /// a lower (more negative) score is a better hit (BM25 as SQLite gives it).
     fn search(
         &self,
         index: SearchIn,
-        expression: &str,
+        terms: &[String],
         with_type: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(i64, f64)>>;

@@ -3,17 +3,17 @@
 //! executor reads or writes goes through [`SqliteStore`], which caches the rows it has
 //! decoded for the life of one command; [`SqliteGraph`] owns the connection.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use std::path::Path;
 use std::time::Instant;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use serde_json::{Map, Value};
 
-use super::{pushdown, Concept, GraphStore, Link, Ref, SearchIn};
+use super::{
+    cascade_from, indexed_text, map_of, pushdown, text_of, Concept, GraphStore, Link, NodeCache,
+    Ref, SearchIn,
+};
 use crate::ast::{Expr, JsonMap};
 use crate::error::{ErrorCode, KipError, Result};
 use crate::text;
@@ -149,21 +149,9 @@ impl SqliteGraph {
     }
 }
 
-fn map_of(text: &str) -> JsonMap {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
-fn text_of(map: &JsonMap) -> String {
-    serde_json::to_string(map).unwrap_or_else(|_| "{}".into())
-}
-
 pub struct SqliteStore<'c> {
     conn: &'c Connection,
-    concepts: RefCell<HashMap<i64, Option<Rc<Concept>>>>,
-    links: RefCell<HashMap<i64, Option<Rc<Link>>>>,
+    cache: NodeCache,
 }
 
 /// Attributes and metadata are stored as SQLite JSONB (binary JSON), which pushed-down
@@ -196,23 +184,8 @@ impl<'c> SqliteStore<'c> {
     pub fn new(conn: &'c Connection) -> Self {
         SqliteStore {
             conn,
-            concepts: RefCell::default(),
-            links: RefCell::default(),
+            cache: NodeCache::default(),
         }
-    }
-
-    fn cache_concept(&self, concept: Concept) -> Rc<Concept> {
-        let concept = Rc::new(concept);
-        self.concepts
-            .borrow_mut()
-            .insert(concept.id, Some(concept.clone()));
-        concept
-    }
-
-    fn cache_link(&self, link: Link) -> Rc<Link> {
-        let link = Rc::new(link);
-        self.links.borrow_mut().insert(link.id, Some(link.clone()));
-        link
     }
 
     fn concepts_where(
@@ -225,7 +198,7 @@ impl<'c> SqliteStore<'c> {
         let rows = stmt.query_map(args, concept_row)?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(self.cache_concept(row?));
+            out.push(self.cache.keep_concept(row?));
         }
         // Sorted here rather than by SQL, which would sort whole rows in a temp b-tree.
         out.sort_by_key(|c| c.id);
@@ -240,7 +213,7 @@ impl<'c> SqliteStore<'c> {
         let rows = stmt.query_map(args, link_row)?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(self.cache_link(row?));
+            out.push(self.cache.keep_link(row?));
         }
         out.sort_by_key(|l| l.id);
         Ok(out)
@@ -259,9 +232,7 @@ impl<'c> SqliteStore<'c> {
         attributes: &JsonMap,
         metadata: &JsonMap,
     ) -> Result<()> {
-        let mut body = String::new();
-        text::collect_strings(&Value::Object(attributes.clone()), &mut body);
-        text::collect_strings(&Value::Object(metadata.clone()), &mut body);
+        let body = indexed_text(&[attributes, metadata]);
         self.conn
             .prepare_cached("INSERT INTO kip_concepts_fts(rowid, name, body) VALUES (?1, ?2, ?3)")?
             .execute(params![id, text::segment(name), text::segment(&body)])?;
@@ -269,8 +240,7 @@ impl<'c> SqliteStore<'c> {
     }
 
     fn index_link(&self, id: i64, predicate: &str, attributes: &JsonMap) -> Result<()> {
-        let mut body = String::new();
-        text::collect_strings(&Value::Object(attributes.clone()), &mut body);
+        let body = indexed_text(&[attributes]);
         self.conn
             .prepare_cached("INSERT INTO kip_links_fts(rowid, name, body) VALUES (?1, ?2, ?3)")?
             .execute(params![
@@ -284,14 +254,8 @@ impl<'c> SqliteStore<'c> {
 
 impl GraphStore for SqliteStore<'_> {
     fn concept(&self, id: i64) -> Result<Option<Rc<Concept>>> {
-        if let Some(hit) = self.concepts.borrow().get(&id) {
-            return Ok(hit.clone());
-        }
-        let found = self.concepts_where("id = ?1", [id])?.pop();
-        if found.is_none() {
-            self.concepts.borrow_mut().insert(id, None);
-        }
-        Ok(found)
+        self.cache
+            .concept(id, || Ok(self.concepts_where("id = ?1", [id])?.pop()))
     }
 
     fn concepts_filtered(
@@ -325,10 +289,11 @@ impl GraphStore for SqliteStore<'_> {
     fn search(
         &self,
         index: SearchIn,
-        expression: &str,
+        terms: &[String],
         with_type: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(i64, f64)>> {
+        let expression = text::match_expression(terms);
         // The proposition index is searched the same way; there the type is a predicate.
         let (fts, base, ty) = match index {
             SearchIn::Concepts => ("kip_concepts_fts", "kip_concepts", "type"),
@@ -370,14 +335,8 @@ impl GraphStore for SqliteStore<'_> {
     }
 
     fn link(&self, id: i64) -> Result<Option<Rc<Link>>> {
-        if let Some(hit) = self.links.borrow().get(&id) {
-            return Ok(hit.clone());
-        }
-        let found = self.links_where("id = ?1", [id])?.pop();
-        if found.is_none() {
-            self.links.borrow_mut().insert(id, None);
-        }
-        Ok(found)
+        self.cache
+            .link(id, || Ok(self.links_where("id = ?1", [id])?.pop()))
     }
 
     fn link_by_triple(
@@ -433,13 +392,6 @@ impl GraphStore for SqliteStore<'_> {
             .collect()
     }
 
-    fn exists(&self, node: Ref) -> Result<bool> {
-        Ok(match node {
-            Ref::Concept(id) => self.concept(id)?.is_some(),
-            Ref::Link(id) => self.link(id)?.is_some(),
-        })
-    }
-
     // ---------- writes ----------
 
     fn insert_concept(
@@ -453,7 +405,7 @@ impl GraphStore for SqliteStore<'_> {
             .prepare_cached("INSERT INTO kip_concepts(type, name, attributes, metadata) VALUES (?1, ?2, jsonb(?3), jsonb(?4))")?
             .execute(params![ty, name, text_of(attributes), text_of(metadata)])?;
         let id = self.conn.last_insert_rowid();
-        self.concepts.borrow_mut().remove(&id);
+        self.cache.forget_concept(id);
         self.index_concept(id, name, attributes, metadata)?;
         Ok(id)
     }
@@ -466,7 +418,7 @@ impl GraphStore for SqliteStore<'_> {
                 text_of(&concept.attributes),
                 text_of(&concept.metadata)
             ])?;
-        self.cache_concept(concept.clone());
+        self.cache.keep_concept(concept.clone());
         self.conn
             .prepare_cached("DELETE FROM kip_concepts_fts WHERE rowid = ?1")?
             .execute([concept.id])?;
@@ -485,7 +437,7 @@ impl GraphStore for SqliteStore<'_> {
         self.conn
             .prepare_cached("DELETE FROM kip_concepts_fts WHERE rowid = ?1")?
             .execute([id])?;
-        self.concepts.borrow_mut().insert(id, None);
+        self.cache.concept_deleted(id);
         Ok(())
     }
 
@@ -503,7 +455,7 @@ impl GraphStore for SqliteStore<'_> {
             )?
             .execute(params![subject.encode(), predicate, object.encode(), text_of(attributes), text_of(metadata)])?;
         let id = self.conn.last_insert_rowid();
-        self.links.borrow_mut().remove(&id);
+        self.cache.forget_link(id);
         self.index_link(id, predicate, attributes)?;
         Ok(id)
     }
@@ -518,7 +470,7 @@ impl GraphStore for SqliteStore<'_> {
                 text_of(&link.attributes),
                 text_of(&link.metadata)
             ])?;
-        self.cache_link(link.clone());
+        self.cache.keep_link(link.clone());
         self.conn
             .prepare_cached("DELETE FROM kip_links_fts WHERE rowid = ?1")?
             .execute([link.id])?;
@@ -532,28 +484,18 @@ impl GraphStore for SqliteStore<'_> {
         self.conn
             .prepare_cached("DELETE FROM kip_links_fts WHERE rowid = ?1")?
             .execute([id])?;
-        self.links.borrow_mut().insert(id, None);
+        self.cache.link_deleted(id);
         Ok(())
     }
 
     fn cascade(&self, roots: &[Ref]) -> Result<Vec<i64>> {
-        let mut found: Vec<i64> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut frontier: Vec<Ref> = roots.to_vec();
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id FROM kip_links WHERE subject = ?1 OR object = ?1")?;
-        while let Some(node) = frontier.pop() {
+        cascade_from(roots, |node| {
             let ids = stmt.query_map([node.encode()], |r| r.get::<_, i64>(0))?;
-            for id in ids {
-                let id = id?;
-                if seen.insert(id) {
-                    found.push(id);
-                    frontier.push(Ref::Link(id));
-                }
-            }
-        }
-        Ok(found)
+            ids.map(|id| id.map_err(KipError::from)).collect()
+        })
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<String>> {

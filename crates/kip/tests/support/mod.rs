@@ -9,7 +9,21 @@ use std::collections::HashMap;
 use andibase_kip::{Engine, Mode, Output, Result};
 use serde_json::{Map, Value};
 
+/// A fresh engine: in memory, or with `ANDIBASE_TEST_ENGINE=postgres` in a schema of its
+/// own on a database made for this test process.
 pub fn engine() -> Engine {
+    if std::env::var("ANDIBASE_TEST_ENGINE").is_ok_and(|e| e == "postgres") {
+        static DATABASE: std::sync::OnceLock<andibase_storage::ScratchDatabase> =
+            std::sync::OnceLock::new();
+        static GRAPHS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let db = DATABASE.get_or_init(|| {
+            andibase_storage::ScratchDatabase::create().expect("a PostgreSQL server")
+        });
+        let n = GRAPHS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let graph = andibase_kip::store::PostgresGraph::open(db.url(), &format!("kg_test_{n}"))
+            .expect("graph opens");
+        return Engine::with_graph(graph).expect("engine opens");
+    }
     Engine::with_graph(andibase_kip::store::SqliteGraph::in_memory().expect("in-memory sqlite"))
         .expect("engine opens")
 }
