@@ -10,6 +10,7 @@ use andibase_server::{AppState, ServerConfig};
 use clap::{Parser, Subcommand};
 
 mod data_cli;
+mod migrate;
 mod stores;
 
 #[derive(Parser)]
@@ -64,6 +65,14 @@ enum Command {
         /// Destination folder (created; must not already hold a backup).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Copy a SQLite installation (identity, every workspace, every memory space) into
+    /// the PostgreSQL database of `--database-url`, replacing what it held; safe to run
+    /// again. Stop the server on the data dir first (or copy from an `andibase backup`).
+    MigrateToPostgres {
+        /// The SQLite installation's data dir.
+        #[arg(long)]
+        from: PathBuf,
     },
 }
 
@@ -393,6 +402,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Backup { out } => backup(&place, &out).await,
+        Command::MigrateToPostgres { from } => match &place.database_url {
+            Some(url) => migrate::migrate_to_postgres(&from, url).await,
+            None => Err("give the PostgreSQL database to copy into: --database-url postgres://… (or ANDIBASE_DATABASE_URL)".into()),
+        },
         Command::Data {
             command:
                 DataCommand::Import {

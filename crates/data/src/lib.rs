@@ -20,6 +20,7 @@ pub use definitions::{DataSettings, DataSettingsPatch};
 pub use hooks::{Caller, HookContext, Pipeline, RecordHook, WriteKind};
 pub use query::{Count, Page, QueryParams};
 pub use records::{Data, DeleteMany, PatchMany, RecordInput, SelectAll, SqlQuery, SqlResult};
+pub use tables::{index_record_tables, record_tables, remake_record_tables};
 pub use upsert::{UpsertAction, UpsertMany, UpsertMode, UpsertOutcome, UpsertResult};
 pub use usage::{AutoIndex, QueryLog, ShapeStatus, SlowShape, UsageSettings};
 

@@ -420,6 +420,55 @@ pub(crate) fn create_table(
     out
 }
 
+/// The record tables of every definition in `db`.
+pub async fn record_tables(db: &andibase_storage::Database) -> DomainResult<Vec<String>> {
+    db.read(|r| {
+        Ok(crate::definition::load_all(r)?
+            .into_iter()
+            .map(|d| d.table)
+            .collect())
+    })
+    .await
+}
+
+/// The record tables of every definition in `db`, made afresh and empty (each dropped
+/// first, with its search index), as this version makes them; their names. For rows
+/// copied in from another database (`andibase migrate-to-postgres`), after which
+/// [`index_record_tables`] builds their search indexes.
+pub async fn remake_record_tables(db: &andibase_storage::Database) -> DomainResult<Vec<String>> {
+    db.write(|tx| {
+        let defs = crate::definition::load_all(tx)?;
+        for def in &defs {
+            search::remove(tx, &def.table)?;
+            andibase_storage::schema::apply(
+                tx,
+                &[SchemaChange::DropTable {
+                    table: def.table.clone(),
+                }],
+            )?;
+            andibase_storage::schema::apply(
+                tx,
+                &create_table(&def.table, &def.fields, &def.indexes),
+            )?;
+        }
+        Ok(defs.into_iter().map(|d| d.table).collect())
+    })
+    .await
+}
+
+/// Builds every record table's search index from its rows and gathers its statistics.
+pub async fn index_record_tables(db: &andibase_storage::Database) -> DomainResult<()> {
+    db.write(|tx| {
+        for def in crate::definition::load_all(tx)? {
+            search::rebuild(tx, &def.table, &search_columns(&def.fields))?;
+            fix_shape(tx, &def)?;
+            andibase_storage::schema::analyze(tx, &def.table)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// Text-like fields feed full-text search.
 fn searchable(spec: &FieldSpec) -> bool {
     spec.searchable != Some(false)

@@ -359,8 +359,13 @@ impl Memory {
     /// The PostgreSQL schema of a space's graph: `kg_` and a digest of the workspace and
     /// space ids (space ids are case-sensitive; schema names are not).
     pub fn graph_schema(space: &Space) -> String {
+        Memory::graph_schema_of(&space.workspace_id, &space.id)
+    }
+
+    /// [`Memory::graph_schema`] of the space `space_id` of `workspace_id`.
+    pub fn graph_schema_of(workspace_id: &str, space_id: &str) -> String {
         use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("{}\0{}", space.workspace_id, space.id));
+        let digest = sha2::Sha256::digest(format!("{workspace_id}\0{space_id}"));
         let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
         format!("kg_{hex}")
     }

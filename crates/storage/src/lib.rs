@@ -10,6 +10,7 @@
 //! search, JSON functions, boolean literals, error codes, the rendering of filters) stays
 //! in this crate so a PostgreSQL backend can be added beside it.
 
+pub mod copy;
 mod database;
 pub mod files;
 mod migrations;

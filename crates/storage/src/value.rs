@@ -62,6 +62,20 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+impl From<rusqlite::types::ValueRef<'_>> for Value {
+    /// A SQLite value, owned (text that is not UTF-8 is read lossily).
+    fn from(v: rusqlite::types::ValueRef<'_>) -> Value {
+        use rusqlite::types::ValueRef as Raw;
+        match v {
+            Raw::Null => Value::Null,
+            Raw::Integer(n) => Value::Integer(n),
+            Raw::Real(f) => Value::Real(f),
+            Raw::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            Raw::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+}
+
 /// A value borrowed from a row being read (see [`crate::Sql::query_each`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ValueRef<'a> {

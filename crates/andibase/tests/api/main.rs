@@ -17,6 +17,7 @@ mod isolation;
 mod mcp;
 mod memory;
 mod memory_models;
+mod migrate;
 mod query_shapes;
 mod replicas;
 mod restart;

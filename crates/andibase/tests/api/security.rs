@@ -19,7 +19,7 @@ fn no_field(r: &crate::support::Resp, what: &str) {
 
 /// Customers with a `secret` (hidden from viewers and editors, searchable and unique),
 /// and tickets that point at them.
-fn hidden_setup(admin: &Client) {
+pub(crate) fn hidden_setup(admin: &Client) {
     let r = admin.post(
         "/api/v1/data-definitions",
         json!({"name": "Customers", "attributes": {

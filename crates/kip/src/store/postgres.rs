@@ -152,6 +152,97 @@ impl PostgresGraph {
             .map_err(storage)
     }
 
+    /// Replaces the whole graph by the graph in the SQLite file at `source` (read-only),
+    /// ids kept, in one transaction; the search index is built anew. Gives how many
+    /// concepts and propositions the file had.
+    pub fn replace_from_sqlite(&mut self, source: &std::path::Path) -> Result<(i64, i64)> {
+        let file = rusqlite::Connection::open_with_flags(
+            source,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let mut tx = self.client.transaction().map_err(storage)?;
+        tx.batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock({});
+             DELETE FROM kip_meta; DELETE FROM kip_concepts; DELETE FROM kip_links;
+             DELETE FROM kip_concepts_fts; DELETE FROM kip_links_fts",
+            lock_key(&self.schema)
+        ))
+        .map_err(storage)?;
+        let mut meta = file.prepare("SELECT key, value FROM kip_meta")?;
+        for row in meta.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (key, value) = row?;
+            tx.execute(
+                "INSERT INTO kip_meta(key, value) VALUES ($1, $2)",
+                &[&key, &value],
+            )
+            .map_err(storage)?;
+        }
+        let index_concept = tx
+            .prepare(&index_sql("kip_concepts_fts"))
+            .map_err(storage)?;
+        let index_link = tx.prepare(&index_sql("kip_links_fts")).map_err(storage)?;
+        let mut concepts = file.prepare(
+            "SELECT id, type, name, json(attributes), json(metadata) FROM kip_concepts ORDER BY id",
+        )?;
+        let mut rows = concepts.query([])?;
+        let mut n_concepts = 0;
+        while let Some(r) = rows.next()? {
+            let (id, ty, name, attributes, metadata): (i64, String, String, String, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            tx.execute(
+                "INSERT INTO kip_concepts(id, type, name, attributes, metadata) VALUES ($1, $2, $3, $4, $5)",
+                &[&id, &ty, &name, &attributes, &metadata],
+            )
+            .map_err(storage)?;
+            let body = indexed_text(&[&map_of(&attributes), &map_of(&metadata)]);
+            tx.execute(&index_concept, &[&id, &lexemes(&name), &lexemes(&body)])
+                .map_err(storage)?;
+            n_concepts += 1;
+        }
+        let mut links = file.prepare(
+            "SELECT id, subject, predicate, object, json(attributes), json(metadata) FROM kip_links ORDER BY id",
+        )?;
+        let mut rows = links.query([])?;
+        let mut n_links = 0;
+        while let Some(r) = rows.next()? {
+            let (id, subject, predicate, object, attributes, metadata): (
+                i64,
+                i64,
+                String,
+                i64,
+                String,
+                String,
+            ) = (
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            );
+            tx.execute(
+                "INSERT INTO kip_links(id, subject, predicate, object, attributes, metadata) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&id, &subject, &predicate, &object, &attributes, &metadata],
+            )
+            .map_err(storage)?;
+            let body = indexed_text(&[&map_of(&attributes)]);
+            tx.execute(
+                &index_link,
+                &[&id, &lexemes(&predicate.replace('_', " ")), &lexemes(&body)],
+            )
+            .map_err(storage)?;
+            n_links += 1;
+        }
+        // New nodes must not take the ids copied in.
+        tx.batch_execute(
+            "SELECT setval(pg_get_serial_sequence('kip_concepts', 'id'), greatest(coalesce(max(id), 0), 1), max(id) IS NOT NULL) FROM kip_concepts;
+             SELECT setval(pg_get_serial_sequence('kip_links', 'id'), greatest(coalesce(max(id), 0), 1), max(id) IS NOT NULL) FROM kip_links",
+        )
+        .map_err(storage)?;
+        tx.commit().map_err(storage)?;
+        Ok((n_concepts, n_links))
+    }
+
     /// How many concepts and propositions the graph holds.
     pub fn counts(&mut self) -> Result<(i64, i64)> {
         let row = self
@@ -247,6 +338,14 @@ fn lexemes(text: &str) -> Vec<String> {
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
+/// Inserts a node's index row: `$1` its id, `$2` the name's lexemes, `$3` the rest's.
+fn index_sql(table: &str) -> String {
+    format!(
+        "INSERT INTO {table}(id, doc) VALUES ($1, \
+         setweight(array_to_tsvector($2::text[]), 'A') || setweight(array_to_tsvector($3::text[]), 'D'))"
+    )
+}
+
 impl PostgresStore<'_> {
     fn statement(&self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.statements.borrow().get(sql) {
@@ -294,13 +393,7 @@ impl PostgresStore<'_> {
     /// Writes a node's index row (after removing the old one).
     fn index(&self, table: &str, id: i64, name: &str, body: &str) -> Result<()> {
         self.execute(&format!("DELETE FROM {table} WHERE id = $1"), &[&id])?;
-        self.execute(
-            &format!(
-                "INSERT INTO {table}(id, doc) VALUES ($1, \
-                 setweight(array_to_tsvector($2::text[]), 'A') || setweight(array_to_tsvector($3::text[]), 'D'))"
-            ),
-            &[&id, &lexemes(name), &lexemes(body)],
-        )?;
+        self.execute(&index_sql(table), &[&id, &lexemes(name), &lexemes(body)])?;
         Ok(())
     }
 

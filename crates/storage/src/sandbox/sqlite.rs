@@ -12,7 +12,6 @@ use andibase_common::{DomainError, DomainResult};
 use rusqlite::config::DbConfig;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use super::{
@@ -362,13 +361,7 @@ pub(crate) fn run(path: PathBuf, q: SandboxedQuery) -> DomainResult<QueryOutput>
         }
         let mut out = Vec::with_capacity(names.len());
         for i in 0..names.len() {
-            out.push(match row.get_ref(i).map_err(internal)? {
-                ValueRef::Null => Value::Null,
-                ValueRef::Integer(n) => Value::Integer(n),
-                ValueRef::Real(f) => Value::Real(f),
-                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-            });
+            out.push(Value::from(row.get_ref(i).map_err(internal)?));
         }
         bytes += answer_bytes(&out);
         rows.push(out);

@@ -1,0 +1,108 @@
+//! `andibase migrate-to-postgres`: a SQLite installation copied into PostgreSQL answers
+//! every read as it did.
+
+use serde_json::{json, Value};
+
+use crate::support::{cli_in, on_postgres, Client, Server};
+
+/// What a client of the installation reads: records (searched, and as a role that may not
+/// see a hidden field), read-only SQL, definitions, workspaces, memory, an API key that
+/// still works.
+fn reads(server: &Server, owner: &Client, admin: &Client, viewer: &Client) -> Vec<Value> {
+    let (owner, admin, viewer) = (owner.on(server), admin.on(server), viewer.on(server));
+    let query = "/api/v1/data-definitions/customers/query?search=words&sort=name";
+    vec![
+        admin.get(query).body["items"].clone(),
+        viewer.get(query).body["items"].clone(),
+        admin
+            .get("/api/v1/data-definitions/customers/query?filter=label%20~%20%22other%22&count=true")
+            .body["total"]
+            .clone(),
+        admin
+            .post(
+                "/api/v1/data/sql/query",
+                json!({"sql": "SELECT name, label FROM customers ORDER BY name"}),
+            )
+            .body["rows"]
+            .clone(),
+        admin.get("/api/v1/data-definitions").body["items"].clone(),
+        owner.get("/api/v1/workspaces").body.clone(),
+        admin
+            .post(
+                "/v1/brain/execute_kip_readonly",
+                json!({"command": "FIND(?p.name, ?p.attributes.display_name) WHERE { ?p {type: \"Person\"} }"}),
+            )
+            .body["result"]
+            .clone(),
+        admin
+            .post(
+                "/v1/brain/execute_kip_readonly",
+                json!({"command": "SEARCH CONCEPT \"user_42\" LIMIT 3"}),
+            )
+            .body["result"][0]["name"]
+            .clone(),
+        admin.get("/v1/brain/info").body["result"]["concepts"].clone(),
+    ]
+}
+
+#[test]
+fn a_sqlite_installation_moves_to_postgres_and_reads_the_same() {
+    // The source is a SQLite installation, which the PostgreSQL pass would not start.
+    if on_postgres() {
+        return;
+    }
+    let Some(db) = andibase_storage::ScratchDatabase::for_test() else {
+        return;
+    };
+    let key = "7".repeat(64);
+    let source = Server::start_with_env(&[], &[("ANDIBASE_SECRET_KEY", &key)]);
+    let (owner, admin, viewer, _other) = crate::memory::make_space(&source);
+    crate::security::hidden_setup(&admin);
+    let made = admin.post(
+        "/v1/brain/get_or_init_user",
+        json!({"user": "user_42", "name": "Ada"}),
+    );
+    assert_eq!(made.status, 200, "{}", made.text);
+    let before = reads(&source, &owner, &admin, &viewer);
+    assert_eq!(before[1][0]["attributes"].get("secret"), None);
+    assert_eq!(
+        before[3],
+        json!([["Ada", "visible words"], ["Bob", "other words"]])
+    );
+
+    let from = source.data_dir.clone();
+    let _kept = source.stop();
+    let migrate = || {
+        cli_in(
+            &from,
+            &[
+                "migrate-to-postgres",
+                "--from",
+                from.to_str().unwrap(),
+                "--database-url",
+                db.url(),
+            ],
+        )
+    };
+    let (code, out, err) = migrate();
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("verified"), "{out}");
+    // Again: the same result, nothing doubled.
+    let (code, again, err) = migrate();
+    assert_eq!(code, Some(0), "{again}\n{err}");
+    assert_eq!(again, out);
+
+    let target = Server::replica(db.url(), &[]);
+    let after = reads(&target, &owner, &admin, &viewer);
+    assert_eq!(after, before);
+    // And it goes on: a write on PostgreSQL takes a new id.
+    let r = admin.on(&target).post(
+        "/api/v1/data-definitions/customers/data/upsert-many",
+        json!({"records": [{"id": "c9", "name": "Cy", "attributes": {"label": "new words"}}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = admin
+        .on(&target)
+        .get("/api/v1/data-definitions/customers/query?search=new");
+    assert_eq!(r.body["items"][0]["id"], "c9", "{}", r.text);
+}
