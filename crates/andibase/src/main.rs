@@ -582,6 +582,7 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
         Clock::system()
     };
     let main_for_memory = main.clone();
+    let main_for_windows = main.clone();
     let identity = Arc::new(
         Identity::new(main, clock.clone()).with_agent_login_ttl(args.agent_login_ttl_seconds),
     );
@@ -643,8 +644,15 @@ async fn serve(place: &stores::Place, args: ServeArgs) -> Result<(), String> {
     let links: Arc<dyn andibase_common::Links> =
         Arc::new(andibase_server::links::ConsoleLinks::new(&public_url));
     let events = andibase_events::EventBus::new(workspaces.clone());
-    let windows: Arc<dyn andibase_common::rate::RateWindows> =
-        Arc::new(andibase_common::rate::LocalRateWindows::new(clock.clone()));
+    // Sign-in and agent-login windows per address: in memory for one process; in the
+    // database when replicas share it, so they count one window.
+    let windows: Arc<dyn andibase_common::rate::RateWindows> = match &place.database_url {
+        Some(_) => Arc::new(andibase_identity::SharedRateWindows::new(
+            main_for_windows,
+            clock.clone(),
+        )),
+        None => Arc::new(andibase_common::rate::LocalRateWindows::new(clock.clone())),
+    };
     let approvals = Arc::new(andibase_approvals::Approvals::new(
         andibase_approvals::ApprovalsParts {
             workspaces: workspaces.clone(),

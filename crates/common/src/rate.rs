@@ -1,18 +1,36 @@
 //! Rate limits over a sliding window. In one process the windows are kept in memory
-//! ([`LocalRateWindows`]); replicas will share them (the trait is the seam).
+//! ([`LocalRateWindows`]); replicas share them through their database
+//! (`andibase_identity::SharedRateWindows`).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use crate::{Clock, DomainError, DomainResult};
+
+/// A future a [`RateWindows`] answers with.
+pub type RateFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Counts hits per key over the last `window_ms` of the clock.
 pub trait RateWindows: Send + Sync {
     /// Records a hit on `key` unless it already had `limit` in the window; then answers
     /// how many seconds until one falls out of it.
-    fn hit(&self, key: &str, limit: usize, window_ms: i64) -> DomainResult<()>;
+    fn hit<'a>(
+        &'a self,
+        key: &'a str,
+        limit: usize,
+        window_ms: i64,
+    ) -> RateFuture<'a, DomainResult<()>>;
     /// Whether `key` has `limit` hits in the window now (recording nothing).
-    fn is_full(&self, key: &str, limit: usize, window_ms: i64) -> bool;
+    fn is_full<'a>(&'a self, key: &'a str, limit: usize, window_ms: i64) -> RateFuture<'a, bool>;
+}
+
+/// The answer when `oldest` is the oldest hit in a full window: how long until it leaves.
+pub fn limited(oldest: i64, window_ms: i64, now: i64) -> DomainError {
+    DomainError::RateLimited {
+        retry_after_secs: ((oldest + window_ms - now + 999) / 1000).max(1) as u64,
+    }
 }
 
 /// Windows in this process's memory, on its clock.
@@ -33,8 +51,8 @@ impl LocalRateWindows {
     }
 }
 
-impl RateWindows for LocalRateWindows {
-    fn hit(&self, key: &str, limit: usize, window_ms: i64) -> DomainResult<()> {
+impl LocalRateWindows {
+    fn hit_now(&self, key: &str, limit: usize, window_ms: i64) -> DomainResult<()> {
         let now = self.clock.now().0;
         let mut hits = self.hits.lock().expect("rate windows poisoned");
         if hits.len() > MAX_KEYS {
@@ -45,20 +63,31 @@ impl RateWindows for LocalRateWindows {
             w.pop_front();
         }
         if w.len() >= limit {
-            let oldest = w.front().copied().unwrap_or(now);
-            return Err(DomainError::RateLimited {
-                retry_after_secs: ((oldest + window_ms - now + 999) / 1000).max(1) as u64,
-            });
+            return Err(limited(w.front().copied().unwrap_or(now), window_ms, now));
         }
         w.push_back(now);
         Ok(())
     }
+}
 
-    fn is_full(&self, key: &str, limit: usize, window_ms: i64) -> bool {
+impl RateWindows for LocalRateWindows {
+    fn hit<'a>(
+        &'a self,
+        key: &'a str,
+        limit: usize,
+        window_ms: i64,
+    ) -> RateFuture<'a, DomainResult<()>> {
+        let answer = self.hit_now(key, limit, window_ms);
+        Box::pin(async move { answer })
+    }
+
+    fn is_full<'a>(&'a self, key: &'a str, limit: usize, window_ms: i64) -> RateFuture<'a, bool> {
         let now = self.clock.now().0;
         let hits = self.hits.lock().expect("rate windows poisoned");
-        hits.get(key)
-            .is_some_and(|w| w.iter().filter(|t| now - **t < window_ms).count() >= limit)
+        let full = hits
+            .get(key)
+            .is_some_and(|w| w.iter().filter(|t| now - **t < window_ms).count() >= limit);
+        Box::pin(async move { full })
     }
 }
 
@@ -78,17 +107,17 @@ mod tests {
     fn a_window_slides_with_the_clock_and_keys_are_apart() {
         let clock = Clock::manual(Timestamp(0));
         let w = LocalRateWindows::new(clock.clone());
-        w.hit("a", 2, 60_000).unwrap();
+        w.hit_now("a", 2, 60_000).unwrap();
         clock.advance_millis(30_000);
-        w.hit("a", 2, 60_000).unwrap();
+        w.hit_now("a", 2, 60_000).unwrap();
         assert_eq!(
-            retry_after(w.hit("a", 2, 60_000)),
+            retry_after(w.hit_now("a", 2, 60_000)),
             30,
             "the first hit leaves in 30 s"
         );
-        w.hit("b", 2, 60_000).unwrap();
+        w.hit_now("b", 2, 60_000).unwrap();
         clock.advance_millis(30_000);
-        w.hit("a", 2, 60_000).unwrap();
-        assert_eq!(retry_after(w.hit("a", 2, 60_000)), 30);
+        w.hit_now("a", 2, 60_000).unwrap();
+        assert_eq!(retry_after(w.hit_now("a", 2, 60_000)), 30);
     }
 }

@@ -10,6 +10,7 @@ mod api_keys;
 mod invitations;
 mod members;
 pub mod permissions;
+mod rate;
 mod secrets;
 mod setup;
 mod users;
@@ -23,6 +24,7 @@ pub use api_keys::{ApiKey, ApiKeyAuth, CreateApiKey, CreatedApiKey, UpdateApiKey
 pub use invitations::{CreateInvitation, Invitation};
 pub use members::Member;
 pub use permissions::{Access, Action, KeyRole, MemberRole, Permission, Permissions, Resource};
+pub use rate::SharedRateWindows;
 pub use users::{BrowserSession, User};
 pub use workspaces::{CreateWorkspace, Membership, Workspace};
 

@@ -259,14 +259,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Refuses a client address's `bucket` (`sign-in`, `agent-login`) past `per_minute`
 /// attempts in the last minute.
-pub fn limit_per_address(
+pub async fn limit_per_address(
     state: &AppState,
     bucket: &str,
     ip: IpAddr,
     per_minute: u32,
 ) -> Result<(), ApiError> {
     let key = format!("{bucket}:{ip}");
-    Ok(state.limiter.hit(&key, per_minute as usize, 60_000)?)
+    Ok(state.limiter.hit(&key, per_minute as usize, 60_000).await?)
 }
 
 /// Sign-ins past the failure limit: each waits, and only one at a time per address and

@@ -22,6 +22,11 @@ pub const MAIN_MIGRATIONS: &[Migration] = &[
         name: "memory_spaces",
         sql: include_str!("../migrations/sqlite/main/0002_memory_spaces.sql"),
     },
+    Migration {
+        version: 3,
+        name: "rate_hits",
+        sql: include_str!("../migrations/sqlite/main/0003_rate_hits.sql"),
+    },
 ];
 
 /// Each workspace's own database.
@@ -80,11 +85,18 @@ pub const WORKSPACE_MIGRATIONS: &[Migration] = &[
 
 /// The main schema (`andibase`) on PostgreSQL. Its versions are its own: PostgreSQL
 /// started from the schema SQLite's migrations had reached.
-pub const POSTGRES_MAIN_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "identity",
-    sql: include_str!("../migrations/postgres/main/0001_identity.sql"),
-}];
+pub const POSTGRES_MAIN_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "identity",
+        sql: include_str!("../migrations/postgres/main/0001_identity.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "rate_hits",
+        sql: include_str!("../migrations/postgres/main/0002_rate_hits.sql"),
+    },
+];
 
 /// Each workspace's schema (`ws_<id>`) on PostgreSQL.
 pub const POSTGRES_WORKSPACE_MIGRATIONS: &[Migration] = &[

@@ -259,8 +259,13 @@ fn a_killed_replica_loses_no_acknowledged_write() {
 /// The approvals burst window is counted from the approvals' rows: two replicas share
 /// it, so an agent cannot get twice the limit by spreading its requests.
 #[test]
-fn the_approvals_burst_window_is_shared_by_replicas() {
-    let flags = ["--approval-creates-per-minute", "2"];
+fn rate_windows_are_shared_by_replicas() {
+    let flags = [
+        "--approval-creates-per-minute",
+        "2",
+        "--agent-login-per-minute",
+        "2",
+    ];
     let Some((db, a)) = first_replica(&flags) else {
         return;
     };
@@ -280,6 +285,17 @@ fn the_approvals_burst_window_is_shared_by_replicas() {
             r.text
         );
         assert!(r.header("retry-after").is_some());
+    }
+    // Starting agent logins, per client address: one window for every replica.
+    let start = |server: &Server| {
+        server
+            .anon()
+            .post("/api/agent/auth/requests", json!({"agentName": "Burst"}))
+    };
+    assert_eq!(start(&a).status, 200);
+    assert_eq!(start(&b).status, 200);
+    for server in [&a, &b] {
+        start(server).expect_error(429, "rate_limited");
     }
 }
 

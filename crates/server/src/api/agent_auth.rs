@@ -102,7 +102,8 @@ pub async fn start_agent_login(
         "agent-login",
         ip,
         state.config.agent_login_per_minute,
-    )?;
+    )
+    .await?;
     let start = state.identity.start_agent_login(input).await?;
     let base = state.config.public_url.trim_end_matches('/');
     Ok(Json(StartAgentLoginResponse {

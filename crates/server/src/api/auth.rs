@@ -105,7 +105,10 @@ pub async fn sign_in(
         ),
     ];
     let limit = state.config.sign_in_per_minute as usize;
-    let slow = keys.iter().any(|k| state.limiter.is_full(k, limit, 60_000));
+    let mut slow = false;
+    for k in &keys {
+        slow |= state.limiter.is_full(k, limit, 60_000).await;
+    }
     let delay = state.config.sign_in_slow_path;
     let _turn = match slow {
         true => {
@@ -124,7 +127,7 @@ pub async fn sign_in(
         Err(e) => {
             for k in &keys {
                 // Recorded whatever the count: only the window's length bounds it.
-                let _ = state.limiter.hit(k, usize::MAX, 60_000);
+                let _ = state.limiter.hit(k, usize::MAX, 60_000).await;
             }
             Err(e.into())
         }
@@ -160,7 +163,7 @@ pub async fn complete_setup(
     ClientIp(ip): ClientIp,
     Body(input): Body<SetupInput>,
 ) -> ApiResult<Response> {
-    limit_per_address(&state, "sign-in", ip, state.config.sign_in_per_minute)?;
+    limit_per_address(&state, "sign-in", ip, state.config.sign_in_per_minute).await?;
     let (user, _ws): (User, Workspace) = state
         .identity
         .complete_setup(

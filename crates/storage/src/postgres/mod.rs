@@ -64,7 +64,8 @@ pub struct PostgresOptions {
     pub writers: usize,
     pub readers: usize,
     /// The key every replica shares (`ANDIBASE_SECRET_KEY`): read-only SQL logs in with
-    /// passwords derived from it (see [`sandbox`]); without it, read-only SQL is refused.
+    /// passwords derived from it (see `postgres::sandbox`); without it, read-only SQL is
+    /// refused.
     pub secret: Option<String>,
 }
 

@@ -106,7 +106,7 @@ pub(crate) fn answer_bytes(row: &[Value]) -> usize {
 }
 
 impl Database {
-    /// Runs user SQL in the engine's sandbox, at most [`CONCURRENT_QUERIES`] at once in
+    /// Runs user SQL in the engine's sandbox, at most `CONCURRENT_QUERIES` at once in
     /// this process.
     pub async fn sandboxed_query(&self, q: SandboxedQuery) -> DomainResult<QueryOutput> {
         let _slot = tokio::time::timeout(q.timeout, SLOTS.acquire())
