@@ -16,11 +16,11 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Statement, Transaction};
+use postgres::{Client, NoTls, Statement};
 
 use super::{
-    cascade_from, indexed_text, map_of, text_of, Concept, GraphStore, Link, NodeCache, Ref,
-    SearchIn,
+    cascade_from, indexed_text, map_of, pushdown, text_of, Concept, GraphStore, Link, NodeCache,
+    Ref, SearchIn,
 };
 use crate::ast::{Expr, JsonMap};
 use crate::error::{ErrorCode, KipError, Result};
@@ -269,31 +269,37 @@ impl PostgresGraph {
             .saturating_duration_since(Instant::now())
             .as_millis()
             .clamp(1, i32::MAX as u128);
-        let mut tx = self.client.transaction().map_err(storage)?;
+        // BEGIN and its settings in one round trip.
         let begin = match write {
             true => format!(
-                "SET LOCAL statement_timeout = {left}; SELECT pg_advisory_xact_lock({})",
+                "BEGIN; SET LOCAL statement_timeout = {left}; SELECT pg_advisory_xact_lock({})",
                 lock_key(&self.schema)
             ),
             false => format!(
-                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = {left}"
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = {left}"
             ),
         };
-        tx.batch_execute(&begin).map_err(storage)?;
+        if let Err(e) = self.client.batch_execute(&begin) {
+            let _ = self.client.batch_execute("ROLLBACK");
+            return Err(storage(e));
+        }
         let store = PostgresStore {
-            tx: RefCell::new(tx),
+            tx: RefCell::new(&mut self.client),
             statements: RefCell::new(&mut self.statements),
             cache: NodeCache::default(),
         };
         let answer = f(&store);
-        let tx = store.tx.into_inner();
+        let client = store.tx.into_inner();
         match (answer, commit) {
-            (Ok(answer), true) => {
-                tx.commit().map_err(storage)?;
-                Ok(answer)
-            }
+            (Ok(answer), true) => match client.batch_execute("COMMIT") {
+                Ok(()) => Ok(answer),
+                Err(e) => {
+                    let _ = client.batch_execute("ROLLBACK");
+                    Err(storage(e))
+                }
+            },
             (answer, _) => {
-                let _ = tx.rollback();
+                let _ = client.batch_execute("ROLLBACK");
                 answer
             }
         }
@@ -301,7 +307,8 @@ impl PostgresGraph {
 }
 
 pub struct PostgresStore<'t> {
-    tx: RefCell<Transaction<'t>>,
+    /// The connection, inside the command's transaction.
+    tx: RefCell<&'t mut Client>,
     statements: RefCell<&'t mut HashMap<String, Statement>>,
     cache: NodeCache,
 }
@@ -422,11 +429,39 @@ impl GraphStore for PostgresStore<'_> {
 
     fn concepts_filtered(
         &self,
-        _ty: Option<&str>,
-        _name: Option<&str>,
-        _filters: &[&Expr],
+        ty: Option<&str>,
+        name: Option<&str>,
+        filters: &[&Expr],
     ) -> Result<Option<Vec<Rc<Concept>>>> {
-        Ok(None)
+        let Some(scan) = pushdown::scan(ty, name, filters, pushdown::Flavor::Postgres) else {
+            return Ok(None);
+        };
+        let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        for value in scan.params {
+            params.push(match value {
+                rusqlite::types::Value::Integer(n) => Box::new(n),
+                rusqlite::types::Value::Real(f) => Box::new(f),
+                rusqlite::types::Value::Text(t) => Box::new(t),
+                other => {
+                    return Err(KipError::internal(format!(
+                        "a pushed-down FILTER value: {other:?}"
+                    )))
+                }
+            });
+        }
+        // `?` as `$1`, `$2`, … (the conditions hold no other question mark).
+        let mut numbered = String::with_capacity(scan.sql.len() + 16);
+        let mut n = 0;
+        for c in scan.sql.chars() {
+            if c == '?' {
+                n += 1;
+                numbered.push_str(&format!("${n}"));
+            } else {
+                numbered.push(c);
+            }
+        }
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+        self.concepts_where(&numbered, &refs).map(Some)
     }
 
     fn concept_by_key(&self, ty: &str, name: &str) -> Result<Option<Rc<Concept>>> {

@@ -264,24 +264,10 @@ impl GraphStore for SqliteStore<'_> {
         name: Option<&str>,
         filters: &[&Expr],
     ) -> Result<Option<Vec<Rc<Concept>>>> {
-        let translated: Vec<pushdown::SqlFilter> = filters
-            .iter()
-            .filter_map(|f| pushdown::translate(f))
-            .collect();
-        if translated.is_empty() {
+        let Some(scan) = pushdown::scan(ty, name, filters, pushdown::Flavor::Sqlite) else {
             return Ok(None);
-        }
-        let mut params = Vec::new();
-        let mut condition = String::new();
-        for (column, value) in [("type", ty), ("name", name)] {
-            if let Some(value) = value {
-                params.push(rusqlite::types::Value::Text(value.to_string()));
-                condition.push_str(&format!("{column} = ? AND "));
-            }
-        }
-        let sql: Vec<&str> = translated.iter().map(|f| f.sql.as_str()).collect();
-        condition.push_str(&sql.join(" AND "));
-        params.extend(translated.into_iter().flat_map(|f| f.params));
+        };
+        let (condition, params) = (scan.sql, scan.params);
         self.concepts_where(&condition, rusqlite::params_from_iter(params))
             .map(Some)
     }

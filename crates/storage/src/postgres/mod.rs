@@ -535,9 +535,15 @@ impl Session {
             }
             committed
         };
-        let began = self
-            .use_schema(schema)
-            .and_then(|()| self.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({lock})")));
+        // Several writes each run under the savepoint `write`, set in the same round trip
+        // as the lock and then renewed with the release of the one before.
+        let several = group.len() > 1;
+        let began = self.use_schema(schema).and_then(|()| {
+            self.batch(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({lock}){}",
+                if several { "; SAVEPOINT write" } else { "" }
+            ))
+        });
         if let Err(e) = began {
             let _ = self.batch("ROLLBACK");
             return finish_all(group, Err(e.to_string()));
@@ -545,25 +551,21 @@ impl Session {
         self.in_transaction.set(true);
         let tx = Tx::postgres(self);
         let mut wrote = false;
-        if let [only] = group.as_mut_slice() {
-            wrote = only.run(&tx);
-        } else {
-            for job in group.iter_mut() {
-                let step = self
-                    .batch("SAVEPOINT write")
-                    .map(|()| job.run(&tx))
-                    .and_then(|ok| {
-                        wrote |= ok;
-                        self.batch(match ok {
-                            true => "RELEASE SAVEPOINT write",
-                            false => "ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write",
-                        })
-                    });
-                if let Err(e) = step {
-                    self.in_transaction.set(false);
-                    let _ = self.batch("ROLLBACK");
-                    return finish_all(group, Err(e.to_string()));
-                }
+        let last = group.len() - 1;
+        for (i, job) in group.iter_mut().enumerate() {
+            let ok = job.run(&tx);
+            wrote |= ok;
+            // A failed write is undone to its savepoint, which stays for the next one
+            // (nothing to renew); a good one before the last releases it and sets the next.
+            let step = match (several, ok, i == last) {
+                (false, _, _) | (true, true, true) => Ok(()),
+                (true, false, _) => self.batch("ROLLBACK TO SAVEPOINT write"),
+                (true, true, false) => self.batch("RELEASE SAVEPOINT write; SAVEPOINT write"),
+            };
+            if let Err(e) = step {
+                self.in_transaction.set(false);
+                let _ = self.batch("ROLLBACK");
+                return finish_all(group, Err(e.to_string()));
             }
         }
         self.in_transaction.set(false);

@@ -15,12 +15,14 @@
 //! The login role's password is derived from `ANDIBASE_SECRET_KEY`, so every replica can
 //! log in and the database keeps only PostgreSQL's SCRAM verifier of it.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use andibase_common::{DomainError, DomainResult};
 use postgres::error::SqlState;
 use postgres::types::Type;
-use postgres::NoTls;
+use postgres::{Client, NoTls};
 use sha2::{Digest, Sha256};
 
 use super::{lock_key, safe_schema_name, screen, values, Postgres, Schema, Session};
@@ -65,12 +67,15 @@ pub(crate) async fn query(schema: &Schema, q: SandboxedQuery) -> DomainResult<Qu
         .password(&password)
         .application_name("andibase read-only SQL")
         .connect_timeout(q.timeout.max(Duration::from_secs(1)));
+    let key = format!("{}\0{login}", server.url);
     // The blocking client runs a runtime of its own: a thread of its own too.
     let (answer, answered) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("pg-sql".into())
         .spawn(move || {
-            let _ = answer.send(run(config, &sql, q));
+            let timeout = q.timeout;
+            let answer_with = |client: &mut Client| run(client, &sql, q);
+            let _ = answer.send(with_login(&key, &config, timeout, answer_with));
         })
         .map_err(internal)?;
     answered
@@ -277,18 +282,60 @@ fn quoted_name<'a>(message: &'a str, prefix: &str) -> &'a str {
         .map_or(message, |(name, _)| name)
 }
 
+/// Logged-in connections kept between statements, per login role: a login (and its
+/// password exchange) costs more than most statements. At most `CONCURRENT_QUERIES` idle
+/// ones per role, each for at most [`KEEP_IDLE`]; each with the statement time limit it
+/// was set to. Nothing a statement may run changes a session (no `SET`, no `set_config`,
+/// no temporary objects, no locks kept), and each ends with its transaction rolled back.
+type IdleLogins = HashMap<String, Vec<(Client, Instant, Duration)>>;
+static IDLE: LazyLock<Mutex<IdleLogins>> = LazyLock::new(Default::default);
+const KEEP_IDLE: Duration = Duration::from_secs(60);
+
+/// Runs `f` on a connection logged in with `config`: one kept from before, or a new one.
+fn with_login<T>(
+    key: &str,
+    config: &postgres::Config,
+    timeout: Duration,
+    f: impl FnOnce(&mut Client) -> DomainResult<T>,
+) -> DomainResult<T> {
+    let kept = {
+        let mut idle = IDLE.lock().expect("idle logins poisoned");
+        let list = idle.entry(key.to_string()).or_default();
+        list.retain(|(c, at, _)| !c.is_closed() && at.elapsed() < KEEP_IDLE);
+        list.pop()
+    };
+    let mut client = match kept {
+        Some((client, _, set)) if set == timeout => client,
+        other => {
+            let mut client = match other {
+                Some((client, _, _)) => client,
+                None => config.connect(NoTls).map_err(|e| describe(e, timeout))?,
+            };
+            client
+                .batch_execute(&format!(
+                    "SET statement_timeout = {ms}; SET lock_timeout = {ms}; SET work_mem = '16MB';
+                     SET standard_conforming_strings = on",
+                    ms = timeout.as_millis().clamp(1, i32::MAX as u128)
+                ))
+                .map_err(|e| describe(e, timeout))?;
+            client
+        }
+    };
+    let answer = f(&mut client);
+    if !client.is_closed() {
+        let mut idle = IDLE.lock().expect("idle logins poisoned");
+        let list = idle.entry(key.to_string()).or_default();
+        if list.len() < CONCURRENT_QUERIES {
+            list.push((client, Instant::now(), timeout));
+        }
+    }
+    answer
+}
+
 /// Runs the screened statement as the login role. Blocking.
-fn run(config: postgres::Config, sql: &str, q: SandboxedQuery) -> DomainResult<QueryOutput> {
+fn run(client: &mut Client, sql: &str, q: SandboxedQuery) -> DomainResult<QueryOutput> {
     let describe = |e| describe(e, q.timeout);
     let deadline = Instant::now() + q.timeout;
-    let mut client = config.connect(NoTls).map_err(describe)?;
-    client
-        .batch_execute(&format!(
-            "SET statement_timeout = {ms}; SET lock_timeout = {ms}; SET work_mem = '16MB';
-             SET standard_conforming_strings = on",
-            ms = q.timeout.as_millis().clamp(1, i32::MAX as u128)
-        ))
-        .map_err(describe)?;
     // The statement as written, for its columns and parameter types.
     let described = match client.prepare(sql) {
         Err(e) if values::needs_types(&e) => {
