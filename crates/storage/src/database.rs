@@ -725,6 +725,36 @@ mod tests {
         assert_eq!(n, 1, "the failed transaction left nothing behind");
     }
 
+    /// `within` stops a long read at its limit, and only the reads inside it: the next read
+    /// on the same connection runs as long as it needs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_time_limit_holds_only_within() {
+        for (db, _guard) in on_each_engine("within") {
+            a_time_limit_holds_only_within_on(db).await;
+        }
+    }
+
+    async fn a_time_limit_holds_only_within_on(db: Database) {
+        let count_to = |n: i64| {
+            format!("WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r WHERE x < {n}) SELECT count(*) FROM r")
+        };
+        let (long, short) = (count_to(100_000_000), count_to(1_000_000));
+        for _ in 0..3 {
+            let (long, short) = (long.clone(), short.clone());
+            let (stopped, counted) = db
+                .read(move |r| {
+                    let stopped = r.within(std::time::Duration::from_millis(20), |r| {
+                        r.query_one(&long, &[])?.unwrap().int(0)
+                    })?;
+                    Ok((stopped, r.query_one(&short, &[])?.unwrap().int(0)?))
+                })
+                .await
+                .unwrap();
+            assert!(stopped.is_none(), "the long read was stopped");
+            assert_eq!(counted, 1_000_000, "the read after it ran to the end");
+        }
+    }
+
     /// A unique violation names its column, or its columns joined by commas when the rule
     /// spans several.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

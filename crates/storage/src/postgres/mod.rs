@@ -419,6 +419,11 @@ pub struct Session {
     read_only: bool,
     /// Whether a write transaction is open (statements then prepare in a savepoint).
     in_transaction: std::cell::Cell<bool>,
+    /// The `statement_timeout` (ms) the server holds for this connection, when known, and
+    /// the one the next statement needs (0: none): set only when they differ, so a run of
+    /// reads under the same limit costs no extra round trips.
+    timeout_set: std::cell::Cell<Option<u128>>,
+    timeout_wanted: std::cell::Cell<u128>,
 }
 
 impl Session {
@@ -436,6 +441,8 @@ impl Session {
             schema: RefCell::new(String::new()),
             read_only,
             in_transaction: std::cell::Cell::new(false),
+            timeout_set: std::cell::Cell::new(None),
+            timeout_wanted: std::cell::Cell::new(0),
         })
     }
 
@@ -453,6 +460,10 @@ impl Session {
     }
 
     pub(crate) fn batch(&self, sql: &str) -> DomainResult<()> {
+        // A rollback may undo a `SET` made in the transaction.
+        if sql.contains("ROLLBACK") {
+            self.timeout_set.set(None);
+        }
         self.client
             .borrow_mut()
             .batch_execute(sql)
@@ -679,6 +690,11 @@ impl Session {
         params: &[Value],
         run: impl Fn(&mut Client, &Statement) -> Result<T, postgres::Error>,
     ) -> DomainResult<T> {
+        let wanted = self.timeout_wanted.get();
+        if self.timeout_set.get() != Some(wanted) {
+            self.batch(&format!("SET statement_timeout = {wanted}"))?;
+            self.timeout_set.set(Some(wanted));
+        }
         let stmt = self
             .statement(sql, params)
             .map_err(|e| statement_error(e, sql))?;
@@ -702,12 +718,11 @@ impl Session {
         limit: std::time::Duration,
         f: impl FnOnce() -> DomainResult<T>,
     ) -> DomainResult<Option<T>> {
-        self.batch(&format!(
-            "SET statement_timeout = {}",
-            limit.as_millis().clamp(1, i32::MAX as u128)
-        ))?;
+        let before = self
+            .timeout_wanted
+            .replace(limit.as_millis().clamp(1, i32::MAX as u128));
         let result = f();
-        self.batch("SET statement_timeout = 0")?;
+        self.timeout_wanted.set(before);
         match result {
             Err(DomainError::Internal(m)) if m.starts_with(QUERY_CANCELED) => Ok(None),
             other => other.map(Some),
