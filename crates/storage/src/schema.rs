@@ -253,6 +253,19 @@ fn statement(dialect: Dialect, change: &SchemaChange) -> (String, Vec<Value>) {
 /// new statistics at once.)
 pub fn analyze(tx: &impl Sql, table: &str) -> DomainResult<()> {
     tx.execute(&format!("ANALYZE {}", crate::quote_ident(table)), &[])?;
+    if tx.dialect() == Dialect::Postgres {
+        // The search index's words too: how common a word is chooses how to search.
+        let index = crate::search::index_table(table);
+        let exists = tx
+            .query_one(
+                "SELECT 1 FROM pg_class WHERE relname = ? AND relnamespace = current_schema()::regnamespace",
+                &[Value::Text(index.clone())],
+            )?
+            .is_some();
+        if exists {
+            tx.execute(&format!("ANALYZE {}", crate::quote_ident(&index)), &[])?;
+        }
+    }
     if tx.dialect() == Dialect::Sqlite {
         tx.execute("CREATE TABLE _andibase_statistics_changed (x)", &[])?;
         tx.execute("DROP TABLE _andibase_statistics_changed", &[])?;

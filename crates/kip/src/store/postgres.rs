@@ -51,10 +51,14 @@ CREATE TABLE IF NOT EXISTS {s}.kip_links(
 CREATE INDEX IF NOT EXISTS kip_links_object ON {s}.kip_links(object, predicate);
 CREATE INDEX IF NOT EXISTS kip_links_predicate ON {s}.kip_links(predicate);
 CREATE TABLE IF NOT EXISTS {s}.kip_concepts_fts(id BIGINT PRIMARY KEY, doc tsvector NOT NULL);
-CREATE INDEX IF NOT EXISTS kip_concepts_fts_doc ON {s}.kip_concepts_fts USING GIN (doc);
+CREATE INDEX IF NOT EXISTS kip_concepts_fts_doc ON {s}.kip_concepts_fts USING GIN (doc) WITH (fastupdate = off);
 CREATE TABLE IF NOT EXISTS {s}.kip_links_fts(id BIGINT PRIMARY KEY, doc tsvector NOT NULL);
-CREATE INDEX IF NOT EXISTS kip_links_fts_doc ON {s}.kip_links_fts USING GIN (doc);
+CREATE INDEX IF NOT EXISTS kip_links_fts_doc ON {s}.kip_links_fts USING GIN (doc) WITH (fastupdate = off);
+ALTER INDEX {s}.kip_concepts_fts_doc SET (fastupdate = off);
+ALTER INDEX {s}.kip_links_fts_doc SET (fastupdate = off);
 ";
+
+// The search indexes have no pending list (`fastupdate`): every search would read it whole.
 
 /// `ts_rank`'s weights for D, C, B, A: the name (A) counts ten times the rest (D), as
 /// the SQLite store's `bm25(…, 10.0, 1.0)`.

@@ -27,7 +27,7 @@ use andibase_common::DomainResult;
 use crate::{quote_ident, Dialect, Sql, Value};
 
 /// The index of `table` (files written before keep these names).
-fn index_table(table: &str) -> String {
+pub(crate) fn index_table(table: &str) -> String {
     format!("fts_{}", table.trim_start_matches("rec_"))
 }
 
@@ -435,7 +435,7 @@ pub fn matching(
         return Ok(None);
     }
     if r.dialect() == Dialect::Postgres {
-        return Ok(postgres::matching(table, layout, row, &words, only));
+        return postgres::matching(r, table, layout, row, &words, only, for_count);
     }
     let f = quote_ident(&index_table(table));
     let gathered = || {
