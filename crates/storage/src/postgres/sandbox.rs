@@ -300,9 +300,13 @@ fn with_login<T>(
 ) -> DomainResult<T> {
     let kept = {
         let mut idle = IDLE.lock().expect("idle logins poisoned");
-        let list = idle.entry(key.to_string()).or_default();
-        list.retain(|(c, at, _)| !c.is_closed() && at.elapsed() < KEEP_IDLE);
-        list.pop()
+        // Every role's stale connections go, not only this one's: a role nobody asks for
+        // again must not hold connections.
+        idle.retain(|_, list| {
+            list.retain(|(c, at, _)| !c.is_closed() && at.elapsed() < KEEP_IDLE);
+            !list.is_empty()
+        });
+        idle.get_mut(key).and_then(Vec::pop)
     };
     let mut client = match kept {
         Some((client, _, set)) if set == timeout => client,
