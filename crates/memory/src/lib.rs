@@ -364,10 +364,10 @@ impl Memory {
 
     /// [`Memory::graph_schema`] of the space `space_id` of `workspace_id`.
     pub fn graph_schema_of(workspace_id: &str, space_id: &str) -> String {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("{workspace_id}\0{space_id}"));
-        let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
-        format!("kg_{hex}")
+        format!(
+            "kg_{}",
+            &sha256_hex(&format!("{workspace_id}\0{space_id}"))[..40]
+        )
     }
 
     /// Seals BYOK model configurations with `vault` (without one, BYOK is refused).

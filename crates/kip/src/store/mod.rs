@@ -170,70 +170,65 @@ fn cascade_from(
 /// The rows one command has decoded, by id; `None` for an id known to be missing.
 #[derive(Default)]
 struct NodeCache {
-    concepts: RefCell<HashMap<i64, Option<Rc<Concept>>>>,
-    links: RefCell<HashMap<i64, Option<Rc<Link>>>>,
+    concepts: Rows<Concept>,
+    links: Rows<Link>,
 }
 
-impl NodeCache {
-    fn keep_concept(&self, concept: Concept) -> Rc<Concept> {
-        let concept = Rc::new(concept);
-        self.concepts
-            .borrow_mut()
-            .insert(concept.id, Some(concept.clone()));
-        concept
+/// Rows of one kind kept by [`NodeCache`].
+struct Rows<T>(RefCell<HashMap<i64, Option<Rc<T>>>>);
+
+impl<T> Default for Rows<T> {
+    fn default() -> Self {
+        Rows(RefCell::default())
+    }
+}
+
+/// What a [`Rows`] is keyed by.
+trait Keyed {
+    fn key(&self) -> i64;
+}
+
+impl Keyed for Concept {
+    fn key(&self) -> i64 {
+        self.id
+    }
+}
+
+impl Keyed for Link {
+    fn key(&self) -> i64 {
+        self.id
+    }
+}
+
+impl<T: Keyed> Rows<T> {
+    fn keep(&self, row: T) -> Rc<T> {
+        let row = Rc::new(row);
+        self.0.borrow_mut().insert(row.key(), Some(row.clone()));
+        row
     }
 
-    fn keep_link(&self, link: Link) -> Rc<Link> {
-        let link = Rc::new(link);
-        self.links.borrow_mut().insert(link.id, Some(link.clone()));
-        link
-    }
-
-    /// The concept `id` from the cache, or else from `load` (remembered either way).
-    fn concept(
+    /// The row `id` from the cache, or else from `load` (remembered either way).
+    fn get_or_load(
         &self,
         id: i64,
-        load: impl FnOnce() -> Result<Option<Rc<Concept>>>,
-    ) -> Result<Option<Rc<Concept>>> {
-        if let Some(hit) = self.concepts.borrow().get(&id) {
+        load: impl FnOnce() -> Result<Option<Rc<T>>>,
+    ) -> Result<Option<Rc<T>>> {
+        if let Some(hit) = self.0.borrow().get(&id) {
             return Ok(hit.clone());
         }
         let found = load()?;
         if found.is_none() {
-            self.concepts.borrow_mut().insert(id, None);
+            self.0.borrow_mut().insert(id, None);
         }
         Ok(found)
     }
 
-    fn link(
-        &self,
-        id: i64,
-        load: impl FnOnce() -> Result<Option<Rc<Link>>>,
-    ) -> Result<Option<Rc<Link>>> {
-        if let Some(hit) = self.links.borrow().get(&id) {
-            return Ok(hit.clone());
-        }
-        let found = load()?;
-        if found.is_none() {
-            self.links.borrow_mut().insert(id, None);
-        }
-        Ok(found)
+    fn forget(&self, id: i64) {
+        self.0.borrow_mut().remove(&id);
     }
 
-    fn forget_concept(&self, id: i64) {
-        self.concepts.borrow_mut().remove(&id);
-    }
-
-    fn forget_link(&self, id: i64) {
-        self.links.borrow_mut().remove(&id);
-    }
-
-    fn concept_deleted(&self, id: i64) {
-        self.concepts.borrow_mut().insert(id, None);
-    }
-
-    fn link_deleted(&self, id: i64) {
-        self.links.borrow_mut().insert(id, None);
+    fn deleted(&self, id: i64) {
+        self.0.borrow_mut().insert(id, None);
     }
 }
 

@@ -384,7 +384,7 @@ impl PostgresStore<'_> {
         let mut out: Vec<Rc<Concept>> = self
             .rows(&sql, params)?
             .iter()
-            .map(|r| self.cache.keep_concept(concept_row(r)))
+            .map(|r| self.cache.concepts.keep(concept_row(r)))
             .collect();
         out.sort_by_key(|c| c.id);
         Ok(out)
@@ -395,7 +395,7 @@ impl PostgresStore<'_> {
         let mut out: Vec<Rc<Link>> = self
             .rows(&sql, params)?
             .iter()
-            .map(|r| self.cache.keep_link(link_row(r)))
+            .map(|r| self.cache.links.keep(link_row(r)))
             .collect();
         out.sort_by_key(|l| l.id);
         Ok(out)
@@ -428,7 +428,8 @@ impl PostgresStore<'_> {
 impl GraphStore for PostgresStore<'_> {
     fn concept(&self, id: i64) -> Result<Option<Rc<Concept>>> {
         self.cache
-            .concept(id, || Ok(self.concepts_where("id = $1", &[&id])?.pop()))
+            .concepts
+            .get_or_load(id, || Ok(self.concepts_where("id = $1", &[&id])?.pop()))
     }
 
     fn concepts_filtered(
@@ -493,7 +494,8 @@ impl GraphStore for PostgresStore<'_> {
 
     fn link(&self, id: i64) -> Result<Option<Rc<Link>>> {
         self.cache
-            .link(id, || Ok(self.links_where("id = $1", &[&id])?.pop()))
+            .links
+            .get_or_load(id, || Ok(self.links_where("id = $1", &[&id])?.pop()))
     }
 
     fn link_by_triple(
@@ -560,7 +562,7 @@ impl GraphStore for PostgresStore<'_> {
             .first()
             .map(|r| r.get(0))
             .ok_or_else(|| KipError::internal("storage: an insert returned no id"))?;
-        self.cache.forget_concept(id);
+        self.cache.concepts.forget(id);
         self.index_concept(id, name, attributes, metadata)?;
         Ok(id)
     }
@@ -574,7 +576,7 @@ impl GraphStore for PostgresStore<'_> {
                 &text_of(&concept.metadata),
             ],
         )?;
-        self.cache.keep_concept(concept.clone());
+        self.cache.concepts.keep(concept.clone());
         self.index_concept(
             concept.id,
             &concept.name,
@@ -586,7 +588,7 @@ impl GraphStore for PostgresStore<'_> {
     fn delete_concept(&self, id: i64) -> Result<()> {
         self.execute("DELETE FROM kip_concepts WHERE id = $1", &[&id])?;
         self.execute("DELETE FROM kip_concepts_fts WHERE id = $1", &[&id])?;
-        self.cache.concept_deleted(id);
+        self.cache.concepts.deleted(id);
         Ok(())
     }
 
@@ -606,7 +608,7 @@ impl GraphStore for PostgresStore<'_> {
             .first()
             .map(|r| r.get(0))
             .ok_or_else(|| KipError::internal("storage: an insert returned no id"))?;
-        self.cache.forget_link(id);
+        self.cache.links.forget(id);
         self.index_link(id, predicate, attributes)?;
         Ok(id)
     }
@@ -622,14 +624,14 @@ impl GraphStore for PostgresStore<'_> {
                 &text_of(&link.metadata),
             ],
         )?;
-        self.cache.keep_link(link.clone());
+        self.cache.links.keep(link.clone());
         self.index_link(link.id, &link.predicate, &link.attributes)
     }
 
     fn delete_link(&self, id: i64) -> Result<()> {
         self.execute("DELETE FROM kip_links WHERE id = $1", &[&id])?;
         self.execute("DELETE FROM kip_links_fts WHERE id = $1", &[&id])?;
-        self.cache.link_deleted(id);
+        self.cache.links.deleted(id);
         Ok(())
     }
 

@@ -198,7 +198,7 @@ impl<'c> SqliteStore<'c> {
         let rows = stmt.query_map(args, concept_row)?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(self.cache.keep_concept(row?));
+            out.push(self.cache.concepts.keep(row?));
         }
         // Sorted here rather than by SQL, which would sort whole rows in a temp b-tree.
         out.sort_by_key(|c| c.id);
@@ -213,7 +213,7 @@ impl<'c> SqliteStore<'c> {
         let rows = stmt.query_map(args, link_row)?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(self.cache.keep_link(row?));
+            out.push(self.cache.links.keep(row?));
         }
         out.sort_by_key(|l| l.id);
         Ok(out)
@@ -255,7 +255,8 @@ impl<'c> SqliteStore<'c> {
 impl GraphStore for SqliteStore<'_> {
     fn concept(&self, id: i64) -> Result<Option<Rc<Concept>>> {
         self.cache
-            .concept(id, || Ok(self.concepts_where("id = ?1", [id])?.pop()))
+            .concepts
+            .get_or_load(id, || Ok(self.concepts_where("id = ?1", [id])?.pop()))
     }
 
     fn concepts_filtered(
@@ -322,7 +323,8 @@ impl GraphStore for SqliteStore<'_> {
 
     fn link(&self, id: i64) -> Result<Option<Rc<Link>>> {
         self.cache
-            .link(id, || Ok(self.links_where("id = ?1", [id])?.pop()))
+            .links
+            .get_or_load(id, || Ok(self.links_where("id = ?1", [id])?.pop()))
     }
 
     fn link_by_triple(
@@ -391,7 +393,7 @@ impl GraphStore for SqliteStore<'_> {
             .prepare_cached("INSERT INTO kip_concepts(type, name, attributes, metadata) VALUES (?1, ?2, jsonb(?3), jsonb(?4))")?
             .execute(params![ty, name, text_of(attributes), text_of(metadata)])?;
         let id = self.conn.last_insert_rowid();
-        self.cache.forget_concept(id);
+        self.cache.concepts.forget(id);
         self.index_concept(id, name, attributes, metadata)?;
         Ok(id)
     }
@@ -404,7 +406,7 @@ impl GraphStore for SqliteStore<'_> {
                 text_of(&concept.attributes),
                 text_of(&concept.metadata)
             ])?;
-        self.cache.keep_concept(concept.clone());
+        self.cache.concepts.keep(concept.clone());
         self.conn
             .prepare_cached("DELETE FROM kip_concepts_fts WHERE rowid = ?1")?
             .execute([concept.id])?;
@@ -423,7 +425,7 @@ impl GraphStore for SqliteStore<'_> {
         self.conn
             .prepare_cached("DELETE FROM kip_concepts_fts WHERE rowid = ?1")?
             .execute([id])?;
-        self.cache.concept_deleted(id);
+        self.cache.concepts.deleted(id);
         Ok(())
     }
 
@@ -441,7 +443,7 @@ impl GraphStore for SqliteStore<'_> {
             )?
             .execute(params![subject.encode(), predicate, object.encode(), text_of(attributes), text_of(metadata)])?;
         let id = self.conn.last_insert_rowid();
-        self.cache.forget_link(id);
+        self.cache.links.forget(id);
         self.index_link(id, predicate, attributes)?;
         Ok(id)
     }
@@ -456,7 +458,7 @@ impl GraphStore for SqliteStore<'_> {
                 text_of(&link.attributes),
                 text_of(&link.metadata)
             ])?;
-        self.cache.keep_link(link.clone());
+        self.cache.links.keep(link.clone());
         self.conn
             .prepare_cached("DELETE FROM kip_links_fts WHERE rowid = ?1")?
             .execute([link.id])?;
@@ -470,7 +472,7 @@ impl GraphStore for SqliteStore<'_> {
         self.conn
             .prepare_cached("DELETE FROM kip_links_fts WHERE rowid = ?1")?
             .execute([id])?;
-        self.cache.link_deleted(id);
+        self.cache.links.deleted(id);
         Ok(())
     }
 

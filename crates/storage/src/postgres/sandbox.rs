@@ -95,10 +95,6 @@ fn login_name(schema: &str, role: &str) -> DomainResult<String> {
     Ok(name)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The login role's password: the same on every replica, never stored.
 fn password(secret: &str, login: &str) -> String {
     let mut h = Sha256::new();
@@ -106,7 +102,7 @@ fn password(secret: &str, login: &str) -> String {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    hex(&h.finalize())
+    andibase_common::hex::encode(&h.finalize())
 }
 
 /// What the login role and its views must be now: changes with any view or the password.
@@ -119,7 +115,7 @@ fn fingerprint(password: &str, views: &[(String, String)]) -> String {
             h.update([0]);
         }
     }
-    hex(&h.finalize())
+    andibase_common::hex::encode(&h.finalize())
 }
 
 /// Makes the login role and its views as `views` says, unless they are already (one
