@@ -103,6 +103,10 @@ struct NewRecords {
     width: usize,
     /// (index in the batch, the row's values in column order)
     rows: Vec<(usize, Vec<SqlValue>)>,
+    /// The lowest rowid written so far: the rows from it on are this batch's new ones (a
+    /// new row takes a rowid above every row before it, on both engines), indexed for
+    /// search by one range scan without a query for where the table ended.
+    first_rowid: Option<i64>,
 }
 
 const NEW_ROWS_PER_STATEMENT: usize = 100;
@@ -126,6 +130,7 @@ impl NewRecords {
             marks: format!("({})", vec!["?"; columns.len()].join(", ")),
             width: columns.len(),
             rows: Vec::new(),
+            first_rowid: None,
         }
     }
 
@@ -136,8 +141,11 @@ impl NewRecords {
         self.rows.push((index, row));
     }
 
-    /// Writes the waiting rows. A duplicate makes SQLite undo its whole statement; the rows
-    /// of that statement are then written one by one to name each record refused.
+    /// Writes the waiting rows. Rows that would duplicate a record (or one another) are
+    /// skipped by the statement (`ON CONFLICT DO NOTHING`), then written one by one to
+    /// name each record refused. Skipping rather than failing spares PostgreSQL a
+    /// savepoint around every statement (a failed statement would end its transaction):
+    /// two round trips of the ten a single-record write made.
     fn write(&mut self, tx: &Tx<'_>, issues: &mut Vec<FieldIssue>) -> DomainResult<()> {
         // SQLite takes at most 32,766 parameters per statement.
         let per_statement = (32_000 / self.width).clamp(1, NEW_ROWS_PER_STATEMENT);
@@ -150,25 +158,43 @@ impl NewRecords {
                 values.extend(row);
             }
             let sql = format!(
-                "{}{}",
+                "{}{} ON CONFLICT DO NOTHING RETURNING id, rowid",
                 self.head,
                 vec![self.marks.as_str(); indexes.len()].join(", ")
             );
-            match tx.attempt(|tx| tx.execute(&sql, &values)) {
-                Ok(_) => {}
-                Err(DomainError::Conflict { .. }) => {
-                    let one = format!("{}{}", self.head, self.marks);
-                    for (k, index) in indexes.into_iter().enumerate() {
-                        let row = &values[k * self.width..(k + 1) * self.width];
-                        if let Err(e) = tx.attempt(|tx| tx.execute(&one, row)) {
-                            issues.push(conflict_issue(e, index)?);
+            let written = tx.query(&sql, &values)?;
+            for row in &written {
+                self.wrote(row.int(1)?);
+            }
+            if written.len() == indexes.len() {
+                continue;
+            }
+            let written: HashSet<String> = written
+                .iter()
+                .map(|r| r.text(0))
+                .collect::<Result<_, _>>()?;
+            let one = format!("{}{} RETURNING rowid", self.head, self.marks);
+            for (k, index) in indexes.into_iter().enumerate() {
+                let row = &values[k * self.width..(k + 1) * self.width];
+                // The id leads every row.
+                if matches!(&row[0], SqlValue::Text(id) if written.contains(id)) {
+                    continue;
+                }
+                match tx.attempt(|tx| tx.query(&one, row)) {
+                    Ok(rowids) => {
+                        for r in &rowids {
+                            self.wrote(r.int(0)?);
                         }
                     }
+                    Err(e) => issues.push(conflict_issue(e, index)?),
                 }
-                Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    fn wrote(&mut self, rowid: i64) {
+        self.first_rowid = Some(self.first_rowid.map_or(rowid, |r| r.min(rowid)));
     }
 }
 
@@ -387,8 +413,8 @@ impl<'b> Batch<'b> {
     }
 
     /// Writes what waits, then runs the after-write hooks and indexes the records for
-    /// search (new ones by one range scan from `search_mark`).
-    fn finish(mut self, search_mark: i64, now: Timestamp) -> DomainResult<UpsertOutcome> {
+    /// search (new ones by one range scan from the first one's rowid).
+    fn finish(mut self, now: Timestamp) -> DomainResult<UpsertOutcome> {
         self.new_records.write(self.tx, &mut self.issues)?;
         if !self.issues.is_empty() {
             return Err(DomainError::from_issues(self.issues));
@@ -398,9 +424,11 @@ impl<'b> Batch<'b> {
             .after_write(tx, self.ctx, WriteKind::Create, &self.created_ids, now)?;
         self.hooks
             .after_write(tx, self.ctx, WriteKind::Update, &self.updated_ids, now)?;
-        if !self.created_ids.is_empty() {
-            search::index_since(tx, &def.table, &search_columns(&def.fields), search_mark)?;
-            after_growth(tx, def, search_mark, self.created_ids.len())?;
+        if let Some(first) = self.new_records.first_rowid {
+            // Rowids count rows closely enough to tell when to gather statistics.
+            let before = first - 1;
+            search::index_since(tx, &def.table, &search_columns(&def.fields), before)?;
+            after_growth(tx, def, before, self.created_ids.len())?;
         }
         index_records(tx, def, &self.updated_ids)?;
         Ok(UpsertOutcome {
@@ -469,11 +497,10 @@ impl Data<'_> {
             };
             batch.look_up_ids(&input.records)?;
             ensure_shape(tx, def)?;
-            let search_mark = search::mark(tx, &def.table)?;
             for (i, rec) in input.records.into_iter().enumerate() {
                 batch.upsert(i, rec)?;
             }
-            batch.finish(search_mark, now)
+            batch.finish(now)
         })
         .await
     }

@@ -284,29 +284,12 @@ fn has_statistics(r: &impl Sql) -> DomainResult<bool> {
 }
 
 /// Each analyzed index of `table`: `(index, rows, average rows per value of its first
-/// column)`; empty before statistics were gathered.
+/// column)`; empty before statistics were gathered, and on PostgreSQL.
 pub fn index_statistics(r: &impl Sql, table: &str) -> DomainResult<Vec<(String, i64, i64)>> {
     if r.dialect() == Dialect::Postgres {
-        // From the planner's own figures: the table's rows and the distinct values of
-        // each index's first column (negative: a fraction of the rows).
-        let mut out = Vec::new();
-        for row in r.query(
-            "SELECT i.relname, c.reltuples::bigint, s.n_distinct::float8 \
-             FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid \
-             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.indkey[0] \
-             JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = c.relname AND s.attname = a.attname \
-             WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace AND c.reltuples >= 0",
-            &[Value::Text(table.to_string())],
-        )? {
-            let (idx, rows) = (row.text(0)?, row.int(1)?);
-            let distinct = match row.value(2) {
-                Value::Real(d) if *d < 0.0 => -d * rows as f64,
-                Value::Real(d) => *d,
-                _ => continue,
-            };
-            out.push((idx, rows, (rows as f64 / distinct.max(1.0)).round() as i64));
-        }
-        return Ok(out);
+        // PostgreSQL's planner weighs the sort's index against the filter's itself, and
+        // there is no spelling to keep it off one: a catalog query per page would buy nothing.
+        return Ok(Vec::new());
     }
     if !has_statistics(r)? {
         return Ok(Vec::new());

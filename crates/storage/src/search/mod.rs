@@ -247,9 +247,9 @@ pub fn index(
     })
 }
 
-/// Where `table` ends now, for [`index_since`]: rows inserted later in the same write
-/// transaction are exactly those past it (SQLite gives a new row the highest rowid plus
-/// one, and nothing here sets rowids).
+/// Where `table` ends now: rows inserted later in the same write transaction are exactly
+/// those past it (a new row takes a rowid above every other, and nothing here sets
+/// rowids).
 pub fn mark(tx: &impl Sql, table: &str) -> DomainResult<i64> {
     tx.query_one(
         &format!("SELECT coalesce(max(rowid), 0) FROM {}", quote_ident(table)),
@@ -260,8 +260,9 @@ pub fn mark(tx: &impl Sql, table: &str) -> DomainResult<i64> {
     .map(|n| n.unwrap_or(0))
 }
 
-/// Indexes the rows inserted since [`mark`] gave `mark`: one range scan, where looking up
-/// each new id (`id IN (…)`) cost an index and a table search per row.
+/// Indexes the rows past the rowid `mark` (where the table ended before a write, as
+/// [`mark`] tells, or one below the write's first new row): one range scan, where looking
+/// up each new id (`id IN (…)`) cost an index and a table search per row.
 pub fn index_since(
     tx: &impl Sql,
     table: &str,
