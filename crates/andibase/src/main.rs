@@ -60,7 +60,8 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
-    /// Write a consistent copy of every database to a folder, safe while serving.
+    /// Write a consistent copy of every database to a folder, safe while serving (on
+    /// PostgreSQL, a `pg_dump` of the database in its custom format).
     Backup {
         /// Destination folder (created; must not already hold a backup).
         #[arg(long)]
@@ -460,8 +461,11 @@ fn describe(e: andibase_common::DomainError) -> String {
 }
 
 async fn backup(place: &stores::Place, out: &Path) -> Result<(), String> {
-    if place.database_url.is_some() {
-        return Err("the databases are on PostgreSQL: back them up with pg_dump".into());
+    if let Some(url) = &place.database_url {
+        let (url, out) = (url.clone(), out.to_path_buf());
+        return tokio::task::spawn_blocking(move || backup_postgres(&url, &out))
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let data_dir = place.data_dir();
     if out.join("main.db").exists() {
@@ -512,6 +516,50 @@ async fn backup(place: &stores::Place, out: &Path) -> Result<(), String> {
     println!(
         "backed up main.db, {n} workspace database(s) and {spaces} memory space(s) to {}",
         out.display()
+    );
+    Ok(())
+}
+
+/// The dump `andibase backup` writes on PostgreSQL, in PostgreSQL's own format.
+const POSTGRES_DUMP: &str = "andibase.pgdump";
+
+/// `andibase backup` on PostgreSQL: the whole database, one snapshot taken while serving,
+/// through PostgreSQL's own `pg_dump` (its custom format, restored by `pg_restore`). The
+/// read-only SQL schemas (`sqlv_…`) are left out: their views are granted to login roles,
+/// which live in the cluster, not the database, and they are rebuilt on first use.
+fn backup_postgres(url: &str, out: &Path) -> Result<(), String> {
+    let file = out.join(POSTGRES_DUMP);
+    if file.exists() {
+        return Err(format!("{} already holds a backup", out.display()));
+    }
+    andibase_storage::files::private_dir(out).map_err(|e| e.to_string())?;
+    let pg_dump = std::env::var("ANDIBASE_PG_DUMP").unwrap_or_else(|_| "pg_dump".into());
+    let (address, password) = andibase_storage::split_password(url).map_err(describe)?;
+    let mut command = std::process::Command::new(&pg_dump);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let done = command
+        .args(["--format=custom", "--exclude-schema=sqlv_*", "--file"])
+        .arg(&file)
+        .arg(format!("--dbname={address}"))
+        .status()
+        .map_err(|e| {
+            format!(
+                "could not run {pg_dump} ({e}): install PostgreSQL's client tools, of the server's major version or newer, or name the program in ANDIBASE_PG_DUMP"
+            )
+        })?;
+    if !done.success() {
+        let _ = std::fs::remove_file(&file);
+        return Err(format!("{pg_dump} failed ({done}); nothing was kept"));
+    }
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|e| e.to_string())?;
+    let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "backed up the PostgreSQL database to {} ({bytes} bytes); restore it into an empty database with pg_restore --dbname <url> {}, then serve it with the same ANDIBASE_SECRET_KEY",
+        file.display(),
+        file.display()
     );
     Ok(())
 }

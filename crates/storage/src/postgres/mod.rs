@@ -243,6 +243,29 @@ impl Postgres {
     }
 }
 
+/// `url` (`postgres://user:password@host/db`) without its password, and the password:
+/// for handing the address to PostgreSQL's own tools (`pg_dump`) with the password in
+/// their environment (`PGPASSWORD`), never on a command line other users can read.
+/// A `key=value` connection string is given back whole.
+pub fn split_password(url: &str) -> DomainResult<(String, Option<String>)> {
+    let config: postgres::Config = url.parse().map_err(|e| {
+        DomainError::invalid("databaseUrl", format!("is not a PostgreSQL address: {e}"))
+    })?;
+    let password = config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok((url.to_string(), password));
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((user_info, hosts)) = authority.rsplit_once('@') else {
+        return Ok((url.to_string(), password));
+    };
+    let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+    Ok((format!("{scheme}://{user}@{hosts}{path}"), password))
+}
+
 /// Names we make ourselves (`andibase`, `ws_<hex>`): lowercase letters, digits and `_`,
 /// so they are safe to write into statements unquoted.
 fn safe_schema_name(name: &str) -> bool {
@@ -789,5 +812,38 @@ pub(crate) fn map_error(e: postgres::Error) -> DomainError {
     match std::error::Error::source(&e) {
         Some(cause) => internal(format!("{e}: {cause}")),
         None => internal(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_password;
+
+    #[test]
+    fn a_password_is_taken_out_of_the_address() {
+        let split = |u: &str| split_password(u).unwrap();
+        assert_eq!(
+            split("postgres://ann:s%40cret@db.example:5432/app?sslmode=disable"),
+            (
+                "postgres://ann@db.example:5432/app?sslmode=disable".to_string(),
+                Some("s@cret".to_string())
+            )
+        );
+        assert_eq!(
+            split("postgresql://ann@127.0.0.1/app"),
+            ("postgresql://ann@127.0.0.1/app".to_string(), None)
+        );
+        assert_eq!(
+            split("postgres://127.0.0.1/app"),
+            ("postgres://127.0.0.1/app".to_string(), None)
+        );
+        assert_eq!(
+            split("host=/run/postgresql dbname=app password=x"),
+            (
+                "host=/run/postgresql dbname=app password=x".to_string(),
+                Some("x".to_string())
+            )
+        );
+        assert!(split_password("mysql://nope").is_err());
     }
 }
