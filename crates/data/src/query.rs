@@ -165,20 +165,21 @@ pub(crate) fn count_matches(
                 sampled += SAMPLE_RUN;
                 start += step;
             }
-            // One statement reading each range of the rowid b-tree in turn (`NOT INDEXED`:
-            // no field index, which would read every match instead; PostgreSQL's planner
-            // weighs that itself).
-            let not_indexed = match r.dialect() {
-                andibase_storage::Dialect::Sqlite => "NOT INDEXED",
-                andibase_storage::Dialect::Postgres => "",
-            };
-            let matched = count(
-                format!(
-                    "SELECT count(*) FROM {t} t {not_indexed} WHERE ({}) AND {condition}",
-                    ranges.join(" OR ")
+            // One statement reading each range of the rowid b-tree in turn, and no field
+            // index, which would read every match instead: SQLite is told `NOT INDEXED`;
+            // PostgreSQL, which ANDed the ranges with a bitmap of every match (5.3 ms
+            // against 2.0 ms for 39,000 matches), gets the ranges as a subquery it may not
+            // merge into the condition (`OFFSET 0`).
+            let ranges = ranges.join(" OR ");
+            let sql = match r.dialect() {
+                andibase_storage::Dialect::Sqlite => {
+                    format!("SELECT count(*) FROM {t} t NOT INDEXED WHERE ({ranges}) AND {condition}")
+                }
+                andibase_storage::Dialect::Postgres => format!(
+                    "SELECT count(*) FROM (SELECT * FROM {t} t WHERE {ranges} OFFSET 0) t WHERE {condition}"
                 ),
-                &[range_params, params.to_vec()].concat(),
-            )?;
+            };
+            let matched = count(sql, &[range_params, params.to_vec()].concat())?;
             // Matches per rowid sampled, times the rowids there are (rows removed leave
             // gaps, which the sample sees as rows that do not match).
             let estimate = (matched as f64 * span as f64 / sampled.min(span) as f64).round() as i64;

@@ -399,6 +399,15 @@ mod connected {
 }
 use connected::Conn;
 
+/// On PostgreSQL, vacuums `table` once the write transaction of `sql` has committed, on a
+/// connection of its own (see `postgres::Session::vacuum`); nothing on SQLite, where
+/// nothing needs it.
+pub(crate) fn vacuum_after_commit(sql: &impl Sql, table: &str) {
+    if let Conn::Postgres(session) = sql.conn() {
+        session.vacuum_after_commit(table);
+    }
+}
+
 /// Statements a transaction or a reader can run.
 pub trait Sql: connected::Connected {
     fn execute(&self, sql: &str, params: &[Value]) -> DomainResult<usize> {
@@ -723,6 +732,58 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1, "the failed transaction left nothing behind");
+    }
+
+    /// On PostgreSQL, a table a write asks to have vacuumed (it grew) is vacuumed once the
+    /// write commits, so its pages are marked all-visible and index-only scans skip it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_table_analyzed_in_a_write_is_vacuumed_after_it_commits() {
+        for (db, _guard) in on_each_engine("vacuum") {
+            if !db.is_postgres() {
+                continue;
+            }
+            let all_visible = || {
+                db.read(|r| {
+                    r.query_one(
+                        "SELECT relallvisible FROM pg_class WHERE relname = 'things' AND relnamespace = current_schema()::regnamespace",
+                        &[],
+                    )?
+                    .unwrap()
+                    .int(0)
+                })
+            };
+            db.write(|tx| {
+                for i in 0..2000i64 {
+                    tx.execute(
+                        "INSERT INTO things VALUES (?, ?)",
+                        &params![format!("t{i}"), i],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+            assert_eq!(all_visible().await.unwrap(), 0, "nothing vacuumed it yet");
+            // As a growing table asks: in a write that adds rows. (A transaction that
+            // wrote nothing commits without waiting for its record to reach the disk, and
+            // until it does a vacuum marks no page all-visible.)
+            db.write(|tx| {
+                tx.execute("INSERT INTO things VALUES (?, ?)", &params!["last", 1i64])?;
+                crate::schema::vacuum_after_commit(tx, "things");
+                Ok(())
+            })
+            .await
+            .unwrap();
+            let mut pages = 0;
+            for _ in 0..100 {
+                pages = all_visible().await.unwrap();
+                if pages > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert!(pages > 0, "the table was vacuumed after the write");
+        }
     }
 
     /// `within` stops a long read at its limit, and only the reads inside it: the next read

@@ -400,17 +400,18 @@ impl Schema {
             !std::mem::replace(&mut queue.flushing, true)
         };
         if start_flushing {
-            let (queue, schema, lock, commits) = (
+            let (queue, schema, lock, commits, writers) = (
                 self.queue.clone(),
                 self.name.clone(),
                 self.lock,
                 self.commits.clone(),
+                self.server.inner.writers.clone(),
             );
             self.server
                 .inner
                 .writers
                 .send(Box::new(move |s: &Session| {
-                    s.flush(&queue, &schema, lock, &commits)
+                    s.flush(&queue, &schema, lock, &commits, &writers)
                 }))
                 .map_err(|_| internal("postgres pool stopped"))?;
         }
@@ -447,6 +448,8 @@ pub struct Session {
     /// reads under the same limit costs no extra round trips.
     timeout_set: std::cell::Cell<Option<u128>>,
     timeout_wanted: std::cell::Cell<u128>,
+    /// Tables the open write transaction asked to have vacuumed once it commits.
+    vacuums: RefCell<Vec<String>>,
 }
 
 impl Session {
@@ -466,6 +469,7 @@ impl Session {
             in_transaction: std::cell::Cell::new(false),
             timeout_set: std::cell::Cell::new(None),
             timeout_wanted: std::cell::Cell::new(0),
+            vacuums: RefCell::new(Vec::new()),
         })
     }
 
@@ -534,13 +538,15 @@ impl Session {
     }
 
     /// Runs the writes queued for `schema` in groups until the queue is empty, then
-    /// hands the flushing back.
+    /// hands the flushing back. The vacuums a committed group asked for go to the pool
+    /// (`writers`) as jobs of their own, so the next group does not wait for them.
     fn flush(
         &self,
         queue: &Mutex<WriteQueue>,
         schema: &str,
         lock: i64,
         commits: &tokio::sync::watch::Sender<u64>,
+        writers: &flume::Sender<Job>,
     ) {
         loop {
             let group: Vec<Box<dyn WriteJob>> = {
@@ -552,9 +558,37 @@ impl Session {
                 let n = q.jobs.len().min(MAX_GROUP);
                 q.jobs.drain(..n).collect()
             };
-            if self.write_group(schema, lock, group) {
+            let committed = self.write_group(schema, lock, group);
+            let vacuums = self.vacuums.take();
+            if committed {
                 commits.send_modify(|c| *c = c.wrapping_add(1));
+                for table in vacuums {
+                    let schema = schema.to_string();
+                    let _ = writers.send(Box::new(move |s: &Session| s.vacuum(&schema, &table)));
+                }
             }
+        }
+    }
+
+    /// Asks for `table` (of the schema being written) to be vacuumed once the open write
+    /// transaction has committed.
+    pub(crate) fn vacuum_after_commit(&self, table: &str) {
+        let mut vacuums = self.vacuums.borrow_mut();
+        if !vacuums.iter().any(|t| t == table) {
+            vacuums.push(table.to_string());
+        }
+    }
+
+    /// `VACUUM`s `table`, outside any transaction (as it must be): it marks the table's
+    /// pages all-visible, which index-only scans need, and which autovacuum does only a
+    /// minute or more after a bulk load, or never where it is off. A table dropped since
+    /// is no failure.
+    fn vacuum(&self, schema: &str, table: &str) {
+        let done = self
+            .use_schema(schema)
+            .and_then(|()| self.batch(&format!("VACUUM {}", crate::quote_ident(table))));
+        if let Err(e) = done {
+            tracing::debug!(error = %e, table, "vacuum after growth");
         }
     }
 
