@@ -469,17 +469,26 @@ pub async fn remake_record_tables(db: &andibase_storage::Database) -> DomainResu
     .await
 }
 
-/// Builds every record table's search index from its rows and gathers its statistics.
+/// Builds every record table's search index from its rows and gathers its statistics;
+/// then, on PostgreSQL, vacuums each (copied rows' pages are not marked all-visible until
+/// then, and a count through an index would read the table).
 pub async fn index_record_tables(db: &andibase_storage::Database) -> DomainResult<()> {
-    db.write(|tx| {
-        for def in crate::definition::load_all(tx)? {
-            search::rebuild(tx, &def.table, &search_columns(&def.fields))?;
-            fix_shape(tx, &def)?;
-            andibase_storage::schema::analyze(tx, &def.table)?;
-        }
-        Ok(())
-    })
-    .await
+    let tables = db
+        .write(|tx| {
+            let mut tables = Vec::new();
+            for def in crate::definition::load_all(tx)? {
+                search::rebuild(tx, &def.table, &search_columns(&def.fields))?;
+                fix_shape(tx, &def)?;
+                andibase_storage::schema::analyze(tx, &def.table)?;
+                tables.push(def.table);
+            }
+            Ok(tables)
+        })
+        .await?;
+    for table in tables {
+        db.vacuum(&table).await?;
+    }
+    Ok(())
 }
 
 /// Text-like fields feed full-text search.

@@ -31,8 +31,8 @@ pub use migrations::{
 };
 pub use outbox::{record_event, record_events};
 pub use postgres::{
-    database_holds, schemas_in, split_password, test_server_url, Announcement, Postgres,
-    PostgresOptions, ScratchDatabase, MISSED,
+    database_holds, record_table_visibility, schemas_in, split_password, test_server_url,
+    Announcement, Postgres, PostgresOptions, ScratchDatabase, MISSED,
 };
 pub use predicate::{quote_ident, render_predicate, render_predicate_avoiding, Rendered};
 pub use sandbox::{QueryOutput, SandboxView, SandboxedQuery};

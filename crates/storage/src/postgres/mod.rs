@@ -18,7 +18,9 @@ mod scratch;
 mod screen;
 mod values;
 
-pub use scratch::{database_holds, schemas_in, test_server_url, ScratchDatabase};
+pub use scratch::{
+    database_holds, record_table_visibility, schemas_in, test_server_url, ScratchDatabase,
+};
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -420,6 +422,15 @@ impl Schema {
             .map_err(|_| internal("postgres writer dropped a job"))?
     }
 
+    /// `VACUUM`s `table` now, on a connection of the write pool (see [`Session::vacuum`]).
+    pub(crate) async fn vacuum(&self, table: &str) -> DomainResult<()> {
+        let (schema, table) = (self.name.clone(), table.to_string());
+        Postgres::run(&self.server.inner.writers, move |s| {
+            s.vacuum(&schema, &table)
+        })
+        .await
+    }
+
     pub(crate) async fn read<T, F>(&self, f: F) -> DomainResult<T>
     where
         T: Send + 'static,
@@ -564,7 +575,12 @@ impl Session {
                 commits.send_modify(|c| *c = c.wrapping_add(1));
                 for table in vacuums {
                     let schema = schema.to_string();
-                    let _ = writers.send(Box::new(move |s: &Session| s.vacuum(&schema, &table)));
+                    let _ = writers.send(Box::new(move |s: &Session| {
+                        // A table dropped since is no failure.
+                        if let Err(e) = s.vacuum(&schema, &table) {
+                            tracing::debug!(error = %e, table, "vacuum after growth");
+                        }
+                    }));
                 }
             }
         }
@@ -581,15 +597,12 @@ impl Session {
 
     /// `VACUUM`s `table`, outside any transaction (as it must be): it marks the table's
     /// pages all-visible, which index-only scans need, and which autovacuum does only a
-    /// minute or more after a bulk load, or never where it is off. A table dropped since
-    /// is no failure.
-    fn vacuum(&self, schema: &str, table: &str) {
-        let done = self
-            .use_schema(schema)
-            .and_then(|()| self.batch(&format!("VACUUM {}", crate::quote_ident(table))));
-        if let Err(e) = done {
-            tracing::debug!(error = %e, table, "vacuum after growth");
-        }
+    /// minute or more after a bulk load, or never where it is off. Pages written by a
+    /// transaction whose commit record is not yet on disk stay unmarked (a commit that
+    /// wrote nothing else does not wait for it).
+    fn vacuum(&self, schema: &str, table: &str) -> DomainResult<()> {
+        self.use_schema(schema)?;
+        self.batch(&format!("VACUUM {}", crate::quote_ident(table)))
     }
 
     /// Runs `group` in one transaction holding the schema's write lock, each write in a

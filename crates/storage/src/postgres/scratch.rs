@@ -119,6 +119,24 @@ pub fn schemas_in(url: &str, prefix: &str) -> Result<Vec<String>, String> {
     .map_err(|_| "listing schemas panicked".to_string())?
 }
 
+/// Each record table (`rec_…`) in the database at `url` with rows: its name, its pages and
+/// how many of them are marked all-visible (for tests of vacuuming).
+pub fn record_table_visibility(url: &str) -> Result<Vec<(String, i64, i64)>, String> {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let mut client = Client::connect(&url, NoTls).map_err(|e| e.to_string())?;
+        let rows = client
+            .query(
+                "SELECT relname::text, relpages::bigint, relallvisible::bigint FROM pg_class                  WHERE relkind = 'r' AND starts_with(relname, 'rec_') AND reltuples > 0 ORDER BY 1",
+                &[],
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    })
+    .join()
+    .map_err(|_| "reading visibility panicked".to_string())?
+}
+
 /// How scratch databases are named: `andibase_t_<pid>_<random>`.
 const PREFIX: &str = "andibase_t_";
 
