@@ -22,24 +22,25 @@ pub(crate) struct NewConversation<'a> {
     /// Its messages (a JSON array, as text).
     pub messages: &'a str,
     pub status: &'a str,
+    /// What answering it cost (JSON text; `{}` when nothing was spent yet).
+    pub usage: &'a str,
     /// The job that works on it, queued in the same transaction.
     pub job: Option<&'a str>,
 }
 
 impl NewConversation<'_> {
-    /// Writes it (and queues its job) in `tx`; its id, the next of its space and collection.
+    /// Writes it (and queues its job) in `tx`; its id, the next of its space and collection
+    /// (one statement: on PostgreSQL each is a round trip under the workspace's lock).
     pub fn insert(&self, tx: &Tx<'_>, now: Timestamp) -> DomainResult<i64> {
         let id = tx
             .query_one(
-                "SELECT coalesce(max(id), 0) + 1 FROM memory_conversations WHERE space_id = ? AND collection = ?",
-                &params![self.space_id, self.collection],
+                "INSERT INTO memory_conversations (space_id, collection, id, \"user\", input, messages, status, usage, created_at, updated_at) \
+                 VALUES (?1, ?2, (SELECT coalesce(max(id), 0) + 1 FROM memory_conversations WHERE space_id = ?1 AND collection = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
+                 RETURNING id",
+                &params![self.space_id, self.collection, self.user, self.input, self.messages, self.status, self.usage, now],
             )?
-            .map_or(Ok(1), |r| r.int(0))?;
-        tx.execute(
-            "INSERT INTO memory_conversations (space_id, collection, id, \"user\", input, messages, status, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            &params![self.space_id, self.collection, id, self.user, self.input, self.messages, self.status, now, now],
-        )?;
+            .ok_or_else(|| DomainError::Internal("a conversation was not written".into()))?
+            .int(0)?;
         if let Some(kind) = self.job {
             andibase_jobs::enqueue(
                 tx,

@@ -229,6 +229,7 @@ impl Memory {
                     input: &input_json,
                     messages: &messages,
                     status: "submitted",
+                    usage: "{}",
                     job: Some(FORMATION_JOB),
                 }
                 .insert(tx, now)

@@ -413,6 +413,7 @@ fn enqueue_maintenance(
         input,
         messages: "[]",
         status: "submitted",
+        usage: "{}",
         job: Some(MAINTENANCE_JOB),
     }
     .insert(tx, now)

@@ -11,8 +11,6 @@ use andibase_kip::Mode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use andibase_storage::{params, Sql};
-
 use crate::agents::{Agent, AgentRun};
 use crate::conversations::NewConversation;
 use crate::formation::InputContext;
@@ -370,13 +368,10 @@ impl Memory {
                 input: &input,
                 messages: &messages,
                 status: "completed",
+                usage: &usage,
                 job: None,
             }
             .insert(tx, now)?;
-            tx.execute(
-                "UPDATE memory_conversations SET usage = ? WHERE space_id = ? AND collection = ? AND id = ?",
-                &params![usage, space_id.clone(), RECALL, id],
-            )?;
             Ok(id)
         })
         .await
