@@ -652,24 +652,21 @@ impl Memory {
         let db = self.workspaces.get(&space.workspace_id).await?;
         let (id, hash, now) = (space.id.clone(), sha256_hex(secret), self.now());
         db.write(move |tx| {
+            // Found and counted in one statement: on PostgreSQL each is a round trip
+            // under the workspace's lock, and every request with a token makes this write.
             let Some(row) = tx.query_one(
-                "SELECT scope, expires_at, name FROM memory_space_tokens WHERE token_hash = ? AND space_id = ?",
-                &params![hash.clone(), id],
+                "UPDATE memory_space_tokens SET usage = usage + 1, updated_at = ? \
+                 WHERE token_hash = ? AND space_id = ? AND (expires_at IS NULL OR expires_at > ?) \
+                 RETURNING scope, name",
+                &params![now, hash, id, now],
             )?
             else {
                 return Ok(None);
             };
-            if row.opt_int(1)?.is_some_and(|e| e <= now) {
-                return Ok(None);
-            }
-            tx.execute(
-                "UPDATE memory_space_tokens SET usage = usage + 1, updated_at = ? WHERE token_hash = ?",
-                &params![now, hash],
-            )?;
             let Some(scope) = Scope::parse(&row.text(0)?) else {
                 return Ok(None);
             };
-            Ok(Some((scope, row.text(2)?)))
+            Ok(Some((scope, row.text(1)?)))
         })
         .await
     }
