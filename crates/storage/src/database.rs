@@ -747,7 +747,7 @@ mod tests {
     /// On PostgreSQL, a table a write asks to have vacuumed (it grew) is vacuumed once the
     /// write commits, so its pages are marked all-visible and index-only scans skip it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_table_analyzed_in_a_write_is_vacuumed_after_it_commits() {
+    async fn a_table_a_write_asks_for_is_vacuumed_after_it_commits() {
         for (db, _guard) in on_each_engine("vacuum") {
             if !db.is_postgres() {
                 continue;
