@@ -332,7 +332,7 @@ const ANALYZE_FROM_ROWS: i64 = 1_000;
 /// each tenth of growth, so that index-only scans (counts) find the new rows' pages
 /// marked all-visible; a vacuum reads only the pages not yet marked.
 pub(crate) fn after_growth(
-    tx: &impl Sql,
+    tx: &Tx<'_>,
     def: &DataDefinition,
     rows_before: i64,
     created: usize,
@@ -366,7 +366,7 @@ pub(crate) fn after_growth(
         let mut vacuumed = VACUUMED.lock().expect("vacuum cache poisoned");
         let last = vacuumed.get(&def.table).copied().unwrap_or(0);
         if rows >= last + (last / 10).max(ANALYZE_FROM_ROWS) {
-            andibase_storage::schema::vacuum_after_commit(tx, &def.table);
+            tx.vacuum_after_commit(&def.table);
             vacuumed.insert(def.table.clone(), rows);
         }
     }

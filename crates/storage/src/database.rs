@@ -243,7 +243,7 @@ impl Database {
 
     /// On PostgreSQL, vacuums `table` now, so that its pages are marked all-visible for
     /// index-only scans (after a copy, say); nothing on SQLite, which has no such marks.
-    /// (Writes ask for it after growth with [`crate::schema::vacuum_after_commit`].)
+    /// (Writes ask for it after growth with [`Tx::vacuum_after_commit`].)
     pub async fn vacuum(&self, table: &str) -> DomainResult<()> {
         match &*self.inner {
             Engine::Sqlite(_) => Ok(()),
@@ -409,15 +409,6 @@ mod connected {
 }
 use connected::Conn;
 
-/// On PostgreSQL, vacuums `table` once the write transaction of `sql` has committed, on a
-/// connection of its own (see `postgres::Session::vacuum`); nothing on SQLite, where
-/// nothing needs it.
-pub(crate) fn vacuum_after_commit(sql: &impl Sql, table: &str) {
-    if let Conn::Postgres(session) = sql.conn() {
-        session.vacuum_after_commit(table);
-    }
-}
-
 /// Statements a transaction or a reader can run.
 pub trait Sql: connected::Connected {
     fn execute(&self, sql: &str, params: &[Value]) -> DomainResult<usize> {
@@ -551,6 +542,17 @@ impl<'a> Tx<'a> {
             Err(_) => "ROLLBACK TO SAVEPOINT attempt; RELEASE SAVEPOINT attempt",
         })?;
         result
+    }
+
+    /// On PostgreSQL, vacuums `table` once this transaction has committed, on a connection
+    /// of its own; nothing on SQLite. New rows' pages are not marked all-visible until a
+    /// vacuum, and until then a count through a covering index still reads the table (44
+    /// ms against 6 ms for 39,000 of 110,000 rows); autovacuum comes a minute or more
+    /// after a load, or never where an operator turned it off.
+    pub fn vacuum_after_commit(&self, table: &str) {
+        if let Conn::Postgres(session) = self.conn {
+            session.vacuum_after_commit(table);
+        }
     }
 
     /// Tells every process on the same database, when this transaction commits, that
@@ -780,7 +782,7 @@ mod tests {
             // until it does a vacuum marks no page all-visible.)
             db.write(|tx| {
                 tx.execute("INSERT INTO things VALUES (?, ?)", &params!["last", 1i64])?;
-                crate::schema::vacuum_after_commit(tx, "things");
+                tx.vacuum_after_commit("things");
                 Ok(())
             })
             .await

@@ -273,15 +273,6 @@ pub fn analyze(tx: &impl Sql, table: &str) -> DomainResult<()> {
     Ok(())
 }
 
-/// On PostgreSQL, vacuums `table` once the write transaction of `tx` has committed (on a
-/// connection of its own; nothing on SQLite). New rows' pages are not marked all-visible
-/// until a vacuum, and until then a count through a covering index still reads the table
-/// (44 ms against 6 ms for 39,000 of 110,000 rows); autovacuum comes a minute or more
-/// after a load, or never where an operator turned it off.
-pub fn vacuum_after_commit(tx: &impl Sql, table: &str) {
-    crate::database::vacuum_after_commit(tx, table);
-}
-
 /// Whether the file has statistics at all (SQLite makes `sqlite_stat1` at the first
 /// `ANALYZE`).
 fn has_statistics(r: &impl Sql) -> DomainResult<bool> {
