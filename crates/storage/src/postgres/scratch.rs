@@ -68,19 +68,31 @@ impl ScratchDatabase {
     }
 }
 
+/// Runs `f` with a client of its own on the database at `url`, on a thread of its own
+/// (the blocking client cannot start inside a test's runtime). Blocking.
+fn with_client<T: Send + 'static>(
+    url: &str,
+    f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+) -> Result<T, String> {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let mut client = Client::connect(&url, NoTls).map_err(|e| e.to_string())?;
+        f(&mut client).map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "a query of the test database panicked".to_string())?
+}
+
 /// Whether any row of any table in the database at `url` holds `needle`, as text or as
 /// the bytes of a `bytea` (tests look for secrets kept in the clear). Blocking.
 pub fn database_holds(url: &str, needle: &str) -> Result<bool, String> {
-    let (url, needle) = (url.to_string(), needle.to_string());
-    std::thread::spawn(move || {
-        let mut client = Client::connect(&url, NoTls).map_err(|e| e.to_string())?;
-        let tables = client
-            .query(
-                "SELECT table_schema, table_name FROM information_schema.tables \
-                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
-                &[],
-            )
-            .map_err(|e| e.to_string())?;
+    let needle = needle.to_string();
+    with_client(url, move |client| {
+        let tables = client.query(
+            "SELECT table_schema, table_name FROM information_schema.tables \
+             WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
+            &[],
+        )?;
         let hex: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
         for t in tables {
             let (schema, table): (String, String) = (t.get(0), t.get(1));
@@ -88,53 +100,41 @@ pub fn database_holds(url: &str, needle: &str) -> Result<bool, String> {
                 "SELECT count(*) FROM \"{schema}\".\"{table}\" x \
                  WHERE strpos(x::text, $1) > 0 OR strpos(x::text, $2) > 0"
             );
-            let n: i64 = client
-                .query_one(&sql, &[&needle, &hex])
-                .map_err(|e| e.to_string())?
-                .get(0);
+            let n: i64 = client.query_one(&sql, &[&needle, &hex])?.get(0);
             if n > 0 {
                 return Ok(true);
             }
         }
         Ok(false)
     })
-    .join()
-    .map_err(|_| "searching the database panicked".to_string())?
 }
 
 /// The schemas of the database at `url` whose names start with `prefix`. Blocking.
 pub fn schemas_in(url: &str, prefix: &str) -> Result<Vec<String>, String> {
-    let (url, prefix) = (url.to_string(), prefix.to_string());
-    std::thread::spawn(move || {
-        let mut client = Client::connect(&url, NoTls).map_err(|e| e.to_string())?;
-        let rows = client
-            .query(
-                "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)",
-                &[&prefix],
-            )
-            .map_err(|e| e.to_string())?;
+    let prefix = prefix.to_string();
+    with_client(url, move |client| {
+        let rows = client.query(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)",
+            &[&prefix],
+        )?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     })
-    .join()
-    .map_err(|_| "listing schemas panicked".to_string())?
 }
 
 /// Each record table (`rec_…`) in the database at `url` with rows: its name, its pages and
-/// how many of them are marked all-visible (for tests of vacuuming).
+/// how many of them are marked all-visible (for tests of vacuuming). Blocking.
 pub fn record_table_visibility(url: &str) -> Result<Vec<(String, i64, i64)>, String> {
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        let mut client = Client::connect(&url, NoTls).map_err(|e| e.to_string())?;
-        let rows = client
-            .query(
-                "SELECT relname::text, relpages::bigint, relallvisible::bigint FROM pg_class                  WHERE relkind = 'r' AND starts_with(relname, 'rec_') AND reltuples > 0 ORDER BY 1",
-                &[],
-            )
-            .map_err(|e| e.to_string())?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    with_client(url, |client| {
+        let rows = client.query(
+            "SELECT relname::text, relpages::bigint, relallvisible::bigint FROM pg_class \
+             WHERE relkind = 'r' AND starts_with(relname, 'rec_') AND reltuples > 0 ORDER BY 1",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     })
-    .join()
-    .map_err(|_| "reading visibility panicked".to_string())?
 }
 
 /// How scratch databases are named: `andibase_t_<pid>_<random>`.
