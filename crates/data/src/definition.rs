@@ -599,6 +599,8 @@ pub trait DefinitionCache: Send + Sync {
         db: &Path,
         load: &mut dyn FnMut() -> DomainResult<Vec<DataDefinition>>,
     ) -> DomainResult<Arc<Vec<DataDefinition>>>;
+    /// The definitions kept for `db`, if any.
+    fn get(&self, db: &Path) -> Option<Arc<Vec<DataDefinition>>>;
     /// Drops what is kept for `db`.
     fn forget(&self, db: &Path);
     /// Drops everything kept (changes may have been missed).
@@ -647,6 +649,10 @@ impl DefinitionCache for LocalDefinitionCache {
             entry.definitions = Some(loaded.clone());
         }
         Ok(loaded)
+    }
+
+    fn get(&self, db: &Path) -> Option<Arc<Vec<DataDefinition>>> {
+        self.files().get(db)?.definitions.clone()
     }
 
     fn forget(&self, db: &Path) {

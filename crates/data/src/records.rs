@@ -476,30 +476,34 @@ impl Data<'_> {
         expand: Option<String>,
         direct: bool,
     ) -> DomainResult<Shown<Value>> {
-        let (key, rid) = (key.to_string(), record_id.to_string());
         let (hooks, role) = (self.hooks.clone(), self.role);
-        let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
+        let all = self.all_definitions().await?;
+        let def = find_definition(&all, key)?;
+        let expand = expansion(def, expand.as_deref(), role)?;
+        let sql = format!(
+            "SELECT {} FROM {} t WHERE t.id = ? AND (? = 1 OR t.deleted_at IS NULL)",
+            record_columns(def),
+            self.db.table_name(&def.table)
+        );
+        let params = params![record_id, include_deleted];
+        let key = key.to_string();
+        if direct && expand.is_empty() && !hooks.alters_reads() {
+            // One statement, nothing to do between rows: the shortest way there is.
+            let body = self
+                .db
+                .read_rows(sql, params.to_vec(), None, move |body, row| {
+                    let def = find_definition(&all, &key)?;
+                    let mut out = Vec::with_capacity(512);
+                    write_record(&mut out, def, row, 0, None, |spec| hidden_from(spec, role));
+                    *body = Some(out);
+                    Ok(false)
+                })
+                .await?;
+            return body.map(Shown::Body).ok_or(DomainError::NotFound);
+        }
         self.db
             .read(move |r| {
-                let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
-                let expand = expansion(def, expand.as_deref(), role)?;
-                let sql = format!(
-                    "SELECT {} FROM {} t WHERE t.id = ? AND (? = 1 OR t.deleted_at IS NULL)",
-                    record_columns(def),
-                    quote_ident(&def.table)
-                );
-                let params = params![&rid, include_deleted];
-                if direct && expand.is_empty() && !hooks.alters_reads() {
-                    let mut body = None;
-                    r.query_each(&sql, &params, &mut |row| {
-                        let mut out = Vec::with_capacity(512);
-                        write_record(&mut out, def, row, 0, None, |spec| hidden_from(spec, role));
-                        body = Some(out);
-                        Ok(false)
-                    })?;
-                    return body.map(Shown::Body).ok_or(DomainError::NotFound);
-                }
                 let row = r.query_one(&sql, &params)?.ok_or(DomainError::NotFound)?;
                 let mut items = [record_json(def, &row, 0, None)];
                 expand_related(r, &all, def, &expand, &mut items, &hooks, role)?;
@@ -513,6 +517,17 @@ impl Data<'_> {
                 let [item] = items;
                 Ok(Shown::Built(item))
             })
+            .await
+    }
+
+    /// Every definition of the workspace: kept in memory, or read and then kept.
+    async fn all_definitions(&self) -> DomainResult<Arc<Vec<DataDefinition>>> {
+        let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
+        if let Some(all) = definitions.get(&path) {
+            return Ok(all);
+        }
+        self.db
+            .read(move |r| definitions.get_or_load(&path, &mut || load_all(r)))
             .await
     }
 

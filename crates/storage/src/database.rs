@@ -330,6 +330,46 @@ impl Database {
         }
     }
 
+    /// Runs one short read statement, folding each of its rows into `acc` with `each`
+    /// (which answers whether to go on). Its tables must be named by
+    /// [`Database::table_name`]. On SQLite this is [`Database::read`]; on PostgreSQL the
+    /// statement goes out from the calling task over a pipelined connection, with no pool
+    /// thread in between (a point read's hand-offs cost more than the read).
+    pub async fn read_rows<A, F>(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+        mut acc: A,
+        mut each: F,
+    ) -> DomainResult<A>
+    where
+        A: Send + 'static,
+        F: FnMut(&mut A, &RowRef<'_>) -> DomainResult<bool> + Send + 'static,
+    {
+        if let Engine::Postgres(schema, _) = &*self.inner {
+            for row in schema.read_rows(&sql, &params).await? {
+                if !each(&mut acc, &RowRef::values(&row.0))? {
+                    break;
+                }
+            }
+            return Ok(acc);
+        }
+        self.read(move |r| {
+            r.query_each(&sql, &params, &mut |row| each(&mut acc, row))?;
+            Ok(acc)
+        })
+        .await
+    }
+
+    /// `table` as a statement for [`Database::read_rows`] must name it: quoted, and on
+    /// PostgreSQL with its schema.
+    pub fn table_name(&self, table: &str) -> String {
+        match &*self.inner {
+            Engine::Sqlite(_) => crate::quote_ident(table),
+            Engine::Postgres(schema, _) => schema.table_name(table),
+        }
+    }
+
     /// Runs `f` on a reader thread's read-only connection.
     pub async fn read_offloaded<T, F>(&self, f: F) -> DomainResult<T>
     where
@@ -674,6 +714,7 @@ impl rusqlite::ToSql for Value {
 mod tests {
     use super::*;
     use crate::params;
+    use crate::value::Columns;
     use andibase_common::temp::TempDir;
 
     const TEST: &[Migration] = &[Migration {
@@ -958,6 +999,105 @@ mod tests {
         db.write(|tx| tx.execute("INSERT INTO things VALUES ('after', 99)", &[]))
             .await
             .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn single_statement_reads_fold_rows_and_follow_a_changed_table() {
+        for (db, _guard) in on_each_engine("rows") {
+            db.write(|tx| {
+                tx.execute(
+                    "INSERT INTO things VALUES ('a', 1), ('b', 2), ('c', 3)",
+                    &[],
+                )
+            })
+            .await
+            .unwrap();
+            let sql = format!("SELECT * FROM {} ORDER BY id", db.table_name("things"));
+            let fold = |sql: &str, stop_after: usize| {
+                db.read_rows(sql.to_string(), vec![], Vec::new(), move |seen, row| {
+                    seen.push((0..3).map(|i| row.get(i).to_value()).collect::<Vec<_>>());
+                    Ok(seen.len() < stop_after)
+                })
+            };
+            let rows = fold(&sql, 10).await.unwrap();
+            assert_eq!(rows.len(), 3);
+            assert_eq!(rows[0][..2], [Value::Text("a".into()), Value::Integer(1)]);
+            assert_eq!(fold(&sql, 2).await.unwrap().len(), 2, "stops when asked");
+            // The cached statement's table gains a column: the same text reads it.
+            db.write(|tx| tx.execute("ALTER TABLE things ADD COLUMN extra TEXT", &[]))
+                .await
+                .unwrap();
+            db.write(|tx| tx.execute("UPDATE things SET extra = 'x'", &[]))
+                .await
+                .unwrap();
+            let rows = fold(&sql, 10).await.unwrap();
+            assert_eq!(
+                rows[2],
+                [
+                    Value::Text("c".into()),
+                    Value::Integer(3),
+                    Value::Text("x".into())
+                ]
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn single_statement_reads_on_postgres_read_only_the_named_schema() {
+        let Some(scratch) = crate::ScratchDatabase::for_test() else {
+            return;
+        };
+        let server =
+            crate::Postgres::connect(scratch.url(), crate::PostgresOptions::default()).unwrap();
+        async fn ids(db: &Database, sql: String) -> DomainResult<Vec<Value>> {
+            db.read_rows(sql, vec![], Vec::new(), |ids, row| {
+                ids.push(row.get(0).to_value());
+                Ok(true)
+            })
+            .await
+        }
+        let mut dbs = Vec::new();
+        for name in ["one", "two"] {
+            let db = Database::open_postgres(&server, name, TEST).unwrap();
+            let row = name.to_string();
+            db.write(move |tx| tx.execute("INSERT INTO things VALUES (?, 1)", &params![row]))
+                .await
+                .unwrap();
+            dbs.push(db);
+        }
+        dbs[0]
+            .write(|tx| tx.execute("CREATE TABLE public.things (id TEXT)", &[]))
+            .await
+            .unwrap();
+        for (db, name) in dbs.iter().zip(["one", "two"]) {
+            let sql = format!("SELECT id FROM {}", db.table_name("things"));
+            assert_eq!(ids(db, sql).await.unwrap(), [Value::Text(name.into())]);
+            // No schema is searched: a table named without one is not found, not even
+            // one in `public`, which every connection searches by default.
+            assert!(ids(db, "SELECT id FROM things".into()).await.is_err());
+            let write = format!("DELETE FROM {} RETURNING id", db.table_name("things"));
+            assert!(ids(db, write).await.is_err(), "the connection only reads");
+        }
+        // Connections the server drops are made again for the next reads.
+        let killed = dbs[0]
+            .write(|tx| {
+                tx.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE application_name = 'andibase reads' AND datname = current_database()",
+                    &[],
+                )
+            })
+            .await
+            .unwrap();
+        assert!(!killed.is_empty());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        for _ in 0..4 {
+            let sql = format!("SELECT id FROM {}", dbs[1].table_name("things"));
+            assert_eq!(
+                ids(&dbs[1], sql).await.unwrap(),
+                [Value::Text("two".into())]
+            );
+        }
     }
 
     #[tokio::test]

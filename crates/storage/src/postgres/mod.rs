@@ -13,6 +13,7 @@
 //! different workspaces run in parallel. Each commit is announced with `NOTIFY`, which is
 //! how listeners on every replica hear of changes (see [`Postgres::commits`]).
 
+mod pipeline;
 pub(crate) mod sandbox;
 mod scratch;
 mod screen;
@@ -98,6 +99,8 @@ struct Server {
     /// The commit counter of each schema a handle was opened on.
     commits: Arc<Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>>,
     announcements: tokio::sync::broadcast::Sender<Announcement>,
+    /// Connections for short reads on the async runtime ([`Schema::read_rows`]).
+    pipeline: pipeline::Pipeline,
 }
 
 impl Postgres {
@@ -147,6 +150,7 @@ impl Postgres {
                 readers,
                 commits,
                 announcements,
+                pipeline: pipeline::Pipeline::new(url),
             }),
         })
     }
@@ -429,6 +433,21 @@ impl Schema {
             s.vacuum(&schema, &table)
         })
         .await
+    }
+
+    /// The rows of one short read statement whose tables are named with their schema
+    /// ([`Schema::table_name`]), run on the calling task (see [`pipeline`]).
+    pub(crate) async fn read_rows(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> DomainResult<Vec<crate::Row>> {
+        self.server.inner.pipeline.query(sql, params).await
+    }
+
+    /// `table` of this schema, named so that it is found whatever the `search_path`.
+    pub(crate) fn table_name(&self, table: &str) -> String {
+        format!("{}.{}", self.name, crate::quote_ident(table))
     }
 
     pub(crate) async fn read<T, F>(&self, f: F) -> DomainResult<T>
