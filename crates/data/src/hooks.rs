@@ -546,7 +546,21 @@ mod direct_lists {
             .unwrap();
         assert!(first.next_cursor.is_some());
         for id in ["t1", "t2", "t3"] {
-            let tree = data.get_record("things", id, false, None).await.unwrap();
+            // A list's tree is built from the row; a record by id is written straight
+            // from it: the two agree.
+            let filter = format!("id = \"{id}\"");
+            let listed = data
+                .query(
+                    "things",
+                    serde_json::from_value(json!({ "filter": filter })).unwrap(),
+                )
+                .await
+                .unwrap();
+            let tree = listed.items[0].clone();
+            assert_eq!(
+                data.get_record("things", id, false, None).await.unwrap(),
+                tree
+            );
             let body: Value = serde_json::from_slice(
                 &data
                     .get_record_body("things", id, false, None)

@@ -437,10 +437,7 @@ impl Data<'_> {
         include_deleted: bool,
         expand: Option<String>,
     ) -> DomainResult<Value> {
-        match self
-            .record(key, record_id, include_deleted, expand, false)
-            .await?
-        {
+        match self.record(key, record_id, include_deleted, expand).await? {
             Shown::Built(record) => Ok(record),
             Shown::Body(body) => {
                 serde_json::from_slice(&body).map_err(|e| DomainError::Internal(e.to_string()))
@@ -457,10 +454,7 @@ impl Data<'_> {
         include_deleted: bool,
         expand: Option<String>,
     ) -> DomainResult<Vec<u8>> {
-        match self
-            .record(key, record_id, include_deleted, expand, true)
-            .await?
-        {
+        match self.record(key, record_id, include_deleted, expand).await? {
             Shown::Body(body) => Ok(body),
             Shown::Built(record) => {
                 serde_json::to_vec(&record).map_err(|e| DomainError::Internal(e.to_string()))
@@ -474,7 +468,6 @@ impl Data<'_> {
         record_id: &str,
         include_deleted: bool,
         expand: Option<String>,
-        direct: bool,
     ) -> DomainResult<Shown<Value>> {
         let (hooks, role) = (self.hooks.clone(), self.role);
         let all = self.all_definitions().await?;
@@ -487,8 +480,9 @@ impl Data<'_> {
         );
         let params = params![record_id, include_deleted];
         let key = key.to_string();
-        if direct && expand.is_empty() && !hooks.alters_reads() {
-            // One statement, nothing to do between rows: the shortest way there is.
+        if expand.is_empty() && !hooks.alters_reads() {
+            // One statement, nothing to do between rows: the shortest way there is (on
+            // PostgreSQL, no pool thread), for a caller that wants a tree too.
             let body = self
                 .db
                 .read_rows(sql, params.to_vec(), None, move |body, row| {
