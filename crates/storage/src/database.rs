@@ -1078,26 +1078,37 @@ mod tests {
             let write = format!("DELETE FROM {} RETURNING id", db.table_name("things"));
             assert!(ids(db, write).await.is_err(), "the connection only reads");
         }
-        // Connections the server drops are made again for the next reads.
+        // Connections the server drops are made again for the next reads, one per slot
+        // however many reads find it closed at once.
+        let reads_connections = "SELECT pid FROM pg_stat_activity \
+             WHERE application_name = 'andibase reads' AND datname = current_database()";
         let killed = dbs[0]
-            .write(|tx| {
+            .write(move |tx| {
                 tx.query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE application_name = 'andibase reads' AND datname = current_database()",
+                    &format!("SELECT pg_terminate_backend(pid) FROM ({reads_connections}) r"),
                     &[],
                 )
             })
             .await
             .unwrap();
         assert!(!killed.is_empty());
+        let made = |db: &Database| match &*db.inner {
+            Engine::Postgres(schema, _) => schema.pipelined_connections_made(),
+            Engine::Sqlite(_) => unreachable!(),
+        };
+        assert_eq!(made(&dbs[1]), 2);
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        for _ in 0..4 {
-            let sql = format!("SELECT id FROM {}", dbs[1].table_name("things"));
-            assert_eq!(
-                ids(&dbs[1], sql).await.unwrap(),
-                [Value::Text("two".into())]
+        let reads = (0..16).map(|_| {
+            let (db, sql) = (
+                dbs[1].clone(),
+                format!("SELECT id FROM {}", dbs[1].table_name("things")),
             );
+            tokio::spawn(async move { ids(&db, sql).await })
+        });
+        for read in reads.collect::<Vec<_>>() {
+            assert_eq!(read.await.unwrap().unwrap(), [Value::Text("two".into())]);
         }
+        assert_eq!(made(&dbs[1]), 4, "two at first, and two again");
     }
 
     #[tokio::test]

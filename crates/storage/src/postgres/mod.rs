@@ -445,6 +445,12 @@ impl Schema {
         self.server.inner.pipeline.query(sql, params).await
     }
 
+    /// How many connections [`Schema::read_rows`] has made in this process.
+    #[cfg(test)]
+    pub(crate) fn pipelined_connections_made(&self) -> usize {
+        self.server.inner.pipeline.connections_made()
+    }
+
     /// `table` of this schema, named so that it is found whatever the `search_path`.
     pub(crate) fn table_name(&self, table: &str) -> String {
         format!("{}.{}", self.name, crate::quote_ident(table))

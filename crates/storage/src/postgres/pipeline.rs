@@ -32,12 +32,26 @@ pub(crate) const CONNECTIONS: usize = 2;
 const SETUP: &str = "SET default_transaction_read_only = on; SET search_path = ''; \
                      SET statement_timeout = 10000; SET application_name = 'andibase reads'";
 
+/// How long connecting may take when the address does not say (`connect_timeout`): a
+/// read waits for it.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) struct Pipeline {
     url: String,
     /// Connected on first use, from inside the runtime that then drives them; connected
     /// again when found closed.
-    slots: Vec<Mutex<Option<Arc<Connection>>>>,
+    slots: Vec<Slot>,
     next: AtomicUsize,
+    /// Connections made so far.
+    made: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Slot {
+    connection: Mutex<Option<Arc<Connection>>>,
+    /// Held while connecting, so that the reads that find the slot closed together
+    /// wait for one new connection rather than each open their own.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 struct Connection {
@@ -49,8 +63,9 @@ impl Pipeline {
     pub(crate) fn new(url: &str) -> Pipeline {
         Pipeline {
             url: url.to_string(),
-            slots: (0..CONNECTIONS).map(|_| Mutex::default()).collect(),
+            slots: (0..CONNECTIONS).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
+            made: AtomicUsize::new(0),
         }
     }
 
@@ -73,29 +88,50 @@ impl Pipeline {
             .collect()
     }
 
+    /// How many connections were made so far (each slot's first, and any made again).
+    #[cfg(test)]
+    pub(crate) fn connections_made(&self) -> usize {
+        self.made.load(Ordering::Relaxed)
+    }
+
     async fn connection(&self) -> DomainResult<Arc<Connection>> {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
-        if let Some(conn) = slot.lock().expect("pipeline slot poisoned").as_ref() {
-            if !conn.client.is_closed() {
-                return Ok(conn.clone());
-            }
+        if let Some(open) = slot.open() {
+            return Ok(open);
         }
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
-            .await
-            .map_err(map_error)?;
+        let _connecting = slot.connecting.lock().await;
+        if let Some(open) = slot.open() {
+            return Ok(open);
+        }
+        let mut config: tokio_postgres::Config = self.url.parse().map_err(map_error)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let (client, connection) = config.connect(NoTls).await.map_err(map_error)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "pipelined PostgreSQL connection ended");
             }
         });
         client.batch_execute(SETUP).await.map_err(map_error)?;
+        let made = self.made.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(made, "pipelined PostgreSQL connection made");
         let conn = Arc::new(Connection {
             client,
             statements: Mutex::default(),
         });
-        // Two tasks may connect the same slot at once; the later one stays.
-        *slot.lock().expect("pipeline slot poisoned") = Some(conn.clone());
+        *slot.connection.lock().expect("pipeline slot poisoned") = Some(conn.clone());
         Ok(conn)
+    }
+}
+
+impl Slot {
+    fn open(&self) -> Option<Arc<Connection>> {
+        let connection = self.connection.lock().expect("pipeline slot poisoned");
+        connection
+            .as_ref()
+            .filter(|c| !c.client.is_closed())
+            .cloned()
     }
 }
 
