@@ -914,7 +914,8 @@ impl Data<'_> {
                 }
             });
         }
-        let defs = self.list_definitions().await?;
+        // Kept definitions, as record reads use: a request reads none.
+        let defs = self.all_definitions().await?;
         let system = [
             ("id", "id"),
             ("name", "name"),
