@@ -61,6 +61,34 @@ const QUERY_CANCELED: &str = "57014";
 /// Prepared statements kept per connection before the cache starts over.
 const STATEMENT_CACHE: usize = 2000;
 
+/// A connection's prepared statements by their text (with `?` placeholders), up to
+/// [`STATEMENT_CACHE`] before it starts over.
+#[derive(Default)]
+struct Statements(HashMap<String, Statement>);
+
+impl Statements {
+    fn get(&self, sql: &str) -> Option<Statement> {
+        self.0.get(sql).cloned()
+    }
+
+    fn keep(&mut self, sql: &str, statement: &Statement) {
+        if self.0.len() >= STATEMENT_CACHE {
+            self.0.clear();
+        }
+        self.0.insert(sql.to_string(), statement.clone());
+    }
+
+    fn forget(&mut self, sql: &str) {
+        self.0.remove(sql);
+    }
+}
+
+/// Whether a cached statement was refused because the tables under it changed shape
+/// ("cached plan must not change result type"): prepared again, it runs.
+fn plan_went_stale(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::FEATURE_NOT_SUPPORTED)
+}
+
 /// How many connections run writes, and how many run reads, per process.
 #[derive(Clone, Debug)]
 pub struct PostgresOptions {
@@ -473,7 +501,7 @@ impl Schema {
 /// One connection, owned by one pool thread.
 pub struct Session {
     client: RefCell<Client>,
-    statements: RefCell<HashMap<String, Statement>>,
+    statements: RefCell<Statements>,
     /// The `search_path` the connection has now.
     schema: RefCell<String>,
     read_only: bool,
@@ -499,7 +527,7 @@ impl Session {
         }
         Ok(Session {
             client: RefCell::new(client),
-            statements: RefCell::new(HashMap::new()),
+            statements: RefCell::default(),
             schema: RefCell::new(String::new()),
             read_only,
             in_transaction: std::cell::Cell::new(false),
@@ -741,7 +769,7 @@ impl Session {
     /// with the types of the values at hand, as SQLite would have taken them.
     fn statement(&self, sql: &str, params: &[Value]) -> Result<Statement, postgres::Error> {
         if let Some(s) = self.statements.borrow().get(sql) {
-            return Ok(s.clone());
+            return Ok(s);
         }
         let numbered = values::numbered_placeholders(sql);
         let prepared = {
@@ -768,11 +796,7 @@ impl Session {
             }
             prepared
         }?;
-        let mut cache = self.statements.borrow_mut();
-        if cache.len() >= STATEMENT_CACHE {
-            cache.clear();
-        }
-        cache.insert(sql.to_string(), prepared.clone());
+        self.statements.borrow_mut().keep(sql, &prepared);
         Ok(prepared)
     }
 
@@ -795,8 +819,8 @@ impl Session {
             .map_err(|e| statement_error(e, sql))?;
         let first = run(&mut self.client.borrow_mut(), &stmt);
         match first {
-            Err(e) if e.code() == Some(&postgres::error::SqlState::FEATURE_NOT_SUPPORTED) => {
-                self.statements.borrow_mut().remove(sql);
+            Err(e) if plan_went_stale(&e) => {
+                self.statements.borrow_mut().forget(sql);
                 let stmt = self
                     .statement(sql, params)
                     .map_err(|e| statement_error(e, sql))?;

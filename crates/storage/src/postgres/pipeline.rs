@@ -10,16 +10,16 @@
 //! names each table with its schema ([`crate::Database::table_name`]), and an unqualified
 //! name fails instead of reading whichever schema was last set.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use andibase_common::DomainResult;
-use postgres::error::SqlState;
 use postgres::Statement;
 use tokio_postgres::{Client, NoTls};
 
-use super::{map_error, param_refs, row_values, statement_error, values, STATEMENT_CACHE};
+use super::{
+    map_error, param_refs, plan_went_stale, row_values, statement_error, values, Statements,
+};
 use crate::value::Value;
 
 /// Connections per process. Two carry the point reads of the data benchmark at the
@@ -56,7 +56,7 @@ struct Slot {
 
 struct Connection {
     client: Client,
-    statements: Mutex<HashMap<String, Statement>>,
+    statements: Mutex<Statements>,
 }
 
 impl Pipeline {
@@ -75,11 +75,11 @@ impl Pipeline {
         let refs = param_refs(params);
         let mut rows = conn.query(sql, params, &refs).await;
         // The tables under a cached statement changed shape: prepare it again, once.
-        if matches!(&rows, Err(e) if e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED)) {
+        if matches!(&rows, Err(e) if plan_went_stale(e)) {
             conn.statements
                 .lock()
                 .expect("statement cache poisoned")
-                .remove(sql);
+                .forget(sql);
             rows = conn.query(sql, params, &refs).await;
         }
         rows.map_err(|e| statement_error(e, sql))?
@@ -153,8 +153,7 @@ impl Connection {
             .statements
             .lock()
             .expect("statement cache poisoned")
-            .get(sql)
-            .cloned();
+            .get(sql);
         if let Some(statement) = cached {
             return Ok(statement);
         }
@@ -167,11 +166,10 @@ impl Connection {
             }
             other => other?,
         };
-        let mut cache = self.statements.lock().expect("statement cache poisoned");
-        if cache.len() >= STATEMENT_CACHE {
-            cache.clear();
-        }
-        cache.insert(sql.to_string(), prepared.clone());
+        self.statements
+            .lock()
+            .expect("statement cache poisoned")
+            .keep(sql, &prepared);
         Ok(prepared)
     }
 }
