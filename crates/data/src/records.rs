@@ -94,15 +94,147 @@ enum Shown<T> {
     Body(Vec<u8>),
 }
 
+/// A list request checked against its definition as the caller's role sees it.
+struct ListPlan {
+    limit: i64,
+    only: Option<Vec<String>>,
+    keys: Vec<SortKey>,
+    predicate: Option<andibase_filter::Predicate>,
+}
+
+impl ListPlan {
+    fn new(
+        all: &[DataDefinition],
+        def: &DataDefinition,
+        q: &QueryParams,
+        role: Role,
+    ) -> DomainResult<ListPlan> {
+        let limit = q.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(DomainError::from_issues(vec![FieldIssue::at(
+                ["limit"],
+                "must be 1 to 1000",
+            )]));
+        }
+        Ok(ListPlan {
+            limit,
+            only: projection(def, q.fields.as_deref(), role)?,
+            keys: sort_keys(def, q.sort.as_deref(), role)?,
+            predicate: compile_filter(all, def, q.filter.as_deref(), role)?,
+        })
+    }
+
+    /// The page's statement: the records that pass `filter` (with its `params`) after
+    /// the cursor, in the sort's order, one row past the page (to know there is more).
+    fn statement(
+        &self,
+        def: &DataDefinition,
+        q: &QueryParams,
+        filter: &str,
+        mut params: Vec<SqlValue>,
+    ) -> DomainResult<(String, Vec<SqlValue>)> {
+        let (after, after_params) = match &q.cursor {
+            Some(c) => keyset(&self.keys, c)?,
+            None => ("TRUE".into(), vec![]),
+        };
+        params.extend(after_params);
+        let key_cols: String = self
+            .keys
+            .iter()
+            .map(|k| format!("t.{}, ", quote_ident(k.column())))
+            .collect();
+        // The limit is written into the SQL, not bound: SQLite re-prepares a
+        // statement with a bound LIMIT at every run (9% of this request's CPU).
+        let sql = format!(
+            "SELECT {key_cols}{} FROM {} t WHERE {} AND {filter} AND {after} ORDER BY {} LIMIT {}",
+            record_columns(def),
+            quote_ident(&def.table),
+            live_or_all(q),
+            order_by(&self.keys),
+            self.limit + 1
+        );
+        Ok((sql, params))
+    }
+}
+
+/// The condition that keeps soft-deleted records out, unless asked for.
+fn live_or_all(q: &QueryParams) -> &'static str {
+    match q.include_deleted.unwrap_or(false) {
+        true => "TRUE",
+        false => "t.deleted_at IS NULL",
+    }
+}
+
+/// A page written as the HTTP API shows it, straight from the rows of its statement, no
+/// JSON tree built first.
+struct PageWriter {
+    out: Vec<u8>,
+    written: i64,
+    last_cursor: Option<String>,
+    next_cursor: Option<String>,
+}
+
+impl PageWriter {
+    fn new(limit: i64) -> PageWriter {
+        let mut out = Vec::with_capacity(64 + limit as usize * 256);
+        out.extend_from_slice(b"{\"items\":[");
+        PageWriter {
+            out,
+            written: 0,
+            last_cursor: None,
+            next_cursor: None,
+        }
+    }
+
+    /// Writes one row of [`ListPlan::statement`]; whether to go on.
+    fn row(
+        &mut self,
+        def: &DataDefinition,
+        plan: &ListPlan,
+        role: Role,
+        row: &impl andibase_storage::Columns,
+    ) -> bool {
+        if self.written == plan.limit {
+            // The row past the page: there is more, after the last one shown.
+            self.next_cursor = self.last_cursor.take();
+            return false;
+        }
+        if self.written > 0 {
+            self.out.push(b',');
+        }
+        let (keys, only) = (&plan.keys, plan.only.as_deref());
+        write_record(&mut self.out, def, row, keys.len(), only, |spec| {
+            hidden_from(spec, role)
+        });
+        self.written += 1;
+        if self.written == plan.limit {
+            self.last_cursor = Some(cursor_after(row, keys));
+        }
+        true
+    }
+
+    fn finish(mut self, total: Option<i64>, total_estimated: bool) -> DomainResult<Vec<u8>> {
+        let out = &mut self.out;
+        out.extend_from_slice(b"],\"nextCursor\":");
+        serde_json::to_writer(&mut *out, &self.next_cursor)
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        if let Some(total) = total {
+            out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
+        }
+        if total_estimated {
+            out.extend_from_slice(b",\"totalEstimated\":true");
+        }
+        out.push(b'}');
+        Ok(self.out)
+    }
+}
+
 /// One checked list request, to read within the query time limit.
 struct ListRead<'a> {
     all: &'a [DataDefinition],
     def: &'a DataDefinition,
     q: &'a QueryParams,
-    keys: &'a [SortKey],
-    only: Option<&'a [String]>,
-    predicate: Option<&'a andibase_filter::Predicate>,
-    limit: i64,
+    plan: &'a ListPlan,
     hooks: &'a Pipeline,
     role: Role,
     /// Write the page as JSON bytes straight from the rows when nothing changes records.
@@ -116,14 +248,12 @@ impl ListRead<'_> {
             all,
             def,
             q,
-            keys,
-            only,
-            predicate,
-            limit,
+            plan,
             hooks,
             role,
             direct,
         } = *self;
+        let (keys, predicate) = (&plan.keys, plan.predicate.as_ref());
         // The count goes through every index SQLite likes; the page avoids those
         // that would make it sort a crowd of matches.
         let (count_filter, count_params) = render(r.dialect(), predicate, &[]);
@@ -159,15 +289,10 @@ impl ListRead<'_> {
             }
         }
         let expand = expansion(def, q.expand.as_deref(), role)?;
-        let deleted = if q.include_deleted.unwrap_or(false) {
-            "TRUE"
-        } else {
-            "t.deleted_at IS NULL"
-        };
         let counted = count_matches(
             r,
             &def.table,
-            &format!("{deleted} AND {count_filter}"),
+            &format!("{} AND {count_filter}", live_or_all(q)),
             &count_params,
             q.count.unwrap_or_default(),
         )?;
@@ -175,62 +300,18 @@ impl ListRead<'_> {
             Some((n, estimated)) => (Some(n), estimated.then_some(true)),
             None => (None, None),
         };
-        let (after, after_params) = match &q.cursor {
-            Some(c) => keyset(keys, c)?,
-            None => ("TRUE".into(), vec![]),
-        };
-        params.extend(after_params);
-        let key_cols: String = keys
-            .iter()
-            .map(|k| format!("t.{}, ", quote_ident(k.column())))
-            .collect();
-        // The limit is written into the SQL, not bound: SQLite re-prepares a
-        // statement with a bound LIMIT at every run (9% of this request's CPU).
-        let sql = format!(
-            "SELECT {key_cols}{} FROM {} t WHERE {deleted} AND {filter} AND {after} ORDER BY {} LIMIT {}",
-            record_columns(def),
-            quote_ident(&def.table),
-            order_by(keys),
-            limit + 1
-        );
+        let (sql, params) = plan.statement(def, q, &filter, params)?;
         if direct && expand.is_empty() && !hooks.alters_reads() {
             // Each record is written straight from SQLite's row, nothing copied first.
-            let mut out = Vec::with_capacity(64 + limit as usize * 256);
-            out.extend_from_slice(b"{\"items\":[");
-            let (mut written, mut last_cursor, mut next_cursor) = (0, None, None);
-            r.query_each(&sql, &params, &mut |row| {
-                if written == limit {
-                    // The row past the page: there is more, after the last one shown.
-                    next_cursor = last_cursor.take();
-                    return Ok(false);
-                }
-                if written > 0 {
-                    out.push(b',');
-                }
-                write_record(&mut out, def, row, keys.len(), only, |spec| {
-                    hidden_from(spec, role)
-                });
-                written += 1;
-                if written == limit {
-                    last_cursor = Some(cursor_after(row, keys));
-                }
-                Ok(true)
-            })?;
-            out.extend_from_slice(b"],\"nextCursor\":");
-            serde_json::to_writer(&mut out, &next_cursor)
-                .map_err(|e| DomainError::Internal(e.to_string()))?;
-            if let Some(total) = total {
-                out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
-            }
-            if total_estimated.is_some() {
-                out.extend_from_slice(b",\"totalEstimated\":true");
-            }
-            out.push(b'}');
-            return Ok(Shown::Body(out));
+            let mut page = PageWriter::new(plan.limit);
+            r.query_each(&sql, &params, &mut |row| Ok(page.row(def, plan, role, row)))?;
+            return page
+                .finish(total, total_estimated.is_some())
+                .map(Shown::Body);
         }
         let rows = r.query(&sql, &params)?;
-        let more = rows.len() as i64 > limit;
-        let rows = &rows[..rows.len().min(limit as usize)];
+        let more = rows.len() as i64 > plan.limit;
+        let rows = &rows[..rows.len().min(plan.limit as usize)];
         let next_cursor = if more {
             rows.last().map(|row| cursor_after(row, keys))
         } else {
@@ -238,7 +319,7 @@ impl ListRead<'_> {
         };
         let mut items: Vec<Value> = rows
             .iter()
-            .map(|row| record_json(def, row, keys.len(), only))
+            .map(|row| record_json(def, row, keys.len(), plan.only.as_deref()))
             .collect();
         expand_related(r, all, def, &expand, &mut items, hooks, role)?;
         let ctx = HookContext {
@@ -255,6 +336,35 @@ impl ListRead<'_> {
             total_estimated,
         }))
     }
+}
+
+/// After a list read that took `took` (and `steps`, `None` when stopped at the time
+/// limit): a slow one counts its shape in the query log, which may answer with an index
+/// to build (for the definition of that id).
+fn count_if_slow(
+    usage: &crate::usage::QueryLog,
+    path: &std::path::Path,
+    def: &DataDefinition,
+    plan: &ListPlan,
+    took: std::time::Duration,
+    steps: Option<u64>,
+) -> Option<(String, IndexSpec)> {
+    // A list stopped at the time limit is the slowest of all: its shape counts.
+    if steps.is_some_and(|steps| !usage.is_slow(took, steps)) {
+        return None;
+    }
+    let shape = Shape::of(plan.predicate.as_ref(), &plan.keys);
+    let now = andibase_common::Clock::system().now();
+    let index = usage.record(path, def, shape, took, now)?;
+    Some((def.id.clone(), index))
+}
+
+/// The answer to a list stopped at the time limit.
+fn stopped_at(limit: std::time::Duration) -> DomainError {
+    DomainError::from_issues(vec![FieldIssue::at(
+        ["filter"],
+        format!("the query ran longer than {} ms and was stopped: it reads too many records that no index narrows; add a condition on an indexed field (or a declared index), or use search", limit.as_millis()),
+    )])
 }
 
 pub(crate) fn valid_record_id(id: &str) -> bool {
@@ -576,70 +686,93 @@ impl Data<'_> {
         if q.search.is_some() {
             self.ensure_search_layout(key).await?;
         }
+        if self.db.is_postgres() {
+            if let Some(page) = self.list_in_one_statement(key, &q, direct).await? {
+                return Ok(page);
+            }
+        }
         let key = key.to_string();
         let (hooks, role) = (self.hooks.clone(), self.role);
         let (path, definitions) = (self.db.path().to_path_buf(), self.definitions.clone());
         let usage = self.usage.clone();
-        let limit_ms = usage.settings.time_limit.as_millis();
+        let limit = usage.settings.time_limit;
         let (shown, next) = self
             .db
             .read(move |r| {
                 let all = definitions.get_or_load(&path, &mut || load_all(r))?;
                 let def = find_definition(&all, &key)?;
-                let limit = q.limit.unwrap_or(50);
-                if !(1..=1000).contains(&limit) {
-                    return Err(DomainError::from_issues(vec![FieldIssue::at(
-                        ["limit"],
-                        "must be 1 to 1000",
-                    )]));
-                }
-                let only = projection(def, q.fields.as_deref(), role)?;
-                let keys = sort_keys(def, q.sort.as_deref(), role)?;
-                let predicate = compile_filter(&all, def, q.filter.as_deref(), role)?;
+                let plan = ListPlan::new(&all, def, &q, role)?;
                 let started = std::time::Instant::now();
                 let read = ListRead {
                     all: &all,
                     def,
                     q: &q,
-                    keys: &keys,
-                    only: only.as_deref(),
-                    predicate: predicate.as_ref(),
-                    limit,
+                    plan: &plan,
                     hooks: &hooks,
                     role,
                     direct,
                 };
-                let shown = r.within(usage.settings.time_limit, |r| read.page(r))?;
-                let took = started.elapsed();
-                // A list stopped at the time limit is the slowest of all: its shape counts.
-                let slow = shown
-                    .as_ref()
-                    .is_none_or(|(_, steps)| usage.is_slow(took, *steps));
-                let build = match slow {
-                    true => usage.record(
-                        &path,
-                        def,
-                        Shape::of(predicate.as_ref(), &keys),
-                        took,
-                        andibase_common::Clock::system().now(),
-                    ),
-                    false => None,
-                };
-                Ok((
-                    shown.map(|(shown, _)| shown),
-                    build.map(|index| (def.id.clone(), index)),
-                ))
+                let shown = r.within(limit, |r| read.page(r))?;
+                let steps = shown.as_ref().map(|(_, steps)| *steps);
+                let next = count_if_slow(&usage, &path, def, &plan, started.elapsed(), steps);
+                Ok((shown.map(|(shown, _)| shown), next))
             })
             .await?;
         if let Some((def_id, index)) = next {
             self.build_in_background(def_id, index);
         }
-        shown.ok_or_else(|| {
-            DomainError::from_issues(vec![FieldIssue::at(
-                ["filter"],
-                format!("the query ran longer than {limit_ms} ms and was stopped: it reads too many records that no index narrows; add a condition on an indexed field (or a declared index), or use search"),
-            )])
-        })
+        shown.ok_or_else(|| stopped_at(limit))
+    }
+
+    /// On PostgreSQL, a page that is one statement written straight from its rows
+    /// (nothing to count, search, expand or change) is read from this task
+    /// ([`Database::read_rows_within`]): no pool thread, and no index lookup first, as
+    /// PostgreSQL's planner chooses between the sort's and the filter's indexes itself.
+    /// `None` for any other page.
+    async fn list_in_one_statement(
+        &self,
+        key: &str,
+        q: &QueryParams,
+        direct: bool,
+    ) -> DomainResult<Option<Shown<Page>>> {
+        let role = self.role;
+        let one_statement = direct
+            && !self.hooks.alters_reads()
+            && q.search.is_none()
+            && matches!(q.count.unwrap_or_default(), Count::No);
+        if !one_statement {
+            return Ok(None);
+        }
+        let all = self.all_definitions().await?;
+        let def = find_definition(&all, key)?;
+        if !expansion(def, q.expand.as_deref(), role)?.is_empty() {
+            return Ok(None);
+        }
+        let plan = Arc::new(ListPlan::new(&all, def, q, role)?);
+        let (filter, params) = render(self.db.dialect(), plan.predicate.as_ref(), &[]);
+        let (sql, params) = plan.statement(def, q, &filter, params)?;
+        let limit = self.usage.settings.time_limit;
+        // The fold owns what it reads: the definitions, and where this one is among them.
+        let at = all.iter().position(|d| std::ptr::eq(d, def));
+        let (at, fold_all, fold_plan) =
+            (at.ok_or(DomainError::NotFound)?, all.clone(), plan.clone());
+        let started = std::time::Instant::now();
+        let page = PageWriter::new(plan.limit);
+        let shown = self
+            .db
+            .read_rows_within(limit, sql, params, page, move |page, row| {
+                Ok(page.row(&fold_all[at], &fold_plan, role, row))
+            })
+            .await?;
+        let steps = shown.as_ref().map(|(_, steps)| *steps);
+        let path = self.db.path();
+        if let Some((def_id, index)) =
+            count_if_slow(self.usage, path, def, &plan, started.elapsed(), steps)
+        {
+            self.build_in_background(def_id, index);
+        }
+        let (page, _) = shown.ok_or_else(|| stopped_at(limit))?;
+        page.finish(None, false).map(|body| Some(Shown::Body(body)))
     }
 
     /// Builds an index the query log asked for, after the answer that asked went out.

@@ -251,6 +251,14 @@ impl Database {
         }
     }
 
+    /// The SQL dialect statements for this database are written in.
+    pub fn dialect(&self) -> Dialect {
+        match &*self.inner {
+            Engine::Sqlite(_) => Dialect::Sqlite,
+            Engine::Postgres(..) => Dialect::Postgres,
+        }
+    }
+
     /// Whether this database is a PostgreSQL schema.
     pub fn is_postgres(&self) -> bool {
         matches!(&*self.inner, Engine::Postgres(..))
@@ -347,16 +355,45 @@ impl Database {
         F: FnMut(&mut A, &RowRef<'_>) -> DomainResult<bool> + Send + 'static,
     {
         if let Engine::Postgres(schema, _) = &*self.inner {
-            for row in schema.read_rows(&sql, &params).await? {
-                if !each(&mut acc, &RowRef::values(&row.0))? {
-                    break;
-                }
-            }
-            return Ok(acc);
+            let rows = schema.read_rows(&sql, &params).await?;
+            return fold_rows(rows, acc, each);
         }
         self.read(move |r| {
             r.query_each(&sql, &params, &mut |row| each(&mut acc, row))?;
             Ok(acc)
+        })
+        .await
+    }
+
+    /// Runs one read statement stopped once `limit` has passed, folding its rows as
+    /// [`Database::read_rows`] does: `None` when it was stopped, else the fold and the
+    /// steps the statement took (see [`Reader::within`]). Its tables are named as in
+    /// [`Database::read`]. On PostgreSQL it runs from the calling task on a connection
+    /// that is its own while it runs (a slow one holds up no other read), no pool thread
+    /// in between; on SQLite it is [`Reader::within`] in [`Database::read`].
+    pub async fn read_rows_within<A, F>(
+        &self,
+        limit: std::time::Duration,
+        sql: String,
+        params: Vec<Value>,
+        mut acc: A,
+        mut each: F,
+    ) -> DomainResult<Option<(A, u64)>>
+    where
+        A: Send + 'static,
+        F: FnMut(&mut A, &RowRef<'_>) -> DomainResult<bool> + Send + 'static,
+    {
+        if let Engine::Postgres(schema, _) = &*self.inner {
+            let Some(rows) = schema.read_rows_within(limit, &sql, &params).await? else {
+                return Ok(None);
+            };
+            return fold_rows(rows, acc, each).map(|acc| Some((acc, 0)));
+        }
+        self.read(move |r| {
+            r.within(limit, |r| {
+                r.query_each(&sql, &params, &mut |row| each(&mut acc, row))?;
+                Ok(acc)
+            })
         })
         .await
     }
@@ -676,6 +713,20 @@ impl Reader<'_> {
             other => other.map(|t| Some((t, steps.load(Relaxed)))),
         }
     }
+}
+
+/// Folds rows read on PostgreSQL as a statement run on SQLite folds them.
+fn fold_rows<A>(
+    rows: Vec<crate::Row>,
+    mut acc: A,
+    mut each: impl FnMut(&mut A, &RowRef<'_>) -> DomainResult<bool>,
+) -> DomainResult<A> {
+    for row in rows {
+        if !each(&mut acc, &RowRef::values(&row.0))? {
+            break;
+        }
+    }
+    Ok(acc)
 }
 
 /// How often [`Reader::within`] looks at the clock, in steps of SQLite's machine.
@@ -1001,17 +1052,30 @@ mod tests {
             .unwrap();
     }
 
+    /// Rows `a`, `b` and `c` in `things`.
+    async fn insert_abc(db: &Database) {
+        let sql = "INSERT INTO things VALUES ('a', 1), ('b', 2), ('c', 3)";
+        db.write(move |tx| tx.execute(sql, &[])).await.unwrap();
+    }
+
+    /// Schemas `one` and `two`, each with one row in `things` that bears its name.
+    async fn schemas_one_and_two(server: &crate::Postgres) -> Vec<Database> {
+        let mut dbs = Vec::new();
+        for name in ["one", "two"] {
+            let db = Database::open_postgres(server, name, TEST).unwrap();
+            let row = name.to_string();
+            db.write(move |tx| tx.execute("INSERT INTO things VALUES (?, 1)", &params![row]))
+                .await
+                .unwrap();
+            dbs.push(db);
+        }
+        dbs
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn single_statement_reads_fold_rows_and_follow_a_changed_table() {
         for (db, _guard) in on_each_engine("rows") {
-            db.write(|tx| {
-                tx.execute(
-                    "INSERT INTO things VALUES ('a', 1), ('b', 2), ('c', 3)",
-                    &[],
-                )
-            })
-            .await
-            .unwrap();
+            insert_abc(&db).await;
             let sql = format!("SELECT * FROM {} ORDER BY id", db.table_name("things"));
             let fold = |sql: &str, stop_after: usize| {
                 db.read_rows(sql.to_string(), vec![], Vec::new(), move |seen, row| {
@@ -1056,15 +1120,7 @@ mod tests {
             })
             .await
         }
-        let mut dbs = Vec::new();
-        for name in ["one", "two"] {
-            let db = Database::open_postgres(&server, name, TEST).unwrap();
-            let row = name.to_string();
-            db.write(move |tx| tx.execute("INSERT INTO things VALUES (?, 1)", &params![row]))
-                .await
-                .unwrap();
-            dbs.push(db);
-        }
+        let dbs = schemas_one_and_two(&server).await;
         dbs[0]
             .write(|tx| tx.execute("CREATE TABLE public.things (id TEXT)", &[]))
             .await
@@ -1109,6 +1165,119 @@ mod tests {
             assert_eq!(read.await.unwrap().unwrap(), [Value::Text("two".into())]);
         }
         assert_eq!(made(&dbs[1]), 4, "two at first, and two again");
+    }
+
+    /// Ids read by [`Database::read_rows_within`]; `None` when stopped at `limit`.
+    async fn ids_within(
+        db: &Database,
+        limit_ms: u64,
+        sql: &str,
+    ) -> DomainResult<Option<Vec<Value>>> {
+        let limit = std::time::Duration::from_millis(limit_ms);
+        let read = db.read_rows_within(limit, sql.into(), vec![], Vec::new(), |ids, row| {
+            ids.push(row.get(0).to_value());
+            Ok(ids.len() < 2)
+        });
+        Ok(read.await?.map(|(ids, _)| ids))
+    }
+
+    /// Counts to a hundred million: longer than any limit these tests set.
+    const ENDLESS: &str = "SELECT count(*) FROM (WITH RECURSIVE c(n) AS \
+        (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 100000000) SELECT n FROM c) x";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_within_a_time_limit_fold_rows_or_stop() {
+        for (db, _guard) in on_each_engine("limited") {
+            insert_abc(&db).await;
+            let sql = "SELECT id FROM things ORDER BY id";
+            let ids = ids_within(&db, 5000, sql).await.unwrap();
+            assert_eq!(
+                ids,
+                Some(vec![Value::Text("a".into()), Value::Text("b".into())]),
+                "folds until told to stop"
+            );
+            assert_eq!(
+                ids_within(&db, 100, ENDLESS).await.unwrap(),
+                None,
+                "stopped at the limit"
+            );
+            // The next read on the same connection has its own limit, not the last one's.
+            assert!(ids_within(&db, 60_000, "SELECT count(*) FROM things")
+                .await
+                .unwrap()
+                .is_some());
+            assert!(ids_within(&db, 5000, "SELECT nothing FROM things")
+                .await
+                .is_err());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_within_a_time_limit_on_postgres_have_a_connection_each() {
+        let Some(scratch) = crate::ScratchDatabase::for_test() else {
+            return;
+        };
+        let server =
+            crate::Postgres::connect(scratch.url(), crate::PostgresOptions::default()).unwrap();
+        let dbs = schemas_one_and_two(&server).await;
+        let made = |db: &Database| match &*db.inner {
+            Engine::Postgres(schema, _) => schema.limited_connections_made(),
+            Engine::Sqlite(_) => unreachable!(),
+        };
+        // One connection, taken in turn by each schema: each reads its own table.
+        for _ in 0..2 {
+            for (db, name) in dbs.iter().zip(["one", "two"]) {
+                let ids = ids_within(db, 5000, "SELECT id FROM things").await.unwrap();
+                assert_eq!(ids, Some(vec![Value::Text(name.into())]));
+                let write = "DELETE FROM things RETURNING id";
+                assert!(ids_within(db, 5000, write).await.is_err(), "only reads");
+            }
+        }
+        assert_eq!(made(&dbs[0]), 1);
+        // A slow read holds up no other: a quick one started after it answers first.
+        let (slow_db, quick_db) = (dbs[0].clone(), dbs[1].clone());
+        let (done, mut order) = tokio::sync::mpsc::unbounded_channel();
+        let slow_done = done.clone();
+        let slow = tokio::spawn(async move {
+            let read = ids_within(&slow_db, 10_000, "SELECT pg_sleep(1)::text").await;
+            slow_done.send("slow").unwrap();
+            read
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(ids_within(&quick_db, 5000, "SELECT id FROM things")
+            .await
+            .unwrap()
+            .is_some());
+        done.send("quick").unwrap();
+        assert!(slow.await.unwrap().unwrap().is_some());
+        assert_eq!(
+            (order.recv().await, order.recv().await),
+            (Some("quick"), Some("slow"))
+        );
+        assert_eq!(made(&dbs[0]), 2);
+        // A read whose caller goes away takes its connection with it; reads go on.
+        let gone = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            ids_within(&dbs[0], 10_000, "SELECT pg_sleep(5)::text"),
+        );
+        assert!(gone.await.is_err());
+        for db in &dbs {
+            assert!(ids_within(db, 5000, "SELECT id FROM things")
+                .await
+                .unwrap()
+                .is_some());
+        }
+        assert_eq!(made(&dbs[0]), 2, "the other connection was idle");
+        // More reads at once than connections: the rest wait their turn.
+        let reads = (0..12).map(|_| {
+            let db = dbs[1].clone();
+            tokio::spawn(async move { ids_within(&db, 5000, "SELECT pg_sleep(0.05)::text").await })
+        });
+        for read in reads.collect::<Vec<_>>() {
+            assert!(read.await.unwrap().unwrap().is_some());
+        }
+        let again = 1; // for the connection that went away
+        assert_eq!(made(&dbs[0]), crate::postgres::LIMITED_CONNECTIONS + again);
     }
 
     #[tokio::test]

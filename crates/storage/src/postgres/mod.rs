@@ -13,6 +13,9 @@
 //! different workspaces run in parallel. Each commit is announced with `NOTIFY`, which is
 //! how listeners on every replica hear of changes (see [`Postgres::commits`]).
 
+mod limited;
+#[cfg(test)]
+pub(crate) use limited::CONNECTIONS as LIMITED_CONNECTIONS;
 mod pipeline;
 pub(crate) mod sandbox;
 mod scratch;
@@ -129,6 +132,9 @@ struct Server {
     announcements: tokio::sync::broadcast::Sender<Announcement>,
     /// Connections for short reads on the async runtime ([`Schema::read_rows`]).
     pipeline: pipeline::Pipeline,
+    /// Connections for reads with a time limit on the async runtime
+    /// ([`Schema::read_rows_within`]).
+    limited: limited::LimitedReads,
 }
 
 impl Postgres {
@@ -179,6 +185,7 @@ impl Postgres {
                 commits,
                 announcements,
                 pipeline: pipeline::Pipeline::new(url),
+                limited: limited::LimitedReads::new(url),
             }),
         })
     }
@@ -471,6 +478,24 @@ impl Schema {
         params: &[Value],
     ) -> DomainResult<Vec<crate::Row>> {
         self.server.inner.pipeline.query(sql, params).await
+    }
+
+    /// The rows of one read statement in this schema, or `None` when it ran past `limit`
+    /// and was stopped; run on the calling task (see [`limited`]).
+    pub(crate) async fn read_rows_within(
+        &self,
+        limit: std::time::Duration,
+        sql: &str,
+        params: &[Value],
+    ) -> DomainResult<Option<Vec<crate::Row>>> {
+        let limited = &self.server.inner.limited;
+        limited.query(&self.name, limit, sql, params).await
+    }
+
+    /// How many connections [`Schema::read_rows_within`] has made in this process.
+    #[cfg(test)]
+    pub(crate) fn limited_connections_made(&self) -> usize {
+        self.server.inner.limited.connections_made()
     }
 
     /// How many connections [`Schema::read_rows`] has made in this process.

@@ -54,8 +54,8 @@ struct Slot {
     connecting: tokio::sync::Mutex<()>,
 }
 
-struct Connection {
-    client: Client,
+pub(super) struct Connection {
+    pub(super) client: Client,
     statements: Mutex<Statements>,
 }
 
@@ -71,21 +71,7 @@ impl Pipeline {
 
     /// The rows of one read statement (`?` placeholders, tables named with their schema).
     pub(crate) async fn query(&self, sql: &str, params: &[Value]) -> DomainResult<Vec<crate::Row>> {
-        let conn = self.connection().await?;
-        let refs = param_refs(params);
-        let mut rows = conn.query(sql, params, &refs).await;
-        // The tables under a cached statement changed shape: prepare it again, once.
-        if matches!(&rows, Err(e) if plan_went_stale(e)) {
-            conn.statements
-                .lock()
-                .expect("statement cache poisoned")
-                .forget(sql);
-            rows = conn.query(sql, params, &refs).await;
-        }
-        rows.map_err(|e| statement_error(e, sql))?
-            .iter()
-            .map(row_values)
-            .collect()
+        self.connection().await?.read(sql, params).await
     }
 
     /// How many connections were made so far (each slot's first, and any made again).
@@ -103,23 +89,9 @@ impl Pipeline {
         if let Some(open) = slot.open() {
             return Ok(open);
         }
-        let mut config: tokio_postgres::Config = self.url.parse().map_err(map_error)?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let (client, connection) = config.connect(NoTls).await.map_err(map_error)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "pipelined PostgreSQL connection ended");
-            }
-        });
-        client.batch_execute(SETUP).await.map_err(map_error)?;
+        let conn = Arc::new(Connection::open(&self.url, SETUP).await?);
         let made = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::debug!(made, "pipelined PostgreSQL connection made");
-        let conn = Arc::new(Connection {
-            client,
-            statements: Mutex::default(),
-        });
         *slot.connection.lock().expect("pipeline slot poisoned") = Some(conn.clone());
         Ok(conn)
     }
@@ -136,6 +108,44 @@ impl Slot {
 }
 
 impl Connection {
+    /// A connection driven by a task of the runtime it is made on, `setup` run first;
+    /// connecting gives up after [`CONNECT_TIMEOUT`] unless `url` says otherwise.
+    pub(super) async fn open(url: &str, setup: &str) -> DomainResult<Connection> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(map_error)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let (client, connection) = config.connect(NoTls).await.map_err(map_error)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "async PostgreSQL connection ended");
+            }
+        });
+        client.batch_execute(setup).await.map_err(map_error)?;
+        Ok(Connection {
+            client,
+            statements: Mutex::default(),
+        })
+    }
+
+    /// The rows of one statement; when the tables under its cached statement changed
+    /// shape, prepared again once.
+    pub(super) async fn read(&self, sql: &str, params: &[Value]) -> DomainResult<Vec<crate::Row>> {
+        let refs = param_refs(params);
+        let mut rows = self.query(sql, params, &refs).await;
+        if matches!(&rows, Err(e) if plan_went_stale(e)) {
+            self.statements
+                .lock()
+                .expect("statement cache poisoned")
+                .forget(sql);
+            rows = self.query(sql, params, &refs).await;
+        }
+        rows.map_err(|e| statement_error(e, sql))?
+            .iter()
+            .map(row_values)
+            .collect()
+    }
+
     async fn query(
         &self,
         sql: &str,
