@@ -1058,18 +1058,22 @@ mod tests {
         db.write(move |tx| tx.execute(sql, &[])).await.unwrap();
     }
 
-    /// Schemas `one` and `two`, each with one row in `things` that bears its name.
-    async fn schemas_one_and_two(server: &crate::Postgres) -> Vec<Database> {
+    /// Schemas `one` and `two` of a scratch database (kept while the first is), each with
+    /// one row in `things` that bears its name; none without PostgreSQL.
+    async fn schemas_one_and_two() -> Option<(crate::ScratchDatabase, Vec<Database>)> {
+        let scratch = crate::ScratchDatabase::for_test()?;
+        let server =
+            crate::Postgres::connect(scratch.url(), crate::PostgresOptions::default()).unwrap();
         let mut dbs = Vec::new();
         for name in ["one", "two"] {
-            let db = Database::open_postgres(server, name, TEST).unwrap();
+            let db = Database::open_postgres(&server, name, TEST).unwrap();
             let row = name.to_string();
             db.write(move |tx| tx.execute("INSERT INTO things VALUES (?, 1)", &params![row]))
                 .await
                 .unwrap();
             dbs.push(db);
         }
-        dbs
+        Some((scratch, dbs))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1108,11 +1112,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn single_statement_reads_on_postgres_read_only_the_named_schema() {
-        let Some(scratch) = crate::ScratchDatabase::for_test() else {
+        let Some((_scratch, dbs)) = schemas_one_and_two().await else {
             return;
         };
-        let server =
-            crate::Postgres::connect(scratch.url(), crate::PostgresOptions::default()).unwrap();
         async fn ids(db: &Database, sql: String) -> DomainResult<Vec<Value>> {
             db.read_rows(sql, vec![], Vec::new(), |ids, row| {
                 ids.push(row.get(0).to_value());
@@ -1120,7 +1122,6 @@ mod tests {
             })
             .await
         }
-        let dbs = schemas_one_and_two(&server).await;
         dbs[0]
             .write(|tx| tx.execute("CREATE TABLE public.things (id TEXT)", &[]))
             .await
@@ -1214,12 +1215,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_within_a_time_limit_on_postgres_have_a_connection_each() {
-        let Some(scratch) = crate::ScratchDatabase::for_test() else {
+        let Some((_scratch, dbs)) = schemas_one_and_two().await else {
             return;
         };
-        let server =
-            crate::Postgres::connect(scratch.url(), crate::PostgresOptions::default()).unwrap();
-        let dbs = schemas_one_and_two(&server).await;
         let made = |db: &Database| match &*db.inner {
             Engine::Postgres(schema, _) => schema.limited_connections_made(),
             Engine::Sqlite(_) => unreachable!(),
