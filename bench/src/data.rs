@@ -4,7 +4,9 @@
 //! - bulk insert of `--records` records (3 fields) in batches of 1,000 over 4 connections;
 //! - point reads by id at 32 connections;
 //! - the filtered, sorted query `status = "open" && amount > 500`, sort `-amount`, limit 50;
-//! - sustained single-record writes for `--sustain-seconds`, with the WAL's size.
+//! - read-only SQL, one row by id, at 4 connections;
+//! - sustained single-record writes for `--sustain-seconds`, with the WAL's size (and
+//!   PocketBase's single-record create, the same load).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -572,7 +574,6 @@ pub async fn bench_data(args: &Args) {
         &ours_q,
         pb_q.as_ref(),
     );
-    drop(pb);
 
     // Read-only SQL: one row by id, as many at once as the sandbox runs (4), so the figure
     // is the sandbox's own cost (on PostgreSQL: a login and a read-only transaction).
@@ -633,9 +634,32 @@ pub async fn bench_data(args: &Args) {
             dir_size(&wal) as f64 / 1048576.0
         ),
     };
-    println!(
-        "| sustained single-record writes, {} s (32 connections) | {:.0} writes/s, p50 {:.2} ms, p99 {:.2} ms; {wal_note} | — | — |",
-        args.sustain_seconds, sustained.rps, sustained.p50, sustained.p99,
+    // PocketBase's single-record create, the same load (its own WAL, one writer).
+    let pb_sustained = match &pb {
+        Some((p, _)) => {
+            let token = p.token.clone();
+            Some(
+                run_load(&p.addr, args.connections, args.sustain_seconds, move |i| {
+                    (
+                        "POST".into(),
+                        "/api/collections/pb_items/records".into(),
+                        vec![("Authorization".into(), token.clone())],
+                        Some(record(i)),
+                    )
+                })
+                .await,
+            )
+        }
+        None => None,
+    };
+    drop(pb);
+    print(
+        &format!(
+            "sustained single-record writes, {} s (32 connections; {wal_note})",
+            args.sustain_seconds
+        ),
+        &sustained,
+        pb_sustained.as_ref(),
     );
     println!();
     println!(
