@@ -446,6 +446,15 @@ pub(crate) fn load_all(r: &impl Sql) -> DomainResult<Vec<DataDefinition>> {
     .collect()
 }
 
+/// [`load_all`] in a write transaction: read once for the writes grouped into it (on
+/// PostgreSQL a read is a round trip under the workspace's lock), again after a change
+/// to the definitions ([`andibase_storage::Tx::remember`]).
+pub(crate) fn load_all_for_write(
+    tx: &andibase_storage::Tx<'_>,
+) -> DomainResult<std::sync::Arc<Vec<DataDefinition>>> {
+    tx.remember("data_definitions", || load_all(tx).map(std::sync::Arc::new))
+}
+
 /// The definition with this id or handle (an id wins over another's handle).
 pub(crate) fn find_definition<'d>(
     all: &'d [DataDefinition],

@@ -79,7 +79,8 @@ pub trait RecordHook: Send + Sync {
 
     /// post-create / post-update / post-delete, in the write's transaction: once per
     /// kind of change in a write, with the ids of the records it changed that way, after
-    /// all of them are written.
+    /// all of them are written. It must not change those records' columns: on PostgreSQL
+    /// new records are indexed for search from what their `INSERT` returned.
     fn after_write(
         &self,
         _tx: &Tx<'_>,

@@ -526,7 +526,7 @@ impl Data<'_> {
         );
         self.db
             .write(move |tx| {
-                let all = load_all(tx)?;
+                let all = crate::definition::load_all_for_write(tx)?;
                 let def = find_definition(&all, &key)?.clone();
                 let ctx = HookContext {
                     definition: &def,

@@ -107,12 +107,16 @@ struct NewRecords {
     /// new row takes a rowid above every row before it, on both engines), indexed for
     /// search by one range scan without a query for where the table ended.
     first_rowid: Option<i64>,
+    /// On PostgreSQL, what each `INSERT` also returns for the search index
+    /// ([`search::returned_texts`]), and the rows it returned: `id, rowid, texts…`.
+    returned_texts: Option<String>,
+    returned: Vec<andibase_storage::Row>,
 }
 
 const NEW_ROWS_PER_STATEMENT: usize = 100;
 
 impl NewRecords {
-    fn new(table: &str, def: &DataDefinition) -> NewRecords {
+    fn new(table: &str, def: &DataDefinition, dialect: andibase_storage::Dialect) -> NewRecords {
         let columns: Vec<String> = [
             "id",
             "name",
@@ -131,6 +135,8 @@ impl NewRecords {
             width: columns.len(),
             rows: Vec::new(),
             first_rowid: None,
+            returned_texts: search::returned_texts(dialect, &search_columns(&def.fields)),
+            returned: Vec::new(),
         }
     }
 
@@ -157,14 +163,18 @@ impl NewRecords {
                 indexes.push(index);
                 values.extend(row);
             }
+            let texts = self.returned_texts.clone().unwrap_or_default();
             let sql = format!(
-                "{}{} ON CONFLICT DO NOTHING RETURNING id, rowid",
+                "{}{} ON CONFLICT DO NOTHING RETURNING id, rowid{texts}",
                 self.head,
                 vec![self.marks.as_str(); indexes.len()].join(", ")
             );
             let written = tx.query(&sql, &values)?;
             for row in &written {
                 self.wrote(row.int(1)?);
+            }
+            if self.returned_texts.is_some() {
+                self.returned.extend(written.iter().cloned());
             }
             if written.len() == indexes.len() {
                 continue;
@@ -173,7 +183,7 @@ impl NewRecords {
                 .iter()
                 .map(|r| r.text(0))
                 .collect::<Result<_, _>>()?;
-            let one = format!("{}{} RETURNING rowid", self.head, self.marks);
+            let one = format!("{}{} RETURNING id, rowid{texts}", self.head, self.marks);
             for (k, index) in indexes.into_iter().enumerate() {
                 let row = &values[k * self.width..(k + 1) * self.width];
                 // The id leads every row.
@@ -181,9 +191,12 @@ impl NewRecords {
                     continue;
                 }
                 match tx.attempt(|tx| tx.query(&one, row)) {
-                    Ok(rowids) => {
-                        for r in &rowids {
-                            self.wrote(r.int(0)?);
+                    Ok(rows) => {
+                        for r in &rows {
+                            self.wrote(r.int(1)?);
+                        }
+                        if self.returned_texts.is_some() {
+                            self.returned.extend(rows);
                         }
                     }
                     Err(e) => issues.push(conflict_issue(e, index)?),
@@ -427,7 +440,14 @@ impl<'b> Batch<'b> {
         if let Some(first) = self.new_records.first_rowid {
             // Rowids count rows closely enough to tell when to gather statistics.
             let before = first - 1;
-            search::index_since(tx, &def.table, &search_columns(&def.fields), before)?;
+            let layout = search_columns(&def.fields);
+            match self.new_records.returned_texts {
+                Some(_) => {
+                    let returned = &self.new_records.returned;
+                    search::index_returned(tx, &def.table, &layout, returned, 1)?
+                }
+                None => search::index_since(tx, &def.table, &layout, before)?,
+            }
             after_growth(tx, def, before, self.created_ids.len())?;
         }
         index_records(tx, def, &self.updated_ids)?;
@@ -487,7 +507,7 @@ impl Data<'_> {
                 match_on,
                 actor: &actor,
                 now_iso: now.to_iso(),
-                new_records: NewRecords::new(&table, def),
+                new_records: NewRecords::new(&table, def, tx.dialect()),
                 table,
                 known_ids: HashSet::new(),
                 issues: Vec::new(),

@@ -461,6 +461,12 @@ impl Schema {
             .map_err(|_| internal("postgres writer dropped a job"))?
     }
 
+    /// How many writes wait for this process's flusher of the schema.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.lock().expect("write queue poisoned").jobs.len()
+    }
+
     /// `VACUUM`s `table` now, on a connection of the write pool (see [`Session::vacuum`]).
     pub(crate) async fn vacuum(&self, table: &str) -> DomainResult<()> {
         let (schema, table) = (self.name.clone(), table.to_string());
@@ -539,17 +545,46 @@ pub struct Session {
     timeout_wanted: std::cell::Cell<u128>,
     /// Tables the open write transaction asked to have vacuumed once it commits.
     vacuums: RefCell<Vec<String>>,
+    /// Rows the open write transaction will insert before it commits (see
+    /// [`Session::insert_later`]), each with its kind's place in `later_kinds`.
+    later: RefCell<Vec<(usize, Vec<Value>)>>,
+    later_kinds: RefCell<Vec<LaterKind>>,
+    /// What the open write transaction keeps of its tables (see [`Session::remember`]).
+    memos: RefCell<Vec<Memo>>,
+}
+
+/// A kind of row held back until its table is next named, or until the transaction
+/// commits: its table, its statement's `INSERT INTO … VALUES` and its `(?, …)`.
+#[derive(PartialEq)]
+struct LaterKind {
+    table: String,
+    head: String,
+    row: String,
+}
+
+/// Rows held back at most: past it they are inserted at once.
+const MOST_HELD_BACK: usize = 10_000;
+
+/// A value read from `table` in this transaction, kept until a statement names it.
+struct Memo {
+    table: String,
+    value: Box<dyn std::any::Any>,
 }
 
 impl Session {
     /// A connection; a reader's refuses every write (`default_transaction_read_only`).
     fn connect(url: &str, read_only: bool) -> DomainResult<Session> {
         let mut client = Client::connect(url, NoTls).map_err(internal)?;
-        if read_only {
-            client
-                .batch_execute("SET default_transaction_read_only = on")
-                .map_err(internal)?;
-        }
+        // Rows held back are sent as literals (`values::with_literals`), which is sound
+        // only with standard strings.
+        client
+            .batch_execute(match read_only {
+                true => {
+                    "SET standard_conforming_strings = on; SET default_transaction_read_only = on"
+                }
+                false => "SET standard_conforming_strings = on",
+            })
+            .map_err(internal)?;
         Ok(Session {
             client: RefCell::new(client),
             statements: RefCell::default(),
@@ -559,6 +594,9 @@ impl Session {
             timeout_set: std::cell::Cell::new(None),
             timeout_wanted: std::cell::Cell::new(0),
             vacuums: RefCell::new(Vec::new()),
+            later: RefCell::new(Vec::new()),
+            later_kinds: RefCell::new(Vec::new()),
+            memos: RefCell::new(Vec::new()),
         })
     }
 
@@ -575,14 +613,29 @@ impl Session {
         }
     }
 
+    /// Runs `sql` (statements without parameters) in one round trip. Rows held back
+    /// ([`Session::insert_later`]) go first in the same round trip, unless `sql` rolls
+    /// back: so they are inserted before any savepoint is set and before the commit, and
+    /// a rollback to a savepoint never undoes rows held back before it.
     pub(crate) fn batch(&self, sql: &str) -> DomainResult<()> {
-        // A rollback may undo a `SET` made in the transaction.
-        if sql.contains("ROLLBACK") {
-            self.timeout_set.set(None);
+        let sql = match sql.contains("ROLLBACK") {
+            // A rollback may also undo a `SET` made in the transaction.
+            true => {
+                self.timeout_set.set(None);
+                self.forget_since_savepoint();
+                sql.to_string()
+            }
+            false => {
+                self.forget_changed(sql);
+                self.held_back_statements()? + sql
+            }
+        };
+        if sql.is_empty() {
+            return Ok(());
         }
         self.client
             .borrow_mut()
-            .batch_execute(sql)
+            .batch_execute(&sql)
             .map_err(map_error)
     }
 
@@ -608,22 +661,31 @@ impl Session {
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&Tx::postgres(self))))
                 .unwrap_or_else(|_| Err(internal("a database write panicked")));
-        self.in_transaction.set(false);
-        match result {
-            Ok(v) => {
-                self.batch(&format!(
-                    "SELECT pg_notify('{COMMITS_CHANNEL}', '{schema}'); COMMIT"
-                ))
-                .inspect_err(|_| {
-                    let _ = self.batch("ROLLBACK");
-                })?;
-                Ok(v)
-            }
+        let ended = match result {
+            Ok(v) => self.commit(schema).map(|()| v),
             Err(e) => {
-                let _ = self.batch("ROLLBACK");
+                self.rollback();
                 Err(e)
             }
-        }
+        };
+        self.in_transaction.set(false);
+        ended
+    }
+
+    /// Inserts the rows held back, announces the commit to every listener and commits;
+    /// rolls back when any of it fails.
+    fn commit(&self, schema: &str) -> DomainResult<()> {
+        self.batch(&format!(
+            "SELECT pg_notify('{COMMITS_CHANNEL}', '{schema}'); COMMIT"
+        ))
+        .inspect_err(|_| self.rollback())?;
+        self.memos.borrow_mut().clear();
+        Ok(())
+    }
+
+    /// Rolls the open transaction back, with what it held back and kept.
+    fn rollback(&self) {
+        let _ = self.batch("ROLLBACK");
     }
 
     /// Runs the writes queued for `schema` in groups until the queue is empty, then
@@ -704,7 +766,7 @@ impl Session {
             ))
         });
         if let Err(e) = began {
-            let _ = self.batch("ROLLBACK");
+            self.rollback();
             return finish_all(group, Err(e.to_string()));
         }
         self.in_transaction.set(true);
@@ -715,31 +777,28 @@ impl Session {
             let ok = job.run(&tx);
             wrote |= ok;
             // A failed write is undone to its savepoint, which stays for the next one
-            // (nothing to renew); a good one before the last releases it and sets the next.
+            // (nothing to renew), with the rows it held back; a good one before the last
+            // releases it and sets the next, in the round trip that inserts its held-back
+            // rows.
             let step = match (several, ok, i == last) {
                 (false, _, _) | (true, true, true) => Ok(()),
                 (true, false, _) => self.batch("ROLLBACK TO SAVEPOINT write"),
                 (true, true, false) => self.batch("RELEASE SAVEPOINT write; SAVEPOINT write"),
             };
             if let Err(e) = step {
+                self.rollback();
                 self.in_transaction.set(false);
-                let _ = self.batch("ROLLBACK");
                 return finish_all(group, Err(e.to_string()));
             }
         }
+        let ended = match wrote {
+            true => self.commit(schema).map_err(|e| e.to_string()),
+            false => {
+                self.rollback();
+                Ok(())
+            }
+        };
         self.in_transaction.set(false);
-        if !wrote {
-            let _ = self.batch("ROLLBACK");
-            return finish_all(group, Ok(()));
-        }
-        let ended = self
-            .batch(&format!(
-                "SELECT pg_notify('{COMMITS_CHANNEL}', '{schema}'); COMMIT"
-            ))
-            .map_err(|e| {
-                let _ = self.batch("ROLLBACK");
-                e.to_string()
-            });
         finish_all(group, ended)
     }
 
@@ -834,6 +893,7 @@ impl Session {
         params: &[Value],
         run: impl Fn(&mut Client, &Statement) -> Result<T, postgres::Error>,
     ) -> DomainResult<T> {
+        self.before(sql)?;
         let wanted = self.timeout_wanted.get();
         if self.timeout_set.get() != Some(wanted) {
             self.batch(&format!("SET statement_timeout = {wanted}"))?;
@@ -854,6 +914,125 @@ impl Session {
             }
             other => other.map_err(|e| statement_error(e, sql)),
         }
+    }
+
+    /// Inserts rows into `table` (`head` is `INSERT INTO … VALUES`, `row` one row's `(?,
+    /// …)`) later in the open write transaction: with the rows of the same kind held back
+    /// with them, in one statement sent in the round trip of the next [`Session::batch`]
+    /// (a savepoint, the commit), or before the next statement that names `table`. A
+    /// write then costs no round trip for rows it never reads back (its event, its search
+    /// terms): a grouped single-record write was six round trips under the workspace's
+    /// lock, two of them such inserts.
+    pub(crate) fn insert_later(
+        &self,
+        table: &str,
+        head: &str,
+        row: &str,
+        rows: Vec<Vec<Value>>,
+    ) -> DomainResult<()> {
+        let kind = LaterKind {
+            table: table.to_string(),
+            head: head.to_string(),
+            row: row.to_string(),
+        };
+        let at = {
+            let mut kinds = self.later_kinds.borrow_mut();
+            kinds.iter().position(|k| *k == kind).unwrap_or_else(|| {
+                kinds.push(kind);
+                kinds.len() - 1
+            })
+        };
+        let mut later = self.later.borrow_mut();
+        later.extend(rows.into_iter().map(|params| (at, params)));
+        let full = later.len() > MOST_HELD_BACK;
+        drop(later);
+        match full {
+            true => self.batch(""),
+            false => Ok(()),
+        }
+    }
+
+    /// The statements that insert every row held back (each kind many rows to a
+    /// statement, in the order held back), with the values written out as literals, to
+    /// go in the same round trip as the statements of `batch` that follow them; nothing
+    /// is held back after.
+    fn held_back_statements(&self) -> DomainResult<String> {
+        let rows = self.later.take();
+        let kinds = self.later_kinds.take();
+        let mut sql = String::new();
+        for (at, kind) in kinds.iter().enumerate() {
+            let params: Vec<&[Value]> = rows
+                .iter()
+                .filter(|(k, _)| *k == at)
+                .map(|(_, p)| p.as_slice())
+                .collect();
+            crate::database::insert_rows(&kind.head, &kind.row, &params, |statement, params| {
+                sql.push_str(&values::with_literals(statement, params)?);
+                sql.push_str(";\n");
+                Ok(0)
+            })?;
+        }
+        Ok(sql)
+    }
+
+    /// Before `sql` runs in a write transaction: the rows held back for a table it names
+    /// are inserted first (it may read them), and what was kept of a table it may change
+    /// is forgotten. (A name is found in the statement's text: a false match costs only
+    /// an early insert.)
+    fn before(&self, sql: &str) -> DomainResult<()> {
+        let names = |table: &str| sql.contains(table);
+        let held = !self.later.borrow().is_empty()
+            && self.later_kinds.borrow().iter().any(|k| names(&k.table));
+        if held {
+            self.batch("")?;
+        }
+        self.forget_changed(sql);
+        Ok(())
+    }
+
+    /// Forgets what was kept of the tables `sql` names, unless it is a `SELECT`.
+    fn forget_changed(&self, sql: &str) {
+        let reads = sql
+            .trim_start()
+            .get(..6)
+            .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"));
+        if !reads && !self.memos.borrow().is_empty() {
+            self.memos.borrow_mut().retain(|m| !sql.contains(&m.table));
+        }
+    }
+
+    /// What `load` reads of `table`, kept for the rest of the open write transaction
+    /// until a statement that is not a `SELECT` names `table` or a savepoint is rolled
+    /// back: the writes of one group (which hold the workspace's lock) read the
+    /// definitions once instead of once each.
+    pub(crate) fn remember<T: Clone + 'static>(
+        &self,
+        table: &str,
+        load: impl FnOnce() -> DomainResult<T>,
+    ) -> DomainResult<T> {
+        let kept = self.memos.borrow().iter().find_map(|m| {
+            (m.table == table)
+                .then(|| m.value.downcast_ref::<T>().cloned())
+                .flatten()
+        });
+        if let Some(value) = kept {
+            return Ok(value);
+        }
+        let value = load()?;
+        self.memos.borrow_mut().push(Memo {
+            table: table.to_string(),
+            value: Box::new(value.clone()),
+        });
+        Ok(value)
+    }
+
+    /// After a rollback (to a savepoint): the rows held back since are dropped (rows held
+    /// before a savepoint went out with it, see [`Session::batch`]), and nothing kept is
+    /// trusted.
+    pub(crate) fn forget_since_savepoint(&self) {
+        self.later.borrow_mut().clear();
+        self.later_kinds.borrow_mut().clear();
+        self.memos.borrow_mut().clear();
     }
 
     /// Runs `f` with every statement stopped after `limit`; `None` when one was.

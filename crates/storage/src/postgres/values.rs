@@ -9,6 +9,9 @@ use std::error::Error;
 
 use postgres::types::{private::BytesMut, FromSql, IsNull, ToSql, Type};
 
+use andibase_common::DomainResult;
+
+use crate::database::internal;
 use crate::value::Value;
 
 type BoxError = Box<dyn Error + Sync + Send>;
@@ -213,6 +216,52 @@ fn numeric_from_decimal(text: &str, out: &mut BytesMut) {
 /// `?` and `?N` placeholders as `$n`, leaving string literals, quoted names and comments
 /// alone. A bare `?` takes the number after the highest seen so far, as SQLite does.
 pub(crate) fn numbered_placeholders(sql: &str) -> String {
+    rewrite_placeholders(sql, |out, n| {
+        out.push('$');
+        out.push_str(&n.to_string());
+        Ok(())
+    })
+    .expect("numbering cannot fail")
+}
+
+/// `sql` with each `?` (or `?N`) replaced by its parameter written out as a literal, for
+/// statements sent in a batch with others (which takes no parameters). Text becomes a
+/// standard string, in which only `'` is special (`standard_conforming_strings` is on
+/// for every connection, see `Session::connect`).
+pub(crate) fn with_literals(sql: &str, params: &[Value]) -> DomainResult<String> {
+    rewrite_placeholders(sql, |out, n| {
+        let value = params
+            .get(n as usize - 1)
+            .ok_or_else(|| internal(format!("no parameter {n} for a batched statement")))?;
+        match value {
+            Value::Null => out.push_str("NULL"),
+            Value::Integer(i) => out.push_str(&i.to_string()),
+            Value::Real(f) if f.is_finite() => out.push_str(&format!("{f:?}::float8")),
+            Value::Real(f) => out.push_str(&format!("'{f}'::float8").replace("inf", "Infinity")),
+            Value::Text(t) if t.contains('\0') => {
+                return Err(internal("a NUL character in text for PostgreSQL"))
+            }
+            Value::Text(t) => {
+                out.push('\'');
+                out.push_str(&t.replace('\'', "''"));
+                out.push('\'');
+            }
+            Value::Blob(b) => {
+                out.push_str("'\\x");
+                out.push_str(&andibase_common::hex::encode(b));
+                out.push_str("'::bytea");
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Copies `sql`, handing each `?` (or `?N`) placeholder outside quotes and comments to
+/// `write` with its number (counting on from the highest before it when unnumbered).
+fn rewrite_placeholders(
+    sql: &str,
+    mut write: impl FnMut(&mut String, u32) -> DomainResult<()>,
+) -> DomainResult<String> {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
     let mut highest = 0u32;
@@ -244,13 +293,12 @@ pub(crate) fn numbered_placeholders(sql: &str) -> String {
                 }
                 let n = digits.parse().unwrap_or(highest + 1);
                 highest = highest.max(n);
-                out.push('$');
-                out.push_str(&n.to_string());
+                write(&mut out, n)?;
             }
             _ => out.push(c),
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

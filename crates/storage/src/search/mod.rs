@@ -24,7 +24,7 @@ use std::sync::{LazyLock, Mutex};
 
 use andibase_common::DomainResult;
 
-use crate::{quote_ident, Dialect, Sql, Value};
+use crate::{quote_ident, Dialect, Sql, Tx, Value};
 
 /// The index of `table` (files written before keep these names).
 pub(crate) fn index_table(table: &str) -> String {
@@ -108,7 +108,7 @@ fn segmented(columns: &[String], row: &str) -> String {
 }
 
 /// (Re)builds the index of `table` as `layout` says and fills it from every row.
-pub fn rebuild(tx: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult<()> {
+pub fn rebuild(tx: &Tx<'_>, table: &str, layout: &SearchLayout) -> DomainResult<()> {
     if tx.dialect() == Dialect::Postgres {
         return postgres::rebuild(tx, table, layout);
     }
@@ -158,7 +158,7 @@ pub fn is_current(r: &impl Sql, table: &str, layout: &SearchLayout) -> DomainRes
 
 /// Rebuilds the index of `table` unless it is laid out as `layout` already; whether it
 /// was.
-pub fn ensure(tx: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult<bool> {
+pub fn ensure(tx: &Tx<'_>, table: &str, layout: &SearchLayout) -> DomainResult<bool> {
     if tx.dialect() == Dialect::Postgres {
         if postgres::is_current(tx, table, layout)? {
             return Ok(true);
@@ -225,18 +225,14 @@ pub fn unindex(tx: &impl Sql, table: &str, ids: &[String]) -> DomainResult<()> {
 
 /// Indexes the rows with these ids again (after they changed): one delete and one insert
 /// statement per 500 rows.
-pub fn index(
-    tx: &impl Sql,
-    table: &str,
-    layout: &SearchLayout,
-    ids: &[String],
-) -> DomainResult<()> {
+pub fn index(tx: &Tx<'_>, table: &str, layout: &SearchLayout, ids: &[String]) -> DomainResult<()> {
     unindex(tx, table, ids)?;
     if tx.dialect() == Dialect::Postgres {
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let params: Vec<Value> = chunk.iter().map(|i| Value::Text(i.clone())).collect();
-            postgres::index_rows(tx, table, layout, &format!("r.id IN ({marks})"), &params)?;
+            let condition = format!("r.id IN ({marks})");
+            postgres::index_rows(tx, table, layout, &condition, &params, false)?;
         }
         return Ok(());
     }
@@ -263,14 +259,9 @@ pub fn mark(tx: &impl Sql, table: &str) -> DomainResult<i64> {
 /// Indexes the rows past the rowid `mark` (where the table ended before a write, as
 /// [`mark`] tells, or one below the write's first new row): one range scan, where looking
 /// up each new id (`id IN (…)`) cost an index and a table search per row.
-pub fn index_since(
-    tx: &impl Sql,
-    table: &str,
-    layout: &SearchLayout,
-    mark: i64,
-) -> DomainResult<()> {
+pub fn index_since(tx: &Tx<'_>, table: &str, layout: &SearchLayout, mark: i64) -> DomainResult<()> {
     if tx.dialect() == Dialect::Postgres {
-        return postgres::index_rows(tx, table, layout, "r.rowid > ?", &[mark.into()]);
+        return postgres::index_rows(tx, table, layout, "r.rowid > ?", &[mark.into()], false);
     }
     let (f, t) = (quote_ident(&index_table(table)), quote_ident(table));
     let (columns, values) = layout.insert_parts("r");
@@ -281,6 +272,32 @@ pub fn index_since(
         &[mark.into()],
     )
     .map(|_| ())
+}
+
+/// On PostgreSQL, what an `INSERT … RETURNING` into `table` adds to what it returns
+/// (`, <text>, …`) so that [`index_returned`] can index the new rows without reading them
+/// again (a round trip under the workspace's lock); `None` on SQLite, where
+/// [`index_since`] costs no round trip.
+pub fn returned_texts(dialect: Dialect, layout: &SearchLayout) -> Option<String> {
+    (dialect == Dialect::Postgres).then(|| {
+        postgres::texts(layout, "")
+            .into_iter()
+            .map(|t| format!(", {t}"))
+            .collect()
+    })
+}
+
+/// Indexes new rows of `table` from what their `INSERT` returned: each row's rowid at
+/// `rowid`, then the texts [`returned_texts`] asked for. PostgreSQL only.
+pub fn index_returned(
+    tx: &Tx<'_>,
+    table: &str,
+    layout: &SearchLayout,
+    rows: &[crate::Row],
+    rowid: usize,
+) -> DomainResult<()> {
+    debug_assert_eq!(tx.dialect(), Dialect::Postgres);
+    postgres::index_texts(tx, table, layout, rows, rowid, false)
 }
 
 /// A search's condition on a row, with its parameters in order.

@@ -10,10 +10,7 @@ use andibase_common::DomainResult;
 use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
 
 use super::{index_table, Matching, SearchLayout};
-use crate::{quote_ident, Sql, Value};
-
-/// Rows written per `INSERT` into the index.
-const ROWS_PER_INSERT: usize = 200;
+use crate::{quote_ident, Sql, Tx, Value};
 
 /// The tokens of `text` as the index keeps them.
 pub(super) fn lexemes(text: &str) -> Vec<String> {
@@ -26,7 +23,7 @@ pub(super) fn lexemes(text: &str) -> Vec<String> {
         .collect()
 }
 
-pub(super) fn rebuild(tx: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult<()> {
+pub(super) fn rebuild(tx: &Tx<'_>, table: &str, layout: &SearchLayout) -> DomainResult<()> {
     remove(tx, table)?;
     let f = quote_ident(&index_table(table));
     let columns: Vec<String> = layout
@@ -52,7 +49,7 @@ pub(super) fn rebuild(tx: &impl Sql, table: &str, layout: &SearchLayout) -> Doma
         ),
         &[],
     )?;
-    index_rows(tx, table, layout, "TRUE", &[])
+    index_rows(tx, table, layout, "TRUE", &[], true)
 }
 
 pub(super) fn is_current(r: &impl Sql, table: &str, layout: &SearchLayout) -> DomainResult<bool> {
@@ -77,20 +74,15 @@ pub(super) fn remove(tx: &impl Sql, table: &str) -> DomainResult<()> {
     .map(|_| ())
 }
 
-/// Indexes the rows of `table` (aliased `r`) that `condition` picks.
-pub(super) fn index_rows(
-    tx: &impl Sql,
-    table: &str,
-    layout: &SearchLayout,
-    condition: &str,
-    params: &[Value],
-) -> DomainResult<()> {
+/// The texts a row is indexed by (the shared text, then each column apart), as
+/// expressions over its columns, each prefixed with `row` (`r.`, or nothing).
+pub(super) fn texts(layout: &SearchLayout, row: &str) -> Vec<String> {
     let text_of = |cols: &[String]| -> String {
         match cols.is_empty() {
             true => "''".into(),
             false => cols
                 .iter()
-                .map(|c| format!("coalesce(r.{}::text, '')", quote_ident(c)))
+                .map(|c| format!("coalesce({row}{}::text, '')", quote_ident(c)))
                 .collect::<Vec<_>>()
                 .join(" || ' ' || "),
         }
@@ -102,46 +94,79 @@ pub(super) fn index_rows(
             .iter()
             .map(|c| text_of(std::slice::from_ref(c))),
     );
+    texts
+}
+
+/// Indexes the rows of `table` (aliased `r`) that `condition` picks: at once when
+/// `now`, else held back to go with the transaction's next round trip
+/// ([`Tx::insert_later`]).
+pub(super) fn index_rows(
+    tx: &Tx<'_>,
+    table: &str,
+    layout: &SearchLayout,
+    condition: &str,
+    params: &[Value],
+    now: bool,
+) -> DomainResult<()> {
     let rows = tx.query(
         &format!(
             "SELECT r.rowid, {} FROM {} r WHERE {condition}",
-            texts.join(", "),
+            texts(layout, "r.").join(", "),
             quote_ident(table)
         ),
         params,
     )?;
-    let f = quote_ident(&index_table(table));
+    index_texts(tx, table, layout, &rows, 0, now)
+}
+
+/// Indexes rows given as their rowid (at `rowid` in each row) and their [`texts`] (the
+/// values after it).
+pub(super) fn index_texts(
+    tx: &Tx<'_>,
+    table: &str,
+    layout: &SearchLayout,
+    rows: &[crate::Row],
+    rowid: usize,
+    now: bool,
+) -> DomainResult<()> {
+    let fts = index_table(table);
     let columns: Vec<String> = layout
         .index_columns()
         .iter()
         .map(|c| quote_ident(c))
         .collect();
+    let head = format!(
+        "INSERT INTO {} (rowid, {}) VALUES",
+        quote_ident(&fts),
+        columns.join(", ")
+    );
     let per_row = format!(
         "(?, {})",
         vec!["array_to_tsvector(string_to_array(?, ' '))"; columns.len()].join(", ")
     );
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut values = Vec::with_capacity(chunk.len() * (columns.len() + 1));
-        for row in chunk {
-            values.push(row.value(0).clone());
+    let terms = rows
+        .iter()
+        .map(|row| {
+            let mut values = Vec::with_capacity(columns.len() + 1);
+            values.push(row.value(rowid).clone());
             for i in 0..columns.len() {
-                let text = row.text(i + 1)?;
-                let mut words = lexemes(&text);
+                let mut words = lexemes(&row.text(rowid + 1 + i)?);
                 words.sort();
                 words.dedup();
                 values.push(Value::Text(words.join(" ")));
             }
+            Ok(values)
+        })
+        .collect::<DomainResult<Vec<_>>>()?;
+    match now {
+        true => {
+            let terms: Vec<&[Value]> = terms.iter().map(Vec::as_slice).collect();
+            crate::database::insert_rows(&head, &per_row, &terms, |sql, params| {
+                tx.execute(sql, params)
+            })
         }
-        tx.execute(
-            &format!(
-                "INSERT INTO {f} (rowid, {}) VALUES {}",
-                columns.join(", "),
-                vec![per_row.as_str(); chunk.len()].join(", ")
-            ),
-            &values,
-        )?;
+        false => tx.insert_later(&fts, &head, &per_row, terms),
     }
-    Ok(())
 }
 
 /// The index columns a search by `only` looks in, joined into one `tsvector`.
