@@ -127,7 +127,7 @@ fn shapes(cursor: &str, customer0: &str, pb_customer0: &str) -> Vec<Shape> {
             )),
         ),
         s(
-            "substring `title ~ \"w123\"` (no index can serve it)",
+            "substring `title ~ \"w123\"` (PostgreSQL: a trigram index built on demand)",
             format!("filter={}&limit=50", e("title ~ \"w123\"")),
             Some(format!(
                 "filter={}&perPage=50&skipTotal=1",

@@ -166,7 +166,8 @@ impl FieldSpec {
 }
 
 /// An index over one or more fields, declared on a definition:
-/// `{"fields": ["status", "-amount"], "unique": false}`. Names are as in `sort`: a bare
+/// `{"fields": ["status", "-amount"], "unique": false}`, or one for finding text inside a
+/// field: `{"fields": ["title"], "substring": true}`. Names are as in `sort`: a bare
 /// system name (`createdAt`) is the record's own field, `attributes.<key>` always the
 /// attribute, and `-` orders that key descending. A filter on the leading fields and a
 /// sort on the next ones are then served by the index together.
@@ -178,9 +179,22 @@ pub struct IndexSpec {
     /// No two records (soft-deleted ones included) may share the values of all the fields.
     #[serde(default)]
     pub unique: bool,
+    /// An index for `~` (contains, ignoring case) on its one text field, instead of one
+    /// for equality, ranges and sorts: on PostgreSQL a trigram index (`pg_trgm`); on
+    /// SQLite the declaration is kept and nothing is built (a scan there runs at
+    /// PocketBase's speed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub substring: bool,
     /// Set on an index the server built for slow queries: why, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto: Option<crate::usage::AutoIndex>,
+}
+
+impl IndexSpec {
+    /// Whether `other` is the same index, whoever declared it and why.
+    pub(crate) fn is_like(&self, other: &IndexSpec) -> bool {
+        self.fields == other.fields && self.substring == other.substring
+    }
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

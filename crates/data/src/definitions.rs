@@ -13,8 +13,8 @@ use serde_json::json;
 use crate::definition::*;
 use crate::records::Data;
 use crate::tables::{
-    after_index_added, after_schema_change, check_declared_indexes, create_table,
-    declared_index_name, declared_indexes, index_columns, search_columns,
+    after_index_added, after_schema_change, check_declared_indexes, create_table, declared_indexes,
+    index_columns, search_columns,
 };
 use crate::usage::{ShapeStatus, SlowShape};
 
@@ -311,7 +311,7 @@ pub(crate) fn build_auto_index(
         return Ok(ShapeStatus::Off);
     }
     let mut def = load_definition(tx, def_id)?;
-    if def.indexes.iter().any(|i| i.fields == index.fields) {
+    if def.indexes.iter().any(|i| i.is_like(&index)) {
         return Ok(ShapeStatus::Served);
     }
     let mut issues = Vec::new();
@@ -326,7 +326,7 @@ pub(crate) fn build_auto_index(
         &declared_indexes(&def.table, &def.fields, std::slice::from_ref(&index)),
     )?;
     def.indexes = indexes;
-    after_index_added(tx, &def, &declared_index_name(&def.table, &index))?;
+    after_index_added(tx, &def, &index)?;
     tx.execute(
         "UPDATE data_definitions SET indexes = ? WHERE id = ?",
         &params![json_text(&def.indexes)?, &def.id],

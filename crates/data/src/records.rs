@@ -348,6 +348,7 @@ fn count_if_slow(
     plan: &ListPlan,
     took: std::time::Duration,
     steps: Option<u64>,
+    dialect: andibase_storage::Dialect,
 ) -> Option<(String, IndexSpec)> {
     // A list stopped at the time limit is the slowest of all: its shape counts.
     if steps.is_some_and(|steps| !usage.is_slow(took, steps)) {
@@ -355,7 +356,8 @@ fn count_if_slow(
     }
     let shape = Shape::of(plan.predicate.as_ref(), &plan.keys);
     let now = andibase_common::Clock::system().now();
-    let index = usage.record(path, def, shape, took, now)?;
+    let substring_indexes = dialect == andibase_storage::Dialect::Postgres;
+    let index = usage.record(path, def, shape, took, now, substring_indexes)?;
     Some((def.id.clone(), index))
 }
 
@@ -714,7 +716,15 @@ impl Data<'_> {
                 };
                 let shown = r.within(limit, |r| read.page(r))?;
                 let steps = shown.as_ref().map(|(_, steps)| *steps);
-                let next = count_if_slow(&usage, &path, def, &plan, started.elapsed(), steps);
+                let next = count_if_slow(
+                    &usage,
+                    &path,
+                    def,
+                    &plan,
+                    started.elapsed(),
+                    steps,
+                    r.dialect(),
+                );
                 Ok((shown.map(|(shown, _)| shown), next))
             })
             .await?;
@@ -766,9 +776,15 @@ impl Data<'_> {
             .await?;
         let steps = shown.as_ref().map(|(_, steps)| *steps);
         let path = self.db.path();
-        if let Some((def_id, index)) =
-            count_if_slow(self.usage, path, def, &plan, started.elapsed(), steps)
-        {
+        if let Some((def_id, index)) = count_if_slow(
+            self.usage,
+            path,
+            def,
+            &plan,
+            started.elapsed(),
+            steps,
+            self.db.dialect(),
+        ) {
             self.build_in_background(def_id, index);
         }
         let (page, _) = shown.ok_or_else(|| stopped_at(limit))?;

@@ -143,16 +143,22 @@ pub(crate) fn index_columns(fields: &BTreeMap<String, FieldSpec>, spec: &IndexSp
         .join(",")
 }
 
-/// The keys of each declared index of `def`.
+/// The keys of each declared index of `def` that orders rows (not a substring index).
 pub(crate) fn declared_keys(def: &DataDefinition) -> impl Iterator<Item = Vec<IndexKey>> + '_ {
-    def.indexes.iter().map(|spec| index_keys(&def.fields, spec))
+    def.indexes
+        .iter()
+        .filter(|spec| !spec.substring)
+        .map(|spec| index_keys(&def.fields, spec))
 }
 
 /// The name of a declared index: `cx_<table>_` and a hash of what it indexes, so the same
 /// declaration keeps its index across changes and two declarations never share one.
 pub(crate) fn declared_index_name(table: &str, spec: &IndexSpec) -> String {
     // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    let text = format!("{}|{}", spec.unique, spec.fields.join(","));
+    let mut text = format!("{}|{}", spec.unique, spec.fields.join(","));
+    if spec.substring {
+        text.push_str("|substring");
+    }
     let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100000001b3)
     });
@@ -167,11 +173,22 @@ pub(crate) fn declared_indexes(
 ) -> Vec<SchemaChange> {
     specs
         .iter()
-        .map(|spec| SchemaChange::CreateKeyIndex {
-            name: declared_index_name(table, spec),
-            table: table.into(),
-            keys: index_keys(fields, spec),
-            unique: spec.unique,
+        .map(|spec| {
+            let (name, table) = (declared_index_name(table, spec), table.to_string());
+            let mut keys = index_keys(fields, spec);
+            match spec.substring {
+                true => SchemaChange::CreateSubstringIndex {
+                    name,
+                    table,
+                    column: keys.swap_remove(0).column,
+                },
+                false => SchemaChange::CreateKeyIndex {
+                    name,
+                    table,
+                    keys,
+                    unique: spec.unique,
+                },
+            }
         })
         .collect()
 }
@@ -216,6 +233,23 @@ pub(crate) fn check_declared_indexes(
                 message: format!("is the same index as indexes[{first}]"),
             });
         }
+        if spec.substring {
+            let problem = match (spec.unique, spec.fields.as_slice()) {
+                (true, _) => Some((at(&["unique".into()]), "a substring index cannot be unique")),
+                (_, [name]) if !substring_indexable(fields, name) => Some((
+                    at(&["fields".into(), 0.into()]),
+                    "a substring index needs a field kept as one text (not a number, a boolean, JSON, many values or version)",
+                )),
+                (_, [_]) => None,
+                _ => Some((at(&["fields".into()]), "a substring index names one field")),
+            };
+            if let Some((path, message)) = problem {
+                issues.push(FieldIssue {
+                    path,
+                    message: message.into(),
+                });
+            }
+        }
         let mut seen = HashSet::new();
         for (j, name) in spec.fields.iter().enumerate() {
             let bare = name.strip_prefix('-').unwrap_or(name);
@@ -237,6 +271,17 @@ pub(crate) fn check_declared_indexes(
                 });
             }
         }
+    }
+}
+
+/// Whether `name` (no `-`) is a field whose column holds one text, which a substring
+/// index can serve.
+fn substring_indexable(fields: &BTreeMap<String, FieldSpec>, name: &str) -> bool {
+    match FieldName::parse(name) {
+        FieldName::System(f) => f != crate::definition::SystemField::Version,
+        FieldName::Attribute(key) => fields
+            .get(key)
+            .is_some_and(|f| column_type(f) == ColumnType::Text),
     }
 }
 
@@ -394,10 +439,11 @@ pub(crate) fn after_schema_change(tx: &impl Sql, def: &DataDefinition) -> Domain
 pub(crate) fn after_index_added(
     tx: &impl Sql,
     def: &DataDefinition,
-    index: &str,
+    index: &IndexSpec,
 ) -> DomainResult<()> {
     if search::mark(tx, &def.table)? >= ANALYZE_FROM_ROWS {
-        andibase_storage::schema::analyze(tx, index)?;
+        let name = declared_index_name(&def.table, index);
+        andibase_storage::schema::analyze_index(tx, &def.table, &name, index.substring)?;
     }
     Ok(())
 }

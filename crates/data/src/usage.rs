@@ -42,12 +42,15 @@ impl Default for UsageSettings {
 }
 
 /// What an index could use of a query: columns tested for equality, one column tested for
-/// a range, the sort (before its id tie-break), and whether some test no index can serve.
+/// a range, the sort (before its id tie-break), columns tested for text inside them
+/// ignoring case (`~`, which a substring index serves on PostgreSQL), and whether some
+/// test no index can serve.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Shape {
     equal: Vec<String>,
     range: Option<String>,
     sort: Vec<(String, bool)>,
+    substring: Vec<String>,
     unindexable: Vec<String>,
 }
 
@@ -76,9 +79,8 @@ impl Shape {
                     // One range an index can use; a second is checked on its rows.
                     shape.range.get_or_insert_with(|| column.clone());
                 }
-                Test::Contains(_) | Test::ContainsIgnoringCase(_) | Test::EndsWith(_) => {
-                    shape.unindexable.push(column.clone())
-                }
+                Test::ContainsIgnoringCase(_) => shape.substring.push(column.clone()),
+                Test::Contains(_) | Test::EndsWith(_) => shape.unindexable.push(column.clone()),
                 _ => {}
             }
         }
@@ -110,28 +112,36 @@ impl Shape {
         let fields = keys
             .iter()
             .map(|(column, desc)| {
-                let name = match field_of(column) {
-                    Some(key) => {
-                        let spec = def.fields.get(key)?;
-                        if spec.is_multi() {
-                            return None;
-                        }
-                        flat_name(key).into_owned()
-                    }
-                    None => SystemField::ALL
-                        .into_iter()
-                        .find(|f| f.column() == column)?
-                        .name()
-                        .to_string(),
-                };
+                let name = field_name(def, column)?;
                 Some(if *desc { format!("-{name}") } else { name })
             })
             .collect::<Option<Vec<_>>>()?;
         Some(IndexSpec {
             fields,
             unique: false,
+            substring: false,
             auto: None,
         })
+    }
+
+    /// The index this shape asks for: none when some test no index serves; where it
+    /// tests text inside a field (`~`), a substring index on the first such field when
+    /// the engine has them (`substring_indexes`: PostgreSQL), none when it has not;
+    /// otherwise [`Shape::index`].
+    fn wanted(&self, def: &DataDefinition, substring_indexes: bool) -> Option<IndexSpec> {
+        if !self.unindexable.is_empty() {
+            return None;
+        }
+        match self.substring.first() {
+            Some(_) if !substring_indexes => None,
+            Some(column) => Some(IndexSpec {
+                fields: vec![field_name(def, column)?],
+                unique: false,
+                substring: true,
+                auto: None,
+            }),
+            None => self.index(def),
+        }
     }
 
     /// The attribute keys the shape names.
@@ -139,6 +149,7 @@ impl Shape {
         self.equal
             .iter()
             .chain(&self.range)
+            .chain(&self.substring)
             .chain(&self.unindexable)
             .chain(self.sort.iter().map(|(c, _)| c))
             .filter_map(|c| field_of(c).map(str::to_string))
@@ -164,8 +175,9 @@ impl Shape {
             .collect();
         tests.extend(self.range.iter().map(|c| format!("{} (range)", name(c))));
         tests.extend(
-            self.unindexable
+            self.substring
                 .iter()
+                .chain(&self.unindexable)
                 .map(|c| format!("{} (substring)", name(c))),
         );
         let sort: Vec<String> = self
@@ -180,6 +192,25 @@ impl Shape {
             (false, false) => format!("filter {}; sort {}", tests.join(", "), sort.join(", ")),
         }
     }
+}
+
+/// The name a query's `column` has in an index declaration (`status`, `createdAt`); none
+/// for a field that holds many values.
+fn field_name(def: &DataDefinition, column: &str) -> Option<String> {
+    Some(match field_of(column) {
+        Some(key) => {
+            let spec = def.fields.get(key)?;
+            if spec.is_multi() {
+                return None;
+            }
+            flat_name(key).into_owned()
+        }
+        None => SystemField::ALL
+            .into_iter()
+            .find(|f| f.column() == column)?
+            .name()
+            .to_string(),
+    })
 }
 
 /// Why the server built an index, kept on it.
@@ -264,7 +295,8 @@ impl QueryLog {
         self.shapes.lock().expect("query log poisoned")
     }
 
-    /// Counts a slow query of `shape` on `def`; the index to build now, if any.
+    /// Counts a slow query of `shape` on `def`; the index to build now, if any
+    /// (`substring_indexes`: whether the engine has substring indexes).
     pub(crate) fn record(
         &self,
         db: &Path,
@@ -272,15 +304,13 @@ impl QueryLog {
         shape: Shape,
         took: Duration,
         now: Timestamp,
+        substring_indexes: bool,
     ) -> Option<IndexSpec> {
-        let index = if shape.unindexable.is_empty() {
-            shape.index(def)
-        } else {
-            None
-        };
+        let index = shape.wanted(def, substring_indexes);
         let served = index.as_ref().is_some_and(|i| {
-            def.indexes.iter().any(|d| d.fields == i.fields)
+            def.indexes.iter().any(|d| d.is_like(i))
                 || (i.fields.len() == 1
+                    && !i.substring
                     && def
                         .fields
                         .get(i.fields[0].trim_start_matches('-'))
@@ -342,10 +372,7 @@ impl QueryLog {
         status: ShapeStatus,
     ) {
         for ((path, id, _), s) in self.shapes().iter_mut() {
-            if path == db
-                && id == def_id
-                && s.index.as_ref().is_some_and(|i| i.fields == index.fields)
-            {
+            if path == db && id == def_id && s.index.as_ref().is_some_and(|i| i.is_like(index)) {
                 s.status = status;
             }
         }
@@ -391,7 +418,8 @@ mod tests {
     }
 
     /// The index a shape asks for: equality fields first, then the sort when the range is
-    /// on its first key, else the range; nothing for substrings, multi-values or no shape.
+    /// on its first key, else the range; a substring index for `~` on PostgreSQL only;
+    /// nothing for multi-values or no shape.
     #[test]
     fn shapes_ask_for_the_index_that_serves_them() {
         let def = tickets();
@@ -399,14 +427,16 @@ mod tests {
             let p = compile_filter(&[], &def, filter, Role::Admin).unwrap();
             let keys = sort_keys(&def, sort, Role::Admin).unwrap();
             let shape = Shape::of(p.as_ref(), &keys);
-            let unindexable = !shape.unindexable.is_empty();
             (
                 shape.describe(),
-                (!unindexable)
-                    .then(|| shape.index(&def))
-                    .flatten()
-                    .map(|i| i.fields),
+                shape.wanted(&def, false).map(|i| i.fields),
             )
+        };
+        // On PostgreSQL, which has substring indexes.
+        let on_postgres = |filter: &str| {
+            let p = compile_filter(&[], &def, Some(filter), Role::Admin).unwrap();
+            let shape = Shape::of(p.as_ref(), &[]);
+            shape.wanted(&def, true).map(|i| (i.fields, i.substring))
         };
         let fields = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(
@@ -429,7 +459,27 @@ mod tests {
             index(Some("attributes.createdAt = \"x\""), None).1,
             fields(&["attributes.createdAt"])
         );
-        assert_eq!(index(Some("title ~ \"jam\""), None).1, None);
+        assert_eq!(
+            index(Some("title ~ \"jam\""), None),
+            ("filter title (substring)".into(), None),
+            "SQLite has no substring index"
+        );
+        let title = Some((vec!["title".to_string()], true));
+        assert_eq!(on_postgres("title ~ \"jam\""), title);
+        assert_eq!(
+            on_postgres("status = \"open\" && title ~ \"jam\""),
+            title,
+            "a substring test asks for its index before equality does"
+        );
+        assert_eq!(
+            on_postgres("status = \"open\""),
+            Some((vec!["status".to_string()], false))
+        );
+        assert_eq!(
+            on_postgres("title ~ \"jam\" && title contains \"x\""),
+            None,
+            "a case-sensitive `contains` no index serves"
+        );
         assert_eq!(index(Some("tags ?= \"a\""), None).1, None);
         assert_eq!(index(None, None), ("no filter, sorted by id".into(), None));
         assert_eq!(

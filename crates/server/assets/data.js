@@ -248,7 +248,8 @@
       var indexes = JSON.parse(indexForm.getAttribute("data-indexes") || "[]");
       indexes.push({
         fields: indexForm.elements.fields.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean),
-        unique: indexForm.elements.unique.checked
+        unique: indexForm.elements.unique.checked,
+        substring: indexForm.elements.substring.checked
       });
       var box = indexForm.querySelector(".error");
       box.hidden = true;

@@ -820,7 +820,7 @@ impl rusqlite::ToSql for Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::params;
     use crate::value::Columns;
@@ -841,7 +841,9 @@ mod tests {
 
     /// A database on each engine: a SQLite file, and a schema in a scratch PostgreSQL
     /// database where a server can be reached. The guard keeps both alive.
-    fn on_each_engine(name: &str) -> Vec<(Database, Box<dyn std::any::Any>)> {
+    /// A database of each engine (PostgreSQL's where one is reachable), each with what
+    /// keeps it alive.
+    pub(crate) fn on_each_engine(name: &str) -> Vec<(Database, Box<dyn std::any::Any>)> {
         let (dir, path) = temp_path(name);
         let mut out: Vec<(Database, Box<dyn std::any::Any>)> = vec![(
             Database::open(&path, TEST, DatabaseOptions::default()).unwrap(),

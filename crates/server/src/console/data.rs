@@ -785,9 +785,13 @@ fn indexes_section(
                 .map(|a| format!("built for slow queries: {}", a.reason))
                 .unwrap_or_default();
             format!(
-                "<tr><td data-label=\"Fields\" class=\"mono\">{}</td><td data-label=\"Unique\">{}</td><td data-label=\"Why\" class=\"small muted\">{}</td><td>{remove}</td></tr>",
+                "<tr><td data-label=\"Fields\" class=\"mono\">{}</td><td data-label=\"Kind\">{}</td><td data-label=\"Why\" class=\"small muted\">{}</td><td>{remove}</td></tr>",
                 esc(&spec.fields.join(", ")),
-                if spec.unique { "unique" } else { "" },
+                match (spec.unique, spec.substring) {
+                    (true, _) => "unique",
+                    (_, true) => "substring (~)",
+                    _ => "",
+                },
                 esc(&why),
             )
         })
@@ -796,12 +800,12 @@ fn indexes_section(
         r#"<p class="muted small" id="no-indexes">No indexes over several fields.</p>"#.to_string()
     } else {
         format!(
-            r#"<div class="card table-wrap"><table id="indexes"><thead><tr><th>Fields</th><th>Unique</th><th>Why</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#
+            r#"<div class="card table-wrap"><table id="indexes"><thead><tr><th>Fields</th><th>Kind</th><th>Why</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#
         )
     };
     let form = if change {
         format!(
-            r#"<div class="card"><form id="index-form" data-index-form data-definition-api="{api}" data-ws="{h}" data-indexes="{existing}"><label for="index-fields">Fields in order, comma-separated; <code>-</code> before a field sorts it descending</label><input id="index-fields" name="fields" required placeholder="status, -amount"><div class="flags"><label class="check"><input type="checkbox" id="index-unique" name="unique"> unique</label></div><div class="actions"><button type="submit" id="add-index">Add index</button></div><p class="error" hidden></p></form></div>"#,
+            r#"<div class="card"><form id="index-form" data-index-form data-definition-api="{api}" data-ws="{h}" data-indexes="{existing}"><label for="index-fields">Fields in order, comma-separated; <code>-</code> before a field sorts it descending</label><input id="index-fields" name="fields" required placeholder="status, -amount"><div class="flags"><label class="check"><input type="checkbox" id="index-unique" name="unique"> unique</label><label class="check"><input type="checkbox" id="index-substring" name="substring"> substring: serves <code>~</code> on one text field</label></div><div class="actions"><button type="submit" id="add-index">Add index</button></div><p class="error" hidden></p></form></div>"#,
             existing = esc(&serde_json::to_string(&def.indexes).unwrap_or_default()),
         )
     } else {

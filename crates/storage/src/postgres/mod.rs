@@ -317,8 +317,9 @@ fn safe_schema_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// The advisory lock that serializes writes to a schema (FNV-1a of its name).
-fn lock_key(name: &str) -> i64 {
+/// The advisory lock that serializes writes to a schema (FNV-1a of its name), or other
+/// work named so (`pg_trgm`: making that extension).
+pub(crate) fn lock_key(name: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.bytes() {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
