@@ -89,9 +89,9 @@ pub enum SchemaChange {
         unique: bool,
     },
     /// An index that serves a test for text inside `column`, ignoring case (`~`, which
-    /// PostgreSQL is asked as a `LIKE '%…%'` on the column with ASCII case folded): there a trigram
-    /// index (`pg_trgm`, the extension made on first use); on
-    /// SQLite nothing, where such a scan runs at PocketBase's speed already.
+    /// PostgreSQL is asked as a `LIKE '%…%'` on the column with ASCII case folded): there
+    /// a trigram index (`pg_trgm`, the extension made on first use); on SQLite nothing,
+    /// where such a scan runs at PocketBase's speed already.
     CreateSubstringIndex {
         name: String,
         table: String,
@@ -106,28 +106,33 @@ pub enum SchemaChange {
 /// Applies `changes` in order inside the caller's transaction.
 pub fn apply(tx: &Tx<'_>, changes: &[SchemaChange]) -> DomainResult<()> {
     for change in changes {
-        if let SchemaChange::CreateSubstringIndex {
-            name,
-            table,
-            column,
-        } = change
-        {
-            if tx.dialect() == Dialect::Postgres {
+        match (change, tx.dialect()) {
+            // Spelled with where the extension is, which only the database can tell.
+            (
+                SchemaChange::CreateSubstringIndex {
+                    name,
+                    table,
+                    column,
+                },
+                Dialect::Postgres,
+            ) => {
                 let operators = trigram_operators(tx)?;
+                let folded = crate::predicate::ascii_folded(&quote_ident(column));
                 tx.execute(
                     &format!(
-                        "CREATE INDEX IF NOT EXISTS {} ON {} USING gin (({}) {operators})",
+                        "CREATE INDEX IF NOT EXISTS {} ON {} USING gin (({folded}) {operators})",
                         quote_ident(name),
                         quote_ident(table),
-                        crate::predicate::ascii_folded(&quote_ident(column))
                     ),
                     &[],
                 )?;
             }
-            continue;
+            (SchemaChange::CreateSubstringIndex { .. }, Dialect::Sqlite) => {}
+            _ => {
+                let (sql, params) = statement(tx.dialect(), change);
+                tx.execute(&sql, &params)?;
+            }
         }
-        let (sql, params) = statement(tx.dialect(), change);
-        tx.execute(&sql, &params)?;
     }
     Ok(())
 }
@@ -312,7 +317,7 @@ fn statement(dialect: Dialect, change: &SchemaChange) -> (String, Vec<Value>) {
             )
         }
         SchemaChange::DropIndex { name } => (format!("DROP INDEX IF EXISTS {}", q(name)), vec![]),
-        SchemaChange::CreateSubstringIndex { .. } => unreachable!("made by apply"),
+        SchemaChange::CreateSubstringIndex { .. } => unreachable!("spelled by apply"),
     }
 }
 
