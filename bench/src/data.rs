@@ -294,15 +294,17 @@ fn sqlite_in_process(n: usize, like_andibase: bool) -> f64 {
     rate
 }
 
-/// CPU time (user + system, ms) the server's database writer threads (`db-w-…`) have used:
-/// the one thread every write goes through, whatever the clients cost.
+/// CPU time (user + system, ms) the server's database writer threads have used: on SQLite
+/// the one thread every write goes through (`db-w-…`), whatever the clients cost; on
+/// PostgreSQL the write pool's threads (`pg-w…`), without the server's own processes.
 fn writer_cpu_ms(pid: u32) -> f64 {
     let ticks: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
         .into_iter()
         .flatten()
         .flatten()
         .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("db-w-"))
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("db-w-") || c.starts_with("pg-w"))
         })
         .filter_map(|t| {
             let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
@@ -505,8 +507,12 @@ pub async fn bench_data(args: &Args) {
     );
     let per_1000 = writer_ms * 1000.0 / n as f64;
     println!(
-        "| (andibase's writer threads' CPU during the bulk insert) | {per_1000:.1} ms per 1,000 records: at most {:.0} rec/s with the writer never idle | | |",
-        1e6 / per_1000
+        "| (andibase's writer threads' CPU during the bulk insert) | {per_1000:.1} ms per 1,000 records: at most {:.0} rec/s with the writer never idle{} | | |",
+        1e6 / per_1000,
+        match std::env::var_os("ANDIBASE_DATABASE_URL") {
+            Some(_) => " (PostgreSQL's own processes not counted)",
+            None => "",
+        }
     );
 
     let k = key.clone();

@@ -3,9 +3,9 @@
 //! Where SQLite has a file per workspace, PostgreSQL has a schema (`andibase` for the
 //! main database, `ws_<id>` for each workspace), all on one [`Postgres`] server handle.
 //! Domain code is synchronous closures over [`crate::Sql`], as on SQLite; here they run
-//! on threads that each own one connection of the synchronous `postgres` client (the
-//! `tokio-postgres` driver under a blocking front), so a write closure runs inside one
-//! PostgreSQL transaction exactly as it runs inside one SQLite transaction.
+//! on threads that each own one connection (the `tokio-postgres` driver under a blocking
+//! front, [`driven`]), so a write closure runs inside one PostgreSQL transaction exactly
+//! as it runs inside one SQLite transaction.
 //!
 //! Writes to one schema are serialized across every replica by a transaction-scoped
 //! advisory lock: SQLite's one writer per file, kept, so read-then-write checks in domain
@@ -13,6 +13,7 @@
 //! different workspaces run in parallel. Each commit is announced with `NOTIFY`, which is
 //! how listeners on every replica hear of changes (see [`Postgres::commits`]).
 
+mod driven;
 mod limited;
 #[cfg(test)]
 pub(crate) use limited::CONNECTIONS as LIMITED_CONNECTIONS;
@@ -532,7 +533,13 @@ impl Schema {
 
 /// One connection, owned by one pool thread.
 pub struct Session {
-    client: RefCell<Client>,
+    connection: driven::Driven,
+    /// Statements without parameters to send ahead of the next one, in its round trip:
+    /// a write group's `BEGIN` and each savepoint renewal (see [`Session::write_group`]).
+    /// While any wait here, nothing else was sent since they were set.
+    ahead: RefCell<String>,
+    /// The error of statements sent ahead, which is the whole group's.
+    ahead_failed: RefCell<Option<String>>,
     statements: RefCell<Statements>,
     /// The `search_path` the connection has now.
     schema: RefCell<String>,
@@ -575,11 +582,11 @@ struct Memo {
 impl Session {
     /// A connection; a reader's refuses every write (`default_transaction_read_only`).
     fn connect(url: &str, read_only: bool) -> DomainResult<Session> {
-        let mut client = Client::connect(url, NoTls).map_err(internal)?;
+        let connection = driven::Driven::connect(url).map_err(internal)?;
         // Rows held back are sent as literals (`values::with_literals`), which is sound
         // only with standard strings.
-        client
-            .batch_execute(match read_only {
+        connection
+            .batch(match read_only {
                 true => {
                     "SET standard_conforming_strings = on; SET default_transaction_read_only = on"
                 }
@@ -587,7 +594,9 @@ impl Session {
             })
             .map_err(internal)?;
         Ok(Session {
-            client: RefCell::new(client),
+            connection,
+            ahead: RefCell::default(),
+            ahead_failed: RefCell::default(),
             statements: RefCell::default(),
             schema: RefCell::new(String::new()),
             read_only,
@@ -604,7 +613,7 @@ impl Session {
     /// The pool thread's loop; a dropped connection is replaced before the next job.
     fn serve(mut self, url: &str, jobs: flume::Receiver<Job>) {
         while let Ok(job) = jobs.recv() {
-            if self.client.borrow().is_closed() {
+            if self.connection.is_closed() {
                 match Session::connect(url, self.read_only) {
                     Ok(fresh) => self = fresh,
                     Err(e) => tracing::warn!(error = %e, "reconnecting to PostgreSQL"),
@@ -614,30 +623,58 @@ impl Session {
         }
     }
 
-    /// Runs `sql` (statements without parameters) in one round trip. Rows held back
-    /// ([`Session::insert_later`]) go first in the same round trip, unless `sql` rolls
-    /// back: so they are inserted before any savepoint is set and before the commit, and
-    /// a rollback to a savepoint never undoes rows held back before it.
+    /// Runs `sql` (statements without parameters) in one round trip. What waits to be
+    /// sent ahead goes first, then the rows held back ([`Session::insert_later`]), unless
+    /// `sql` rolls back: so they are inserted before any savepoint is set and before the
+    /// commit, and a rollback to a savepoint never undoes rows held back before it.
     pub(crate) fn batch(&self, sql: &str) -> DomainResult<()> {
-        let sql = match sql.contains("ROLLBACK") {
-            // A rollback may also undo a `SET` made in the transaction.
+        let (ahead, sql) = match sql.contains("ROLLBACK") {
+            // A rollback may also undo a `SET` made in the transaction. A rollback to a
+            // savepoint follows statements that took along what waited to go ahead; a
+            // rollback of the whole transaction drops it.
             true => {
+                self.ahead.take();
                 self.timeout_set.set(None);
                 self.forget_since_savepoint();
-                sql.to_string()
+                (String::new(), sql.to_string())
             }
             false => {
                 self.forget_changed(sql);
-                self.held_back_statements()? + sql
+                (self.ahead.take(), self.held_back_statements()? + sql)
             }
         };
-        if sql.is_empty() {
-            return Ok(());
+        match (ahead.is_empty(), sql.is_empty()) {
+            (true, true) => Ok(()),
+            (true, false) => self.connection.batch(&sql).map_err(map_error),
+            (false, true) => self.sent_ahead(self.connection.batch(&ahead)),
+            (false, false) => {
+                let (sent, result) = self.connection.batch_after(&ahead, &sql);
+                self.sent_ahead(sent)?;
+                result.map_err(map_error)
+            }
         }
-        self.client
-            .borrow_mut()
-            .batch_execute(&sql)
-            .map_err(map_error)
+    }
+
+    /// Sends `sql` (statements without parameters) with the next statement, in its round
+    /// trip, after the rows held back so far; it must not roll back.
+    fn send_ahead(&self, sql: &str) -> DomainResult<()> {
+        let held = self.held_back_statements()?;
+        let mut ahead = self.ahead.borrow_mut();
+        ahead.push_str(&held);
+        ahead.push_str(sql);
+        ahead.push_str(";\n");
+        Ok(())
+    }
+
+    /// How what was sent ahead went: a failure is kept for the write group, which fails
+    /// whole (see [`Session::write_group`]), and is also the failure of the statement
+    /// that took it along.
+    fn sent_ahead(&self, sent: Result<(), postgres::Error>) -> DomainResult<()> {
+        sent.map_err(|e| {
+            let e = map_error(e);
+            *self.ahead_failed.borrow_mut() = Some(e.to_string());
+            e
+        })
     }
 
     fn use_schema(&self, schema: &str) -> DomainResult<()> {
@@ -684,9 +721,19 @@ impl Session {
         Ok(())
     }
 
-    /// Rolls the open transaction back, with what it held back and kept.
+    /// Rolls the open transaction back, with what it held back and kept. One whose
+    /// `BEGIN` still waits to be sent was never opened on the server.
     fn rollback(&self) {
-        let _ = self.batch("ROLLBACK");
+        let opened = !self.ahead.borrow().starts_with("BEGIN");
+        match opened {
+            true => {
+                let _ = self.batch("ROLLBACK");
+            }
+            false => {
+                self.ahead.take();
+                self.forget_since_savepoint();
+            }
+        }
     }
 
     /// Runs the writes queued for `schema` in groups until the queue is empty, then
@@ -749,6 +796,11 @@ impl Session {
     /// Runs `group` in one transaction holding the schema's write lock, each write in a
     /// savepoint when there are several; commits, then answers every caller. Whether
     /// anything was committed.
+    ///
+    /// The `BEGIN` and each savepoint renewal wait to be sent ahead of the next statement,
+    /// in its round trip: a grouped single-record write is one round trip. Until they
+    /// are sent, nothing else was, so a write that fails before it sent anything has
+    /// nothing to undo on the server. If what went ahead fails, the group fails whole.
     fn write_group(&self, schema: &str, lock: i64, mut group: Vec<Box<dyn WriteJob>>) -> bool {
         let finish_all = |group: Vec<Box<dyn WriteJob>>, ended: Result<(), String>| {
             let committed = ended.is_ok();
@@ -760,16 +812,16 @@ impl Session {
         // Several writes each run under the savepoint `write`, set in the same round trip
         // as the lock and then renewed with the release of the one before.
         let several = group.len() > 1;
-        let began = self.use_schema(schema).and_then(|()| {
-            self.batch(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock({lock}){}",
-                if several { "; SAVEPOINT write" } else { "" }
-            ))
-        });
-        if let Err(e) = began {
-            self.rollback();
+        if let Err(e) = self.use_schema(schema) {
             return finish_all(group, Err(e.to_string()));
         }
+        // `use_schema` sent its `SET` on its own: a `SET` that failed ahead of `BEGIN`
+        // would leave the statements after it to commit one by one.
+        *self.ahead.borrow_mut() = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({lock});{}\n",
+            if several { " SAVEPOINT write;" } else { "" }
+        );
+        *self.ahead_failed.borrow_mut() = None;
         self.in_transaction.set(true);
         let tx = Tx::postgres(self);
         let mut wrote = false;
@@ -779,12 +831,15 @@ impl Session {
             wrote |= ok;
             // A failed write is undone to its savepoint, which stays for the next one
             // (nothing to renew), with the rows it held back; a good one before the last
-            // releases it and sets the next, in the round trip that inserts its held-back
-            // rows.
-            let step = match (several, ok, i == last) {
-                (false, _, _) | (true, true, true) => Ok(()),
-                (true, false, _) => self.batch("ROLLBACK TO SAVEPOINT write"),
-                (true, true, false) => self.batch("RELEASE SAVEPOINT write; SAVEPOINT write"),
+            // releases it and sets the next, ahead of the next statement, with its
+            // held-back rows.
+            let step = match (self.ahead_failed.take(), several, ok, i == last) {
+                (Some(e), ..) => Err(internal(e)),
+                (None, false, _, _) | (None, true, true, true) => Ok(()),
+                (None, true, false, _) => self.undo_write(),
+                (None, true, true, false) => {
+                    self.send_ahead("RELEASE SAVEPOINT write; SAVEPOINT write")
+                }
             };
             if let Err(e) = step {
                 self.rollback();
@@ -801,6 +856,19 @@ impl Session {
         };
         self.in_transaction.set(false);
         finish_all(group, ended)
+    }
+
+    /// Undoes the write that just failed, back to the savepoint `write`: on the server
+    /// only when it sent something (else what waits ahead is still unsent).
+    fn undo_write(&self) -> DomainResult<()> {
+        let sent = self.ahead.borrow().is_empty();
+        match sent {
+            true => self.batch("ROLLBACK TO SAVEPOINT write"),
+            false => {
+                self.forget_since_savepoint();
+                Ok(())
+            }
+        }
     }
 
     /// Creates the schema and applies the migrations it lacks, in one transaction under
@@ -858,25 +926,26 @@ impl Session {
         }
         let numbered = values::numbered_placeholders(sql);
         let prepared = {
-            let mut client = self.client.borrow_mut();
+            let connection = &self.connection;
             // A failed prepare would abort the transaction around it: try in a savepoint.
-            let in_tx = !client.is_closed() && self.in_transaction.get();
+            // (What waits to go ahead was sent first, see `with_statement`.)
+            let in_tx = !connection.is_closed() && self.in_transaction.get();
             if in_tx {
-                client.batch_execute("SAVEPOINT prepare")?;
+                connection.batch("SAVEPOINT prepare")?;
             }
-            let prepared = match client.prepare(&numbered) {
+            let prepared = match connection.prepare(&numbered) {
                 Err(e) if values::needs_types(&e) => {
                     if in_tx {
-                        client.batch_execute("ROLLBACK TO SAVEPOINT prepare")?;
+                        connection.batch("ROLLBACK TO SAVEPOINT prepare")?;
                     }
-                    client.prepare_typed(&numbered, &values::types_of(params))
+                    connection.prepare_typed(&numbered, &values::types_of(params))
                 }
                 other => other,
             };
             if in_tx {
                 match &prepared {
-                    Ok(_) => client.batch_execute("RELEASE SAVEPOINT prepare")?,
-                    Err(_) => client.batch_execute("ROLLBACK TO SAVEPOINT prepare")?,
+                    Ok(_) => connection.batch("RELEASE SAVEPOINT prepare")?,
+                    Err(_) => connection.batch("ROLLBACK TO SAVEPOINT prepare")?,
                 }
             }
             prepared
@@ -885,14 +954,15 @@ impl Session {
         Ok(prepared)
     }
 
-    /// Runs `run` with the prepared statement; when the tables under a cached statement
+    /// Runs `run` with the prepared statement, and with what waits to go ahead of it
+    /// (`run` sends both in one round trip); when the tables under a cached statement
     /// changed shape (PostgreSQL refuses it: "cached plan must not change result type"),
     /// prepares it again once.
     fn with_statement<T>(
         &self,
         sql: &str,
         params: &[Value],
-        run: impl Fn(&mut Client, &Statement) -> Result<T, postgres::Error>,
+        run: impl Fn(&driven::Driven, &str, &Statement) -> driven::Answers<T>,
     ) -> DomainResult<T> {
         self.before(sql)?;
         let wanted = self.timeout_wanted.get();
@@ -900,17 +970,25 @@ impl Session {
             self.batch(&format!("SET statement_timeout = {wanted}"))?;
             self.timeout_set.set(Some(wanted));
         }
+        // Preparing takes round trips of its own, which must come after.
+        if self.statements.borrow().get(sql).is_none() {
+            let ahead = self.ahead.take();
+            if !ahead.is_empty() {
+                self.sent_ahead(self.connection.batch(&ahead))?;
+            }
+        }
         let stmt = self
             .statement(sql, params)
             .map_err(|e| statement_error(e, sql))?;
-        let first = run(&mut self.client.borrow_mut(), &stmt);
+        let (sent, first) = run(&self.connection, &self.ahead.take(), &stmt);
+        self.sent_ahead(sent)?;
         match first {
             Err(e) if plan_went_stale(&e) => {
                 self.statements.borrow_mut().forget(sql);
                 let stmt = self
                     .statement(sql, params)
                     .map_err(|e| statement_error(e, sql))?;
-                let again = run(&mut self.client.borrow_mut(), &stmt);
+                let (_, again) = run(&self.connection, "", &stmt);
                 again.map_err(|e| statement_error(e, sql))
             }
             other => other.map_err(|e| statement_error(e, sql)),
@@ -1055,13 +1133,14 @@ impl Session {
 
     pub(crate) fn execute(&self, sql: &str, params: &[Value]) -> DomainResult<usize> {
         let refs = param_refs(params);
-        self.with_statement(sql, params, |c, stmt| c.execute(stmt, &refs))
+        self.with_statement(sql, params, |c, ahead, stmt| c.execute(ahead, stmt, &refs))
             .map(|n| n as usize)
     }
 
     pub(crate) fn query(&self, sql: &str, params: &[Value]) -> DomainResult<Vec<crate::Row>> {
         let refs = param_refs(params);
-        let rows = self.with_statement(sql, params, |c, stmt| c.query(stmt, &refs))?;
+        let rows =
+            self.with_statement(sql, params, |c, ahead, stmt| c.query(ahead, stmt, &refs))?;
         rows.iter().map(row_values).collect()
     }
 }
