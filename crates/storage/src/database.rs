@@ -1075,8 +1075,13 @@ pub(crate) mod tests {
                         &params![format!("k{i}"), i],
                     )?;
                     match i % 4 {
-                        // Fails after writing: its rows must go.
-                        1 => tx.execute("INSERT INTO things VALUES ('base', -1)", &[]),
+                        // Fails after writing: its rows must go. It reads `marks` first,
+                        // which sends the marks the writes before it held back (on
+                        // PostgreSQL after their savepoint): they must stay.
+                        1 => {
+                            tx.query("SELECT id FROM marks", &[])?;
+                            tx.execute("INSERT INTO things VALUES ('base', -1)", &[])
+                        }
                         2 if i == 2 => panic!("a write that panics"),
                         _ => Ok(1),
                     }

@@ -14,6 +14,7 @@
 //! how listeners on every replica hear of changes (see [`Postgres::commits`]).
 
 mod driven;
+mod held_back;
 mod limited;
 #[cfg(test)]
 pub(crate) use limited::CONNECTIONS as LIMITED_CONNECTIONS;
@@ -554,24 +555,11 @@ pub struct Session {
     /// Tables the open write transaction asked to have vacuumed once it commits.
     vacuums: RefCell<Vec<String>>,
     /// Rows the open write transaction will insert before it commits (see
-    /// [`Session::insert_later`]), each with its kind's place in `later_kinds`.
-    later: RefCell<Vec<(usize, Vec<Value>)>>,
-    later_kinds: RefCell<Vec<LaterKind>>,
+    /// [`Session::insert_later`]).
+    held: RefCell<held_back::HeldBack>,
     /// What the open write transaction keeps of its tables (see [`Session::remember`]).
     memos: RefCell<Vec<Memo>>,
 }
-
-/// A kind of row held back until its table is next named, or until the transaction
-/// commits: its table, its statement's `INSERT INTO … VALUES` and its `(?, …)`.
-#[derive(PartialEq)]
-struct LaterKind {
-    table: String,
-    head: String,
-    row: String,
-}
-
-/// Rows held back at most: past it they are inserted at once.
-const MOST_HELD_BACK: usize = 10_000;
 
 /// A value read from `table` in this transaction, kept until a statement names it.
 struct Memo {
@@ -604,8 +592,7 @@ impl Session {
             timeout_set: std::cell::Cell::new(None),
             timeout_wanted: std::cell::Cell::new(0),
             vacuums: RefCell::new(Vec::new()),
-            later: RefCell::new(Vec::new()),
-            later_kinds: RefCell::new(Vec::new()),
+            held: RefCell::default(),
             memos: RefCell::new(Vec::new()),
         })
     }
@@ -635,12 +622,19 @@ impl Session {
             true => {
                 self.ahead.take();
                 self.timeout_set.set(None);
-                self.forget_since_savepoint();
+                match sql == "ROLLBACK" {
+                    true => self.forget_transaction(),
+                    false => {
+                        self.held.borrow_mut().undo_attempt();
+                        self.memos.borrow_mut().clear();
+                    }
+                }
                 (String::new(), sql.to_string())
             }
             false => {
                 self.forget_changed(sql);
-                (self.ahead.take(), self.held_back_statements()? + sql)
+                let held = self.held.borrow_mut().take_statements()?;
+                (self.ahead.take(), held + sql)
             }
         };
         match (ahead.is_empty(), sql.is_empty()) {
@@ -656,14 +650,11 @@ impl Session {
     }
 
     /// Sends `sql` (statements without parameters) with the next statement, in its round
-    /// trip, after the rows held back so far; it must not roll back.
-    fn send_ahead(&self, sql: &str) -> DomainResult<()> {
-        let held = self.held_back_statements()?;
+    /// trip; it must not roll back.
+    fn send_ahead(&self, sql: &str) {
         let mut ahead = self.ahead.borrow_mut();
-        ahead.push_str(&held);
         ahead.push_str(sql);
         ahead.push_str(";\n");
-        Ok(())
     }
 
     /// How what was sent ahead went: a failure is kept for the write group, which fails
@@ -717,7 +708,7 @@ impl Session {
             "SELECT pg_notify('{COMMITS_CHANNEL}', '{schema}'); COMMIT"
         ))
         .inspect_err(|_| self.rollback())?;
-        self.memos.borrow_mut().clear();
+        self.forget_transaction();
         Ok(())
     }
 
@@ -731,7 +722,7 @@ impl Session {
             }
             false => {
                 self.ahead.take();
-                self.forget_since_savepoint();
+                self.forget_transaction();
             }
         }
     }
@@ -838,7 +829,9 @@ impl Session {
                 (None, false, _, _) | (None, true, true, true) => Ok(()),
                 (None, true, false, _) => self.undo_write(),
                 (None, true, true, false) => {
-                    self.send_ahead("RELEASE SAVEPOINT write; SAVEPOINT write")
+                    self.held.borrow_mut().write_done();
+                    self.send_ahead("RELEASE SAVEPOINT write; SAVEPOINT write");
+                    Ok(())
                 }
             };
             if let Err(e) = step {
@@ -861,14 +854,16 @@ impl Session {
     /// Undoes the write that just failed, back to the savepoint `write`: on the server
     /// only when it sent something (else what waits ahead is still unsent).
     fn undo_write(&self) -> DomainResult<()> {
+        self.held.borrow_mut().undo_write();
+        self.memos.borrow_mut().clear();
         let sent = self.ahead.borrow().is_empty();
-        match sent {
-            true => self.batch("ROLLBACK TO SAVEPOINT write"),
-            false => {
-                self.forget_since_savepoint();
-                Ok(())
-            }
+        if sent {
+            // A rollback may also undo a `SET` made in the transaction.
+            self.timeout_set.set(None);
+            let undone = self.connection.batch("ROLLBACK TO SAVEPOINT write");
+            undone.map_err(map_error)?;
         }
+        Ok(())
     }
 
     /// Creates the schema and applies the migrations it lacks, in one transaction under
@@ -998,10 +993,10 @@ impl Session {
     /// Inserts rows into `table` (`head` is `INSERT INTO … VALUES`, `row` one row's `(?,
     /// …)`) later in the open write transaction: with the rows of the same kind held back
     /// with them, in one statement sent in the round trip of the next [`Session::batch`]
-    /// (a savepoint, the commit), or before the next statement that names `table`. A
-    /// write then costs no round trip for rows it never reads back (its event, its search
-    /// terms): a grouped single-record write was six round trips under the workspace's
-    /// lock, two of them such inserts.
+    /// (a `Tx::attempt` savepoint, the commit), or before the next statement that names
+    /// `table`; in a write group, the rows of every write go with the commit
+    /// ([`held_back`]). A write then costs no round trip for rows it never reads back
+    /// (its event, its search terms).
     pub(crate) fn insert_later(
         &self,
         table: &str,
@@ -1009,49 +1004,11 @@ impl Session {
         row: &str,
         rows: Vec<Vec<Value>>,
     ) -> DomainResult<()> {
-        let kind = LaterKind {
-            table: table.to_string(),
-            head: head.to_string(),
-            row: row.to_string(),
-        };
-        let at = {
-            let mut kinds = self.later_kinds.borrow_mut();
-            kinds.iter().position(|k| *k == kind).unwrap_or_else(|| {
-                kinds.push(kind);
-                kinds.len() - 1
-            })
-        };
-        let mut later = self.later.borrow_mut();
-        later.extend(rows.into_iter().map(|params| (at, params)));
-        let full = later.len() > MOST_HELD_BACK;
-        drop(later);
+        let full = self.held.borrow_mut().hold(table, head, row, rows);
         match full {
             true => self.batch(""),
             false => Ok(()),
         }
-    }
-
-    /// The statements that insert every row held back (each kind many rows to a
-    /// statement, in the order held back), with the values written out as literals, to
-    /// go in the same round trip as the statements of `batch` that follow them; nothing
-    /// is held back after.
-    fn held_back_statements(&self) -> DomainResult<String> {
-        let rows = self.later.take();
-        let kinds = self.later_kinds.take();
-        let mut sql = String::new();
-        for (at, kind) in kinds.iter().enumerate() {
-            let params: Vec<&[Value]> = rows
-                .iter()
-                .filter(|(k, _)| *k == at)
-                .map(|(_, p)| p.as_slice())
-                .collect();
-            crate::database::insert_rows(&kind.head, &kind.row, &params, |statement, params| {
-                sql.push_str(&values::with_literals(statement, params)?);
-                sql.push_str(";\n");
-                Ok(0)
-            })?;
-        }
-        Ok(sql)
     }
 
     /// Before `sql` runs in a write transaction: the rows held back for a table it names
@@ -1059,9 +1016,7 @@ impl Session {
     /// is forgotten. (A name is found in the statement's text: a false match costs only
     /// an early insert.)
     fn before(&self, sql: &str) -> DomainResult<()> {
-        let names = |table: &str| sql.contains(table);
-        let held = !self.later.borrow().is_empty()
-            && self.later_kinds.borrow().iter().any(|k| names(&k.table));
+        let held = self.held.borrow().named_in(sql);
         if held {
             self.batch("")?;
         }
@@ -1105,12 +1060,9 @@ impl Session {
         Ok(value)
     }
 
-    /// After a rollback (to a savepoint): the rows held back since are dropped (rows held
-    /// before a savepoint went out with it, see [`Session::batch`]), and nothing kept is
-    /// trusted.
-    pub(crate) fn forget_since_savepoint(&self) {
-        self.later.borrow_mut().clear();
-        self.later_kinds.borrow_mut().clear();
+    /// Once the transaction has ended: nothing held back or kept is left.
+    fn forget_transaction(&self) {
+        self.held.borrow_mut().clear();
         self.memos.borrow_mut().clear();
     }
 
