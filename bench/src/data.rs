@@ -543,7 +543,10 @@ pub async fn bench_data(args: &Args) {
         None => None,
     };
     print(
-        "point read by id (32 connections, authenticated)",
+        &format!(
+            "point read by id ({} connections, authenticated)",
+            args.connections
+        ),
         &ours_read,
         pb_read.as_ref(),
     );
@@ -576,7 +579,10 @@ pub async fn bench_data(args: &Args) {
         None => None,
     };
     print(
-        "filtered, sorted query, limit 50 (32 connections)",
+        &format!(
+            "filtered, sorted query, limit 50 ({} connections)",
+            args.connections
+        ),
         &ours_q,
         pb_q.as_ref(),
     );
@@ -661,8 +667,8 @@ pub async fn bench_data(args: &Args) {
     drop(pb);
     print(
         &format!(
-            "sustained single-record writes, {} s (32 connections; {wal_note})",
-            args.sustain_seconds
+            "sustained single-record writes, {} s ({} connections; {wal_note})",
+            args.sustain_seconds, args.connections
         ),
         &sustained,
         pb_sustained.as_ref(),
