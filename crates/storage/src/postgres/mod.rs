@@ -612,8 +612,9 @@ impl Session {
 
     /// Runs `sql` (statements without parameters) in one round trip. What waits to be
     /// sent ahead goes first, then the rows held back ([`Session::insert_later`]), unless
-    /// `sql` rolls back: so they are inserted before any savepoint is set and before the
-    /// commit, and a rollback to a savepoint never undoes rows held back before it.
+    /// `sql` rolls back: so they are inserted before a `Tx::attempt` sets its savepoint
+    /// and before the commit, and a rollback to that savepoint never undoes rows held
+    /// back before it. (Past the savepoint `write` they stay held, see [`held_back`].)
     pub(crate) fn batch(&self, sql: &str) -> DomainResult<()> {
         let (ahead, sql) = match sql.contains("ROLLBACK") {
             // A rollback may also undo a `SET` made in the transaction. A rollback to a
@@ -822,8 +823,8 @@ impl Session {
             wrote |= ok;
             // A failed write is undone to its savepoint, which stays for the next one
             // (nothing to renew), with the rows it held back; a good one before the last
-            // releases it and sets the next, ahead of the next statement, with its
-            // held-back rows.
+            // releases it and sets the next, ahead of the next statement, and its
+            // held-back rows stay held for the commit.
             let step = match (self.ahead_failed.take(), several, ok, i == last) {
                 (Some(e), ..) => Err(internal(e)),
                 (None, false, _, _) | (None, true, true, true) => Ok(()),
