@@ -7,6 +7,9 @@
 //! first statement goes out. Sent together, a grouped single-record write is one round
 //! trip under the workspace's lock instead of two.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use postgres::{NoTls, Row, Statement};
 use tokio_postgres::{Client, Error};
 
@@ -19,10 +22,12 @@ pub(super) struct Driven {
     /// Drives the connection's task whenever this thread waits on an answer.
     runtime: tokio::runtime::Runtime,
     client: Client,
+    /// Counts the waits for an answer (round trips) of every connection of a server.
+    round_trips: Arc<AtomicUsize>,
 }
 
 impl Driven {
-    pub(super) fn connect(url: &str) -> Result<Driven, String> {
+    pub(super) fn connect(url: &str, round_trips: Arc<AtomicUsize>) -> Result<Driven, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -36,7 +41,17 @@ impl Driven {
                 tracing::debug!(error = %e, "PostgreSQL pool connection ended");
             }
         });
-        Ok(Driven { runtime, client })
+        Ok(Driven {
+            runtime,
+            client,
+            round_trips,
+        })
+    }
+
+    /// Waits for `answer`: one round trip.
+    fn wait<T>(&self, answer: impl std::future::Future<Output = T>) -> T {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.runtime.block_on(answer)
     }
 
     pub(super) fn is_closed(&self) -> bool {
@@ -45,18 +60,17 @@ impl Driven {
 
     /// Runs statements without parameters, in one round trip.
     pub(super) fn batch(&self, sql: &str) -> Result<(), Error> {
-        self.runtime.block_on(self.client.batch_execute(sql))
+        self.wait(self.client.batch_execute(sql))
     }
 
     /// `ahead`, then `sql`, both statements without parameters, in one round trip.
     pub(super) fn batch_after(&self, ahead: &str, sql: &str) -> Answers<()> {
         let client = &self.client;
-        self.runtime
-            .block_on(Self::after(ahead, client, client.batch_execute(sql)))
+        self.wait(Self::after(ahead, client, client.batch_execute(sql)))
     }
 
     pub(super) fn prepare(&self, sql: &str) -> Result<Statement, Error> {
-        self.runtime.block_on(self.client.prepare(sql))
+        self.wait(self.client.prepare(sql))
     }
 
     pub(super) fn prepare_typed(
@@ -64,7 +78,7 @@ impl Driven {
         sql: &str,
         types: &[postgres::types::Type],
     ) -> Result<Statement, Error> {
-        self.runtime.block_on(self.client.prepare_typed(sql, types))
+        self.wait(self.client.prepare_typed(sql, types))
     }
 
     /// `ahead` (statements without parameters; none when empty), then the statement, in
@@ -77,7 +91,7 @@ impl Driven {
         params: &Params<'_>,
     ) -> Answers<u64> {
         let client = &self.client;
-        self.runtime.block_on(Self::after(
+        self.wait(Self::after(
             ahead,
             client,
             client.execute(statement, params),
@@ -92,8 +106,7 @@ impl Driven {
         params: &Params<'_>,
     ) -> Answers<Vec<Row>> {
         let client = &self.client;
-        self.runtime
-            .block_on(Self::after(ahead, client, client.query(statement, params)))
+        self.wait(Self::after(ahead, client, client.query(statement, params)))
     }
 
     /// Sends `ahead`, then what `then` sends, before waiting for either answer: the

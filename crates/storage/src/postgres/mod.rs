@@ -30,6 +30,7 @@ pub use scratch::{
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use andibase_common::{DomainError, DomainResult};
@@ -137,6 +138,9 @@ struct Server {
     /// Connections for reads with a time limit on the async runtime
     /// ([`Schema::read_rows_within`]).
     limited: limited::LimitedReads,
+    /// The round trips the pools' connections have made.
+    #[cfg_attr(not(test), allow(dead_code))]
+    round_trips: Arc<AtomicUsize>,
 }
 
 impl Postgres {
@@ -148,6 +152,7 @@ impl Postgres {
         // Each thread connects its own client: the blocking client runs a runtime of its
         // own, which cannot start on a thread already inside one.
         let (connected, answers) = flume::unbounded::<DomainResult<()>>();
+        let round_trips = Arc::new(AtomicUsize::new(0));
         let mut threads = 0;
         for (role, n, jobs) in [
             ("w", options.writers, write_jobs),
@@ -155,9 +160,10 @@ impl Postgres {
         ] {
             for i in 0..n.max(1) {
                 let (jobs, url, connected) = (jobs.clone(), url.to_string(), connected.clone());
+                let trips = round_trips.clone();
                 std::thread::Builder::new()
                     .name(format!("pg-{role}{i}"))
-                    .spawn(move || match Session::connect(&url, role == "r") {
+                    .spawn(move || match Session::connect(&url, role == "r", trips) {
                         Ok(session) => {
                             let _ = connected.send(Ok(()));
                             session.serve(&url, jobs)
@@ -188,6 +194,7 @@ impl Postgres {
                 announcements,
                 pipeline: pipeline::Pipeline::new(url),
                 limited: limited::LimitedReads::new(url),
+                round_trips,
             }),
         })
     }
@@ -507,6 +514,15 @@ impl Schema {
         self.server.inner.limited.connections_made()
     }
 
+    /// How many round trips the pools' connections to this schema's server have made.
+    #[cfg(test)]
+    pub(crate) fn round_trips(&self) -> usize {
+        self.server
+            .inner
+            .round_trips
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many connections [`Schema::read_rows`] has made in this process.
     #[cfg(test)]
     pub(crate) fn pipelined_connections_made(&self) -> usize {
@@ -535,6 +551,8 @@ impl Schema {
 /// One connection, owned by one pool thread.
 pub struct Session {
     connection: driven::Driven,
+    /// Handed to the connection made again when this one drops.
+    round_trips: Arc<AtomicUsize>,
     /// Statements without parameters to send ahead of the next one, in its round trip:
     /// a write group's `BEGIN` and each savepoint renewal (see [`Session::write_group`]).
     /// While any wait here, nothing else was sent since they were set.
@@ -569,8 +587,8 @@ struct Memo {
 
 impl Session {
     /// A connection; a reader's refuses every write (`default_transaction_read_only`).
-    fn connect(url: &str, read_only: bool) -> DomainResult<Session> {
-        let connection = driven::Driven::connect(url).map_err(internal)?;
+    fn connect(url: &str, read_only: bool, round_trips: Arc<AtomicUsize>) -> DomainResult<Session> {
+        let connection = driven::Driven::connect(url, round_trips.clone()).map_err(internal)?;
         // Rows held back are sent as literals (`values::with_literals`), which is sound
         // only with standard strings.
         connection
@@ -583,6 +601,7 @@ impl Session {
             .map_err(internal)?;
         Ok(Session {
             connection,
+            round_trips,
             ahead: RefCell::default(),
             ahead_failed: RefCell::default(),
             statements: RefCell::default(),
@@ -601,7 +620,7 @@ impl Session {
     fn serve(mut self, url: &str, jobs: flume::Receiver<Job>) {
         while let Ok(job) = jobs.recv() {
             if self.connection.is_closed() {
-                match Session::connect(url, self.read_only) {
+                match Session::connect(url, self.read_only, self.round_trips.clone()) {
                     Ok(fresh) => self = fresh,
                     Err(e) => tracing::warn!(error = %e, "reconnecting to PostgreSQL"),
                 }
