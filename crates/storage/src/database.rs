@@ -1089,13 +1089,7 @@ pub(crate) mod tests {
                 .await
             }));
         }
-        let queued = || match &*db.inner {
-            Engine::Sqlite(inner) => inner.writer.len(),
-            Engine::Postgres(schema, _) => schema.queued(),
-        };
-        while queued() < 40 {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        until_queued(&db, 40).await;
         release().await;
         for (i, w) in writes.into_iter().enumerate() {
             let r = w.await.unwrap();
@@ -1256,13 +1250,7 @@ pub(crate) mod tests {
                     })
                     .await
                 }));
-                let queued = || match &*db.inner {
-                    Engine::Sqlite(inner) => inner.writer.len(),
-                    Engine::Postgres(schema, _) => schema.queued(),
-                };
-                while queued() < i + 1 {
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                }
+                until_queued(&db, i + 1).await;
             }
             release().await;
             let answers: Vec<bool> = futures_ok(writes).await;
@@ -1312,9 +1300,7 @@ pub(crate) mod tests {
         let release = hold_the_writer(&db).await;
         const N: usize = 20;
         let writes: Vec<_> = (0..N).map(|i| tokio::spawn(write(&db, i))).collect();
-        while schema.queued() < N {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        until_queued(&db, N).await;
         let before = schema.round_trips();
         release().await;
         assert!(futures_ok(writes).await.into_iter().all(|ok| ok));
@@ -1354,6 +1340,17 @@ pub(crate) mod tests {
     }
 
     type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+    /// Returns once `n` writes wait for `db`'s writer.
+    async fn until_queued(db: &Database, n: usize) {
+        let queued = || match &*db.inner {
+            Engine::Sqlite(inner) => inner.writer.len(),
+            Engine::Postgres(schema, _) => schema.queued(),
+        };
+        while queued() < n {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
 
     /// Whether each spawned write was answered `Ok`.
     async fn futures_ok<T>(writes: Vec<tokio::task::JoinHandle<DomainResult<T>>>) -> Vec<bool> {

@@ -54,6 +54,11 @@ impl Driven {
         self.runtime.block_on(answer)
     }
 
+    /// The counter this connection adds its round trips to.
+    pub(super) fn round_trips(&self) -> Arc<AtomicUsize> {
+        self.round_trips.clone()
+    }
+
     pub(super) fn is_closed(&self) -> bool {
         self.client.is_closed()
     }

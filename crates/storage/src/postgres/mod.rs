@@ -551,8 +551,6 @@ impl Schema {
 /// One connection, owned by one pool thread.
 pub struct Session {
     connection: driven::Driven,
-    /// Handed to the connection made again when this one drops.
-    round_trips: Arc<AtomicUsize>,
     /// Statements without parameters to send ahead of the next one, in its round trip:
     /// a write group's `BEGIN` and each savepoint renewal (see [`Session::write_group`]).
     /// While any wait here, nothing else was sent since they were set.
@@ -588,7 +586,7 @@ struct Memo {
 impl Session {
     /// A connection; a reader's refuses every write (`default_transaction_read_only`).
     fn connect(url: &str, read_only: bool, round_trips: Arc<AtomicUsize>) -> DomainResult<Session> {
-        let connection = driven::Driven::connect(url, round_trips.clone()).map_err(internal)?;
+        let connection = driven::Driven::connect(url, round_trips).map_err(internal)?;
         // Rows held back are sent as literals (`values::with_literals`), which is sound
         // only with standard strings.
         connection
@@ -601,7 +599,6 @@ impl Session {
             .map_err(internal)?;
         Ok(Session {
             connection,
-            round_trips,
             ahead: RefCell::default(),
             ahead_failed: RefCell::default(),
             statements: RefCell::default(),
@@ -620,7 +617,8 @@ impl Session {
     fn serve(mut self, url: &str, jobs: flume::Receiver<Job>) {
         while let Ok(job) = jobs.recv() {
             if self.connection.is_closed() {
-                match Session::connect(url, self.read_only, self.round_trips.clone()) {
+                let round_trips = self.connection.round_trips();
+                match Session::connect(url, self.read_only, round_trips) {
                     Ok(fresh) => self = fresh,
                     Err(e) => tracing::warn!(error = %e, "reconnecting to PostgreSQL"),
                 }
@@ -660,7 +658,7 @@ impl Session {
         match (ahead.is_empty(), sql.is_empty()) {
             (true, true) => Ok(()),
             (true, false) => self.connection.batch(&sql).map_err(map_error),
-            (false, true) => self.sent_ahead(self.connection.batch(&ahead)),
+            (false, true) => self.send_alone(ahead),
             (false, false) => {
                 let (sent, result) = self.connection.batch_after(&ahead, &sql);
                 self.sent_ahead(sent)?;
@@ -675,6 +673,14 @@ impl Session {
         let mut ahead = self.ahead.borrow_mut();
         ahead.push_str(sql);
         ahead.push_str(";\n");
+    }
+
+    /// Sends `ahead` (what waited to go ahead) in a round trip of its own, if any.
+    fn send_alone(&self, ahead: String) -> DomainResult<()> {
+        match ahead.is_empty() {
+            true => Ok(()),
+            false => self.sent_ahead(self.connection.batch(&ahead)),
+        }
     }
 
     /// How what was sent ahead went: a failure is kept for the write group, which fails
@@ -987,10 +993,7 @@ impl Session {
         }
         // Preparing takes round trips of its own, which must come after.
         if self.statements.borrow().get(sql).is_none() {
-            let ahead = self.ahead.take();
-            if !ahead.is_empty() {
-                self.sent_ahead(self.connection.batch(&ahead))?;
-            }
+            self.send_alone(self.ahead.take())?;
         }
         let stmt = self
             .statement(sql, params)
