@@ -429,6 +429,14 @@ pub(crate) struct WriteQueue {
     flushing: bool,
 }
 
+impl WriteQueue {
+    /// The first `most` writes queued, or all of them.
+    fn take(&mut self, most: usize) -> Vec<Box<dyn WriteJob>> {
+        let n = self.jobs.len().min(most);
+        self.jobs.drain(..n).collect()
+    }
+}
+
 impl Schema {
     pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
@@ -765,16 +773,15 @@ impl Session {
         writers: &flume::Sender<Job>,
     ) {
         loop {
-            let group: Vec<Box<dyn WriteJob>> = {
+            let group = {
                 let mut q = queue.lock().expect("write queue poisoned");
                 if q.jobs.is_empty() {
                     q.flushing = false;
                     return;
                 }
-                let n = q.jobs.len().min(MAX_GROUP);
-                q.jobs.drain(..n).collect()
+                q.take(MAX_GROUP)
             };
-            let committed = self.write_group(schema, lock, group);
+            let committed = self.write_group(schema, lock, group, queue);
             let vacuums = self.vacuums.take();
             if committed {
                 commits.send_modify(|c| *c = c.wrapping_add(1));
@@ -814,11 +821,22 @@ impl Session {
     /// savepoint when there are several; commits, then answers every caller. Whether
     /// anything was committed.
     ///
+    /// The group grows while it runs: when its last write is done, the writes queued
+    /// since join it (up to [`MAX_GROUP`]). So writes that arrived while it waited for
+    /// the lock (another replica's group held it) go in this commit, not in a group of
+    /// their own that waits for the lock again.
+    ///
     /// The `BEGIN` and each savepoint renewal wait to be sent ahead of the next statement,
     /// in its round trip: a grouped single-record write is one round trip. Until they
     /// are sent, nothing else was, so a write that fails before it sent anything has
     /// nothing to undo on the server. If what went ahead fails, the group fails whole.
-    fn write_group(&self, schema: &str, lock: i64, mut group: Vec<Box<dyn WriteJob>>) -> bool {
+    fn write_group(
+        &self,
+        schema: &str,
+        lock: i64,
+        mut group: Vec<Box<dyn WriteJob>>,
+        queue: &Mutex<WriteQueue>,
+    ) -> bool {
         let finish_all = |group: Vec<Box<dyn WriteJob>>, ended: Result<(), String>| {
             let committed = ended.is_ok();
             for job in group {
@@ -826,44 +844,58 @@ impl Session {
             }
             committed
         };
-        // Several writes each run under the savepoint `write`, set in the same round trip
-        // as the lock and then renewed with the release of the one before.
-        let several = group.len() > 1;
         if let Err(e) = self.use_schema(schema) {
             return finish_all(group, Err(e.to_string()));
         }
         // `use_schema` sent its `SET` on its own: a `SET` that failed ahead of `BEGIN`
         // would leave the statements after it to commit one by one.
+        // Several writes each run under the savepoint `write`, set in the same round trip
+        // as the lock (or before the second write, when the group grew to it) and then
+        // renewed with the release of the one before.
+        let mut savepoint = group.len() > 1;
         *self.ahead.borrow_mut() = format!(
             "BEGIN; SELECT pg_advisory_xact_lock({lock});{}\n",
-            if several { " SAVEPOINT write;" } else { "" }
+            if savepoint { " SAVEPOINT write;" } else { "" }
         );
         *self.ahead_failed.borrow_mut() = None;
         self.in_transaction.set(true);
         let tx = Tx::postgres(self);
         let mut wrote = false;
-        let last = group.len() - 1;
-        for (i, job) in group.iter_mut().enumerate() {
-            let ok = job.run(&tx);
+        let mut i = 0;
+        while i < group.len() {
+            let ok = group[i].run(&tx);
             wrote |= ok;
             // A failed write is undone to its savepoint, which stays for the next one
-            // (nothing to renew), with the rows it held back; a good one before the last
-            // releases it and sets the next, ahead of the next statement, and its
-            // held-back rows stay held for the commit.
-            let step = match (self.ahead_failed.take(), several, ok, i == last) {
+            // (nothing to renew), with the rows it held back. A lone write that failed
+            // has no savepoint: the group ends with it.
+            let step = match (self.ahead_failed.take(), ok, savepoint) {
                 (Some(e), ..) => Err(internal(e)),
-                (None, false, _, _) | (None, true, true, true) => Ok(()),
-                (None, true, false, _) => self.undo_write(),
-                (None, true, true, false) => {
-                    self.held.borrow_mut().write_done();
-                    self.send_ahead("RELEASE SAVEPOINT write; SAVEPOINT write");
-                    Ok(())
-                }
+                (None, false, true) => self.undo_write(),
+                (None, _, _) => Ok(()),
             };
             if let Err(e) = step {
                 self.rollback();
                 self.in_transaction.set(false);
                 return finish_all(group, Err(e.to_string()));
+            }
+            i += 1;
+            if i == group.len() && (ok || savepoint) && i < MAX_GROUP {
+                let more = queue
+                    .lock()
+                    .expect("write queue poisoned")
+                    .take(MAX_GROUP - i);
+                group.extend(more);
+            }
+            // A good write with another after it releases its savepoint and sets the
+            // next, ahead of the next statement; its held-back rows stay held for the
+            // commit.
+            if ok && i < group.len() {
+                self.held.borrow_mut().write_done();
+                self.send_ahead(match savepoint {
+                    true => "RELEASE SAVEPOINT write; SAVEPOINT write",
+                    false => "SAVEPOINT write",
+                });
+                savepoint = true;
             }
         }
         let ended = match wrote {
