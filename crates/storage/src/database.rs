@@ -1320,6 +1320,57 @@ pub(crate) mod tests {
         assert_eq!(marks[0].0[0], Value::Integer(N as i64 + 6));
     }
 
+    /// On PostgreSQL a connection that last wrote another schema sets its `search_path`
+    /// in the round trip of the group's `BEGIN`: a lone write is two round trips (its
+    /// statement, the commit) whichever schema the connection wrote before (it was three).
+    /// A group rolled back takes its `SET` with it, and the next one sets it again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_to_another_schema_costs_no_round_trip_more() {
+        let Some(scratch) = crate::ScratchDatabase::for_test() else {
+            return;
+        };
+        let one_writer = crate::PostgresOptions {
+            writers: 1,
+            readers: 1,
+            secret: None,
+        };
+        let server = crate::Postgres::connect(scratch.url(), one_writer).unwrap();
+        let dbs: Vec<Database> = ["one", "two"]
+            .into_iter()
+            .map(|name| Database::open_postgres(&server, name, TEST).unwrap())
+            .collect();
+        let Engine::Postgres(schema, _) = &*dbs[0].inner else {
+            unreachable!()
+        };
+        let write = |db: &Database, key: String| {
+            let db = db.clone();
+            async move {
+                db.write(move |tx| tx.execute("INSERT INTO things VALUES (?, 1)", &params![key]))
+                    .await
+            }
+        };
+        // A group that fails after its `SET` reached the server is rolled back with it.
+        let failed = dbs[1].write(|tx| tx.execute("INSERT INTO no_such_table VALUES (1)", &[]));
+        assert!(failed.await.is_err());
+        // Prepared on the one connection at its first use (which also sets again the
+        // `statement_timeout` the rollback may have undone).
+        write(&dbs[0], "warm".into()).await.unwrap();
+        const N: usize = 10;
+        let before = schema.round_trips();
+        for i in 0..N {
+            write(&dbs[(i + 1) % 2], format!("k{i}")).await.unwrap();
+        }
+        let trips = schema.round_trips() - before;
+        assert!(trips <= 2 * N, "{trips} round trips for {N} writes");
+        for (n, db) in dbs.iter().enumerate() {
+            let rows = db
+                .read(|r| r.query("SELECT id FROM things WHERE id LIKE 'k%'", &[]))
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), N / 2, "schema {n}");
+        }
+    }
+
     /// On PostgreSQL a write group grows while it runs: writes queued meanwhile join its
     /// transaction (they wait for the lock once), and one that fails is still undone
     /// alone, as is the group's first write, which began alone without a savepoint.

@@ -844,17 +844,22 @@ impl Session {
             }
             committed
         };
-        if let Err(e) = self.use_schema(schema) {
-            return finish_all(group, Err(e.to_string()));
-        }
-        // `use_schema` sent its `SET` on its own: a `SET` that failed ahead of `BEGIN`
-        // would leave the statements after it to commit one by one.
         // Several writes each run under the savepoint `write`, set in the same round trip
         // as the lock (or before the second write, when the group grew to it) and then
-        // renewed with the release of the one before.
+        // renewed with the release of the one before. A `search_path` the connection
+        // lacks is set inside the transaction, so a `SET` that fails aborts the group
+        // rather than let its statements run elsewhere; it lasts if the group commits.
         let mut savepoint = group.len() > 1;
+        let set_path = match *self.schema.borrow() == schema {
+            true => String::new(),
+            false => format!(" SET search_path TO {schema};"),
+        };
+        if !set_path.is_empty() {
+            // Unknown until the group commits (a rollback undoes the `SET`).
+            self.schema.borrow_mut().clear();
+        }
         *self.ahead.borrow_mut() = format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({lock});{}\n",
+            "BEGIN;{set_path} SELECT pg_advisory_xact_lock({lock});{}\n",
             if savepoint { " SAVEPOINT write;" } else { "" }
         );
         *self.ahead_failed.borrow_mut() = None;
@@ -905,6 +910,9 @@ impl Session {
                 Ok(())
             }
         };
+        if ended.is_ok() && wrote {
+            *self.schema.borrow_mut() = schema.to_string();
+        }
         self.in_transaction.set(false);
         finish_all(group, ended)
     }
