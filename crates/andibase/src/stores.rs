@@ -52,9 +52,11 @@ impl Place {
             });
         };
         let (server, main) = tokio::task::spawn_blocking(move || {
+            let defaults = PostgresOptions::default();
             let options = PostgresOptions {
+                writers: pool_size("ANDIBASE_POSTGRES_WRITERS", defaults.writers)?,
+                readers: pool_size("ANDIBASE_POSTGRES_READERS", defaults.readers)?,
                 secret: std::env::var("ANDIBASE_SECRET_KEY").ok(),
-                ..PostgresOptions::default()
             };
             let server = Postgres::connect(&url, options)?;
             let main = Database::open_postgres(&server, MAIN_SCHEMA, POSTGRES_MAIN_MIGRATIONS)?;
@@ -67,5 +69,48 @@ impl Place {
             main,
             workspaces: Arc::new(WorkspaceDatabases::postgres(server)),
         })
+    }
+}
+
+/// A connection pool's size from the environment variable `name`, or `default`: each
+/// connection is one of PostgreSQL's `max_connections` (100 unless raised), which every
+/// replica shares.
+fn pool_size(name: &str, default: usize) -> andibase_common::DomainResult<usize> {
+    parse_pool_size(name, std::env::var(name).ok(), default)
+}
+
+fn parse_pool_size(
+    name: &str,
+    value: Option<String>,
+    default: usize,
+) -> andibase_common::DomainResult<usize> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err(andibase_common::DomainError::invalid(
+            name,
+            format!("{name} must be a number of connections from 1 to 256, not {v:?}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pool_size;
+
+    #[test]
+    fn a_pool_size_is_a_number_of_connections_from_1_to_256() {
+        let size = |v: Option<&str>| parse_pool_size("X", v.map(String::from), 4);
+        assert_eq!(size(None).unwrap(), 4);
+        assert_eq!(size(Some(" 16 ")).unwrap(), 16);
+        for bad in ["0", "257", "-1", "many", ""] {
+            let e = size(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("X must be a number of connections"),
+                "{bad}: {e}"
+            );
+        }
     }
 }
