@@ -165,6 +165,43 @@ async fn items_definition(addr: &str, key: &str) {
     assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
 }
 
+/// `n` workspaces besides the first (`bench-2`, …), each with an admin key and the
+/// `items` definition, made while the server runs (the CLI beside it); their keys.
+async fn more_workspaces(
+    binary: &str,
+    data: &std::path::Path,
+    addr: &str,
+    n: usize,
+) -> Vec<String> {
+    let mut keys = Vec::new();
+    for w in 2..n + 2 {
+        let (name, handle) = (format!("Bench {w}"), format!("bench-{w}"));
+        let owner = "bench@example.com";
+        super::cli(
+            binary,
+            data,
+            &["workspace", "create", "--name", &name, "--owner", owner],
+        );
+        let key = super::cli(
+            binary,
+            data,
+            &[
+                "key",
+                "create",
+                "--workspace",
+                &handle,
+                "--role",
+                "admin",
+                "--name",
+                "bench",
+            ],
+        );
+        items_definition(addr, &key).await;
+        keys.push(key);
+    }
+    keys
+}
+
 /// Inserts `n` items (`i0`, `i1`, …) in batches of 1,000; returns records/s.
 async fn insert_items(addr: &str, key: &str, n: usize) -> f64 {
     let k = key.to_string();
@@ -672,6 +709,29 @@ pub async fn bench_data(args: &Args) {
         ),
         &sustained,
         pb_sustained.as_ref(),
+    );
+
+    // The same writes spread over several workspaces: on SQLite each has its own file and
+    // writer, on PostgreSQL its own schema and lock, so only what they share (the server's
+    // cores, the disk, PostgreSQL's commit path) makes them take turns.
+    const WORKSPACES: usize = 32;
+    let keys = more_workspaces(&args.binary, &data, &addr, WORKSPACES).await;
+    let spread = run_load(&addr, args.connections, args.sustain_seconds, move |i| {
+        (
+            "POST".into(),
+            "/api/v1/data-definitions/items/data/upsert-many".into(),
+            vec![("x-api-key".into(), keys[i % keys.len()].clone())],
+            Some(json!({"mode": "insert", "records": [{"id": format!("s{i}"), "attributes": record(i)}]})),
+        )
+    })
+    .await;
+    print(
+        &format!(
+            "the same writes over {WORKSPACES} workspaces, {} s ({} connections)",
+            args.sustain_seconds, args.connections
+        ),
+        &spread,
+        None,
     );
     println!();
     println!(
