@@ -176,26 +176,7 @@ async fn more_workspaces(
     let mut keys = Vec::new();
     for w in 2..n + 2 {
         let (name, handle) = (format!("Bench {w}"), format!("bench-{w}"));
-        let owner = "bench@example.com";
-        super::cli(
-            binary,
-            data,
-            &["workspace", "create", "--name", &name, "--owner", owner],
-        );
-        let key = super::cli(
-            binary,
-            data,
-            &[
-                "key",
-                "create",
-                "--workspace",
-                &handle,
-                "--role",
-                "admin",
-                "--name",
-                "bench",
-            ],
-        );
+        let key = super::workspace_with_key(binary, data, &name, &handle);
         items_definition(addr, &key).await;
         keys.push(key);
     }

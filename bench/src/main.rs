@@ -397,17 +397,17 @@ fn provision(binary: &str, data: &Path) -> String {
             "bench password",
         ],
     );
+    workspace_with_key(binary, data, "Bench", "bench")
+}
+
+/// A workspace `name` (whose handle is `handle`) owned by the bench user, and an admin key
+/// to it, made with the operator CLI. Returns the key.
+fn workspace_with_key(binary: &str, data: &Path, name: &str, handle: &str) -> String {
+    let owner = "bench@example.com";
     cli(
         binary,
         data,
-        &[
-            "workspace",
-            "create",
-            "--name",
-            "Bench",
-            "--owner",
-            "bench@example.com",
-        ],
+        &["workspace", "create", "--name", name, "--owner", owner],
     );
     cli(
         binary,
@@ -416,7 +416,7 @@ fn provision(binary: &str, data: &Path) -> String {
             "key",
             "create",
             "--workspace",
-            "bench",
+            handle,
             "--role",
             "admin",
             "--name",
